@@ -1,0 +1,128 @@
+"""`whistle run`: the embedded MongoDB (when no MONGODB_URL) and the four services, together.
+
+Each child's output lines are prefixed with its name. Ctrl-C (or SIGTERM) stops the services
+first, then the database, each given a few seconds to drain before it is killed.
+"""
+
+import asyncio
+import os
+import signal
+import sys
+from contextlib import suppress
+from pathlib import Path
+
+from services.cli.registry import SERVICES
+from shared.settings import WhistleSettings
+from shared.store.embedded import EMBEDDED_WARNING
+
+STOP_GRACE_S = 8.0
+
+
+class Child:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.process: asyncio.subprocess.Process | None = None
+        self.ready_line: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._pump: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            *self.argv,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._pump = asyncio.create_task(self._relay_output())
+
+    async def _relay_output(self) -> None:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        width = max(len(name) for name in [*SERVICES, "mongo"])
+        async for raw in self.process.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            if line.startswith("ready ") and not self.ready_line.done():
+                self.ready_line.set_result(line.removeprefix("ready "))
+            sys.stdout.write(f"{self.name:<{width}} | {line}\n")
+            sys.stdout.flush()
+
+    async def stop(self) -> None:
+        if self.process is None or self.process.returncode is not None:
+            return
+        with suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.process.wait(), STOP_GRACE_S)
+        except TimeoutError:
+            with suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+        if self._pump is not None:
+            with suppress(Exception):
+                await asyncio.wait_for(self._pump, 1.0)
+
+
+def say(message: str) -> None:
+    print(f"whistle | {message}", flush=True)
+
+
+async def run_all(embedded_path: Path, embedded_port: int) -> int:
+    settings = WhistleSettings()
+    env = dict(os.environ)
+    children: list[Child] = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    say(f"broker: {settings.rabbitmq_url} (set RABBITMQ_URL to change)")
+    python = sys.executable
+    try:
+        if "MONGODB_URL" not in os.environ:
+            say(
+                f"MongoDB: starting the embedded stand-in on port {embedded_port}, "
+                f"data in {embedded_path}"
+            )
+            say(f"WARNING: {EMBEDDED_WARNING}")
+            mongo = Child(
+                "mongo",
+                [
+                    python,
+                    "-m",
+                    "services.cli",
+                    "mongo",
+                    "--port",
+                    str(embedded_port),
+                    "--path",
+                    str(embedded_path),
+                ],
+                env,
+            )
+            children.append(mongo)
+            await mongo.start()
+            url = await asyncio.wait_for(mongo.ready_line, 30)
+            env["MONGODB_URL"] = url
+        else:
+            say(f"MongoDB: {settings.mongodb_url}")
+        for name in SERVICES:
+            child = Child(name, [python, "-m", "services.cli", "serve", name], env)
+            children.append(child)
+            await child.start()
+        say("up: dispatch :8001, units :8002, notify :8003, audit :8004 (Ctrl-C stops)")
+        waiters = [asyncio.create_task(c.process.wait()) for c in children if c.process]
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([*waiters, stopper], return_when=asyncio.FIRST_COMPLETED)
+        code = 0
+        if stopper not in done:
+            say("a process exited; stopping the rest")
+            code = 1
+        stopper.cancel()
+        return code
+    finally:
+        say("stopping")
+        services = [c for c in children if c.name != "mongo"]
+        await asyncio.gather(*(c.stop() for c in services))
+        await asyncio.gather(*(c.stop() for c in children if c.name == "mongo"))
+        say("stopped")

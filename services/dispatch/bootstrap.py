@@ -1,0 +1,25 @@
+"""Wires dispatch: settings, runtime, indexes, consumers, timers, HTTP."""
+
+from fastapi import FastAPI
+
+from services.dispatch.adapters import repository
+from services.dispatch.config import DispatchSettings
+from services.dispatch.entrypoints import events, http
+from shared.http.app import create_service_app
+from shared.runtime import ServiceRuntime
+
+
+def load_settings() -> DispatchSettings:
+    return DispatchSettings()
+
+
+def build_app(settings: DispatchSettings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    runtime = ServiceRuntime("dispatch", settings)
+    runtime.add_indexes(repository.ensure_indexes)
+    events.register_consumers(runtime)
+    return create_service_app(
+        runtime,
+        [http.router],
+        description="Secretaries post demands; the escalation ladder runs here.",
+    )

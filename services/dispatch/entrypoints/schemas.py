@@ -1,0 +1,103 @@
+"""What dispatch's HTTP side accepts and returns (the contract's dispatch section)."""
+
+from datetime import datetime
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from services.dispatch.domain.model import Community, Demand
+from shared.events.catalogue import DemandKind, Location, Priority
+
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _normalise_skills(skills: list[str]) -> list[str]:
+    # "First Aid " and "first aid" are one skill; order and duplicates carry no meaning.
+    return sorted({" ".join(skill.split()).lower() for skill in skills if skill.strip()})
+
+
+Skills = Annotated[
+    list[Annotated[str, Field(max_length=64)]],
+    Field(max_length=50),
+    AfterValidator(_normalise_skills),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CommunityIn(Strict):
+    id: Identifier
+    name: Name
+    street: Identifier
+    district: Identifier
+
+
+class CommunityOut(BaseModel):
+    id: str
+    name: str
+    street: str
+    district: str
+
+    @classmethod
+    def of(cls, community: Community) -> Self:
+        return cls.model_validate(community.model_dump())
+
+
+class LocationIn(Strict):
+    grid: str | None = Field(None, max_length=64)
+    building: str | None = Field(None, max_length=64)
+    address: str | None = Field(None, max_length=300)
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+
+
+class DemandIn(Strict):
+    community_id: Identifier
+    kind: DemandKind
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    description: Annotated[str, Field(max_length=4000)] | None = None
+    location: LocationIn = LocationIn()
+    skills: Skills = []
+    slots: Annotated[int, Field(ge=1, le=1000)]
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    fill_by: AwareDatetime | None = None
+    priority: Priority = "routine"
+
+    @model_validator(mode="after")
+    def _times_in_order(self) -> Self:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        if self.fill_by is not None and self.fill_by > self.starts_at:
+            raise ValueError("fill_by must not be after starts_at")
+        return self
+
+
+class DemandOut(BaseModel):
+    id: str
+    community_id: str
+    kind: DemandKind
+    title: str
+    description: str | None
+    location: Location
+    skills: list[str]
+    slots: int
+    starts_at: datetime
+    ends_at: datetime
+    fill_by: datetime
+    priority: Priority
+    status: str
+    filled: int
+    level: str
+    street: str
+    district: str
+    created_at: datetime
+    created_by: str
+    version: int
+
+    @classmethod
+    def of(cls, demand: Demand) -> Self:
+        return cls.model_validate(demand.model_dump())

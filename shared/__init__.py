@@ -1,0 +1,1 @@
+"""Whistle's shared library: what every service imports, nothing service-specific."""

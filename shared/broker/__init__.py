@@ -1,0 +1,1 @@
+"""RabbitMQ: topology, the broker factory, publishing and the event-consumer wrapper."""

@@ -1,0 +1,95 @@
+"""The broker topology every service declares the same way.
+
+- one durable topic exchange `whistle.events`, routing key = event type;
+- one durable quorum queue per consumer, named `<service>.<purpose>`, bound to the event types
+  it handles, dead-lettering to `whistle.dead` after a bounded number of deliveries;
+- one dead-letter queue per consumer queue, `<service>.<purpose>.dlq`, bound to `whistle.dead`
+  with the consumer queue's name as its routing key.
+"""
+
+from dataclasses import dataclass
+
+from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
+
+EVENTS_EXCHANGE = RabbitExchange("whistle.events", type=ExchangeType.TOPIC, durable=True)
+DEAD_LETTER_EXCHANGE = RabbitExchange("whistle.dead", type=ExchangeType.DIRECT, durable=True)
+
+
+@dataclass(frozen=True)
+class ConsumerQueue:
+    service: str
+    purpose: str
+    routing_keys: tuple[str, ...]
+    delivery_limit: int = 5
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}.{self.purpose}"
+
+    @property
+    def dead_letter_name(self) -> str:
+        return f"{self.name}.dlq"
+
+    def queue(self) -> RabbitQueue:
+        # The first key binds through FastStream; the rest are bound after start (see runtime).
+        return RabbitQueue(
+            self.name,
+            durable=True,
+            queue_type=QueueType.QUORUM,
+            routing_key=self.routing_keys[0],
+            arguments={
+                "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
+                "x-dead-letter-routing-key": self.name,
+                "x-delivery-limit": self.delivery_limit,
+            },
+        )
+
+    def dead_letter_queue(self) -> RabbitQueue:
+        return RabbitQueue(
+            self.dead_letter_name,
+            durable=True,
+            queue_type=QueueType.QUORUM,
+            routing_key=self.name,
+        )
+
+
+# Every consumer queue in the system. Each service declares all of them at start-up, so an
+# event is never unroutable (and so never lost) because its consumer has not started yet.
+DISPATCH_UNIT_EVENTS = ConsumerQueue(
+    "dispatch",
+    "unit-events",
+    (
+        "demand.filled",
+        "demand.reopened",
+        "claim.accepted",
+        "claim.promoted",
+        "claim.withdrawn",
+        "claim.released",
+        "claim.checked_in",
+    ),
+)
+UNITS_DEMAND_EVENTS = ConsumerQueue(
+    "units",
+    "demand-events",
+    (
+        "community.registered",
+        "demand.published",
+        "demand.escalated",
+        "demand.cancelled",
+        "demand.completed",
+        "demand.expired",
+    ),
+)
+NOTIFY_EVENTS = ConsumerQueue(
+    "notify",
+    "events",
+    ("demand.*", "claim.*", "community.registered", "unit.registered", "volunteer.registered"),
+)
+AUDIT_EVENTS = ConsumerQueue("audit", "events", ("#",))
+
+ALL_CONSUMER_QUEUES: tuple[ConsumerQueue, ...] = (
+    DISPATCH_UNIT_EVENTS,
+    UNITS_DEMAND_EVENTS,
+    NOTIFY_EVENTS,
+    AUDIT_EVENTS,
+)

@@ -1,0 +1,1 @@
+"""HTTP pieces every service's FastAPI side uses: problems, limits, metrics, probes."""

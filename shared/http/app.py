@@ -1,0 +1,69 @@
+"""The FastAPI app every service builds the same way: lifespan, probes, metrics, problems."""
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+
+from shared.http.body_limit import BodySizeLimitMiddleware
+from shared.http.problems import install_problem_handlers
+from shared.metrics import HttpMetricsMiddleware, metrics_endpoint
+from shared.runtime import ServiceRuntime
+
+
+def create_service_app(
+    runtime: ServiceRuntime, routers: Sequence[APIRouter], *, description: str = ""
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title=f"Whistle {runtime.name}",
+        version="1.0.0",
+        description=description,
+        lifespan=lifespan,
+    )
+    app.state.settings = runtime.settings
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(HttpMetricsMiddleware, service=runtime.name)
+
+    @app.get("/healthz", tags=["probes"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "alive", "service": runtime.name}
+
+    @app.get("/readyz", tags=["probes"])
+    async def readyz() -> JSONResponse:
+        checks = await runtime.readiness()
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unready", "service": runtime.name, "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def serve(app: FastAPI, host: str, port: int) -> None:
+    """Run under uvicorn with our logging; SIGINT/SIGTERM drain and stop within seconds."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()

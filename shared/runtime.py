@@ -1,0 +1,254 @@
+"""The process-level wiring every service shares: Mongo client, broker, outbox relay, timers.
+
+A service's `bootstrap` builds one `ServiceRuntime`, registers its consumers, timer handlers
+and indexes on it, and hands it to `create_service_app`. The runtime starts in the FastAPI
+lifespan: the broker is started there (not through FastStream's deprecated FastAPI plugin).
+HTTP comes up even while the broker is away: the outbox keeps what happens meanwhile, and
+`/readyz` says 503 until the broker is back and every consumer is attached again.
+"""
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from faststream import AckPolicy
+from faststream.rabbit import Channel, RabbitBroker
+
+from shared.broker.consumer import EventConsumer, EventHandler
+from shared.broker.topology import (
+    ALL_CONSUMER_QUEUES,
+    DEAD_LETTER_EXCHANGE,
+    EVENTS_EXCHANGE,
+    ConsumerQueue,
+)
+from shared.events.envelope import CloudEvent
+from shared.http.idempotency_keys import IdempotencyKeys, ensure_idempotency_indexes
+from shared.settings import WhistleSettings
+from shared.store.mongo import Database, make_client, ping
+from shared.store.outbox import OutboxRelay, ensure_outbox_indexes
+from shared.store.timers import TimerHandler, TimerWheel, ensure_timer_indexes
+from shared.store.unit_of_work import UnitOfWork
+
+IndexSetup = Callable[[Database], Awaitable[None]]
+
+_log = structlog.get_logger("whistle.runtime")
+
+
+def make_broker(settings: WhistleSettings) -> RabbitBroker:
+    return RabbitBroker(
+        settings.rabbitmq_url,
+        default_channel=Channel(
+            prefetch_count=settings.prefetch, publisher_confirms=True, on_return_raises=True
+        ),
+        # FastStream logs every message at the broker's log level: keep that at DEBUG.
+        logger=logging.getLogger("faststream"),
+        log_level=logging.DEBUG,
+        reconnect_interval=1.0,
+        graceful_timeout=10.0,
+    )
+
+
+async def declare_topology(broker: RabbitBroker) -> None:
+    """Declare the exchanges and every consumer queue with its bindings and dead-letter queue."""
+    exchange = await broker.declare_exchange(EVENTS_EXCHANGE)
+    dead = await broker.declare_exchange(DEAD_LETTER_EXCHANGE)
+    for spec in ALL_CONSUMER_QUEUES:
+        queue = await broker.declare_queue(spec.queue())
+        for key in spec.routing_keys:
+            await queue.bind(exchange, routing_key=key)
+        dead_letters = await broker.declare_queue(spec.dead_letter_queue())
+        await dead_letters.bind(dead, routing_key=spec.name)
+
+
+class ServiceRuntime:
+    def __init__(self, name: str, settings: WhistleSettings) -> None:
+        self.name = name
+        self.settings = settings
+        self.instance = f"{name}@{socket.gethostname()}:{os.getpid()}"
+        self.client = make_client(settings.mongodb_url, app_name=f"whistle-{name}")
+        self.db: Database = self.client[settings.database_name(name)]
+        self.broker = make_broker(settings)
+        self.relay = OutboxRelay(
+            self.db,
+            self.publish,
+            service=name,
+            owner=self.instance,
+            lease_ttl_s=settings.lease_ttl_s,
+            poll_s=settings.outbox_poll_s,
+        )
+        self.uow = UnitOfWork(self.client, self.db, on_commit=self.relay.wake)
+        self.idempotency = IdempotencyKeys(self.db)
+        self.consumers: list[EventConsumer] = []
+        self._timer_handlers: dict[str, TimerHandler] = {}
+        self._index_setups: list[IndexSetup] = [
+            ensure_outbox_indexes,
+            ensure_timer_indexes,
+            ensure_idempotency_indexes,
+        ]
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._timers: TimerWheel | None = None
+        self._broker_started = asyncio.Event()
+        self._probe_channel: AbstractChannel | None = None
+        self._subscribers: dict[str, Any] = {}
+
+    # --- registration (before start) -------------------------------------------------------
+
+    def consume(self, spec: ConsumerQueue, handlers: Mapping[str, EventHandler]) -> None:
+        consumer = EventConsumer(self.name, spec, handlers)
+        subscriber = self.broker.subscriber(
+            spec.queue(),
+            EVENTS_EXCHANGE,
+            ack_policy=AckPolicy.MANUAL,
+            title=spec.name,
+            description=f"{self.name} consumes {', '.join(spec.routing_keys)}",
+        )
+        subscriber(consumer)
+        self.consumers.append(consumer)
+        self._subscribers[spec.name] = subscriber
+
+    def on_timer(self, kind: str, handler: TimerHandler) -> None:
+        self._timer_handlers[kind] = handler
+
+    def add_indexes(self, setup: IndexSetup) -> None:
+        self._index_setups.append(setup)
+
+    # --- publishing (the outbox relay is the only caller) -----------------------------------
+
+    async def publish(self, event: CloudEvent) -> None:
+        await self.broker.publish(
+            event.wire(),
+            exchange=EVENTS_EXCHANGE,
+            routing_key=event.type,
+            persist=True,
+            mandatory=True,
+            message_id=event.id,
+            correlation_id=event.correlationid,
+            content_type="application/cloudevents+json",
+            message_type=event.type,
+            timestamp=event.time,
+        )
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for setup in self._index_setups:
+            await setup(self.db)
+        self._tasks.append(asyncio.create_task(self._connect_broker(), name="broker-connect"))
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if self._timer_handlers:
+            self._timers = TimerWheel(
+                self.uow,
+                self._timer_handlers,
+                service=self.name,
+                owner=self.instance,
+                poll_s=self.settings.timer_poll_s,
+            )
+            self._tasks.append(asyncio.create_task(self._timers.run(), name="timers"))
+        _log.info("service_started", instance=self.instance, database=self.db.name)
+
+    async def _connect_broker(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.broker.start()
+                await declare_topology(self.broker)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                _log.warning(
+                    "broker_unreachable", error=f"{type(error).__name__}: {error}", retry_in_s=delay
+                )
+                try:
+                    await self.broker.stop()
+                except Exception as stop_error:
+                    _log.debug("broker_stop_after_failed_start", error=str(stop_error))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self._broker_started.set()
+        _log.info("broker_connected")
+        await self._watch_consumers()
+
+    async def _watch_consumers(self) -> None:
+        """Re-attach consumers the broker lost: a restart can leave a queue with none."""
+        while True:
+            await asyncio.sleep(2.0)
+            try:
+                missing = await self.detached_consumers()
+            except Exception as error:
+                _log.debug("consumer_check_failed", error=str(error))
+                continue
+            for name in missing:
+                subscriber = self._subscribers[name]
+                _log.warning("consumer_detached_reattaching", queue=name)
+                try:
+                    await subscriber.stop()
+                    await subscriber.start()
+                except Exception as error:
+                    _log.warning("consumer_reattach_failed", queue=name, error=str(error))
+
+    def _connection(self) -> AbstractRobustConnection | None:
+        connection: AbstractRobustConnection | None = getattr(self.broker, "_connection", None)
+        return connection
+
+    async def broker_connected(self) -> bool:
+        if not self._broker_started.is_set():
+            return False
+        connection = self._connection()
+        return connection is not None and connection.connected.is_set()
+
+    async def detached_consumers(self) -> list[str]:
+        """Names of this service's queues that the broker says have no consumer."""
+        connection = self._connection()
+        if connection is None or not connection.connected.is_set():
+            return [consumer.spec.name for consumer in self.consumers]
+        if self._probe_channel is None or self._probe_channel.is_closed:
+            self._probe_channel = await connection.channel(publisher_confirms=False)
+        missing = []
+        for consumer in self.consumers:
+            queue = await self._probe_channel.declare_queue(consumer.spec.name, passive=True)
+            result = queue.declaration_result
+            if result is None or result.consumer_count == 0:
+                missing.append(consumer.spec.name)
+        return missing
+
+    async def readiness(self) -> dict[str, str]:
+        timeout = self.settings.readiness_timeout_s
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(ping(self.db), timeout)
+            checks["mongodb"] = "ok"
+        except Exception as error:
+            checks["mongodb"] = f"unreachable: {type(error).__name__}"
+        if await self.broker_connected():
+            checks["broker"] = "ok"
+            try:
+                missing = await asyncio.wait_for(self.detached_consumers(), timeout)
+                checks["consumers"] = "ok" if not missing else "detached: " + ", ".join(missing)
+            except Exception as error:
+                checks["consumers"] = f"unknown: {type(error).__name__}"
+        else:
+            checks["broker"] = "unreachable"
+            checks["consumers"] = "detached" if self.consumers else "ok"
+        return checks
+
+    async def stop(self) -> None:
+        self.relay.stop()
+        if self._timers is not None:
+            self._timers.stop()
+        relay_and_timers = [t for t in self._tasks if t.get_name() != "broker-connect"]
+        await asyncio.wait(relay_and_timers, timeout=5.0) if relay_and_timers else None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await self.broker.stop()  # stops consuming, waits for in-flight handlers
+        except Exception as error:
+            _log.warning("broker_stop_failed", error=str(error))
+        await self.client.close()
+        _log.info("service_stopped")

@@ -1,0 +1,1 @@
+"""MongoDB: the client factory, the embedded stand-in, transactions, outbox, timers, leases."""

@@ -1,0 +1,82 @@
+"""Fixtures that find the real services (see tests/support/infra.py) and run ours."""
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.auth import Role, issue_token
+from shared.settings import DEV_JWT_SECRET
+from tests.support.infra import Rabbit, mongodb, rabbit
+from tests.support.processes import ServiceProcess
+
+
+@pytest.fixture(scope="session")
+def rabbit_server() -> Iterator[Rabbit]:
+    with rabbit() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mongodb_url() -> Iterator[str]:
+    with mongodb() as url:
+        yield url
+
+
+@pytest.fixture
+def rabbitmq_url(rabbit_server: Rabbit) -> Iterator[str]:
+    """A fresh vhost for this test on the real broker."""
+    with rabbit_server.vhost() as url:
+        yield url
+
+
+@pytest.fixture
+def db_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}_"
+
+
+@pytest.fixture
+def service_env(rabbitmq_url: str, mongodb_url: str, db_prefix: str) -> dict[str, str]:
+    """Environment for this test's service processes: its vhost, its databases."""
+    return {
+        "RABBITMQ_URL": rabbitmq_url,
+        "MONGODB_URL": mongodb_url,
+        "WHISTLE_DB_PREFIX": db_prefix,
+        "WHISTLE_ENV": "test",
+        "WHISTLE_LOG_LEVEL": "INFO",
+        "WHISTLE_OUTBOX_POLL_S": "0.1",
+        "WHISTLE_TIMER_POLL_S": "0.2",
+    }
+
+
+@pytest.fixture
+def start_service(
+    service_env: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[..., ServiceProcess]]:
+    """Start a real service process (`whistle serve NAME`) and wait until it is ready."""
+    started: list[ServiceProcess] = []
+
+    def start(name: str, wait: bool = True, **extra_env: str) -> ServiceProcess:
+        process = ServiceProcess(name, {**service_env, **extra_env}, tmp_path)
+        started.append(process)
+        process.start()
+        return process.wait_ready() if wait else process
+
+    yield start
+    for process in started:
+        process.terminate()
+
+
+@pytest.fixture
+def token() -> Callable[..., str]:
+    """`token("secretary", community="c1")` signs with the dev secret the test services use."""
+
+    def make(role: str, sub: str | None = None, **scope: str) -> str:
+        return issue_token(DEV_JWT_SECRET, sub=sub or f"{role}-tester", role=Role(role), **scope)
+
+    return make
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
