@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,9 +37,7 @@ def db_prefix() -> str:
     return f"t{uuid.uuid4().hex[:10]}_"
 
 
-@pytest.fixture
-def service_env(rabbitmq_url: str, mongodb_url: str, db_prefix: str) -> dict[str, str]:
-    """Environment for this test's service processes: its vhost, its databases."""
+def make_service_env(rabbitmq_url: str, mongodb_url: str, db_prefix: str) -> dict[str, str]:
     return {
         "RABBITMQ_URL": rabbitmq_url,
         "MONGODB_URL": mongodb_url,
@@ -51,21 +50,51 @@ def service_env(rabbitmq_url: str, mongodb_url: str, db_prefix: str) -> dict[str
 
 
 @pytest.fixture
-def start_service(
-    service_env: dict[str, str], tmp_path: Path
-) -> Iterator[Callable[..., ServiceProcess]]:
-    """Start a real service process (`whistle serve NAME`) and wait until it is ready."""
+def service_env(rabbitmq_url: str, mongodb_url: str, db_prefix: str) -> dict[str, str]:
+    """Environment for this test's service processes: its vhost, its databases."""
+    return make_service_env(rabbitmq_url, mongodb_url, db_prefix)
+
+
+@contextmanager
+def service_starter(env: dict[str, str], log_dir: Path) -> Iterator[Callable[..., ServiceProcess]]:
     started: list[ServiceProcess] = []
 
     def start(name: str, wait: bool = True, **extra_env: str) -> ServiceProcess:
-        process = ServiceProcess(name, {**service_env, **extra_env}, tmp_path)
+        process = ServiceProcess(name, {**env, **extra_env}, log_dir)
         started.append(process)
         process.start()
         return process.wait_ready() if wait else process
 
-    yield start
-    for process in started:
-        process.terminate()
+    try:
+        yield start
+    finally:
+        for process in started:
+            process.terminate()
+
+
+@pytest.fixture
+def start_service(
+    service_env: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[..., ServiceProcess]]:
+    """Start a real service process (`whistle serve NAME`) and wait until it is ready."""
+    with service_starter(service_env, tmp_path) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def module_service_env(rabbit_server: Rabbit, mongodb_url: str) -> Iterator[dict[str, str]]:
+    """One vhost and database prefix shared by a module's tests (services started once)."""
+    with rabbit_server.vhost() as url:
+        yield make_service_env(url, mongodb_url, f"m{uuid.uuid4().hex[:10]}_")
+
+
+@pytest.fixture(scope="module")
+def start_module_service(
+    module_service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., ServiceProcess]]:
+    """Like start_service, but the processes live for the whole module."""
+    with service_starter(module_service_env, tmp_path_factory.mktemp("services")) as start:
+        yield start
 
 
 @pytest.fixture

@@ -1,0 +1,48 @@
+# Whistle: `make run` brings the system up, `make test` runs the whole suite.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON_VERSION := $(shell cat .python-version)
+# pyenv's interpreter for .python-version when pyenv is there, else python3.13 on PATH.
+PYTHON ?= $(shell (command -v pyenv >/dev/null && pyenv which python$(PYTHON_VERSION) 2>/dev/null) || command -v python$(PYTHON_VERSION))
+
+.PHONY: install run test test-fast lint format bench docs rabbitmq clean
+
+install: $(BIN)/whistle
+
+$(BIN)/whistle: pyproject.toml uv.lock
+	@test -n "$(PYTHON)" || { echo "Python $(PYTHON_VERSION) not found (pyenv install $(PYTHON_VERSION))"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.9"
+	@$(BIN)/uv sync --locked --inexact --quiet
+	@touch $(BIN)/whistle
+
+run: install
+	$(BIN)/whistle run
+
+rabbitmq:
+	@./.ci/ensure-rabbitmq
+
+test: install rabbitmq
+	$(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m "unit or memory"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install rabbitmq
+	$(BIN)/python -m bench
+
+docs: install
+	$(BIN)/python -m services.cli.docs docs
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Benchmarks: figures and ratios against a raw aio-pika baseline, not tests."""
