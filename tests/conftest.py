@@ -101,8 +101,22 @@ def start_module_service(
 def token() -> Callable[..., str]:
     """`token("secretary", community="c1")` signs with the dev secret the test services use."""
 
-    def make(role: str, sub: str | None = None, **scope: str) -> str:
-        return issue_token(DEV_JWT_SECRET, sub=sub or f"{role}-tester", role=Role(role), **scope)
+    def make(
+        role: str,
+        sub: str | None = None,
+        *,
+        community: str | None = None,
+        unit: str | None = None,
+        volunteer: str | None = None,
+    ) -> str:
+        return issue_token(
+            DEV_JWT_SECRET,
+            sub=sub or f"{role}-tester",
+            role=Role(role),
+            community=community,
+            unit=unit,
+            volunteer=volunteer,
+        )
 
     return make
 
