@@ -1,0 +1,152 @@
+"""The contract's event catalogue in code: every type has a frozen, versioned data model."""
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from shared.events.catalogue import (
+    CATALOGUE,
+    DemandPublished,
+    UnknownEventType,
+    data_model_for,
+    parse_data,
+)
+from shared.events.envelope import CloudEvent, make_event
+
+pytestmark = pytest.mark.unit
+
+# The contract's table of types (handbook/contract.md, "Types and producers").
+CONTRACT_TYPES = {
+    "community.registered",
+    "demand.published",
+    "demand.escalated",
+    "demand.cancelled",
+    "demand.completed",
+    "demand.filled",
+    "demand.reopened",
+    "unit.registered",
+    "volunteer.registered",
+    "claim.accepted",
+    "claim.waitlisted",
+    "claim.promoted",
+    "claim.withdrawn",
+    "claim.released",
+    "claim.checked_in",
+    "claim.completed",
+    "claim.no_show",
+    "notification.sent",
+    "notification.failed",
+}
+HANDBOOK = Path("/work/shared/handbook/contract.md")
+
+
+def test_every_contract_type_has_a_model() -> None:
+    assert set(CATALOGUE) >= CONTRACT_TYPES
+    assert set(CATALOGUE) - CONTRACT_TYPES == {"demand.expired"}
+
+
+@pytest.mark.skipif(not HANDBOOK.exists(), reason="handbook not present")
+def test_contract_table_matches_the_list_above() -> None:
+    table = [line for line in HANDBOOK.read_text().splitlines() if line.startswith("| ")]
+    named = {
+        name for line in table for name in re.findall(r"\b[a-z]+\.[a-z_]+\b", line.split("|")[1])
+    }
+    assert named == CONTRACT_TYPES
+
+
+@pytest.mark.parametrize("event_type", sorted(CATALOGUE))
+def test_model_is_frozen_versioned_and_named_explicitly(event_type: str) -> None:
+    model = data_model_for(event_type)
+    assert event_type == model.TYPE
+    assert model.event_type() == event_type
+    assert isinstance(model.DATAVERSION, int)
+    assert model.DATAVERSION >= 1
+    assert model.model_config.get("frozen") is True
+
+
+def test_unknown_type_is_an_error() -> None:
+    with pytest.raises(UnknownEventType):
+        data_model_for("demand.vanished")
+
+
+def _published() -> DemandPublished:
+    return DemandPublished(
+        demand_id="d_1",
+        community_id="c-north",
+        street="s-1",
+        district="d-1",
+        kind="staffing",
+        title="North gate checkpoint",
+        slots=8,
+        starts_at=datetime(2030, 5, 1, 0, tzinfo=UTC),
+        ends_at=datetime(2030, 5, 1, 12, tzinfo=UTC),
+        fill_by=datetime(2030, 5, 1, 0, tzinfo=UTC),
+        priority="urgent",
+        created_by="wang",
+    )
+
+
+def test_data_is_immutable() -> None:
+    data = _published()
+    with pytest.raises(ValidationError):
+        data.slots = 9  # type: ignore[misc]
+
+
+def test_envelope_round_trips_through_json() -> None:
+    data = _published()
+    event = make_event(
+        data,
+        source="/whistle/dispatch",
+        subject="d_1",
+        correlationid="d_1",
+        causationid="req-1",
+        actor="wang",
+    )
+    wire = json.loads(json.dumps(event.wire()))
+    assert wire["specversion"] == "1.0"
+    assert wire["type"] == "demand.published"
+    assert wire["datacontenttype"] == "application/json"
+    assert wire["dataversion"] == 1
+    assert {"correlationid", "causationid", "actor", "time", "id"} <= set(wire)
+    again = CloudEvent.model_validate(wire)
+    assert again == event
+    assert parse_data(DemandPublished, again.data) == data
+
+
+def test_envelope_keeps_unknown_extensions_and_data_ignores_unknown_fields() -> None:
+    event = make_event(
+        _published(), source="/s", subject="d_1", correlationid="d_1", causationid="c", actor="a"
+    )
+    wire = event.wire() | {"traceparent": "00-abc-01"}
+    wire["data"] = wire["data"] | {"added_in_v2": True}
+    again = CloudEvent.model_validate(wire)
+    assert again.wire()["traceparent"] == "00-abc-01"
+    assert parse_data(DemandPublished, again.data) == _published()
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"specversion": "0.3"},
+        {"id": ""},
+        {"time": "2030-05-01T00:00:00"},  # no offset
+        {"dataversion": 0},
+    ],
+)
+def test_envelope_refuses_bad_attributes(broken: dict[str, object]) -> None:
+    event = make_event(
+        _published(), source="/s", subject="d_1", correlationid="d_1", causationid="c", actor="a"
+    )
+    with pytest.raises(ValidationError):
+        CloudEvent.model_validate(event.wire() | broken)
+
+
+def test_data_missing_a_field_is_refused() -> None:
+    data = _published().model_dump(mode="json")
+    del data["slots"]
+    with pytest.raises(ValidationError):
+        parse_data(DemandPublished, data)
