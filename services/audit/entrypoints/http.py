@@ -1,17 +1,31 @@
-"""Audit's HTTP side for auditors: the log, paged."""
+"""Audit's HTTP side for auditors: the log, a demand's timeline and state, the report, verify.
 
-from typing import Annotated, Any
+Auditors and admins read everything; a secretary reads their own community only (every
+question is narrowed to it, and asking for another community is 403); anyone else is 403.
+"""
+
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import AwareDatetime
 
-from services.audit.adapters import log_store
+from services.audit import queries
+from services.audit.adapters.log_store import LogQuery
+from services.audit.domain.responsiveness import Grouping
 from shared.auth import Principal, Role, forbidden, require_roles
+from shared.clock import as_utc, utcnow
+from shared.http.problems import ProblemError
 from shared.runtime import ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
 Reader = Annotated[Principal, require_roles(Role.AUDITOR, Role.SECRETARY)]
+Auditor = Annotated[Principal, require_roles(Role.AUDITOR)]
+NDJSON = "application/x-ndjson"
 
 
 def runtime_of(request: Request) -> ServiceRuntime:
@@ -22,45 +36,133 @@ def runtime_of(request: Request) -> ServiceRuntime:
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 
 
-def _record_out(record: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "seq": record["_id"],
-        "hash": record["hash"],
-        "prev_hash": record["prev_hash"],
-        "event": record["event"],
-    }
+def community_scope(principal: Principal, asked: str | None) -> str | None:
+    """The community a question is narrowed to: a secretary's own, whatever they asked."""
+    if principal.role is not Role.SECRETARY:
+        return asked
+    if asked not in (None, principal.community):
+        raise forbidden("a secretary reads only their own community's events")
+    return principal.community
 
 
-@router.get("/events")
+def check_community(principal: Principal, community_id: str | None) -> None:
+    if principal.role is Role.SECRETARY and community_id != principal.community:
+        raise forbidden("this demand belongs to another community")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value is not None else None
+
+
+def _not_found(detail: str) -> ProblemError:
+    return ProblemError(404, "not-found", "Not found", detail)
+
+
+def _bad_range(detail: str) -> ProblemError:
+    return ProblemError(
+        422, "validation-error", "Unprocessable content", detail, errors=[{"msg": detail}]
+    )
+
+
+@router.get("/events", response_model=None)
 async def list_events(
+    request: Request,
     principal: Reader,
     runtime: Runtime,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    type: Annotated[str | None, Query(max_length=100)] = None,
-    subject: Annotated[str | None, Query(max_length=200)] = None,
-    community_id: Annotated[str | None, Query(max_length=64)] = None,
+    type: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    subject: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    community_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
+) -> dict[str, Any] | StreamingResponse:
+    """The log in seq order; `Accept: application/x-ndjson` streams every match instead."""
+    if since and until and since >= until:
+        raise _bad_range("'since' must be before 'until'")
+    query = LogQuery(
+        type=type,
+        subject=subject,
+        community_id=community_scope(principal, community_id),
+        since=_utc(since),
+        until=_utc(until),
+    )
+    if NDJSON in request.headers.get("accept", ""):
+        upto = await queries.head_seq(runtime.db)
+        return StreamingResponse(
+            _ndjson(queries.events_stream(runtime.db, query, after, upto)),
+            media_type=NDJSON,
+            headers={"X-Whistle-Head-Seq": str(upto)},
+        )
+    items, next_after = await queries.events_page(runtime.db, query, after, limit)
+    return {"items": items, "next_after": next_after}
+
+
+async def _ndjson(items: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    async for item in items:
+        yield json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+@router.get("/timeline/{demand_id}")
+async def get_timeline(demand_id: str, principal: Reader, runtime: Runtime) -> dict[str, Any]:
+    """Every event of the demand, its claims and notifications, in order, timed from the whistle."""
+    found = await queries.timeline(runtime.db, demand_id)
+    if found is None:
+        raise _not_found(f"the log has no event of demand '{demand_id}'")
+    check_community(principal, found.community_id)
+    return {"demand_id": demand_id, "items": found.items}
+
+
+@router.get("/demands/{demand_id}/state")
+async def get_demand_state(
+    demand_id: str,
+    principal: Reader,
+    runtime: Runtime,
+    as_of: AwareDatetime | None = None,
 ) -> dict[str, Any]:
-    if principal.role is Role.SECRETARY:
-        if community_id not in (None, principal.community):
-            raise forbidden("a secretary reads only their own community's events")
-        community_id = principal.community
-    query: dict[str, Any] = {}
-    if type:
-        query["type"] = type
-    if subject:
-        query["subject"] = subject
-    if community_id:
-        query["community_id"] = community_id
-    if since or until:
-        bounds: dict[str, str] = {}
-        if since:
-            bounds["$gte"] = since.isoformat()
-        if until:
-            bounds["$lt"] = until.isoformat()
-        query["time"] = bounds
-    records = await log_store.page(runtime.db, query, after, limit)
-    items = [_record_out(record) for record in records]
-    return {"items": items, "next_after": items[-1]["seq"] if items else after}
+    """The demand as it stood at `as_of` (default now), rebuilt from the log."""
+    at = _utc(as_of) or utcnow()
+    state = await queries.demand_state(runtime.db, demand_id, at)
+    if state is None:
+        raise _not_found(f"the log has no demand '{demand_id}' published by {at.isoformat()}")
+    check_community(principal, state.community_id)
+    return {"as_of": at.isoformat(), **state.as_dict()}
+
+
+@router.get("/reports/responsiveness", response_model=None)
+async def get_responsiveness(
+    principal: Reader,
+    runtime: Runtime,
+    start: Annotated[AwareDatetime, Query(alias="from")],
+    end: Annotated[AwareDatetime, Query(alias="to")],
+    by: Grouping = "unit",
+    as_of: AwareDatetime | None = None,
+    community_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    format: Literal["json", "csv"] = "json",
+) -> dict[str, Any] | PlainTextResponse:
+    """Per unit, volunteer or community: how fast, how full, who showed up; scored and ranked."""
+    if start >= end:
+        raise _bad_range("'from' must be before 'to'")
+    report = await queries.responsiveness_report(
+        runtime.db,
+        queries.ReportQuery(
+            start=as_utc(start),
+            end=as_utc(end),
+            by=by,
+            as_of=_utc(as_of) or utcnow(),
+            community_id=community_scope(principal, community_id),
+        ),
+    )
+    if format == "csv":
+        return PlainTextResponse(
+            queries.report_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="responsiveness.csv"'},
+        )
+    return report
+
+
+@router.get("/verify")
+async def verify(_: Auditor, runtime: Runtime) -> dict[str, Any]:
+    """Walk the whole hash chain; the first bad seq when anything was changed."""
+    return await queries.verify(runtime.db)

@@ -1,0 +1,165 @@
+"""Audit's read side: each function answers one auditor question from the log.
+
+Access is decided before any of these runs (see `entrypoints/http.py`): a secretary's
+questions arrive already narrowed to their community.
+"""
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from services.audit.adapters import log_store
+from services.audit.adapters.log_store import LogQuery
+from services.audit.domain import responsiveness
+from services.audit.domain.demand_state import DemandState, apply, event_time
+from services.audit.domain.responsiveness import Grouping
+from services.audit.domain.verification import ChainWalk
+from shared.store.mongo import Database, Document
+
+_log = structlog.get_logger("whistle.audit")
+
+# Demand ids per `$in` query when the report gathers its demands' events.
+REPORT_CHUNK = 200
+
+
+def record_out(record: Document) -> dict[str, Any]:
+    return {
+        "seq": record["_id"],
+        "hash": record["hash"],
+        "prev_hash": record["prev_hash"],
+        "event": record["event"],
+    }
+
+
+async def events_page(
+    db: Database, query: LogQuery, after: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of matches and the `after` that continues from it.
+
+    With no match the cursor stays where it was, so a follower can poll with it.
+    """
+    records = await log_store.page(db, query, after, limit)
+    items = [record_out(record) for record in records]
+    return items, items[-1]["seq"] if items else after
+
+
+async def head_seq(db: Database) -> int:
+    return int((await log_store.head(db))["seq"])
+
+
+async def events_stream(
+    db: Database, query: LogQuery, after: int, upto: int
+) -> AsyncIterator[dict[str, Any]]:
+    """Every match from `after` up to the head seq `upto` read when the request came in."""
+    async for record in log_store.scan(db, query, after=after, upto=upto):
+        yield record_out(record)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    community_id: str | None
+    items: list[dict[str, Any]]
+
+
+async def timeline(db: Database, demand_id: str) -> Timeline | None:
+    records = [record async for record in log_store.scan(db, LogQuery(demand=demand_id))]
+    if not records:
+        return None
+    whistle = next(
+        (
+            event_time(r["event"])
+            for r in records
+            if r["type"] == "demand.published" and r.get("demand_id") == demand_id
+        ),
+        None,
+    )
+    community = next((r["community_id"] for r in records if r.get("community_id")), None)
+    items = []
+    for record in records:
+        item = record_out(record)
+        since = (event_time(record["event"]) - whistle).total_seconds() if whistle else None
+        item["since_whistle_s"] = round(since, 3) if since is not None else None
+        items.append(item)
+    return Timeline(community, items)
+
+
+async def demand_state(db: Database, demand_id: str, as_of: datetime) -> DemandState | None:
+    """The demand folded from its events whose time is at or before `as_of`."""
+    query = LogQuery(demand_ids=[demand_id], until=as_of, until_inclusive=True)
+    state: DemandState | None = None
+    async for record in log_store.scan(db, query):
+        state = apply(state, record["event"], demand_id)
+    return state if state is not None and state.published else None
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    start: datetime
+    end: datetime
+    by: Grouping
+    as_of: datetime
+    community_id: str | None = None
+
+
+async def responsiveness_report(db: Database, query: ReportQuery) -> dict[str, Any]:
+    """Demands whistled in [start, end), each folded from its events up to `as_of`, scored."""
+    ids = await log_store.published_demand_ids(db, query.start, query.end, query.community_id)
+    states: dict[str, DemandState | None] = {}
+    for first in range(0, len(ids), REPORT_CHUNK):
+        chunk = ids[first : first + REPORT_CHUNK]
+        events = LogQuery(demand_ids=chunk, until=query.as_of, until_inclusive=True)
+        async for record in log_store.scan(db, events):
+            demand_id = record["demand_id"]
+            states[demand_id] = apply(states.get(demand_id), record["event"], demand_id)
+    period = [
+        state
+        for state in states.values()
+        if state is not None and responsiveness.whistled_between(state, query.start, query.end)
+    ]
+    rows = responsiveness.report_rows(period, query.by)
+    return {
+        "rules": responsiveness.rules(),
+        "from": query.start.isoformat(),
+        "to": query.end.isoformat(),
+        "as_of": query.as_of.isoformat(),
+        "by": query.by,
+        "community_id": query.community_id,
+        "rows": [row.as_dict() for row in rows],
+    }
+
+
+def report_csv(report: dict[str, Any]) -> str:
+    """One header line, one line per row; every line carries the rule set's version."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["rules_version", "by", *responsiveness.COLUMNS])
+    for row in report["rows"]:
+        writer.writerow(
+            [
+                report["rules"]["version"],
+                report["by"],
+                *("" if row[name] is None else row[name] for name in responsiveness.COLUMNS),
+            ]
+        )
+    return buffer.getvalue()
+
+
+async def verify(db: Database) -> dict[str, Any]:
+    """Walk the chain up to the head read at the start; appends meanwhile are not judged."""
+    head = await log_store.head(db)
+    walk = ChainWalk()
+    async for record in log_store.scan(db, LogQuery(), upto=int(head["seq"]), batch=1000):
+        if not walk.check(record):
+            break
+    walk.finish(head)
+    verdict = walk.verdict()
+    if walk.ok:
+        _log.info("log_verified", seq=walk.events, hash=walk.head_hash)
+    else:
+        _log.error("log_tampered", first_bad_seq=walk.first_bad_seq, reason=walk.reason)
+    return verdict
