@@ -1,0 +1,278 @@
+"""Units' MongoDB collections: communities, demands, units, volunteers and claims.
+
+Every write takes the transaction (`tx`); reads take it when they decide a write. The slot
+accounting lives on the demand document (`accepted`) and only ever moves through
+`take_slots` / `give_back_slots`, each one atomic conditional update.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+
+from services.units.domain.model import (
+    HOLDING_STATUSES,
+    PRIORITY_RANK,
+    Claim,
+    ClaimStatus,
+    Community,
+    Demand,
+    DemandStatus,
+    Unit,
+    Volunteer,
+    claimant_key,
+)
+from shared.events.catalogue import Claimant, Level
+from shared.store.mongo import Database, Document
+from shared.store.unit_of_work import Tx
+
+COMMUNITIES = "communities"
+DEMANDS = "demands"
+UNITS = "units"
+VOLUNTEERS = "volunteers"
+CLAIMS = "claims"
+
+
+async def ensure_indexes(db: Database) -> None:
+    await db[DEMANDS].create_index([("status", 1), ("priority_rank", 1), ("fill_by", 1)])
+    await db[CLAIMS].create_index([("demand_id", 1), ("status", 1), ("created_at", 1)])
+    await db[CLAIMS].create_index([("claimant_key", 1), ("status", 1)])
+
+
+def _session(tx: Tx | None) -> Any:
+    return tx.session if tx is not None else None
+
+
+def _document(model: Community | Demand | Unit | Volunteer | Claim) -> Document:
+    document = model.model_dump()
+    document["_id"] = document.pop("id")
+    return document
+
+
+def _model[M: (Community, Demand, Unit, Volunteer, Claim)](model: type[M], document: Document) -> M:
+    fields = {key: value for key, value in document.items() if key in model.model_fields}
+    fields["id"] = document["_id"]
+    return model.model_validate(fields)
+
+
+# --- communities ----------------------------------------------------------------------------
+
+
+async def save_community(tx: Tx, community: Community) -> None:
+    document = _document(community)
+    await tx.db[COMMUNITIES].replace_one(
+        {"_id": community.id}, document, upsert=True, session=tx.session
+    )
+
+
+async def get_community(db: Database, community_id: str) -> Community | None:
+    document = await db[COMMUNITIES].find_one({"_id": community_id})
+    return _model(Community, document) if document else None
+
+
+async def get_communities(
+    db: Database, community_ids: Sequence[str], tx: Tx | None = None
+) -> list[Community]:
+    cursor = db[COMMUNITIES].find({"_id": {"$in": list(community_ids)}}, session=_session(tx))
+    return [_model(Community, document) async for document in cursor]
+
+
+# --- demands --------------------------------------------------------------------------------
+
+
+async def insert_demand(tx: Tx, demand: Demand, check_in_code: str) -> bool:
+    """Store a newly published demand; False if units already had it."""
+    document = _document(demand)
+    document["priority_rank"] = PRIORITY_RANK[demand.priority]
+    document["check_in_code"] = check_in_code
+    result = await tx.db[DEMANDS].update_one(
+        {"_id": demand.id}, {"$setOnInsert": document}, upsert=True, session=tx.session
+    )
+    return result.upserted_id is not None
+
+
+async def get_demand(db: Database, demand_id: str, tx: Tx | None = None) -> Demand | None:
+    document = await db[DEMANDS].find_one({"_id": demand_id}, session=_session(tx))
+    return _model(Demand, document) if document else None
+
+
+async def set_level(tx: Tx, demand_id: str, level: Level) -> None:
+    await tx.db[DEMANDS].update_one(
+        {"_id": demand_id}, {"$set": {"level": level}}, session=tx.session
+    )
+
+
+async def close_demand(tx: Tx, demand_id: str, status: DemandStatus) -> Demand | None:
+    """Close an open demand (cancelled, completed, expired); None if it was not open."""
+    document = await tx.db[DEMANDS].find_one_and_update(
+        {"_id": demand_id, "status": "open"},
+        {"$set": {"status": status}},
+        return_document=ReturnDocument.AFTER,
+        session=tx.session,
+    )
+    return _model(Demand, document) if document else None
+
+
+async def take_slots(tx: Tx, demand_id: str, headcount: int) -> Demand | None:
+    """Check the remaining slots and take `headcount` of them in one atomic update.
+
+    None when the demand is not open or has fewer than `headcount` slots left. Two concurrent
+    takers both write this document, so one of them conflicts and is retried: the check and
+    the increment can never interleave, in one process or across replicas.
+    """
+    document = await tx.db[DEMANDS].find_one_and_update(
+        {
+            "_id": demand_id,
+            "status": "open",
+            "$expr": {"$lte": [{"$add": ["$accepted", headcount]}, "$slots"]},
+        },
+        {"$inc": {"accepted": headcount}},
+        return_document=ReturnDocument.AFTER,
+        session=tx.session,
+    )
+    return _model(Demand, document) if document else None
+
+
+async def give_back_slots(tx: Tx, demand_id: str, headcount: int) -> Demand:
+    document = await tx.db[DEMANDS].find_one_and_update(
+        {"_id": demand_id, "accepted": {"$gte": headcount}},
+        {"$inc": {"accepted": -headcount}},
+        return_document=ReturnDocument.AFTER,
+        session=tx.session,
+    )
+    if document is None:
+        raise LookupError(f"demand {demand_id} does not hold {headcount} accepted places")
+    return _model(Demand, document)
+
+
+async def open_demands(
+    db: Database, *, community_ids: Sequence[str] | None, skill: str | None, now: datetime
+) -> list[Demand]:
+    query: dict[str, Any] = {
+        "status": "open",
+        "ends_at": {"$gt": now},
+        "$expr": {"$lt": ["$accepted", "$slots"]},
+    }
+    if community_ids is not None:
+        query["community_id"] = {"$in": list(community_ids)}
+    if skill:
+        query["skills"] = skill
+    cursor = db[DEMANDS].find(query).sort([("priority_rank", 1), ("fill_by", 1), ("_id", 1)])
+    return [_model(Demand, document) async for document in cursor]
+
+
+async def get_check_in_code(db: Database, demand_id: str, tx: Tx | None = None) -> str | None:
+    document = await db[DEMANDS].find_one(
+        {"_id": demand_id}, {"check_in_code": 1}, session=_session(tx)
+    )
+    return document["check_in_code"] if document else None
+
+
+async def set_check_in_code(tx: Tx, demand_id: str, code: str) -> None:
+    await tx.db[DEMANDS].update_one(
+        {"_id": demand_id}, {"$set": {"check_in_code": code}}, session=tx.session
+    )
+
+
+# --- registry -------------------------------------------------------------------------------
+
+
+async def insert_unit(tx: Tx, unit: Unit) -> None:
+    await tx.db[UNITS].insert_one({**_document(unit), "claim_seq": 0}, session=tx.session)
+
+
+async def get_unit(db: Database, unit_id: str, tx: Tx | None = None) -> Unit | None:
+    document = await db[UNITS].find_one({"_id": unit_id}, session=_session(tx))
+    return _model(Unit, document) if document else None
+
+
+async def insert_volunteer(tx: Tx, volunteer: Volunteer) -> None:
+    await tx.db[VOLUNTEERS].insert_one({**_document(volunteer), "claim_seq": 0}, session=tx.session)
+
+
+async def get_volunteer(db: Database, volunteer_id: str, tx: Tx | None = None) -> Volunteer | None:
+    document = await db[VOLUNTEERS].find_one({"_id": volunteer_id}, session=_session(tx))
+    return _model(Volunteer, document) if document else None
+
+
+async def serialise_claimant(tx: Tx, claimant: Claimant) -> None:
+    """Write the claimant's registry document, so two transactions deciding claims for the
+    same claimant conflict and one retries with the other's outcome in view: the rules that
+    read a claimant's other claims (already-claimed, overlapping shifts, the weekly cap) then
+    hold under concurrency too."""
+    collection = UNITS if claimant.type == "unit" else VOLUNTEERS
+    await tx.db[collection].update_one(
+        {"_id": claimant.id}, {"$inc": {"claim_seq": 1}}, session=tx.session
+    )
+
+
+# --- claims ---------------------------------------------------------------------------------
+
+
+def _claim_document(claim: Claim) -> Document:
+    document = _document(claim)
+    document["claimant_key"] = claimant_key(claim.claimant)
+    return document
+
+
+async def insert_claim(tx: Tx, claim: Claim) -> None:
+    await tx.db[CLAIMS].insert_one(_claim_document(claim), session=tx.session)
+
+
+async def get_claim(db: Database, claim_id: str, tx: Tx | None = None) -> Claim | None:
+    document = await db[CLAIMS].find_one({"_id": claim_id}, session=_session(tx))
+    return _model(Claim, document) if document else None
+
+
+async def holding_claim(tx: Tx, demand_id: str, claimant: Claimant) -> Claim | None:
+    document = await tx.db[CLAIMS].find_one(
+        {
+            "demand_id": demand_id,
+            "claimant_key": claimant_key(claimant),
+            "status": {"$in": list(HOLDING_STATUSES)},
+        },
+        session=tx.session,
+    )
+    return _model(Claim, document) if document else None
+
+
+async def claims_of(
+    tx: Tx, claimant: Claimant, statuses: Sequence[ClaimStatus], *, excluding: str | None = None
+) -> list[Claim]:
+    query: dict[str, Any] = {
+        "claimant_key": claimant_key(claimant),
+        "status": {"$in": list(statuses)},
+    }
+    if excluding is not None:
+        query["_id"] = {"$ne": excluding}
+    cursor = tx.db[CLAIMS].find(query, session=tx.session)
+    return [_model(Claim, document) async for document in cursor]
+
+
+async def claims_on(tx: Tx, demand_id: str, statuses: Sequence[ClaimStatus]) -> list[Claim]:
+    """A demand's claims in these states, oldest first (the waitlist's order)."""
+    cursor = (
+        tx.db[CLAIMS]
+        .find({"demand_id": demand_id, "status": {"$in": list(statuses)}}, session=tx.session)
+        .sort([("created_at", 1), ("_id", 1)])
+    )
+    return [_model(Claim, document) async for document in cursor]
+
+
+async def move_claim(
+    tx: Tx, claim_id: str, from_statuses: Sequence[ClaimStatus], changes: dict[str, Any]
+) -> Claim | None:
+    """Change a claim only if it is still in one of `from_statuses`; None if it moved on."""
+    document = await tx.db[CLAIMS].find_one_and_update(
+        {"_id": claim_id, "status": {"$in": list(from_statuses)}},
+        {"$set": changes},
+        return_document=ReturnDocument.AFTER,
+        session=tx.session,
+    )
+    return _model(Claim, document) if document else None
+
+
+async def list_claims(db: Database, query: dict[str, Any], limit: int) -> list[Claim]:
+    cursor = db[CLAIMS].find(query).sort([("created_at", 1), ("_id", 1)]).limit(limit)
+    return [_model(Claim, document) async for document in cursor]

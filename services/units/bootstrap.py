@@ -1,0 +1,25 @@
+"""Wires units: settings, runtime, indexes, consumers, timers, HTTP."""
+
+from fastapi import FastAPI
+
+from services.units.adapters import repository
+from services.units.config import UnitsSettings
+from services.units.entrypoints import events, http
+from shared.http.app import create_service_app
+from shared.runtime import ServiceRuntime
+
+
+def load_settings() -> UnitsSettings:
+    return UnitsSettings()
+
+
+def build_app(settings: UnitsSettings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    runtime = ServiceRuntime("units", settings)
+    runtime.add_indexes(repository.ensure_indexes)
+    events.register_consumers(runtime)
+    return create_service_app(
+        runtime,
+        [http.router],
+        description="Units and volunteers answer the whistle: registry, open demands, claims.",
+    )

@@ -1,0 +1,24 @@
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, field_validator
+
+from shared.settings import WhistleSettings
+
+
+class UnitsSettings(WhistleSettings):
+    port: int = Field(8002, validation_alias=AliasChoices("WHISTLE_UNITS_PORT"))
+    # The volunteers' weekly hour cap counts ISO weeks in the communities' local time.
+    week_timezone: str = "Asia/Shanghai"
+
+    @field_validator("week_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}") from error
+        return value
+
+    @property
+    def week_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.week_timezone)

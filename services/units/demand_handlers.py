@@ -1,0 +1,125 @@
+"""Units' handlers for dispatch's events and for its own no-show timer.
+
+Units keeps its own copy of each demand (and of the communities, to know streets and
+districts) from dispatch's events; each handler runs once per event (`run_once`) inside the
+transaction that records it.
+"""
+
+from services.units import outgoing
+from services.units.adapters import repository
+from services.units.domain import codes
+from services.units.domain.model import RELEASABLE_STATUSES, Community, Demand
+from shared.clock import utcnow
+from shared.events.catalogue import (
+    ClaimNoShow,
+    ClaimReleased,
+    CommunityRegistered,
+    DemandCancelled,
+    DemandCompleted,
+    DemandEscalated,
+    DemandExpired,
+    DemandPublished,
+    parse_data,
+)
+from shared.events.envelope import CloudEvent
+from shared.store import timers
+from shared.store.mongo import Document
+from shared.store.unit_of_work import RetryTransaction, Tx
+
+NO_SHOW_TIMER = "units.no-show"
+
+
+def no_show_key(demand_id: str) -> str:
+    return f"no-show:{demand_id}"
+
+
+async def on_community_registered(tx: Tx, event: CloudEvent) -> None:
+    data = parse_data(CommunityRegistered, event.data)
+    await repository.save_community(
+        tx,
+        Community(id=data.community_id, name=data.name, street=data.street, district=data.district),
+    )
+
+
+async def on_demand_published(tx: Tx, event: CloudEvent) -> None:
+    data = parse_data(DemandPublished, event.data)
+    demand = Demand(
+        id=data.demand_id,
+        community_id=data.community_id,
+        street=data.street,
+        district=data.district,
+        kind=data.kind,
+        title=data.title,
+        description=data.description,
+        location=data.location,
+        skills=data.skills,
+        slots=data.slots,
+        starts_at=data.starts_at,
+        ends_at=data.ends_at,
+        fill_by=data.fill_by,
+        priority=data.priority,
+        level=data.level,
+    )
+    if await repository.insert_demand(tx, demand, codes.new_code()):
+        # Accepted claims not checked in by the end become no-shows: stored, so it survives.
+        await timers.schedule(
+            tx, no_show_key(demand.id), NO_SHOW_TIMER, demand.ends_at, {"demand_id": demand.id}
+        )
+
+
+async def on_demand_escalated(tx: Tx, event: CloudEvent) -> None:
+    data = parse_data(DemandEscalated, event.data)
+    await repository.set_level(tx, data.demand_id, data.to_level)
+
+
+async def on_demand_cancelled(tx: Tx, event: CloudEvent) -> None:
+    """Cancellation releases every claim still holding or awaiting a place."""
+    data = parse_data(DemandCancelled, event.data)
+    if await repository.close_demand(tx, data.demand_id, "cancelled") is None:
+        return
+    await timers.cancel(tx, no_show_key(data.demand_id))
+    for held in await repository.claims_on(tx, data.demand_id, RELEASABLE_STATUSES):
+        released = await repository.move_claim(
+            tx,
+            held.id,
+            RELEASABLE_STATUSES,
+            {"status": "released", "reason": data.reason, "released_at": utcnow()},
+        )
+        if released is None:
+            raise RetryTransaction(f"claim {held.id} changed while releasing")
+        tx.emit(
+            outgoing.claim_event(
+                ClaimReleased,
+                released,
+                actor=outgoing.SERVICE_ACTOR,
+                causationid=event.id,
+                reason=data.reason,
+            )
+        )
+
+
+async def on_demand_completed(tx: Tx, event: CloudEvent) -> None:
+    data = parse_data(DemandCompleted, event.data)
+    await repository.close_demand(tx, data.demand_id, "completed")
+
+
+async def on_demand_expired(tx: Tx, event: CloudEvent) -> None:
+    data = parse_data(DemandExpired, event.data)
+    await repository.close_demand(tx, data.demand_id, "expired")
+
+
+async def on_no_show_due(tx: Tx, timer: Document) -> None:
+    """At `ends_at`, accepted claims that never checked in become no-shows."""
+    demand_id = timer["payload"]["demand_id"]
+    for absent in await repository.claims_on(tx, demand_id, ["accepted"]):
+        marked = await repository.move_claim(tx, absent.id, ["accepted"], {"status": "no_show"})
+        if marked is None:
+            raise RetryTransaction(f"claim {absent.id} changed while marking no-shows")
+        tx.emit(
+            outgoing.claim_event(
+                ClaimNoShow,
+                marked,
+                actor=outgoing.SERVICE_ACTOR,
+                causationid=f"timer:{timer['_id']}",
+            )
+        )

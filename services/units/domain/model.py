@@ -1,0 +1,133 @@
+"""What units knows: communities and demands (copied from dispatch's events), the registry of
+units and volunteers, and claims. Plain data, no I/O."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.events.catalogue import (
+    Claimant,
+    Contact,
+    DemandKind,
+    Level,
+    Location,
+    Priority,
+    UnitKind,
+)
+
+# Units' view of a demand: whether it still takes claims. Fullness is `accepted == slots`.
+DemandStatus = Literal["open", "cancelled", "completed", "expired"]
+ClaimStatus = Literal[
+    "accepted", "waitlisted", "checked_in", "completed", "no_show", "withdrawn", "released"
+]
+
+# A claimant holds at most one claim in these states per demand (`already-claimed`).
+HOLDING_STATUSES: tuple[ClaimStatus, ...] = (
+    "accepted",
+    "waitlisted",
+    "checked_in",
+    "completed",
+    "no_show",
+)
+# Claims that commit the claimant's time: the volunteer rules count these.
+COMMITTED_STATUSES: tuple[ClaimStatus, ...] = ("accepted", "checked_in", "completed")
+# Claims a cancellation releases.
+RELEASABLE_STATUSES: tuple[ClaimStatus, ...] = ("accepted", "waitlisted", "checked_in")
+
+PRIORITY_RANK: dict[Priority, int] = {"critical": 0, "urgent": 1, "routine": 2}
+
+
+class Community(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    street: str
+    district: str
+
+
+class Demand(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    community_id: str
+    street: str
+    district: str
+    kind: DemandKind
+    title: str
+    description: str | None = None
+    location: Location = Location()
+    skills: tuple[str, ...] = ()
+    slots: int
+    accepted: int = 0
+    starts_at: datetime
+    ends_at: datetime
+    fill_by: datetime
+    priority: Priority
+    level: Level = "community"
+    status: DemandStatus = "open"
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.slots - self.accepted)
+
+    @property
+    def is_full(self) -> bool:
+        return self.accepted >= self.slots
+
+
+class Unit(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    kind: UnitKind
+    communities: tuple[str, ...]
+    skills: tuple[str, ...] = ()
+    contact: Contact = Contact()
+    created_at: datetime
+    created_by: str
+
+
+class Volunteer(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    community_id: str
+    building: str | None = None
+    skills: tuple[str, ...] = ()
+    max_hours_per_week: float = 40
+    contact: Contact = Contact()
+    created_at: datetime
+    created_by: str
+
+
+class Claim(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    demand_id: str
+    community_id: str
+    claimant: Claimant
+    headcount: int
+    members: tuple[str, ...] = ()
+    status: ClaimStatus
+    # The demand's window, copied so a volunteer's shifts can be checked without the demands.
+    starts_at: datetime
+    ends_at: datetime
+    created_at: datetime
+    created_by: str
+    checked_in_at: datetime | None = None
+    completed_at: datetime | None = None
+    withdrawn_at: datetime | None = None
+    reason: str | None = None
+    report: str | None = None
+    served: int | None = None
+    hours: float | None = None
+    person_times: int | None = None
+
+
+def claimant_key(claimant: Claimant) -> str:
+    return f"{claimant.type}:{claimant.id}"

@@ -1,0 +1,41 @@
+"""Units' AMQP side: dispatch's demand events keep units' copy of demands and communities."""
+
+from collections.abc import Awaitable, Callable
+
+from services.units import demand_handlers
+from shared.broker.consumer import EventHandler
+from shared.broker.topology import UNITS_DEMAND_EVENTS
+from shared.events.envelope import CloudEvent
+from shared.runtime import ServiceRuntime
+from shared.store.unit_of_work import Tx
+
+Work = Callable[[Tx, CloudEvent], Awaitable[None]]
+
+HANDLERS: dict[str, Work] = {
+    "community.registered": demand_handlers.on_community_registered,
+    "demand.published": demand_handlers.on_demand_published,
+    "demand.escalated": demand_handlers.on_demand_escalated,
+    "demand.cancelled": demand_handlers.on_demand_cancelled,
+    "demand.completed": demand_handlers.on_demand_completed,
+    "demand.expired": demand_handlers.on_demand_expired,
+}
+
+
+def once(runtime: ServiceRuntime, work: Work) -> EventHandler:
+    """Apply the effect exactly once: a redelivery finds the event processed, changes nothing."""
+
+    async def handle(event: CloudEvent) -> None:
+        async def apply(tx: Tx) -> None:
+            await work(tx, event)
+
+        await runtime.uow.run_once(UNITS_DEMAND_EVENTS.name, event, apply)
+
+    return handle
+
+
+def register_consumers(runtime: ServiceRuntime) -> None:
+    runtime.consume(
+        UNITS_DEMAND_EVENTS,
+        {event_type: once(runtime, work) for event_type, work in HANDLERS.items()},
+    )
+    runtime.on_timer(demand_handlers.NO_SHOW_TIMER, demand_handlers.on_no_show_due)

@@ -1,0 +1,299 @@
+"""Units' HTTP side: thin, it parses, authorises by role and calls a handler."""
+
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from services.units import handlers, refusals
+from services.units.adapters import repository
+from services.units.config import UnitsSettings
+from services.units.domain import rules
+from services.units.domain.model import Claim, Demand, Unit, Volunteer
+from services.units.entrypoints.schemas import (
+    CheckInCodeOut,
+    CheckInIn,
+    ClaimIn,
+    ClaimOut,
+    ClaimsOut,
+    CommunityOut,
+    CompleteIn,
+    OpenDemandOut,
+    OpenDemandsOut,
+    UnitIn,
+    UnitOut,
+    VolunteerIn,
+    VolunteerOut,
+    WithdrawIn,
+)
+from shared.auth import CurrentPrincipal, Principal, Role, require_roles
+from shared.clock import utcnow
+from shared.http.idempotency_keys import StoredResponse, create_once
+from shared.ids import new_id
+from shared.runtime import ServiceRuntime
+from shared.store.unit_of_work import Tx
+
+router = APIRouter(prefix="/v1", tags=["units"])
+
+Admin = Annotated[Principal, require_roles()]
+Secretary = Annotated[Principal, require_roles(Role.SECRETARY)]
+Claimer = Annotated[Principal, require_roles(Role.UNIT, Role.VOLUNTEER)]
+
+
+def runtime_of(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+def week_zone_of(request: Request) -> ZoneInfo:
+    settings: UnitsSettings = request.app.state.settings
+    return settings.week_zone
+
+
+Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+WeekZone = Annotated[ZoneInfo, Depends(week_zone_of)]
+
+
+# --- registry -------------------------------------------------------------------------------
+
+
+@router.post("/units", status_code=201, response_model=UnitOut)
+async def register_unit(
+    body: UnitIn, request: Request, principal: Admin, runtime: Runtime
+) -> JSONResponse:
+    request_id = new_id("req")
+
+    async def create(tx: Tx) -> StoredResponse:
+        unit = await handlers.register_unit(tx, body, principal, request_id)
+        return StoredResponse(
+            201, UnitOut.of(unit).model_dump(mode="json"), {"Location": f"/v1/units/{unit.id}"}
+        )
+
+    return await create_once(
+        runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=create
+    )
+
+
+@router.get("/units/{unit_id}", response_model=UnitOut)
+async def get_unit(unit_id: str, _: CurrentPrincipal, runtime: Runtime) -> UnitOut:
+    unit = await repository.get_unit(runtime.db, unit_id)
+    if unit is None:
+        raise refusals.not_found("unit", unit_id)
+    return UnitOut.of(unit)
+
+
+@router.post("/volunteers", status_code=201, response_model=VolunteerOut)
+async def register_volunteer(
+    body: VolunteerIn, request: Request, principal: Secretary, runtime: Runtime
+) -> JSONResponse:
+    request_id = new_id("req")
+
+    async def create(tx: Tx) -> StoredResponse:
+        volunteer = await handlers.register_volunteer(tx, body, principal, request_id)
+        return StoredResponse(
+            201,
+            VolunteerOut.of(volunteer).model_dump(mode="json"),
+            {"Location": f"/v1/volunteers/{volunteer.id}"},
+        )
+
+    return await create_once(
+        runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=create
+    )
+
+
+@router.get("/volunteers/{volunteer_id}", response_model=VolunteerOut)
+async def get_volunteer(volunteer_id: str, _: CurrentPrincipal, runtime: Runtime) -> VolunteerOut:
+    volunteer = await repository.get_volunteer(runtime.db, volunteer_id)
+    if volunteer is None:
+        raise refusals.not_found("volunteer", volunteer_id)
+    return VolunteerOut.of(volunteer)
+
+
+@router.get("/communities/{community_id}", response_model=CommunityOut)
+async def get_community(community_id: str, _: CurrentPrincipal, runtime: Runtime) -> CommunityOut:
+    """Units' copy of a community (from `community.registered`)."""
+    community = await repository.get_community(runtime.db, community_id)
+    if community is None:
+        raise refusals.not_found("community", community_id)
+    return CommunityOut.model_validate(community.model_dump())
+
+
+# --- open demands ---------------------------------------------------------------------------
+
+
+@router.get("/open-demands", response_model=OpenDemandsOut)
+async def open_demands(
+    principal: CurrentPrincipal,
+    runtime: Runtime,
+    community_id: Annotated[str | None, Query(max_length=64)] = None,
+    skill: Annotated[str | None, Query(max_length=64)] = None,
+) -> OpenDemandsOut:
+    """Demands that still need people, most urgent first; a claimant sees what it may claim."""
+    skill = rules.normalise_skills([skill])[0] if skill and skill.strip() else None
+    demands = await repository.open_demands(
+        runtime.db,
+        community_ids=[community_id] if community_id else None,
+        skill=skill,
+        now=utcnow(),
+    )
+    if principal.role in (Role.UNIT, Role.VOLUNTEER):
+        demands = await _claimable(runtime, principal, demands)
+    return OpenDemandsOut(items=[OpenDemandOut.of(demand) for demand in demands])
+
+
+async def _claimable(
+    runtime: ServiceRuntime, principal: Principal, demands: list[Demand]
+) -> list[Demand]:
+    async def profile(tx: Tx) -> Unit | Volunteer:
+        return (await handlers.claimant_of(tx, principal))[1]
+
+    who = await runtime.uow.run(profile)
+    served = await repository.get_communities(runtime.db, handlers.communities_served(who))
+    return [
+        demand
+        for demand in demands
+        if rules.reaches(demand, served) and not rules.missing_skills(demand.skills, who.skills)
+    ]
+
+
+# --- claims ---------------------------------------------------------------------------------
+
+
+@router.post("/demands/{demand_id}/claims", status_code=201, response_model=ClaimOut)
+async def claim_demand(
+    demand_id: str,
+    body: ClaimIn,
+    request: Request,
+    principal: Claimer,
+    runtime: Runtime,
+    zone: WeekZone,
+) -> JSONResponse:
+    request_id = new_id("req")
+
+    async def create(tx: Tx) -> StoredResponse:
+        claim = await handlers.claim(tx, demand_id, body, principal, request_id, zone)
+        return StoredResponse(
+            201 if claim.status == "accepted" else 202,
+            ClaimOut.of(claim).model_dump(mode="json"),
+            {"Location": f"/v1/claims/{claim.id}"},
+        )
+
+    return await create_once(
+        runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=create
+    )
+
+
+@router.post("/claims/{claim_id}/withdraw", response_model=ClaimOut)
+async def withdraw_claim(
+    claim_id: str,
+    principal: CurrentPrincipal,
+    runtime: Runtime,
+    zone: WeekZone,
+    body: WithdrawIn | None = None,
+) -> ClaimOut:
+    request_id = new_id("req")
+    command = body or WithdrawIn()
+
+    async def work(tx: Tx) -> Claim:
+        return await handlers.withdraw(tx, claim_id, command, principal, request_id, zone)
+
+    return ClaimOut.of(await runtime.uow.run(work))
+
+
+@router.post("/claims/{claim_id}/check-in", response_model=ClaimOut)
+async def check_in(
+    claim_id: str, body: CheckInIn, principal: CurrentPrincipal, runtime: Runtime
+) -> ClaimOut:
+    request_id = new_id("req")
+
+    async def work(tx: Tx) -> Claim:
+        return await handlers.check_in(tx, claim_id, body, principal, request_id)
+
+    return ClaimOut.of(await runtime.uow.run(work))
+
+
+@router.post("/claims/{claim_id}/complete", response_model=ClaimOut)
+async def complete_claim(
+    claim_id: str, body: CompleteIn, principal: CurrentPrincipal, runtime: Runtime
+) -> ClaimOut:
+    request_id = new_id("req")
+
+    async def work(tx: Tx) -> Claim:
+        return await handlers.complete(tx, claim_id, body, principal, request_id)
+
+    return ClaimOut.of(await runtime.uow.run(work))
+
+
+def _visibility(principal: Principal) -> dict[str, Any]:
+    """Who reads which claims: their own, their community's, or (auditor, admin) all."""
+    if principal.role is Role.UNIT:
+        return {"claimant_key": f"unit:{principal.unit}"}
+    if principal.role is Role.VOLUNTEER:
+        return {"claimant_key": f"volunteer:{principal.volunteer}"}
+    if principal.role is Role.SECRETARY:
+        return {"community_id": principal.community}
+    return {}
+
+
+@router.get("/claims", response_model=ClaimsOut)
+async def list_claims(
+    principal: CurrentPrincipal,
+    runtime: Runtime,
+    demand_id: Annotated[str | None, Query(max_length=200)] = None,
+    claimant_id: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> ClaimsOut:
+    query = _visibility(principal)
+    if demand_id:
+        query["demand_id"] = demand_id
+    if claimant_id:
+        query["claimant.id"] = claimant_id
+    claims = await repository.list_claims(runtime.db, query, limit)
+    return ClaimsOut(items=[ClaimOut.of(claim) for claim in claims])
+
+
+@router.get("/claims/{claim_id}", response_model=ClaimOut)
+async def get_claim(claim_id: str, principal: CurrentPrincipal, runtime: Runtime) -> ClaimOut:
+    claims = await repository.list_claims(
+        runtime.db, {**_visibility(principal), "_id": claim_id}, 1
+    )
+    if not claims:
+        raise refusals.not_found("claim", claim_id)
+    return ClaimOut.of(claims[0])
+
+
+# --- the on-site check-in code ---------------------------------------------------------------
+
+
+def _code_out(demand: Demand, code: str) -> CheckInCodeOut:
+    return CheckInCodeOut(
+        demand_id=demand.id,
+        code=code,
+        opens_at=demand.starts_at - rules.CHECK_IN_OPENS_BEFORE,
+        closes_at=demand.ends_at,
+    )
+
+
+@router.get("/demands/{demand_id}/check-in-code", response_model=CheckInCodeOut)
+async def get_check_in_code(
+    demand_id: str, principal: Secretary, runtime: Runtime
+) -> CheckInCodeOut:
+    async def read(tx: Tx) -> CheckInCodeOut:
+        demand = await handlers.visible_code_demand(tx, demand_id, principal)
+        code = await repository.get_check_in_code(tx.db, demand.id, tx)
+        assert code is not None  # every demand gets one when units first hears of it
+        return _code_out(demand, code)
+
+    return await runtime.uow.run(read)
+
+
+@router.post("/demands/{demand_id}/check-in-code/rotate", response_model=CheckInCodeOut)
+async def rotate_check_in_code(
+    demand_id: str, principal: Secretary, runtime: Runtime
+) -> CheckInCodeOut:
+    async def rotate(tx: Tx) -> CheckInCodeOut:
+        demand, code = await handlers.rotate_check_in_code(tx, demand_id, principal)
+        return _code_out(demand, code)
+
+    return await runtime.uow.run(rotate)

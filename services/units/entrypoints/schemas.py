@@ -1,0 +1,174 @@
+"""What units' HTTP side accepts and returns (the contract's units section)."""
+
+from datetime import datetime
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from services.units.domain.model import Claim, Demand, Unit, Volunteer
+from services.units.domain.rules import normalise_skills
+from shared.events.catalogue import Claimant, Contact, Location, UnitKind
+
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Skills = Annotated[
+    list[Annotated[str, Field(max_length=64)]],
+    Field(max_length=50),
+    AfterValidator(lambda skills: list(normalise_skills(skills))),
+]
+Members = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=100)]], Field(max_length=1000)
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ContactIn(Strict):
+    email: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    phone: str | None = Field(None, max_length=32, pattern=r"^\+?[0-9 ()-]{3,32}$")
+    webhook_url: str | None = Field(None, max_length=500, pattern=r"^https?://\S+$")
+
+
+class UnitIn(Strict):
+    name: Name
+    kind: UnitKind
+    communities: Annotated[list[Identifier], Field(min_length=1, max_length=100)]
+    skills: Skills = []
+    contact: ContactIn = ContactIn()
+
+
+class VolunteerIn(Strict):
+    name: Name
+    community_id: Identifier
+    building: Annotated[str, Field(max_length=64)] | None = None
+    skills: Skills = []
+    max_hours_per_week: Annotated[float, Field(gt=0, le=168)] = 40
+    contact: ContactIn = ContactIn()
+
+
+class UnitOut(BaseModel):
+    id: str
+    name: str
+    kind: UnitKind
+    communities: list[str]
+    skills: list[str]
+    contact: Contact
+    created_at: datetime
+
+    @classmethod
+    def of(cls, unit: Unit) -> Self:
+        return cls.model_validate(unit.model_dump())
+
+
+class VolunteerOut(BaseModel):
+    id: str
+    name: str
+    community_id: str
+    building: str | None
+    skills: list[str]
+    max_hours_per_week: float
+    contact: Contact
+    created_at: datetime
+
+    @classmethod
+    def of(cls, volunteer: Volunteer) -> Self:
+        return cls.model_validate(volunteer.model_dump())
+
+
+class CommunityOut(BaseModel):
+    id: str
+    name: str
+    street: str
+    district: str
+
+
+class OpenDemandOut(BaseModel):
+    id: str
+    community_id: str
+    street: str
+    district: str
+    kind: str
+    title: str
+    description: str | None
+    location: Location
+    skills: list[str]
+    slots: int
+    filled: int
+    remaining: int
+    starts_at: datetime
+    ends_at: datetime
+    fill_by: datetime
+    priority: str
+    level: str
+    status: str
+
+    @classmethod
+    def of(cls, demand: Demand) -> Self:
+        return cls.model_validate(
+            {**demand.model_dump(), "filled": demand.accepted, "remaining": demand.remaining}
+        )
+
+
+class OpenDemandsOut(BaseModel):
+    items: list[OpenDemandOut]
+
+
+class ClaimIn(Strict):
+    headcount: Annotated[int, Field(ge=1, le=1000)] = 1
+    members: Members | None = None
+    waitlist: bool = False
+
+
+class MembersIn(Strict):
+    members: Members
+
+
+class WithdrawIn(Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
+
+
+class CheckInIn(Strict):
+    code: Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class CompleteIn(Strict):
+    report: Annotated[str, Field(min_length=1, max_length=4000)]
+    served: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+
+
+class ClaimOut(BaseModel):
+    id: str
+    demand_id: str
+    community_id: str
+    claimant: Claimant
+    headcount: int
+    members: list[str]
+    status: str
+    starts_at: datetime
+    ends_at: datetime
+    created_at: datetime
+    checked_in_at: datetime | None
+    completed_at: datetime | None
+    withdrawn_at: datetime | None
+    reason: str | None
+    report: str | None
+    served: int | None
+    hours: float | None
+    person_times: int | None
+
+    @classmethod
+    def of(cls, claim: Claim) -> Self:
+        return cls.model_validate(claim.model_dump())
+
+
+class ClaimsOut(BaseModel):
+    items: list[ClaimOut]
+
+
+class CheckInCodeOut(BaseModel):
+    demand_id: str
+    code: str
+    opens_at: datetime
+    closes_at: datetime
