@@ -17,7 +17,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     settings = settings or load_settings()
     runtime = ServiceRuntime("dispatch", settings)
     runtime.add_indexes(repository.ensure_indexes)
-    events.register_consumers(runtime)
+    events.register_consumers(runtime, settings)
     return create_service_app(
         runtime,
         [http.router],

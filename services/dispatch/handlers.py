@@ -1,17 +1,65 @@
-"""Dispatch's commands, one function each: check the rule, change the state, emit the event."""
+"""Dispatch's commands, events and timers, one function each: check the rule, change the state,
+emit the event (through the outbox, in the same transaction)."""
+
+from datetime import datetime, timedelta
+
+import structlog
 
 from services.dispatch.adapters import repository
+from services.dispatch.domain import lifecycle
+from services.dispatch.domain.claims import ClaimLedger
 from services.dispatch.domain.model import Community, Demand
-from services.dispatch.entrypoints.schemas import CommunityIn, DemandIn
-from shared.auth import Principal, forbidden
-from shared.clock import utcnow
-from shared.events.catalogue import CommunityRegistered, DemandPublished, Location
-from shared.events.envelope import make_event
+from services.dispatch.entrypoints.schemas import CancelIn, CommunityIn, CompleteIn, DemandIn
+from shared.auth import Principal, Role, forbidden
+from shared.clock import as_utc, utcnow
+from shared.events.catalogue import (
+    ClaimAccepted,
+    ClaimCheckedIn,
+    ClaimPromoted,
+    ClaimReleased,
+    ClaimWithdrawn,
+    CommunityRegistered,
+    DemandCancelled,
+    DemandCompleted,
+    DemandEscalated,
+    DemandExpired,
+    DemandFilled,
+    DemandPublished,
+    DemandReopened,
+    EventData,
+    Location,
+)
+from shared.events.envelope import CloudEvent, make_event
 from shared.http.problems import ProblemError
 from shared.ids import new_id
+from shared.store import timers
+from shared.store.mongo import Database, Document
 from shared.store.unit_of_work import Tx
 
 SOURCE = "/whistle/dispatch"
+ACTOR = "dispatch"
+ESCALATE = "demand.escalate"
+EXPIRE = "demand.expire"
+
+_log = structlog.get_logger("whistle.dispatch")
+
+
+def _event(data: EventData, demand: Demand, causationid: str, actor: str) -> CloudEvent:
+    return make_event(
+        data,
+        source=SOURCE,
+        subject=demand.id,
+        correlationid=demand.id,
+        causationid=causationid,
+        actor=actor,
+    )
+
+
+def _not_found(demand_id: str) -> ProblemError:
+    return ProblemError(404, "not-found", "Not found", f"no demand '{demand_id}'")
+
+
+# --- communities ------------------------------------------------------------------------------
 
 
 async def register_community(tx: Tx, command: CommunityIn, actor: Principal) -> Community:
@@ -43,11 +91,32 @@ async def register_community(tx: Tx, command: CommunityIn, actor: Principal) -> 
     return community
 
 
+# --- the whistle ------------------------------------------------------------------------------
+
+
+def _escalation_key(demand_id: str, level: str, version: int | None = None) -> str:
+    suffix = f":v{version}" if version is not None else ""
+    return f"escalate:{demand_id}:{level}{suffix}"
+
+
+def _expiry_keys(demand_id: str) -> tuple[str, str]:
+    return f"expire:{demand_id}", f"expire:{demand_id}:grace"
+
+
 async def publish_demand(tx: Tx, command: DemandIn, actor: Principal, request_id: str) -> Demand:
     """The whistle: a secretary of the community (or an admin) posts a demand."""
     if not (actor.is_admin or actor.is_secretary_of(command.community_id)):
         raise forbidden(
             f"only the secretary of community '{command.community_id}' posts its demands"
+        )
+    now = utcnow()
+    if command.ends_at <= now:
+        raise ProblemError(
+            422,
+            "validation-error",
+            "Unprocessable content",
+            "the request is not valid: body.ends_at",
+            errors=[{"loc": ["body", "ends_at"], "msg": "ends_at is in the past", "type": "past"}],
         )
     community = await repository.get_community(tx.db, command.community_id, tx)
     if community is None:
@@ -64,9 +133,9 @@ async def publish_demand(tx: Tx, command: DemandIn, actor: Principal, request_id
                 }
             ],
         )
-    now = utcnow()
+    demand_id = new_id("dem")
     demand = Demand(
-        id=new_id("dem"),
+        id=demand_id,
         community_id=community.id,
         street=community.street,
         district=community.district,
@@ -86,8 +155,23 @@ async def publish_demand(tx: Tx, command: DemandIn, actor: Principal, request_id
         created_at=now,
         created_by=actor.sub,
         version=1,
+        escalation_timer=_escalation_key(demand_id, "street"),
     )
     await repository.insert_demand(tx, demand)
+    await timers.schedule(
+        tx,
+        _escalation_key(demand.id, "street"),
+        ESCALATE,
+        demand.fill_by,
+        {"demand_id": demand.id, "to_level": "street"},
+    )
+    await timers.schedule(
+        tx,
+        _expiry_keys(demand.id)[0],
+        EXPIRE,
+        demand.ends_at,
+        {"demand_id": demand.id, "grace": False},
+    )
     tx.emit(
         make_event(
             DemandPublished(
@@ -117,3 +201,324 @@ async def publish_demand(tx: Tx, command: DemandIn, actor: Principal, request_id
         )
     )
     return demand
+
+
+# --- the secretary closes a demand ------------------------------------------------------------
+
+
+async def _demand_to_close(
+    tx: Tx, demand_id: str, actor: Principal, expected_version: int | None
+) -> Demand:
+    demand = await repository.get_demand(tx.db, demand_id, tx)
+    if demand is None:
+        raise _not_found(demand_id)
+    if not (actor.is_admin or actor.is_secretary_of(demand.community_id)):
+        raise forbidden(
+            f"only the secretary of community '{demand.community_id}' closes its demands"
+        )
+    if expected_version is not None and expected_version != demand.version:
+        raise ProblemError(
+            412,
+            "version-mismatch",
+            "The demand changed",
+            f"If-Match asked for version {expected_version}; the demand is at {demand.version}",
+        )
+    return demand
+
+
+def _refused(error: lifecycle.TransitionRefused) -> ProblemError:
+    title = "Demand closed" if error.slug == "demand-closed" else "Demand not started"
+    return ProblemError(409, error.slug, title, error.detail)
+
+
+async def _stop_timers(tx: Tx, demand: Demand) -> None:
+    keys = [*_expiry_keys(demand.id)]
+    if demand.escalation_timer is not None:
+        keys.append(demand.escalation_timer)
+    await timers.cancel(tx, *keys)
+
+
+async def cancel_demand(
+    tx: Tx,
+    demand_id: str,
+    command: CancelIn,
+    actor: Principal,
+    request_id: str,
+    expected_version: int | None = None,
+) -> Demand:
+    demand = await _demand_to_close(tx, demand_id, actor, expected_version)
+    try:
+        state = lifecycle.cancel(demand.lifecycle)
+    except lifecycle.TransitionRefused as error:
+        raise _refused(error) from None
+    await _stop_timers(tx, demand)
+    saved = await repository.save_demand(
+        tx,
+        demand.model_copy(
+            update={
+                "status": state.status,
+                "closed_at": utcnow(),
+                "cancel_reason": command.reason,
+                "escalation_timer": None,
+            }
+        ),
+    )
+    data = DemandCancelled(
+        demand_id=demand.id, community_id=demand.community_id, reason=command.reason
+    )
+    tx.emit(_event(data, saved, request_id, actor.sub))
+    return saved
+
+
+async def complete_demand(
+    tx: Tx,
+    demand_id: str,
+    command: CompleteIn,
+    actor: Principal,
+    request_id: str,
+    expected_version: int | None = None,
+) -> Demand:
+    demand = await _demand_to_close(tx, demand_id, actor, expected_version)
+    try:
+        state = lifecycle.complete(demand.lifecycle)
+    except lifecycle.TransitionRefused as error:
+        raise _refused(error) from None
+    await _stop_timers(tx, demand)
+    saved = await repository.save_demand(
+        tx,
+        demand.model_copy(
+            update={
+                "status": state.status,
+                "closed_at": utcnow(),
+                "summary": command.summary,
+                "escalation_timer": None,
+            }
+        ),
+    )
+    data = DemandCompleted(
+        demand_id=demand.id, community_id=demand.community_id, summary=command.summary
+    )
+    tx.emit(_event(data, saved, request_id, actor.sub))
+    return saved
+
+
+# --- who reads what ---------------------------------------------------------------------------
+
+
+def reading_scopes(principal: Principal) -> list[Document]:
+    """A secretary reads their community's demands and those escalated to their street or
+    district (street/district staff hold a secretary token whose `community` is that id)."""
+    if principal.role is not Role.SECRETARY or principal.community is None:
+        return []
+    scope = principal.community
+    return [
+        {"community_id": scope},
+        {"street": scope, "level": {"$in": ["street", "district"]}},
+        {"district": scope, "level": "district"},
+    ]
+
+
+def may_read(principal: Principal, demand: Demand) -> bool:
+    if principal.role is not Role.SECRETARY:
+        return True
+    scope = principal.community
+    return (
+        demand.community_id == scope
+        or (demand.street == scope and demand.level in ("street", "district"))
+        or (demand.district == scope and demand.level == "district")
+    )
+
+
+async def check_listing_scope(db: Database, principal: Principal, community_id: str | None) -> None:
+    """A secretary naming a community outside their street or district is refused, not
+    answered with a misleading empty page."""
+    if principal.role is not Role.SECRETARY or community_id in (None, principal.community):
+        return
+    assert community_id is not None
+    community = await repository.get_community(db, community_id)
+    if community is None or principal.community not in (community.street, community.district):
+        raise forbidden(f"demands of community '{community_id}' are not yours to read")
+
+
+# --- units' events: keep `filled` and `status` current ----------------------------------------
+
+UnitsFact = (
+    ClaimAccepted
+    | ClaimPromoted
+    | ClaimWithdrawn
+    | ClaimReleased
+    | ClaimCheckedIn
+    | DemandFilled
+    | DemandReopened
+)
+
+
+def _at(event: CloudEvent) -> datetime:
+    # Stored at MongoDB's millisecond precision: compare what will be stored.
+    moment = as_utc(event.time)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def ledger_after(ledger: ClaimLedger, event: CloudEvent, data: UnitsFact) -> ClaimLedger:
+    """The ledger once one of units' facts is applied (pure: any order, any repetition)."""
+    at = _at(event)
+    match data:
+        case ClaimAccepted() | ClaimPromoted():
+            return ledger.accepted(data.claim_id, data.headcount, at, data.filled)
+        case ClaimWithdrawn():
+            return ledger.withdrawn(data.claim_id, data.headcount, at, data.filled)
+        case ClaimReleased():
+            return ledger.released(data.claim_id, data.headcount, at)
+        case ClaimCheckedIn():
+            return ledger.checked_in_claim(data.claim_id, data.headcount, at)
+        case DemandFilled() | DemandReopened():
+            return ledger.figure_reported(at, data.filled)
+
+
+async def apply_units_event(
+    tx: Tx, event: CloudEvent, data: UnitsFact, default_step_s: float
+) -> None:
+    demand = await repository.get_demand(tx.db, data.demand_id, tx)
+    if demand is None:
+        _log.warning("units_event_for_unknown_demand", demand_id=data.demand_id)
+        return
+    ledger = ledger_after(demand.ledger, event, data)
+    state = lifecycle.with_fill(demand.lifecycle, ledger.filled(demand.slots))
+    started_at = demand.started_at
+    if ledger.checked_in and started_at is None:
+        state = lifecycle.start(state)
+        started_at = data.checked_in_at if isinstance(data, ClaimCheckedIn) else _at(event)
+    if ledger == demand.ledger and state == demand.lifecycle and started_at == demand.started_at:
+        return
+    changed = demand.model_copy(
+        update={
+            "ledger": ledger,
+            "filled": state.filled,
+            "status": state.status,
+            "started_at": started_at,
+        }
+    )
+    if state.status == "in_progress" and demand.status != "in_progress":
+        # Started: nobody needs to be called any more.
+        if demand.escalation_timer is not None:
+            await timers.cancel(tx, demand.escalation_timer)
+        changed = changed.model_copy(update={"escalation_timer": None})
+    elif demand.status == "filled" and state.status == "open":
+        changed = await _resume_ladder(tx, changed, default_step_s)
+    await repository.save_demand(tx, changed)
+
+
+async def _resume_ladder(tx: Tx, demand: Demand, default_step_s: float) -> Demand:
+    """A slot opened again after `fill_by`, with the ladder stopped: take it up a step later."""
+    now = utcnow()
+    next_level = lifecycle.should_escalate(demand.lifecycle, demand.level)
+    if demand.escalation_timer is not None or next_level is None or now < demand.fill_by:
+        return demand
+    step = await _step_s(tx, demand, default_step_s)
+    key = _escalation_key(demand.id, next_level, demand.version)
+    await timers.schedule(
+        tx,
+        key,
+        ESCALATE,
+        now + timedelta(seconds=step),
+        {"demand_id": demand.id, "to_level": next_level},
+    )
+    return demand.model_copy(update={"escalation_timer": key})
+
+
+# --- timers: the escalation ladder and expiry -------------------------------------------------
+
+
+async def _step_s(tx: Tx, demand: Demand, default_step_s: float) -> float:
+    community = await repository.get_community(tx.db, demand.community_id, tx)
+    if community is not None and community.escalation_step_s is not None:
+        return community.escalation_step_s
+    return default_step_s
+
+
+async def escalate(tx: Tx, timer: Document, default_step_s: float) -> None:
+    """`fill_by` (or a further step) passed: an open demand goes one level up."""
+    demand = await repository.get_demand(tx.db, timer["payload"]["demand_id"], tx)
+    if demand is None:
+        return
+    changed = demand
+    if demand.escalation_timer == timer["_id"]:
+        changed = demand.model_copy(update={"escalation_timer": None})
+    to_level = lifecycle.should_escalate(demand.lifecycle, demand.level)
+    if to_level is None or to_level != timer["payload"]["to_level"]:
+        # Filled, started or closed meanwhile: the ladder stops here.
+        if changed is not demand:
+            await repository.save_demand(tx, changed)
+        return
+    now = utcnow()
+    changed = changed.model_copy(update={"level": to_level, "escalated_at": now})
+    if (after := lifecycle.NEXT_LEVEL.get(to_level)) is not None:
+        key = _escalation_key(demand.id, after)
+        step = await _step_s(tx, demand, default_step_s)
+        await timers.schedule(
+            tx,
+            key,
+            ESCALATE,
+            now + timedelta(seconds=step),
+            {"demand_id": demand.id, "to_level": after},
+        )
+        changed = changed.model_copy(update={"escalation_timer": key})
+    saved = await repository.save_demand(tx, changed)
+    data = DemandEscalated(
+        demand_id=demand.id,
+        community_id=demand.community_id,
+        from_level=demand.level,
+        to_level=to_level,
+        target=demand.street if to_level == "street" else demand.district,
+        filled=demand.filled,
+        slots=demand.slots,
+    )
+    tx.emit(_event(data, saved, f"timer:{timer['_id']}", ACTOR))
+
+
+async def expire(tx: Tx, timer: Document, grace_s: float) -> None:
+    """`ends_at` passed: an unfinished demand expires (one in progress after a grace period)."""
+    demand = await repository.get_demand(tx.db, timer["payload"]["demand_id"], tx)
+    if demand is None or demand.lifecycle.closed:
+        return
+    if not timer["payload"].get("grace") and not lifecycle.expires_at_end(demand.lifecycle):
+        await timers.schedule(
+            tx,
+            _expiry_keys(demand.id)[1],
+            EXPIRE,
+            as_utc(demand.ends_at) + timedelta(seconds=grace_s),
+            {"demand_id": demand.id, "grace": True},
+        )
+        return
+    state = lifecycle.expire(demand.lifecycle)
+    if state is None:
+        return
+    if demand.escalation_timer is not None:
+        await timers.cancel(tx, demand.escalation_timer)
+    saved = await repository.save_demand(
+        tx,
+        demand.model_copy(
+            update={"status": state.status, "closed_at": utcnow(), "escalation_timer": None}
+        ),
+    )
+    data = DemandExpired(
+        demand_id=demand.id,
+        community_id=demand.community_id,
+        filled=demand.filled,
+        slots=demand.slots,
+    )
+    tx.emit(_event(data, saved, f"timer:{timer['_id']}", ACTOR))
+
+
+UNITS_EVENT_MODELS: dict[str, type[UnitsFact]] = {
+    model.TYPE: model
+    for model in (
+        ClaimAccepted,
+        ClaimPromoted,
+        ClaimWithdrawn,
+        ClaimReleased,
+        ClaimCheckedIn,
+        DemandFilled,
+        DemandReopened,
+    )
+}

@@ -1,12 +1,14 @@
 """Dispatch's MongoDB collections: communities and demands."""
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
 from services.dispatch.domain.model import Community, Demand
-from shared.store.mongo import Database
-from shared.store.unit_of_work import Tx
+from shared.store.mongo import Database, Document
+from shared.store.unit_of_work import RetryTransaction, Tx
 
 COMMUNITIES = "communities"
 DEMANDS = "demands"
@@ -17,8 +19,10 @@ class AlreadyExists(Exception):
 
 
 async def ensure_indexes(db: Database) -> None:
-    await db[DEMANDS].create_index([("community_id", 1), ("_id", 1)])
-    await db[DEMANDS].create_index([("status", 1), ("_id", 1)])
+    await db[DEMANDS].create_index([("community_id", 1), ("_id", -1)])
+    await db[DEMANDS].create_index([("street", 1), ("_id", -1)])
+    await db[DEMANDS].create_index([("district", 1), ("_id", -1)])
+    await db[DEMANDS].create_index([("status", 1), ("_id", -1)])
 
 
 def _to_document(model: Community | Demand) -> dict[str, Any]:
@@ -47,11 +51,59 @@ async def get_community(db: Database, community_id: str, tx: Tx | None = None) -
 
 
 async def insert_demand(tx: Tx, demand: Demand) -> None:
-    document = _to_document(demand)
-    document["location"] = demand.location.model_dump()
-    await tx.db[DEMANDS].insert_one(document, session=tx.session)
+    await tx.db[DEMANDS].insert_one(_to_document(demand), session=tx.session)
 
 
-async def get_demand(db: Database, demand_id: str) -> Demand | None:
-    document = await db[DEMANDS].find_one({"_id": demand_id})
+async def get_demand(db: Database, demand_id: str, tx: Tx | None = None) -> Demand | None:
+    session = tx.session if tx else None
+    document = await db[DEMANDS].find_one({"_id": demand_id}, session=session)
     return _from_document(Demand, document) if document else None
+
+
+async def save_demand(tx: Tx, demand: Demand) -> Demand:
+    """Store a changed demand as `version + 1`, only if nobody changed it since it was read."""
+    saved = demand.model_copy(update={"version": demand.version + 1})
+    replaced = await tx.db[DEMANDS].replace_one(
+        {"_id": demand.id, "version": demand.version}, _to_document(saved), session=tx.session
+    )
+    if replaced.matched_count != 1:
+        raise RetryTransaction(f"demand {demand.id} moved past version {demand.version}")
+    return saved
+
+
+@dataclass(frozen=True)
+class DemandQuery:
+    """A page of demands, newest first; `scopes` are alternatives (any one admits a demand)."""
+
+    scopes: Sequence[Document] = ()
+    community_id: str | None = None
+    statuses: Sequence[str] = ()
+    levels: Sequence[str] = ()
+    kind: str | None = None
+    priority: str | None = None
+    before_id: str | None = None
+    limit: int = 50
+
+    def filter(self) -> Document:
+        clauses: list[Document] = []
+        if self.scopes:
+            clauses.append({"$or": list(self.scopes)})
+        if self.community_id is not None:
+            clauses.append({"community_id": self.community_id})
+        if self.statuses:
+            clauses.append({"status": {"$in": list(self.statuses)}})
+        if self.levels:
+            clauses.append({"level": {"$in": list(self.levels)}})
+        if self.kind is not None:
+            clauses.append({"kind": self.kind})
+        if self.priority is not None:
+            clauses.append({"priority": self.priority})
+        if self.before_id is not None:
+            clauses.append({"_id": {"$lt": self.before_id}})
+        return {"$and": clauses} if clauses else {}
+
+
+async def list_demands(db: Database, query: DemandQuery) -> list[Demand]:
+    """Ids are time-ordered, so `_id` descending is newest first and a stable cursor."""
+    documents = await db[DEMANDS].find(query.filter()).sort("_id", -1).to_list(query.limit)
+    return [_from_document(Demand, document) for document in documents]

@@ -1,13 +1,14 @@
 """Communities and demands as dispatch knows them: plain data, no I/O."""
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from services.dispatch.domain.claims import ClaimLedger
+from services.dispatch.domain.lifecycle import Lifecycle, Status
 from shared.events.catalogue import DemandKind, Level, Location, Priority
 
-Status = Literal["open", "filled", "in_progress", "completed", "cancelled", "expired"]
+__all__ = ["Community", "Demand", "Status"]
 
 
 class Community(BaseModel):
@@ -17,6 +18,9 @@ class Community(BaseModel):
     name: str
     street: str
     district: str
+    # How long an unfilled demand waits at the street before the district hears of it;
+    # None: the service's default (`WHISTLE_ESCALATION_STEP_S`).
+    escalation_step_s: float | None = None
 
 
 class Demand(BaseModel):
@@ -42,3 +46,15 @@ class Demand(BaseModel):
     created_at: datetime
     created_by: str
     version: int
+    started_at: datetime | None = None
+    closed_at: datetime | None = None
+    escalated_at: datetime | None = None
+    cancel_reason: str | None = None
+    summary: str | None = None
+    # The pending escalation timer's key, so closing or starting the demand can cancel it.
+    escalation_timer: str | None = None
+    ledger: ClaimLedger = ClaimLedger()
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        return Lifecycle(self.status, self.filled, self.slots)

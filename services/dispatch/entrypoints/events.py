@@ -1,7 +1,34 @@
-"""Dispatch's AMQP side: which events it consumes, and the handler for each."""
+"""Dispatch's AMQP side and timers: units' events keep `filled` and `status` current; stored
+timers run the escalation ladder and expiry."""
 
+from functools import partial
+
+from services.dispatch import handlers
+from services.dispatch.config import DispatchSettings
+from shared.broker.consumer import EventHandler
+from shared.broker.topology import DISPATCH_UNIT_EVENTS
+from shared.events.catalogue import parse_data
+from shared.events.envelope import CloudEvent
 from shared.runtime import ServiceRuntime
+from shared.store.unit_of_work import Tx
+
+CONSUMER = DISPATCH_UNIT_EVENTS.name
 
 
-def register_consumers(runtime: ServiceRuntime) -> None:
-    """Dispatch keeps `filled` and `status` current from units' events (see the lifecycle issue)."""
+def register_consumers(runtime: ServiceRuntime, settings: DispatchSettings) -> None:
+    async def on_units_event(event: CloudEvent) -> None:
+        model = handlers.UNITS_EVENT_MODELS[event.type]
+        # Parsed before the transaction: data that does not fit is poison (dead-lettered).
+        data = parse_data(model, event.data)
+
+        async def apply(tx: Tx) -> None:
+            await handlers.apply_units_event(tx, event, data, settings.escalation_step_s)
+
+        await runtime.uow.run_once(CONSUMER, event, apply)
+
+    routes: dict[str, EventHandler] = dict.fromkeys(handlers.UNITS_EVENT_MODELS, on_units_event)
+    runtime.consume(DISPATCH_UNIT_EVENTS, routes)
+    runtime.on_timer(
+        handlers.ESCALATE, partial(handlers.escalate, default_step_s=settings.escalation_step_s)
+    )
+    runtime.on_timer(handlers.EXPIRE, partial(handlers.expire, grace_s=settings.completion_grace_s))

@@ -1,14 +1,27 @@
 """Dispatch's HTTP side: thin, it parses, authorises by role and calls a handler."""
 
+import base64
+import binascii
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.dispatch import handlers
 from services.dispatch.adapters import repository
-from services.dispatch.entrypoints.schemas import CommunityIn, CommunityOut, DemandIn, DemandOut
-from shared.auth import CurrentPrincipal, Principal, Role, require_roles
+from services.dispatch.domain.model import Demand, Status
+from services.dispatch.entrypoints.schemas import (
+    CancelIn,
+    CommunityIn,
+    CommunityOut,
+    CompleteIn,
+    DemandIn,
+    DemandOut,
+    DemandPage,
+)
+from shared.auth import CurrentPrincipal, Principal, Role, forbidden, require_roles
+from shared.events.catalogue import DemandKind, Level, Priority
 from shared.http.idempotency_keys import StoredResponse, create_once
 from shared.http.problems import ProblemError
 from shared.ids import new_id
@@ -73,9 +86,139 @@ async def publish_demand(
     )
 
 
+def _encode_cursor(demand_id: str) -> str:
+    return base64.urlsafe_b64encode(demand_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        demand_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        demand_id = ""
+    if not demand_id.startswith("dem_"):
+        raise ProblemError(
+            400, "invalid-cursor", "Invalid cursor", "the cursor is not one this service gave"
+        )
+    return demand_id
+
+
+@router.get("/demands", response_model=DemandPage)
+async def list_demands(
+    principal: CurrentPrincipal,
+    runtime: Runtime,
+    community_id: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[list[Status] | None, Query()] = None,
+    level: Annotated[list[Level] | None, Query()] = None,
+    kind: DemandKind | None = None,
+    priority: Priority | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> DemandPage:
+    """Newest first. A secretary sees their community's demands and those escalated to them."""
+    await handlers.check_listing_scope(runtime.db, principal, community_id)
+    query = repository.DemandQuery(
+        scopes=handlers.reading_scopes(principal),
+        community_id=community_id,
+        statuses=status or (),
+        levels=level or (),
+        kind=kind,
+        priority=priority,
+        before_id=_decode_cursor(cursor) if cursor else None,
+        limit=limit + 1,
+    )
+    demands = await repository.list_demands(runtime.db, query)
+    page = demands[:limit]
+    more = len(demands) > limit
+    return DemandPage(
+        items=[DemandOut.of(demand) for demand in page],
+        next_cursor=_encode_cursor(page[-1].id) if more else None,
+    )
+
+
 @router.get("/demands/{demand_id}", response_model=DemandOut)
-async def get_demand(demand_id: str, _: CurrentPrincipal, runtime: Runtime) -> DemandOut:
+async def get_demand(demand_id: str, principal: CurrentPrincipal, runtime: Runtime) -> JSONResponse:
     demand = await repository.get_demand(runtime.db, demand_id)
     if demand is None:
         raise ProblemError(404, "not-found", "Not found", f"no demand '{demand_id}'")
-    return DemandOut.of(demand)
+    if not handlers.may_read(principal, demand):
+        raise forbidden(
+            f"demand '{demand_id}' belongs to community '{demand.community_id}' "
+            "and has not been escalated to yours"
+        )
+    return JSONResponse(
+        DemandOut.of(demand).model_dump(mode="json"), headers={"ETag": f'"{demand.version}"'}
+    )
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    """`If-Match: "<version>"` (the ETag of GET) makes a close conditional on that version."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise ProblemError(
+            400, "invalid-if-match", "Invalid If-Match", "If-Match must be a demand's ETag"
+        )
+    return int(value)
+
+
+Closer = Callable[[Tx, str, int | None], Awaitable[Demand]]
+
+
+async def _close(
+    request: Request,
+    principal: Principal,
+    runtime: ServiceRuntime,
+    close: Closer,
+    if_match: str | None,
+) -> JSONResponse:
+    expected = _expected_version(if_match)
+    request_id = new_id("req")
+
+    async def closing(tx: Tx) -> StoredResponse:
+        demand = await close(tx, request_id, expected)
+        return StoredResponse(
+            200, DemandOut.of(demand).model_dump(mode="json"), {"ETag": f'"{demand.version}"'}
+        )
+
+    # A retried close with the same Idempotency-Key gets its first answer, not a 409.
+    return await create_once(
+        runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=closing
+    )
+
+
+IfMatch = Annotated[str | None, Header(max_length=100)]
+
+
+@router.post("/demands/{demand_id}/cancel", response_model=DemandOut)
+async def cancel_demand(
+    demand_id: str,
+    body: CancelIn,
+    request: Request,
+    principal: Secretary,
+    runtime: Runtime,
+    if_match: IfMatch = None,
+) -> JSONResponse:
+    async def close(tx: Tx, request_id: str, expected: int | None) -> Demand:
+        return await handlers.cancel_demand(tx, demand_id, body, principal, request_id, expected)
+
+    return await _close(request, principal, runtime, close, if_match)
+
+
+@router.post("/demands/{demand_id}/complete", response_model=DemandOut)
+async def complete_demand(
+    demand_id: str,
+    request: Request,
+    principal: Secretary,
+    runtime: Runtime,
+    body: CompleteIn | None = None,
+    if_match: IfMatch = None,
+) -> JSONResponse:
+    command = body or CompleteIn()
+
+    async def close(tx: Tx, request_id: str, expected: int | None) -> Demand:
+        return await handlers.complete_demand(
+            tx, demand_id, command, principal, request_id, expected
+        )
+
+    return await _close(request, principal, runtime, close, if_match)

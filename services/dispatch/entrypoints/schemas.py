@@ -5,8 +5,8 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from services.dispatch.domain.model import Community, Demand
-from shared.events.catalogue import DemandKind, Location, Priority
+from services.dispatch.domain.model import Community, Demand, Status
+from shared.events.catalogue import DemandKind, Level, Location, Priority
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -33,6 +33,8 @@ class CommunityIn(Strict):
     name: Name
     street: Identifier
     district: Identifier
+    # Seconds an unfilled demand waits at the street before the district hears of it.
+    escalation_step_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
 
 
 class CommunityOut(BaseModel):
@@ -40,6 +42,7 @@ class CommunityOut(BaseModel):
     name: str
     street: str
     district: str
+    escalation_step_s: float | None = None
 
     @classmethod
     def of(cls, community: Community) -> Self:
@@ -89,15 +92,39 @@ class DemandOut(BaseModel):
     ends_at: datetime
     fill_by: datetime
     priority: Priority
-    status: str
+    status: Status
     filled: int
-    level: str
+    level: Level
     street: str
     district: str
     created_at: datetime
     created_by: str
     version: int
+    started_at: datetime | None = None
+    escalated_at: datetime | None = None
+    closed_at: datetime | None = None
+    cancel_reason: str | None = None
+    summary: str | None = None
 
     @classmethod
     def of(cls, demand: Demand) -> Self:
         return cls.model_validate(demand.model_dump())
+
+
+class DemandPage(BaseModel):
+    items: list[DemandOut]
+    next_cursor: str | None
+
+
+class CancelIn(Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+
+    @model_validator(mode="after")
+    def _reason_says_something(self) -> Self:
+        if not self.reason.strip():
+            raise ValueError("reason must say why the demand is cancelled")
+        return self
+
+
+class CompleteIn(Strict):
+    summary: Annotated[str, Field(max_length=4000)] | None = None
