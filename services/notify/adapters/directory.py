@@ -1,0 +1,162 @@
+"""Notify's own copy of communities, units, volunteers, demands and claims, from events.
+
+Updates that carry counts or a status are applied only if they are not older than what is
+stored (`as_of`), so a late redelivery of an old event cannot roll the copy back.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from services.notify.domain.model import Claim, Community, Demand, DemandStatus, Unit, Volunteer
+from shared.clock import as_utc
+from shared.store.mongo import Database, Document
+from shared.store.unit_of_work import Tx
+
+COMMUNITIES = "communities"
+UNITS = "units"
+VOLUNTEERS = "volunteers"
+DEMANDS = "demands"
+CLAIMS = "claims"
+ALERTS = "alerts"
+
+
+async def ensure_indexes(db: Database) -> None:
+    await db[UNITS].create_index("communities")
+    await db[VOLUNTEERS].create_index("community_id")
+    await db[CLAIMS].create_index("demand_id")
+    await db[ALERTS].create_index("demand_id")
+
+
+def _document(model: Community | Unit | Volunteer | Demand | Claim) -> Document:
+    document = model.model_dump(mode="python")
+    document["_id"] = document.pop("id")
+    return document
+
+
+def _model[M: (Community, Unit, Volunteer, Demand, Claim)](model: type[M], document: Document) -> M:
+    values = {key: value for key, value in document.items() if key not in ("_id", "as_of")}
+    return model.model_validate({**values, "id": document["_id"]})
+
+
+async def _replace(tx: Tx, collection: str, document: Document) -> None:
+    await tx.db[collection].replace_one(
+        {"_id": document["_id"]}, document, upsert=True, session=tx.session
+    )
+
+
+async def save_community(tx: Tx, community: Community) -> None:
+    await _replace(tx, COMMUNITIES, _document(community))
+
+
+async def save_unit(tx: Tx, unit: Unit) -> None:
+    await _replace(tx, UNITS, _document(unit))
+
+
+async def save_volunteer(tx: Tx, volunteer: Volunteer) -> None:
+    await _replace(tx, VOLUNTEERS, _document(volunteer))
+
+
+async def get_unit(tx: Tx, unit_id: str) -> Unit | None:
+    document = await tx.db[UNITS].find_one({"_id": unit_id}, session=tx.session)
+    return _model(Unit, document) if document else None
+
+
+async def get_volunteer(tx: Tx, volunteer_id: str) -> Volunteer | None:
+    document = await tx.db[VOLUNTEERS].find_one({"_id": volunteer_id}, session=tx.session)
+    return _model(Volunteer, document) if document else None
+
+
+async def units_serving(tx: Tx, community_id: str) -> list[Unit]:
+    cursor = tx.db[UNITS].find({"communities": community_id}, session=tx.session).sort("_id", 1)
+    return [_model(Unit, document) async for document in cursor]
+
+
+async def volunteers_of(tx: Tx, community_id: str) -> list[Volunteer]:
+    cursor = tx.db[VOLUNTEERS].find({"community_id": community_id}, session=tx.session)
+    return [_model(Volunteer, document) async for document in cursor.sort("_id", 1)]
+
+
+# --- demands -------------------------------------------------------------------------------
+
+
+async def save_demand(tx: Tx, demand: Demand, as_of: datetime) -> None:
+    await _replace(tx, DEMANDS, {**_document(demand), "as_of": as_utc(as_of)})
+
+
+async def get_demand(tx: Tx, demand_id: str) -> Demand | None:
+    document = await tx.db[DEMANDS].find_one({"_id": demand_id}, session=tx.session)
+    return _model(Demand, document) if document else None
+
+
+async def update_demand(
+    tx: Tx,
+    demand_id: str,
+    as_of: datetime,
+    *,
+    filled: int | None = None,
+    slots: int | None = None,
+    status: DemandStatus | None = None,
+) -> Demand | None:
+    """Move the copy forward (never back); returns the demand as it now stands, if known."""
+    document = await tx.db[DEMANDS].find_one({"_id": demand_id}, session=tx.session)
+    if document is None:
+        return None
+    stored_as_of = document.get("as_of")
+    closed = document.get("status") in ("cancelled", "completed", "expired")
+    changes: dict[str, Any] = {}
+    if stored_as_of is None or as_utc(stored_as_of) <= as_utc(as_of):
+        if filled is not None:
+            changes["filled"] = filled
+        if slots is not None:
+            changes["slots"] = slots
+        if status is not None and not (closed and status in ("open", "filled")):
+            changes["status"] = status
+        changes["as_of"] = as_utc(as_of)
+    elif status in ("cancelled", "completed", "expired"):
+        changes["status"] = status  # an ending is final whatever arrives out of order
+    if changes:
+        await tx.db[DEMANDS].update_one({"_id": demand_id}, {"$set": changes}, session=tx.session)
+        document = {**document, **changes}
+    return _model(Demand, document)
+
+
+# --- claims --------------------------------------------------------------------------------
+
+
+async def save_claim(tx: Tx, claim: Claim, as_of: datetime) -> None:
+    existing = await tx.db[CLAIMS].find_one({"_id": claim.id}, {"as_of": 1}, session=tx.session)
+    if existing is not None and as_utc(existing["as_of"]) > as_utc(as_of):
+        return
+    await _replace(tx, CLAIMS, {**_document(claim), "as_of": as_utc(as_of)})
+
+
+async def get_claim(tx: Tx, claim_id: str) -> Claim | None:
+    document = await tx.db[CLAIMS].find_one({"_id": claim_id}, session=tx.session)
+    return _model(Claim, document) if document else None
+
+
+async def claims_of(tx: Tx, demand_id: str) -> list[Claim]:
+    cursor = tx.db[CLAIMS].find({"demand_id": demand_id}, session=tx.session).sort("_id", 1)
+    return [_model(Claim, document) async for document in cursor]
+
+
+# --- alerts (how often each volunteer was called for a demand) -------------------------------
+
+
+async def alert_counts(tx: Tx, demand_id: str) -> dict[str, int]:
+    cursor = tx.db[ALERTS].find({"demand_id": demand_id}, session=tx.session)
+    return {document["volunteer_id"]: document["count"] async for document in cursor}
+
+
+async def count_alerts(tx: Tx, demand_id: str, volunteer_ids: Iterable[str]) -> None:
+    for volunteer_id in volunteer_ids:
+        await tx.db[ALERTS].update_one(
+            {"_id": f"{demand_id}:{volunteer_id}"},
+            {
+                "$inc": {"count": 1},
+                "$setOnInsert": {"demand_id": demand_id, "volunteer_id": volunteer_id},
+            },
+            upsert=True,
+            session=tx.session,
+        )

@@ -1,0 +1,91 @@
+"""Wires notify: settings, runtime, indexes, consumers, timers, the delivery worker, HTTP."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from services.notify.adapters import deliveries, directory, inbox
+from services.notify.adapters.email import EmailSender, SmtpServer
+from services.notify.adapters.webhook import WebhookSender
+from services.notify.bell import InboxBell
+from services.notify.config import NotifySettings
+from services.notify.delivery import DeliveryWorker
+from services.notify.entrypoints import events, http
+from services.notify.notifying import Policy
+from shared.http.app import create_service_app
+from shared.runtime import ServiceRuntime
+
+# A delivery's lease outlives its longest possible attempt, so no second worker starts it.
+LEASE_MARGIN_S = 30.0
+
+
+def load_settings() -> NotifySettings:
+    return NotifySettings()
+
+
+def build_app(settings: NotifySettings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    runtime = ServiceRuntime("notify", settings)
+    runtime.add_indexes(directory.ensure_indexes)
+    runtime.add_indexes(inbox.ensure_indexes)
+    runtime.add_indexes(deliveries.ensure_indexes)
+
+    webhook = WebhookSender(
+        settings.webhook_secret.get_secret_value().encode(),
+        timeout_s=settings.webhook_timeout_s,
+        refuse_private=settings.refuse_private_webhooks,
+    )
+    email = (
+        EmailSender(
+            SmtpServer.from_url(settings.smtp_url),
+            settings.smtp_from,
+            timeout_s=settings.smtp_timeout_s,
+        )
+        if settings.smtp_url
+        else None
+    )
+    worker = DeliveryWorker(
+        runtime.uow,
+        owner=runtime.instance,
+        webhook=webhook,
+        email=email,
+        concurrency=settings.delivery_concurrency,
+        poll_s=settings.delivery_poll_s,
+        lease_s=max(settings.webhook_timeout_s, settings.smtp_timeout_s) + LEASE_MARGIN_S,
+        max_attempts=settings.delivery_max_attempts,
+        backoff_base_s=settings.delivery_backoff_base_s,
+        backoff_max_s=settings.delivery_backoff_max_s,
+    )
+    bell = InboxBell()
+
+    def committed() -> None:
+        worker.wake()
+        bell.ring()
+
+    policy = Policy(
+        reminder_lead=timedelta(seconds=settings.reminder_lead_s),
+        email_enabled=email is not None,
+    )
+    events.register_consumers(runtime, policy, committed)
+    app = create_service_app(
+        runtime,
+        [http.router],
+        description="Inboxes, live streams, webhooks and email: the right people hear of it.",
+    )
+    app.state.inbox_bell = bell
+    runtime_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        async with runtime_lifespan(application):
+            worker.start()
+            try:
+                yield
+            finally:
+                await worker.stop()
+                await webhook.close()
+
+    app.router.lifespan_context = lifespan
+    return app

@@ -1,0 +1,48 @@
+from typing import Self
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+
+from shared.settings import DEV_WEBHOOK_SECRET, InsecureSettingsError, WhistleSettings
+
+
+class NotifySettings(WhistleSettings):
+    port: int = Field(8003, validation_alias=AliasChoices("WHISTLE_NOTIFY_PORT"))
+    # Receivers verify `X-Whistle-Signature` with this key.
+    webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
+    webhook_timeout_s: float = Field(10.0, gt=0, le=300)
+    # `smtp://[user:password@]host[:port]` (STARTTLS when offered) or `smtps://` (TLS);
+    # unset means no email channel.
+    smtp_url: str | None = None
+    smtp_from: str = "whistle@localhost"
+    smtp_timeout_s: float = Field(10.0, gt=0, le=300)
+    # Deliveries (webhook, email) run off the consuming path, at most this many at a time.
+    delivery_concurrency: int = Field(16, ge=1, le=500)
+    delivery_poll_s: float = Field(0.5, gt=0)
+    # Attempts before a delivery is dead-lettered; the delay doubles from base up to max,
+    # with full jitter so a receiver that comes back is not hit by every retry at once.
+    delivery_max_attempts: int = Field(8, ge=1, le=50)
+    delivery_backoff_base_s: float = Field(2.0, gt=0)
+    delivery_backoff_max_s: float = Field(600.0, gt=0)
+    # Shift reminder: this long before `starts_at` (2h15m: time to cross a city).
+    reminder_lead_s: float = Field(2 * 3600 + 15 * 60, ge=0)
+    # The SSE stream checks for new items this often even when no local commit woke it
+    # (another replica may have written them).
+    stream_poll_s: float = Field(1.0, gt=0)
+    stream_ping_s: float = Field(15.0, gt=0)
+
+    @model_validator(mode="after")
+    def _refuse_dev_webhook_secret_in_production(self) -> Self:
+        if (
+            self.env == "production"
+            and self.webhook_secret.get_secret_value() == DEV_WEBHOOK_SECRET
+        ):
+            raise InsecureSettingsError(
+                "WHISTLE_ENV=production refuses the development webhook secret: "
+                "set WHISTLE_WEBHOOK_SECRET"
+            )
+        return self
+
+    @property
+    def refuse_private_webhooks(self) -> bool:
+        """SSRF guard: in production a webhook may not reach private or loopback addresses."""
+        return self.env == "production"

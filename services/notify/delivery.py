@@ -1,0 +1,209 @@
+"""The delivery worker: webhooks and emails, off the consuming path, a bounded number at once.
+
+Consumers only store pending deliveries. This worker takes due ones with a per-delivery
+lease (two notify replicas never both send one), runs at most `delivery_concurrency`
+attempts at a time, and records each attempt: sent -> `notification.sent`; failed -> tried
+again after an exponential, jittered backoff stored on the delivery; out of attempts or a
+refused target -> a dead letter and `notification.failed`. A receiver that hangs holds one
+slot until its timeout; every other delivery goes on.
+"""
+
+import asyncio
+import contextlib
+import json
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from services.notify.adapters import deliveries
+from services.notify.adapters.email import EmailSender
+from services.notify.adapters.webhook import DeliveryFailed, WebhookSender
+from services.notify.domain.retry import exhausted, next_attempt_at
+from services.notify.domain.targets import RefusedTarget
+from services.notify.notifying import failed_event, sent_event
+from shared.clock import utcnow
+from shared.logging import message_context
+from shared.store.mongo import Document
+from shared.store.unit_of_work import Tx, UnitOfWork
+
+_log = structlog.get_logger("whistle.notify.delivery")
+
+
+def webhook_body(payload: dict[str, Any]) -> bytes:
+    """The exact bytes that are signed and sent (the same on every attempt)."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        *,
+        owner: str,
+        webhook: WebhookSender,
+        email: EmailSender | None,
+        concurrency: int,
+        poll_s: float,
+        lease_s: float,
+        max_attempts: int,
+        backoff_base_s: float,
+        backoff_max_s: float,
+    ) -> None:
+        self._uow = uow
+        self._owner = owner
+        self._webhook = webhook
+        self._email = email
+        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        self._poll_s = poll_s
+        self._lease = timedelta(seconds=lease_s)
+        self._max_attempts = max_attempts
+        self._backoff_base_s = backoff_base_s
+        self._backoff_max_s = backoff_max_s
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """New deliveries were committed: look now rather than at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="notify-deliveries")
+
+    async def stop(self, grace_s: float = 3.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._in_flight:
+            # Unfinished attempts keep their lease until it lapses, then are tried again.
+            _, pending = await asyncio.wait(self._in_flight, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                await self._dispatch_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                _log.warning("delivery_poll_failed", error=f"{type(error).__name__}: {error}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
+
+    async def _dispatch_due(self) -> None:
+        free = self._concurrency - len(self._in_flight)
+        if free <= 0:
+            return
+        for delivery_id in await deliveries.due(self._uow.db, free):
+            if self._stopping.is_set():
+                return
+            await self._slots.acquire()
+            try:
+                taken = await deliveries.take(
+                    self._uow.db, delivery_id, self._owner, utcnow() + self._lease
+                )
+            except BaseException:
+                self._slots.release()
+                raise
+            if taken is None:
+                self._slots.release()
+                continue
+            task = asyncio.create_task(self._attempt(taken), name=f"deliver-{delivery_id}")
+            self._in_flight.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._slots.release()
+        self._wake.set()  # a slot is free: there may be more due
+
+    async def _attempt(self, delivery: Document) -> None:
+        with message_context(
+            delivery_id=delivery["_id"],
+            channel=delivery["channel"],
+            correlationid=delivery.get("correlationid"),
+            causationid=delivery.get("cause_event_id"),
+        ):
+            started = utcnow()
+            error: str | None = None
+            permanent = False
+            status: int | None = None
+            try:
+                status = await self._send(delivery)
+            except RefusedTarget as refused:
+                error, permanent = f"refused: {refused}", True
+            except DeliveryFailed as failed:
+                error = str(failed)
+            except Exception as unexpected:
+                error = f"{type(unexpected).__name__}: {unexpected}"
+                _log.warning("delivery_error", error=error, exc_info=unexpected)
+            attempt = {
+                "at": started,
+                "ok": error is None,
+                "status": status,
+                "error": error,
+                "duration_ms": int((utcnow() - started).total_seconds() * 1000),
+            }
+            try:
+                await self._uow.run(lambda tx: self._record(tx, delivery, attempt, permanent))
+            except Exception as failure:
+                # The lease lapses and the delivery is tried again.
+                _log.warning("delivery_record_failed", error=str(failure))
+
+    async def _send(self, delivery: Document) -> int | None:
+        channel = delivery["channel"]
+        payload = delivery["payload"]
+        if channel == "webhook":
+            return await self._webhook.send(
+                delivery["target"],
+                webhook_body(payload),
+                {
+                    "X-Whistle-Delivery": delivery["_id"],
+                    "X-Whistle-Notification": payload["id"],
+                    "X-Whistle-Kind": payload["kind"],
+                },
+            )
+        if channel == "email":
+            if self._email is None:
+                raise RefusedTarget("email is not configured (WHISTLE_SMTP_URL is unset)")
+            text = f"{payload['body']}\n\n-- Whistle notification {payload['id']}"
+            await self._email.send(delivery["target"], payload["title"], text, payload["id"])
+            return None
+        raise RefusedTarget(f"unknown channel '{channel}'")
+
+    async def _record(
+        self, tx: Tx, delivery: Document, attempt: dict[str, Any], permanent: bool
+    ) -> None:
+        attempts = delivery["attempts"] + 1
+        channel = delivery["channel"]
+        error = attempt["error"]
+        if error is None:
+            state, next_at = "sent", None
+        elif permanent or exhausted(attempts, self._max_attempts):
+            state, next_at = "dead", None
+        else:
+            state = "pending"
+            next_at = next_attempt_at(
+                utcnow(), attempts, base_s=self._backoff_base_s, max_s=self._backoff_max_s
+            )
+        recorded = await deliveries.record(
+            tx, delivery["_id"], self._owner, attempt, state=state, next_attempt_at=next_at
+        )
+        if not recorded:
+            return  # our lease lapsed and another worker owns it now
+        if state == "sent":
+            tx.emit(sent_event(delivery, channel, attempts=attempts))
+            _log.info("delivery_sent", attempts=attempts)
+        elif state == "dead":
+            await deliveries.dead_letter(tx, delivery, error)
+            tx.emit(failed_event(delivery, channel, attempts=attempts, error=error))
+            _log.warning("delivery_dead_lettered", attempts=attempts, error=error)
+        else:
+            _log.info("delivery_retry_scheduled", attempts=attempts, error=error, at=str(next_at))

@@ -1,0 +1,113 @@
+"""Who hears of what: the rules of the notify issue, as pure functions.
+
+Identities: a unit and a volunteer by their ids; the secretary of community C by C; the
+street or district an escalation reaches by the street or district id.
+"""
+
+from collections.abc import Iterable, Mapping
+
+from services.notify.domain.model import HOLDING, Claim, Demand, Unit, Volunteer
+from shared.events.catalogue import Claimant, Level, Recipient
+
+# Alert fatigue is real: a person hears of one demand's call for help at most twice.
+MAX_ALERTS_PER_DEMAND = 2
+
+
+def normalise_skill(skill: str) -> str:
+    return " ".join(skill.split()).casefold()
+
+
+def skills_cover(have: Iterable[str], need: Iterable[str]) -> bool:
+    return {normalise_skill(s) for s in need} <= {normalise_skill(s) for s in have}
+
+
+def _matches(demand: Demand, skills: Iterable[str]) -> bool:
+    # A critical demand goes to everyone who serves the community, whatever their skills.
+    return demand.priority == "critical" or skills_cover(skills, demand.skills)
+
+
+def matching_units(demand: Demand, units: Iterable[Unit]) -> list[Unit]:
+    return [
+        unit
+        for unit in units
+        if demand.community_id in unit.communities and _matches(demand, unit.skills)
+    ]
+
+
+def matching_volunteers(demand: Demand, volunteers: Iterable[Volunteer]) -> list[Volunteer]:
+    return [
+        volunteer
+        for volunteer in volunteers
+        if volunteer.community_id == demand.community_id and _matches(demand, volunteer.skills)
+    ]
+
+
+def unit(unit_id: str) -> Recipient:
+    return Recipient(type="unit", id=unit_id)
+
+
+def volunteer(volunteer_id: str) -> Recipient:
+    return Recipient(type="volunteer", id=volunteer_id)
+
+
+def secretary(community_id: str) -> Recipient:
+    return Recipient(type="secretary", id=community_id)
+
+
+def claimant(who: Claimant) -> Recipient:
+    return Recipient(type=who.type, id=who.id)
+
+
+def for_published(
+    demand: Demand, units: Iterable[Unit], volunteers: Iterable[Volunteer]
+) -> list[Recipient]:
+    """The whistle: units serving the community and its volunteers whose skills cover it."""
+    return [unit(u.id) for u in matching_units(demand, units)] + [
+        volunteer(v.id) for v in matching_volunteers(demand, volunteers)
+    ]
+
+
+def for_realert(
+    demand: Demand,
+    volunteers: Iterable[Volunteer],
+    alerts: Mapping[str, int],
+    claimant_ids: Iterable[str],
+) -> list[Recipient]:
+    """Still unfilled at half time: matching volunteers not yet alerted twice.
+
+    `alerts` counts the alerts each volunteer already had for this demand; volunteers who
+    already claimed it have answered and are left alone.
+    """
+    if not demand.unfilled:
+        return []
+    answered = set(claimant_ids)
+    return [
+        volunteer(v.id)
+        for v in matching_volunteers(demand, volunteers)
+        if v.id not in answered and alerts.get(v.id, 0) < MAX_ALERTS_PER_DEMAND
+    ]
+
+
+def for_escalation(community_id: str, to_level: Level, target: str) -> list[Recipient]:
+    """The secretary hears the whistle went up; the street or district it reached hears it."""
+    recipients = [secretary(community_id)]
+    if to_level in ("street", "district"):
+        recipients.append(Recipient(type=to_level, id=target))
+    return recipients
+
+
+def holders(claims: Iterable[Claim]) -> list[Recipient]:
+    """Everyone who held a place on the demand (they must not cross a city for nothing)."""
+    seen: dict[tuple[str, str], Recipient] = {}
+    for claim in claims:
+        if claim.status in HOLDING:
+            recipient = claimant(claim.claimant)
+            seen.setdefault((recipient.type, recipient.id), recipient)
+    return list(seen.values())
+
+
+def owner_key(recipient: Recipient) -> str:
+    """Whose inbox: a unit, a volunteer, or an office (a community, street or district)."""
+    if recipient.type in ("unit", "volunteer"):
+        return f"{recipient.type}:{recipient.id}"
+    return f"office:{recipient.id}"

@@ -1,0 +1,132 @@
+"""Notify's HTTP side: the inbox, its live stream, and what became of a notification's
+deliveries."""
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from services.notify.adapters import deliveries, inbox
+from services.notify.bell import InboxBell
+from services.notify.config import NotifySettings
+from services.notify.entrypoints.identity import Owner, StreamOwner, inbox_owner
+from services.notify.entrypoints.schemas import DeliveryOut, InboxPage, NotificationOut
+from shared.auth import CurrentPrincipal
+from shared.http.problems import ProblemError
+from shared.runtime import ServiceRuntime
+from shared.store.mongo import Database
+
+router = APIRouter(prefix="/v1", tags=["notify"])
+
+STREAM_BATCH = 100
+
+
+def db_of(request: Request) -> Database:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime.db
+
+
+Db = Annotated[Database, Depends(db_of)]
+
+
+def _not_found(notification_id: str) -> ProblemError:
+    return ProblemError(404, "not-found", "Not found", f"no notification '{notification_id}'")
+
+
+@router.get("/inbox", response_model=InboxPage)
+async def list_inbox(
+    owner: Owner,
+    db: Db,
+    after: Annotated[int | None, Query(ge=1, description="`next_after` of the page before")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    unread: Annotated[bool, Query(description="only unread notifications")] = False,
+) -> dict[str, Any]:
+    """The token's own notifications, newest first."""
+    items = await inbox.page(db, owner, before=after, limit=limit, unread_only=unread)
+    return {
+        "items": [inbox.public_view(item) for item in items],
+        "next_after": items[-1]["seq"] if len(items) == limit else None,
+        "unread": await inbox.unread_count(db, owner),
+    }
+
+
+@router.post("/inbox/{notification_id}/read", response_model=NotificationOut)
+async def mark_read(notification_id: str, owner: Owner, db: Db) -> dict[str, Any]:
+    item = await inbox.mark_read(db, owner, notification_id)
+    if item is None:
+        raise _not_found(notification_id)
+    return inbox.public_view(item)
+
+
+def _resume_point(last_event_id: str | None) -> int | None:
+    if last_event_id is None or last_event_id == "":
+        return None
+    if not last_event_id.isdigit() or len(last_event_id) > 18:
+        raise ProblemError(
+            400,
+            "invalid-last-event-id",
+            "Invalid Last-Event-ID",
+            "Last-Event-ID must be the id of an event this stream sent (a number)",
+        )
+    return int(last_event_id)
+
+
+@router.get("/inbox/stream", response_class=EventSourceResponse)
+async def stream_inbox(
+    request: Request,
+    owner: StreamOwner,
+    db: Db,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id: Annotated[str | None, Query(max_length=20)] = None,
+) -> EventSourceResponse:
+    """New notifications as Server-Sent Events (`event: notification`, `id:` = seq).
+
+    With `Last-Event-ID` (header, as a browser sends on reconnect, or query) the stream
+    first replays what came after that id; without it, it starts with what comes next.
+    """
+    resume = _resume_point(last_event_id_header or last_event_id)
+    start = resume if resume is not None else await inbox.latest_seq(db, owner)
+    settings: NotifySettings = request.app.state.settings
+    bell: InboxBell = request.app.state.inbox_bell
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        last = start
+        while True:
+            items = await inbox.newer_than(db, owner, last, STREAM_BATCH)
+            for item in items:
+                last = item["seq"]
+                yield ServerSentEvent(
+                    data=json.dumps(inbox.public_view(item), ensure_ascii=False),
+                    event="notification",
+                    id=str(last),
+                )
+            if len(items) < STREAM_BATCH:
+                await bell.wait(settings.stream_poll_s)
+
+    return EventSourceResponse(events(), ping=settings.stream_ping_s)
+
+
+@router.get("/notifications/{notification_id}/deliveries", response_model=list[DeliveryOut])
+async def list_deliveries(
+    notification_id: str, principal: CurrentPrincipal, db: Db
+) -> list[dict[str, Any]]:
+    """Each channel's delivery of one notification, with every attempt (owner or admin)."""
+    item = await inbox.get(db, notification_id)
+    if item is None or not (principal.is_admin or item["owner"] == inbox_owner(principal)):
+        raise _not_found(notification_id)
+    return [
+        {
+            "id": delivery["_id"],
+            "channel": delivery["channel"],
+            "target": delivery["target"],
+            "state": delivery["state"],
+            "attempts": delivery["attempts"],
+            "next_attempt_at": delivery["next_attempt_at"]
+            if delivery["state"] == "pending"
+            else None,
+            "history": delivery["history"],
+        }
+        for delivery in await deliveries.of_notification(db, notification_id)
+    ]

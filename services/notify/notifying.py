@@ -1,0 +1,175 @@
+"""Turning notices into stored notifications: the inbox write, the deliveries to make, and
+`notification.sent` for the inbox, all in the caller's transaction.
+
+The notification's id is derived from (dedupe key, recipient), so however often a cause is
+redelivered or repeated, each recipient gets it once on each channel.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from services.notify.adapters import deliveries, directory, inbox
+from services.notify.domain.identity import delivery_id, notification_id
+from services.notify.domain.model import Channel, Notice, Unit, Volunteer
+from services.notify.domain.recipients import owner_key
+from shared.clock import utcnow
+from shared.events.catalogue import NotificationFailed, NotificationSent, Recipient
+from shared.events.envelope import CloudEvent, make_event
+from shared.store.unit_of_work import Tx
+
+SOURCE = "/whistle/notify"
+ACTOR = "notify"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The settings the rules depend on."""
+
+    reminder_lead: timedelta
+    email_enabled: bool
+
+
+@dataclass(frozen=True)
+class Cause:
+    """What a notification answers to: an event, or one of notify's own timers."""
+
+    event_id: str
+    type: str
+    correlationid: str
+    demand_id: str | None = None
+    community_id: str | None = None
+
+    @classmethod
+    def of(cls, event: CloudEvent) -> "Cause":
+        return cls(
+            event_id=event.id,
+            type=event.type,
+            correlationid=event.correlationid,
+            demand_id=event.data.get("demand_id"),
+            community_id=event.data.get("community_id"),
+        )
+
+
+async def notify(tx: Tx, cause: Cause, notices: Iterable[Notice], policy: Policy) -> int:
+    """Store each notice that is new; returns how many were."""
+    created = 0
+    for notice in notices:
+        stored = await inbox.add(tx, _notification_document(cause, notice))
+        if stored is None:
+            continue
+        created += 1
+        tx.emit(sent_event(stored, "inbox", attempts=1))
+        payload = inbox.public_view(stored)
+        for channel, target in await _channels(tx, notice.recipient, policy):
+            await deliveries.schedule(
+                tx,
+                {
+                    "_id": delivery_id(stored["_id"], channel),
+                    **reference(stored),
+                    "channel": channel,
+                    "target": target,
+                    "payload": payload,
+                },
+            )
+    return created
+
+
+def _notification_document(cause: Cause, notice: Notice) -> dict[str, Any]:
+    return {
+        "_id": notification_id(notice.dedupe_key, notice.recipient),
+        "owner": owner_key(notice.recipient),
+        "recipient": notice.recipient.model_dump(),
+        "kind": notice.kind,
+        "title": notice.title,
+        "body": notice.body,
+        "cause_event_id": cause.event_id,
+        "cause_type": cause.type,
+        "correlationid": cause.correlationid,
+        "demand_id": cause.demand_id,
+        "community_id": cause.community_id,
+        "created_at": utcnow(),
+    }
+
+
+async def _channels(tx: Tx, recipient: Recipient, policy: Policy) -> list[tuple[Channel, str]]:
+    """The recipient's registered channels beyond the inbox."""
+    found: Unit | Volunteer | None
+    if recipient.type == "unit":
+        found = await directory.get_unit(tx, recipient.id)
+    elif recipient.type == "volunteer":
+        found = await directory.get_volunteer(tx, recipient.id)
+    else:
+        return []  # offices read their inbox; the registry has no contact for them
+    if found is None:
+        return []
+    channels: list[tuple[Channel, str]] = []
+    if found.contact.webhook_url:
+        channels.append(("webhook", found.contact.webhook_url))
+    if found.contact.email and policy.email_enabled:
+        channels.append(("email", found.contact.email))
+    return channels
+
+
+_REFERENCE_FIELDS = (
+    "recipient",
+    "cause_event_id",
+    "cause_type",
+    "correlationid",
+    "demand_id",
+    "community_id",
+)
+
+
+def reference(notification: Mapping[str, Any]) -> dict[str, Any]:
+    """What a delivery keeps of its notification to report on it."""
+    notification_id = notification.get("notification_id", notification.get("_id"))
+    return {"notification_id": notification_id} | {
+        key: notification.get(key) for key in _REFERENCE_FIELDS
+    }
+
+
+def sent_event(notification: Mapping[str, Any], channel: Channel, *, attempts: int) -> CloudEvent:
+    ref = reference(notification)
+    return make_event(
+        NotificationSent(
+            notification_id=ref["notification_id"],
+            recipient=Recipient.model_validate(ref["recipient"]),
+            channel=channel,
+            cause_event_id=ref["cause_event_id"],
+            cause_type=ref["cause_type"],
+            demand_id=ref["demand_id"],
+            community_id=ref["community_id"],
+            attempts=attempts,
+        ),
+        source=SOURCE,
+        subject=ref["notification_id"],
+        correlationid=ref["correlationid"],
+        causationid=ref["cause_event_id"],
+        actor=ACTOR,
+    )
+
+
+def failed_event(
+    notification: Mapping[str, Any], channel: Channel, *, attempts: int, error: str
+) -> CloudEvent:
+    ref = reference(notification)
+    return make_event(
+        NotificationFailed(
+            notification_id=ref["notification_id"],
+            recipient=Recipient.model_validate(ref["recipient"]),
+            channel=channel,
+            cause_event_id=ref["cause_event_id"],
+            cause_type=ref["cause_type"],
+            demand_id=ref["demand_id"],
+            community_id=ref["community_id"],
+            attempts=attempts,
+            error=error[:500],
+        ),
+        source=SOURCE,
+        subject=ref["notification_id"],
+        correlationid=ref["correlationid"],
+        causationid=ref["cause_event_id"],
+        actor=ACTOR,
+    )
