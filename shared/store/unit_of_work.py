@@ -80,6 +80,15 @@ def _is_transient(error: Exception) -> bool:
     return False
 
 
+def _discard_server_session(session: AsyncClientSession) -> None:
+    """Never return a failed transaction's server session to the pool. After a failed commit
+    the driver may not abort, and the embedded stand-in then keeps the transaction open under
+    that session id: the next transaction to reuse the id would carry its writes along."""
+    server_session = getattr(session, "_server_session", None)
+    if server_session is not None:
+        server_session.mark_dirty()
+
+
 class UnitOfWork:
     def __init__(
         self,
@@ -112,13 +121,17 @@ class UnitOfWork:
 
     async def _attempt[T](self, work: Callable[[Tx], Awaitable[T]]) -> tuple[T, bool]:
         async with self.client.start_session() as session:
-            async with await session.start_transaction():
-                tx = Tx(self.db, session)
-                result = await work(tx)
-                if tx.events:
-                    await self.db[OUTBOX_COLLECTION].insert_many(
-                        [outbox_document(event) for event in tx.events], session=session
-                    )
+            try:
+                async with await session.start_transaction():
+                    tx = Tx(self.db, session)
+                    result = await work(tx)
+                    if tx.events:
+                        await self.db[OUTBOX_COLLECTION].insert_many(
+                            [outbox_document(event) for event in tx.events], session=session
+                        )
+            except BaseException:
+                _discard_server_session(session)
+                raise
             return result, bool(tx.events)
 
     async def run_once(
