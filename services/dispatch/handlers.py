@@ -91,6 +91,12 @@ async def register_community(tx: Tx, command: CommunityIn, actor: Principal) -> 
     return community
 
 
+def _stored(moment: datetime) -> datetime:
+    """The instant as MongoDB keeps it (UTC, milliseconds): answer and compare what is stored."""
+    moment = as_utc(moment)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 # --- the whistle ------------------------------------------------------------------------------
 
 
@@ -145,9 +151,9 @@ async def publish_demand(tx: Tx, command: DemandIn, actor: Principal, request_id
         location=Location(**command.location.model_dump()),
         skills=tuple(command.skills),
         slots=command.slots,
-        starts_at=command.starts_at,
-        ends_at=command.ends_at,
-        fill_by=command.fill_by or command.starts_at,
+        starts_at=_stored(command.starts_at),
+        ends_at=_stored(command.ends_at),
+        fill_by=_stored(command.fill_by or command.starts_at),
         priority=command.priority,
         status="open",
         filled=0,
@@ -354,9 +360,7 @@ UnitsFact = (
 
 
 def _at(event: CloudEvent) -> datetime:
-    # Stored at MongoDB's millisecond precision: compare what will be stored.
-    moment = as_utc(event.time)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    return _stored(event.time)
 
 
 def ledger_after(ledger: ClaimLedger, event: CloudEvent, data: UnitsFact) -> ClaimLedger:
