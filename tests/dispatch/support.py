@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
+from shared.auth import Role, issue_token
 from shared.events.catalogue import (
     ClaimAccepted,
     Claimant,
@@ -20,6 +21,7 @@ from shared.events.catalogue import (
     DemandReopened,
 )
 from shared.events.envelope import CloudEvent
+from shared.settings import DEV_JWT_SECRET
 from tests.conftest import bearer
 from tests.support.events import event_of
 
@@ -202,3 +204,23 @@ class UnitsFacts:
                 slots=self.slots,
             )
         )
+
+
+def sign(
+    role: str,
+    sub: str | None = None,
+    *,
+    community: str | None = None,
+    unit: str | None = None,
+    volunteer: str | None = None,
+) -> str:
+    """A token signed with the dev secret the test services use (usable in module fixtures)."""
+    name = sub or f"{role}-{community or unit or volunteer or 'x'}"
+    return issue_token(
+        DEV_JWT_SECRET,
+        sub=name,
+        role=Role(role),
+        community=community,
+        unit=unit,
+        volunteer=volunteer,
+    )

@@ -17,11 +17,10 @@ from tests.dispatch.support import (
     dispatch_db,
     post_demand,
     register_community,
+    sign,
 )
 from tests.support.events import EventCollector, collect
 from tests.support.processes import ServiceProcess
-
-pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +59,7 @@ async def communities(client: httpx.AsyncClient, token: Callable[..., str]) -> N
 
 @pytest.fixture(scope="module")
 def token() -> Callable[..., str]:
-    from shared.auth import Role, issue_token
-    from shared.settings import DEV_JWT_SECRET
-
-    def make(role: str, sub: str | None = None, **scope: str) -> str:
-        name = sub or f"{role}-{next(iter(scope.values()), 'x')}"
-        return issue_token(DEV_JWT_SECRET, sub=name, role=Role(role), **scope)
-
-    return make
+    return sign
 
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("communities")]
