@@ -1,0 +1,252 @@
+"""Driving a running units service from tests: dispatch's events in, HTTP calls, the store."""
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from pymongo import AsyncMongoClient
+
+from shared.auth import Role, issue_token
+from shared.clock import utcnow
+from shared.events.catalogue import CommunityRegistered, DemandCancelled, DemandPublished
+from shared.settings import DEV_JWT_SECRET
+from tests.conftest import bearer
+from tests.support.events import EventCollector, event_of, publish
+
+Json = dict[str, Any]
+
+
+def tok(
+    role: str,
+    sub: str | None = None,
+    *,
+    community: str | None = None,
+    unit: str | None = None,
+    volunteer: str | None = None,
+) -> str:
+    return issue_token(
+        DEV_JWT_SECRET,
+        sub=sub or f"{role}-tester",
+        role=Role(role),
+        community=community,
+        unit=unit,
+        volunteer=volunteer,
+    )
+
+
+ADMIN = tok("admin")
+
+
+async def wait_until[T](
+    probe: Callable[[], Awaitable[T]], ready: Callable[[T], bool], timeout: float = 15.0
+) -> T:
+    """Poll `probe` until `ready(result)`; returns the last result either way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if ready(result) or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class Volunteer:
+    id: str
+    token: str
+
+
+@dataclass
+class Unit:
+    id: str
+    token: str
+
+
+@dataclass
+class UnitsWorld:
+    """One running units service, its vhost and its database."""
+
+    url: str
+    rabbitmq_url: str
+    mongodb_url: str
+    db_name: str
+    http: httpx.AsyncClient
+
+    # --- dispatch's side, as events --------------------------------------------------------
+
+    async def community(self, community_id: str | None = None, street: str = "s-1") -> str:
+        community_id = community_id or f"c-{uuid.uuid4().hex[:8]}"
+        data = CommunityRegistered(
+            community_id=community_id, name=community_id, street=street, district="d-1"
+        )
+        await publish(self.rabbitmq_url, event_of(data, subject=community_id))
+        known = await wait_until(
+            lambda: self.http.get(
+                f"{self.url}/v1/communities/{community_id}", headers=bearer(ADMIN)
+            ),
+            lambda response: response.status_code == 200,
+        )
+        assert known.status_code == 200, known.text
+        return community_id
+
+    async def demand(
+        self,
+        community_id: str,
+        *,
+        slots: int = 5,
+        skills: tuple[str, ...] = (),
+        starts_at: datetime | None = None,
+        hours: float = 4,
+        priority: str = "urgent",
+        fill_by: datetime | None = None,
+        ends_at: datetime | None = None,
+    ) -> str:
+        demand_id = f"dem_{uuid.uuid4().hex[:12]}"
+        starts = starts_at or utcnow() + timedelta(days=3)
+        data = DemandPublished.model_validate(
+            {
+                "demand_id": demand_id,
+                "community_id": community_id,
+                "street": "s-1",
+                "district": "d-1",
+                "kind": "staffing",
+                "title": "North gate checkpoint",
+                "skills": skills,
+                "slots": slots,
+                "starts_at": starts,
+                "ends_at": ends_at or starts + timedelta(hours=hours),
+                "fill_by": fill_by or starts,
+                "priority": priority,
+                "created_by": "secretary",
+            }
+        )
+        await publish(self.rabbitmq_url, event_of(data, subject=demand_id))
+        await self.wait_known(demand_id)
+        return demand_id
+
+    async def wait_known(self, demand_id: str) -> None:
+        known = await wait_until(
+            lambda: self.code_response(demand_id, ADMIN),
+            lambda response: response.status_code == 200,
+        )
+        assert known.status_code == 200, known.text
+
+    async def cancel(self, demand_id: str, community_id: str, reason: str = "rain") -> None:
+        data = DemandCancelled(demand_id=demand_id, community_id=community_id, reason=reason)
+        await publish(self.rabbitmq_url, event_of(data, subject=demand_id))
+
+    # --- the registry ----------------------------------------------------------------------
+
+    async def volunteer(
+        self, community_id: str, skills: tuple[str, ...] = (), max_hours: float = 40
+    ) -> Volunteer:
+        response = await self.http.post(
+            f"{self.url}/v1/volunteers",
+            headers=bearer(tok("secretary", community=community_id)),
+            json={
+                "name": "Li Wei",
+                "community_id": community_id,
+                "skills": list(skills),
+                "max_hours_per_week": max_hours,
+                "contact": {"phone": "+86 138 0000 0000"},
+            },
+        )
+        assert response.status_code == 201, response.text
+        volunteer_id = response.json()["id"]
+        return Volunteer(volunteer_id, tok("volunteer", volunteer=volunteer_id))
+
+    async def unit(self, communities: list[str], skills: tuple[str, ...] = ()) -> Unit:
+        response = await self.http.post(
+            f"{self.url}/v1/units",
+            headers=bearer(ADMIN),
+            json={
+                "name": "Street Office",
+                "kind": "department",
+                "communities": communities,
+                "skills": list(skills),
+                "contact": {"email": "office@example.org"},
+            },
+        )
+        assert response.status_code == 201, response.text
+        unit_id = response.json()["id"]
+        return Unit(unit_id, tok("unit", unit=unit_id))
+
+    # --- claims ----------------------------------------------------------------------------
+
+    async def claim(
+        self, token: str, demand_id: str, url: str | None = None, **body: Any
+    ) -> httpx.Response:
+        return await self.http.post(
+            f"{url or self.url}/v1/demands/{demand_id}/claims", headers=bearer(token), json=body
+        )
+
+    async def act(
+        self, token: str, claim_id: str, action: str, body: Json | None = None
+    ) -> httpx.Response:
+        return await self.http.post(
+            f"{self.url}/v1/claims/{claim_id}/{action}", headers=bearer(token), json=body
+        )
+
+    async def get_claim(self, claim_id: str) -> Json:
+        response = await self.http.get(f"{self.url}/v1/claims/{claim_id}", headers=bearer(ADMIN))
+        assert response.status_code == 200, response.text
+        body: Json = response.json()
+        return body
+
+    async def code_response(self, demand_id: str, token: str) -> httpx.Response:
+        return await self.http.get(
+            f"{self.url}/v1/demands/{demand_id}/check-in-code", headers=bearer(token)
+        )
+
+    # --- the store -------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def database(self) -> AsyncIterator[Any]:
+        client: AsyncMongoClient[Json] = AsyncMongoClient(self.mongodb_url, tz_aware=True)
+        try:
+            yield client[self.db_name]
+        finally:
+            await client.close()
+
+    async def counts(self) -> tuple[int, int]:
+        """(claims stored, events in the outbox): a refusal must change neither."""
+        async with self.database() as db:
+            return (
+                await db["claims"].count_documents({}),
+                await db["outbox"].count_documents({}),
+            )
+
+    async def demand_document(self, demand_id: str) -> Json:
+        async with self.database() as db:
+            document: Json | None = await db["demands"].find_one({"_id": demand_id})
+        assert document is not None
+        return document
+
+
+def problem_slug(response: httpx.Response) -> str:
+    assert response.headers["content-type"].startswith("application/problem+json"), response.text
+    kind: str = response.json()["type"]
+    return kind.rsplit("/", 1)[-1]
+
+
+def distinct(events: list[Json]) -> list[Json]:
+    """Events once each: delivery is at-least-once, so a republished event may arrive twice."""
+    return list({event["id"]: event for event in events}.values())
+
+
+async def wait_distinct(
+    seen: EventCollector, event_type: str, count: int = 1, timeout: float = 10.0
+) -> list[Json]:
+    """Wait until `count` distinct events of the type arrived; returns them all, once each."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = distinct(seen.of_type(event_type))
+        remaining = deadline - time.monotonic()
+        if len(got) >= count or remaining <= 0:
+            return got
+        await seen.wait_for(event_type, len(seen.of_type(event_type)) + 1, remaining)
