@@ -154,6 +154,9 @@ async def on_demand_published(tx: Tx, event: CloudEvent, policy: Policy) -> None
         policy,
     )
     await directory.count_alerts(tx, demand.id, [r.id for r in to if r.type == "volunteer"])
+    for claim in await directory.claims_of(tx, demand.id):
+        if claim.status in AWAITING_SHIFT:  # claimed while this publication was on its way
+            await _schedule_reminder(tx, claim, demand, policy)
     fill_by = as_utc(demand.fill_by)
     if fill_by > published_at:
         # Half of the time to `fill_by`: late enough to see who answered, early enough to act.
@@ -248,6 +251,7 @@ async def on_claim(tx: Tx, event: CloudEvent, policy: Policy) -> None:
         headcount=data.headcount,
         status=status,
     )
+    await directory.touch_demand(tx, data.demand_id)
     await directory.save_claim(tx, claim, event.time)
     filled: int | None = getattr(data, "filled", None)
     if filled is not None:

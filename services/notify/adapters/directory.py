@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from services.notify.domain.model import Claim, Community, Demand, DemandStatus, Unit, Volunteer
-from shared.clock import as_utc
+from shared.clock import as_utc, utcnow
 from shared.store.mongo import Database, Document
 from shared.store.unit_of_work import Tx
 
@@ -35,7 +35,9 @@ def _document(model: Community | Unit | Volunteer | Demand | Claim) -> Document:
 
 
 def _model[M: (Community, Unit, Volunteer, Demand, Claim)](model: type[M], document: Document) -> M:
-    values = {key: value for key, value in document.items() if key not in ("_id", "as_of")}
+    values = {
+        key: value for key, value in document.items() if key not in ("_id", "as_of", "touched_at")
+    }
     return model.model_validate({**values, "id": document["_id"]})
 
 
@@ -84,9 +86,26 @@ async def save_demand(tx: Tx, demand: Demand, as_of: datetime) -> None:
     await _replace(tx, DEMANDS, {**_document(demand), "as_of": as_utc(as_of)})
 
 
+def _published(document: Document | None) -> bool:
+    # A document touched by a claim before the demand's publication arrived has no title.
+    return document is not None and "title" in document
+
+
 async def get_demand(tx: Tx, demand_id: str) -> Demand | None:
     document = await tx.db[DEMANDS].find_one({"_id": demand_id}, session=tx.session)
-    return _model(Demand, document) if document else None
+    return _model(Demand, document) if document is not None and _published(document) else None
+
+
+async def touch_demand(tx: Tx, demand_id: str) -> None:
+    """Write to the demand's document, even before it is known.
+
+    Events are consumed concurrently: a claim and its demand's publication may be handled
+    side by side, each missing the other. Both writing this document makes their
+    transactions conflict, so one is retried and sees what the other did.
+    """
+    await tx.db[DEMANDS].update_one(
+        {"_id": demand_id}, {"$set": {"touched_at": utcnow()}}, upsert=True, session=tx.session
+    )
 
 
 async def update_demand(
@@ -100,7 +119,7 @@ async def update_demand(
 ) -> Demand | None:
     """Move the copy forward (never back); returns the demand as it now stands, if known."""
     document = await tx.db[DEMANDS].find_one({"_id": demand_id}, session=tx.session)
-    if document is None:
+    if document is None or not _published(document):
         return None
     stored_as_of = document.get("as_of")
     closed = document.get("status") in ("cancelled", "completed", "expired")

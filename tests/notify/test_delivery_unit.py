@@ -1,0 +1,118 @@
+"""Delivery helpers without I/O: backoff, SSRF checks, signatures, settings."""
+
+import hashlib
+import hmac
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from services.notify.adapters.email import SmtpServer
+from services.notify.adapters.webhook import guard, sign
+from services.notify.config import NotifySettings
+from services.notify.delivery import webhook_body
+from services.notify.domain.retry import exhausted, next_attempt_at
+from services.notify.domain.targets import RefusedTarget, check_addresses, parse_webhook_url
+from shared.settings import DEV_JWT_SECRET
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+    rng = random.Random(7)
+    delays = [
+        (next_attempt_at(NOW, n, base_s=1, max_s=30, rng=rng) - NOW).total_seconds()
+        for n in range(1, 9)
+    ]
+    for attempts, delay in enumerate(delays, start=1):
+        ceiling = min(30, 2 ** (attempts - 1))
+        assert ceiling / 2 <= delay <= ceiling
+    spread = {next_attempt_at(NOW, 4, base_s=1, max_s=30, rng=rng) for _ in range(20)}
+    assert len(spread) > 10  # jitter: retries of many deliveries do not line up
+    assert exhausted(5, 5)
+    assert not exhausted(4, 5)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.9",
+        "192.168.1.1",
+        "169.254.169.254",  # cloud metadata
+        "0.0.0.0",
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "::ffff:127.0.0.1",
+        "100.64.0.1",  # carrier-grade NAT
+        "224.0.0.1",
+    ],
+)
+def test_private_loopback_and_link_local_targets_are_refused(address: str) -> None:
+    with pytest.raises(RefusedTarget):
+        check_addresses("hooks.example", [address])
+
+
+def test_public_targets_pass_and_one_bad_address_among_many_refuses() -> None:
+    check_addresses("hooks.example", ["93.184.216.34", "2606:2800:220:1::1"])
+    with pytest.raises(RefusedTarget):
+        check_addresses("hooks.example", ["93.184.216.34", "10.0.0.1"])
+    with pytest.raises(RefusedTarget):
+        check_addresses("hooks.example", [])
+
+
+@pytest.mark.parametrize("url", ["ftp://x.example/", "file:///etc/passwd", "http:///nohost"])
+def test_only_http_urls_with_a_host_are_webhooks(url: str) -> None:
+    with pytest.raises(RefusedTarget):
+        parse_webhook_url(url)
+
+
+async def test_the_guard_resolves_the_host_and_checks_every_address() -> None:
+    asked: list[tuple[str, int]] = []
+
+    async def resolver(host: str, port: int) -> list[str]:
+        asked.append((host, port))
+        return {"public.example": ["93.184.216.34"], "sneaky.example": ["127.0.0.1"]}[host]
+
+    await guard("https://public.example/hook", resolver)
+    with pytest.raises(RefusedTarget, match=r"127\.0\.0\.1"):
+        await guard("http://sneaky.example:8080/hook", resolver)
+    assert asked == [("public.example", 443), ("sneaky.example", 8080)]
+    # A literal address resolves to itself with the real resolver.
+    with pytest.raises(RefusedTarget):
+        await guard("http://127.0.0.1:9/hook")
+
+
+def test_the_signature_is_the_hex_hmac_sha256_of_the_raw_body() -> None:
+    body = webhook_body({"b": 1, "a": "哨"})
+    expected = hmac.new(b"k", body, hashlib.sha256).hexdigest()
+    assert sign(b"k", body) == f"sha256={expected}"
+    assert body == webhook_body({"a": "哨", "b": 1})  # the same bytes on every attempt
+
+
+def test_production_refuses_the_development_webhook_secret() -> None:
+    with pytest.raises(ValidationError, match="WHISTLE_WEBHOOK_SECRET"):
+        NotifySettings(env="production", jwt_secret="a-real-jwt-secret")
+    settings = NotifySettings(
+        env="production", jwt_secret="a-real-jwt-secret", webhook_secret="a-real-one"
+    )
+    assert settings.refuse_private_webhooks
+    assert not NotifySettings(env="test", jwt_secret=DEV_JWT_SECRET).refuse_private_webhooks
+
+
+def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert NotifySettings().port == 8003
+    assert timedelta(seconds=NotifySettings().reminder_lead_s) == timedelta(hours=2, minutes=15)
+    monkeypatch.setenv("WHISTLE_NOTIFY_PORT", "9103")
+    monkeypatch.setenv("WHISTLE_SMTP_URL", "smtps://me%40x:p%3Ass@mail.example")
+    settings = NotifySettings()
+    assert settings.port == 9103
+    assert settings.smtp_url is not None
+    server = SmtpServer.from_url(settings.smtp_url)
+    assert (server.hostname, server.port, server.use_tls) == ("mail.example", 465, True)
+    assert (server.username, server.password) == ("me@x", "p:ss")

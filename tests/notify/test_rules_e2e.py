@@ -1,0 +1,105 @@
+"""Who hears what, against the real broker and a running notify."""
+
+import pytest
+
+from shared.events.catalogue import ClaimAccepted, ClaimNoShow, ClaimReleased, ClaimWaitlisted
+from tests.notify import scenario as s
+from tests.notify.scenario import Notify
+from tests.support.events import publish
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_each_event_reaches_exactly_the_people_it_concerns(
+    notify: Notify, rabbitmq: str
+) -> None:
+    c, far = s.uid("c"), s.uid("c")
+    street, district = s.uid("s"), s.uid("d")
+    u_aid, u_tutor, u_far = s.uid("u"), s.uid("u"), s.uid("u")
+    v_aid, v_cook, v_far = s.uid("v"), s.uid("v"), s.uid("v")
+    registry = [
+        s.community(c, street, district),
+        s.community(far),
+        s.unit(u_aid, [c, far], ["First Aid"]),
+        s.unit(u_tutor, [c], ["tutoring"]),
+        s.unit(u_far, [far], ["first aid"]),
+        s.volunteer(v_aid, c, ["first aid", "driving"]),
+        s.volunteer(v_cook, c, ["cooking"]),
+        s.volunteer(v_far, far, ["first aid"]),
+    ]
+    await publish(rabbitmq, *registry)
+    await notify.processed(*registry)
+
+    routine, critical = s.uid("dem"), s.uid("dem")
+    whistles = [
+        s.published(routine, c, ["first aid"]),
+        s.published(critical, c, ["rare skill"], priority="critical"),
+    ]
+    await publish(rabbitmq, *whistles)
+    await notify.processed(*whistles)
+
+    def demands(items: list[dict[str, object]]) -> set[object]:
+        return {item["demand_id"] for item in items}
+
+    assert demands((await notify.inbox(f"unit:{u_aid}"))["items"]) == {routine, critical}
+    assert demands((await notify.inbox(f"volunteer:{v_aid}"))["items"]) == {routine, critical}
+    # Skills do not cover the routine demand: only the critical one reaches them.
+    assert demands((await notify.inbox(f"unit:{u_tutor}"))["items"]) == {critical}
+    assert demands((await notify.inbox(f"volunteer:{v_cook}"))["items"]) == {critical}
+    # Another community's people hear nothing of it.
+    assert (await notify.inbox(f"unit:{u_far}"))["items"] == []
+    assert (await notify.inbox(f"volunteer:{v_far}"))["items"] == []
+
+    accepted_claim = s.uid("clm")
+    claims = [
+        s.claim(ClaimAccepted, routine, c, ("volunteer", v_aid), claim_id=accepted_claim),
+        s.claim(ClaimWaitlisted, routine, c, ("unit", u_aid)),
+        s.claim(ClaimAccepted, critical, c, ("unit", u_tutor), claim_id=s.uid("clm")),
+    ]
+    await publish(rabbitmq, *claims)
+    await notify.processed(*claims)
+    no_show = s.claim(ClaimNoShow, critical, c, ("unit", u_tutor))
+    later = [
+        s.filled(routine, c),
+        s.escalated(critical, c, "street", street),
+        s.escalated(critical, c, "district", district),
+        no_show,
+    ]
+    await publish(rabbitmq, *later)
+    await notify.processed(*later)
+    # The cancellation is said twice (the demand, then its released claim): heard once.
+    cancel = s.cancelled(routine, c)
+    await publish(rabbitmq, cancel)
+    await notify.processed(cancel)
+    release = s.claim(ClaimReleased, routine, c, ("volunteer", v_aid), claim_id=accepted_claim)
+    await publish(rabbitmq, release)
+    await notify.processed(release)
+
+    assert sorted(await notify.kinds(f"volunteer:{v_aid}")) == [
+        "claim.accepted",
+        "demand.cancelled",
+        "demand.published",
+        "demand.published",
+    ]
+    # Waitlisted: it held no place, so the cancellation is not its concern.
+    assert sorted(await notify.kinds(f"unit:{u_aid}")) == [
+        "claim.waitlisted",
+        "demand.published",
+        "demand.published",
+    ]
+    assert sorted(await notify.kinds(f"unit:{u_tutor}")) == [
+        "claim.accepted",
+        "claim.no_show",
+        "demand.published",
+    ]
+    assert sorted(await notify.kinds(f"office:{c}")) == [
+        "claim.no_show",
+        "demand.escalated",
+        "demand.escalated",
+        "demand.filled",
+    ]
+    assert await notify.kinds(f"office:{street}") == ["demand.escalated"]
+    assert await notify.kinds(f"office:{district}") == ["demand.escalated"]
+    street_item = (await notify.inbox(f"office:{street}"))["items"][0]
+    assert street_item["recipient"] == {"type": "street", "id": street}
+    assert street_item["demand_id"] == critical
