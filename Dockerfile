@@ -3,7 +3,8 @@
 # Build: docker build -t whistle .   (docker compose builds it for you)
 
 FROM python:3.13-slim AS build
-COPY --from=ghcr.io/astral-sh/uv:0.9 /uv /uvx /bin/
+# The uv of the lock file (.venv has 0.13): an older one may not read its format.
+COPY --from=ghcr.io/astral-sh/uv:0.13 /uv /uvx /bin/
 # Bytecode compiled at build time so containers start fast; copies (not links) from uv's cache
 # so the cache mount can go; the base image's Python, never a downloaded one.
 ENV UV_COMPILE_BYTECODE=1 \
