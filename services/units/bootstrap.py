@@ -18,8 +18,10 @@ def build_app(settings: UnitsSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime("units", settings)
     runtime.add_indexes(repository.ensure_indexes)
     events.register_consumers(runtime)
-    return create_service_app(
+    app = create_service_app(
         runtime,
         [http.router],
         description="Units and volunteers answer the whistle: registry, open demands, claims.",
     )
+    http.install_busy_handler(app)
+    return app

@@ -163,6 +163,8 @@ async def claim(
             raise refusals.demand_closed(current, now)
         if not command.waitlist or command.headcount > current.slots:
             raise refusals.demand_full(current, command.headcount)
+        if not await repository.join_waitlist(tx, demand.id):
+            raise RetryTransaction(f"demand {demand.id} closed while waitlisting")
         status = "waitlisted"
     new_claim = Claim(
         id=new_id("clm"),

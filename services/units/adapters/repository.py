@@ -134,6 +134,19 @@ async def take_slots(tx: Tx, demand_id: str, headcount: int) -> Demand | None:
     return _model(Demand, document) if document else None
 
 
+async def join_waitlist(tx: Tx, demand_id: str) -> bool:
+    """Count a waitlisted claim on the demand document (False if the demand is not open).
+
+    Writing the demand makes a new waitlisted claim conflict with a concurrent cancellation
+    (which would otherwise not see it to release it) and with a concurrent withdrawal (which
+    would otherwise not see it to promote it).
+    """
+    result = await tx.db[DEMANDS].update_one(
+        {"_id": demand_id, "status": "open"}, {"$inc": {"waitlisted": 1}}, session=tx.session
+    )
+    return result.modified_count == 1
+
+
 async def give_back_slots(tx: Tx, demand_id: str, headcount: int) -> Demand:
     document = await tx.db[DEMANDS].find_one_and_update(
         {"_id": demand_id, "accepted": {"$gte": headcount}},

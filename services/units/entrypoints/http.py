@@ -3,7 +3,8 @@
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.units import handlers, refusals
@@ -11,6 +12,7 @@ from services.units.adapters import repository
 from services.units.config import UnitsSettings
 from services.units.domain import rules
 from services.units.domain.model import Claim, Demand, Unit, Volunteer
+from services.units.entrypoints.gate import KeyedGate
 from services.units.entrypoints.schemas import (
     CheckInCodeOut,
     CheckInIn,
@@ -30,11 +32,32 @@ from services.units.entrypoints.schemas import (
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
 from shared.clock import utcnow
 from shared.http.idempotency_keys import StoredResponse, create_once
+from shared.http.problems import ProblemError, problem_response
 from shared.ids import new_id
 from shared.runtime import ServiceRuntime
-from shared.store.unit_of_work import Tx
+from shared.store.unit_of_work import TransactionConflict, Tx
 
 router = APIRouter(prefix="/v1", tags=["units"])
+
+_log = structlog.get_logger("whistle.units")
+
+
+def install_busy_handler(app: FastAPI) -> None:
+    """Transactions that kept conflicting changed nothing: say so and when to retry, not 500."""
+
+    async def on_conflict(request: Request, exc: Exception) -> JSONResponse:
+        _log.warning("transaction_conflict", path=request.url.path, error=str(exc))
+        problem = ProblemError(
+            503,
+            "busy",
+            "Busy",
+            "too many concurrent changes to the same records; nothing was changed, retry",
+            headers={"Retry-After": "1"},
+        )
+        return problem_response(problem, request.url.path)
+
+    app.add_exception_handler(TransactionConflict, on_conflict)
+
 
 Admin = Annotated[Principal, require_roles()]
 Secretary = Annotated[Principal, require_roles(Role.SECRETARY)]
@@ -52,6 +75,7 @@ def week_zone_of(request: Request) -> ZoneInfo:
 
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+_claims_per_demand = KeyedGate()
 WeekZone = Annotated[ZoneInfo, Depends(week_zone_of)]
 
 
@@ -179,9 +203,10 @@ async def claim_demand(
             {"Location": f"/v1/claims/{claim.id}"},
         )
 
-    return await create_once(
-        runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=create
-    )
+    async with _claims_per_demand.hold(demand_id):
+        return await create_once(
+            runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=create
+        )
 
 
 @router.post("/claims/{claim_id}/withdraw", response_model=ClaimOut)
