@@ -1,0 +1,88 @@
+"""Reminders are stored timers: one due while notify was killed fires when it comes back."""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+
+import pytest
+
+from shared.clock import utcnow
+from shared.events.catalogue import ClaimAccepted, ClaimWithdrawn
+from tests.notify import scenario as s
+from tests.notify.scenario import Notify
+from tests.support.events import publish
+from tests.support.processes import ServiceProcess
+
+pytestmark = pytest.mark.e2e
+
+LEAD = timedelta(hours=2, minutes=15)  # the default reminder lead time
+
+
+@pytest.fixture
+async def notify_alone(
+    start_service: Callable[..., ServiceProcess],
+    mongodb_url: str,
+    db_prefix: str,
+    token: Callable[..., str],
+) -> AsyncIterator[tuple[ServiceProcess, Notify]]:
+    process = await asyncio.to_thread(start_service, "notify")
+    client = Notify(process.url, mongodb_url, db_prefix, token)
+    yield process, client
+    await client.close()
+
+
+async def test_a_reminder_due_while_notify_was_down_fires_after_restart(
+    notify_alone: tuple[ServiceProcess, Notify], rabbitmq_url: str
+) -> None:
+    process, notify = notify_alone
+    c, keen, gone = s.uid("c"), s.uid("v"), s.uid("v")
+    registry = [s.community(c), s.volunteer(keen, c), s.volunteer(gone, c)]
+    await publish(rabbitmq_url, *registry)
+    await notify.processed(*registry)
+
+    starts = utcnow() + LEAD + timedelta(seconds=4)
+    demand = s.uid("dem")
+    whistle = s.published(demand, c, starts_at=starts)
+    await publish(rabbitmq_url, whistle)
+    await notify.processed(whistle)
+    keen_claim, gone_claim = s.uid("clm"), s.uid("clm")
+    claims = [
+        s.claim(ClaimAccepted, demand, c, ("volunteer", keen), claim_id=keen_claim),
+        s.claim(ClaimAccepted, demand, c, ("volunteer", gone), claim_id=gone_claim),
+    ]
+    await publish(rabbitmq_url, *claims)
+    await notify.processed(*claims)
+    withdrawal = s.claim(
+        ClaimWithdrawn, demand, c, ("volunteer", gone), claim_id=gone_claim, filled=1, slots=2
+    )
+    await publish(rabbitmq_url, withdrawal)
+    await notify.processed(withdrawal)
+
+    process.kill()  # SIGKILL: nothing held in memory survives
+    timers = notify.db["timers"]
+    keen_timer = await timers.find_one({"_id": f"reminder:{keen_claim}"})
+    gone_timer = await timers.find_one({"_id": f"reminder:{gone_claim}"})
+    assert keen_timer is not None
+    assert gone_timer is not None
+    assert (keen_timer["state"], gone_timer["state"]) == ("pending", "cancelled")
+    assert "claim.reminder" not in await _kinds_offline(notify, keen)
+
+    # Stay down until the reminder is due: it must fire from the store, not from memory.
+    due_in = (starts - LEAD - utcnow()).total_seconds()
+    await asyncio.sleep(max(0.0, due_in) + 0.2)
+    await asyncio.to_thread(lambda: process.start().wait_ready())
+
+    items = await notify.wait_inbox(f"volunteer:{keen}", 3, timeout=10)
+    kinds = sorted(item["kind"] for item in items)
+    assert kinds == ["claim.accepted", "claim.reminder", "demand.published"]
+    reminder = next(item for item in items if item["kind"] == "claim.reminder")
+    assert reminder["demand_id"] == demand
+    assert reminder["cause_type"] == "claim.reminder"
+    # The claimant who withdrew hears no reminder.
+    assert "claim.reminder" not in await notify.kinds(f"volunteer:{gone}")
+
+
+async def _kinds_offline(notify: Notify, volunteer: str) -> list[str]:
+    """What is in the inbox while the service is down (read from its database)."""
+    cursor = notify.db["notifications"].find({"owner": f"volunteer:{volunteer}"})
+    return [document["kind"] async for document in cursor]
