@@ -74,9 +74,10 @@ def wait_listening(process: ServiceProcess, timeout: float = 30.0) -> None:
 def test_script_reports_a_ready_service_healthy_and_an_unready_or_closed_one_not(
     start_service: Callable[..., ServiceProcess],
 ) -> None:
-    ready = start_service("audit")
+    ready = start_service("audit", wait=False)
     # Alive but not ready: nothing answers at its broker address, so /readyz says 503.
     unready = start_service("dispatch", wait=False, RABBITMQ_URL=f"amqp://127.0.0.1:{free_port()}/")
+    ready.wait_ready()
     wait_listening(unready)
     closed = free_port()
 

@@ -97,7 +97,10 @@ def test_the_readme_walkthrough_runs_against_the_services(
         pytest.skip(f"the walk-through needs {', '.join(missing)}")
     # A short escalation step, so the ladder's second rung comes within the test.
     extra = {"dispatch": {"WHISTLE_ESCALATION_STEP_S": str(ESCALATION_STEP_S)}}
-    services = {name: start_service(name, **extra.get(name, {})) for name in SERVICES}
+    # Started together, then awaited: the four start-ups overlap.
+    services = {name: start_service(name, wait=False, **extra.get(name, {})) for name in SERVICES}
+    for service in services.values():
+        service.wait_ready()
     readme = README.read_text()
     blocks = section_blocks(readme, "A walk-through")
     steps = [blocks[0]]
