@@ -1,24 +1,34 @@
-"""Audit's handlers: record every event once, in order; pin the head hash in the logs.
+"""Audit's handlers: record every event once, in arrival order; pin the head hash in the logs.
 
-Group commit: the consumer hands over up to `prefetch` messages at once; while one append
+Group commit: the consumer works on up to `prefetch` messages at once; while one append
 transaction runs, the events that arrive queue up and go into the next transaction together.
 Each message is acked only after the transaction holding its event has committed, so a crash
 loses nothing (the broker redelivers, and the event id makes the second append a no-op).
+
+Arrival order is the broker's delivery order (the delivery tag). Concurrent handlers can
+reach the recorder in a slightly different order, so the recorder appends deliveries by tag
+and waits briefly for a missing one; a delivery that never comes (a poison message rejected
+before it got here) is given up on after `gap_wait_s`.
 """
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import structlog
 
 from services.audit.adapters import log_store
 from shared.events.envelope import CloudEvent
-from shared.store.unit_of_work import Tx, UnitOfWork
+from shared.store.unit_of_work import TransactionConflict, Tx, UnitOfWork
 
 _log = structlog.get_logger("whistle.audit")
 
 MAX_BATCH = 100
+# Rounds of the unit of work's own retries before the batch's messages go back to the broker
+# (which would cost their place in the order).
+CONFLICT_ROUNDS = 5
+DeliveryTag = Callable[[], int | None]
 
 
 @dataclass
@@ -43,47 +53,114 @@ class HeadPinning:
             self._last_at = time.monotonic()
 
 
+@dataclass
+class _Waiting:
+    tag: int | None
+    event: CloudEvent
+    done: asyncio.Future[int | None]
+
+
 class EventRecorder:
-    def __init__(self, uow: UnitOfWork, pinning: HeadPinning | None = None) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        pinning: HeadPinning | None = None,
+        *,
+        delivery_tag: DeliveryTag = lambda: None,
+        gap_wait_s: float = 0.25,
+    ) -> None:
         self._uow = uow
         self._pinning = pinning or HeadPinning()
-        self._waiting: list[tuple[CloudEvent, asyncio.Future[int | None]]] = []
+        self._delivery_tag = delivery_tag
+        self._gap_wait_s = gap_wait_s
+        self._waiting: list[_Waiting] = []
+        self._arrived = asyncio.Event()
+        # Tags start at 1 on every new channel.
+        self._next_tag = 1
         # One append transaction at a time in this process; replicas are serialised by the
         # conditional head update.
         self._lock = asyncio.Lock()
 
     async def record(self, event: CloudEvent) -> None:
         """Store the event (once); returns when its transaction has committed."""
-        done: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((event, done))
-        while not done.done():
+        item = _Waiting(self._delivery_tag(), event, asyncio.get_running_loop().create_future())
+        self._waiting.append(item)
+        self._arrived.set()
+        while not item.done.done():
             async with self._lock:
-                if not done.done():
-                    await self._append_waiting()
-        seq = done.result()
-        if seq is None:
+                if not item.done.done():
+                    await self._append(await self._next_batch())
+        if item.done.result() is None:
             _log.info("duplicate_event_ignored")
 
-    async def _append_waiting(self) -> None:
-        batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-        wire = [event.wire() for event, _ in batch]
+    async def _next_batch(self) -> list[_Waiting]:
+        deadline = time.monotonic() + self._gap_wait_s
+        while not (batch := self._in_delivery_order()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                # The delivery we wait for never reached us: carry on from the next one.
+                self._next_tag = min(w.tag for w in self._waiting if w.tag is not None)
+                return self._in_delivery_order()
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except TimeoutError:
+                continue
+        return batch
+
+    def _in_delivery_order(self) -> list[_Waiting]:
+        """The waiting events that continue the delivery order without a hole, in order."""
+        untagged = [w for w in self._waiting if w.tag is None]
+        if untagged:
+            return untagged[:MAX_BATCH]
+        tagged = sorted(self._waiting, key=lambda w: w.tag or 0)
+        if tagged and (tagged[0].tag or 0) < self._next_tag:
+            # A new channel after a reconnect (tags restart), or one we gave up waiting for.
+            self._next_tag = tagged[0].tag or 0
+        run: list[_Waiting] = []
+        for item in tagged[:MAX_BATCH]:
+            if item.tag != self._next_tag + len(run):
+                break
+            run.append(item)
+        return run
+
+    async def _append(self, batch: list[_Waiting]) -> None:
+        taken = {id(w) for w in batch}
+        self._waiting = [w for w in self._waiting if id(w) not in taken]
+        tags = [w.tag for w in batch if w.tag is not None]
+        if tags:
+            self._next_tag = max(tags) + 1
+        wire = [w.event.wire() for w in batch]
 
         async def append(tx: Tx) -> log_store.Appended:
             return await log_store.append(tx, wire)
 
         try:
-            appended = await self._uow.run(append)
+            appended = await self._run_through_conflicts(append)
         except Exception as error:
             # Every message of the batch fails alike and goes back to the broker.
-            for _, done in batch:
-                if not done.done():
-                    done.set_exception(error)
+            for item in batch:
+                if not item.done.done():
+                    item.done.set_exception(error)
             return
         except BaseException:
             # Cancelled mid-transaction (shutdown): the rest wait for the next appender.
-            self._waiting[:0] = [item for item in batch if not item[1].done()]
+            self._waiting[:0] = [w for w in batch if not w.done.done()]
             raise
-        for (_, done), seq in zip(batch, appended.seqs, strict=True):
-            if not done.done():
-                done.set_result(seq)
+        for item, seq in zip(batch, appended.seqs, strict=True):
+            if not item.done.done():
+                item.done.set_result(seq)
         self._pinning.after_append(appended.head_seq, appended.head_hash)
+
+    async def _run_through_conflicts(
+        self, append: Callable[[Tx], Awaitable[log_store.Appended]]
+    ) -> log_store.Appended:
+        for round_ in range(1, CONFLICT_ROUNDS + 1):
+            try:
+                return await self._uow.run(append)
+            except TransactionConflict:
+                if round_ == CONFLICT_ROUNDS:
+                    raise
+                _log.info("append_conflicts_persist", round=round_)
+                await asyncio.sleep(0.05 * round_)
+        raise AssertionError("unreachable")

@@ -88,8 +88,8 @@ async def timeline(db: Database, demand_id: str) -> Timeline | None:
     return Timeline(community, items)
 
 
-async def demand_state(db: Database, demand_id: str, as_of: datetime) -> DemandState | None:
-    """The demand folded from its events whose time is at or before `as_of`."""
+async def demand_state(db: Database, demand_id: str, as_of: datetime | None) -> DemandState | None:
+    """The demand folded from its events whose time is at or before `as_of` (all: None)."""
     query = LogQuery(demand_ids=[demand_id], until=as_of, until_inclusive=True)
     state: DemandState | None = None
     async for record in log_store.scan(db, query):
@@ -102,12 +102,16 @@ class ReportQuery:
     start: datetime
     end: datetime
     by: Grouping
-    as_of: datetime
+    as_of: datetime | None = None
     community_id: str | None = None
 
 
 async def responsiveness_report(db: Database, query: ReportQuery) -> dict[str, Any]:
-    """Demands whistled in [start, end), each folded from its events up to `as_of`, scored."""
+    """Demands whistled in [start, end), each folded from its events up to `as_of`, scored.
+
+    Without `as_of` every event of those demands in the log counts, so the same log always
+    gives the same report.
+    """
     ids = await log_store.published_demand_ids(db, query.start, query.end, query.community_id)
     states: dict[str, DemandState | None] = {}
     for first in range(0, len(ids), REPORT_CHUNK):
@@ -126,7 +130,7 @@ async def responsiveness_report(db: Database, query: ReportQuery) -> dict[str, A
         "rules": responsiveness.rules(),
         "from": query.start.isoformat(),
         "to": query.end.isoformat(),
-        "as_of": query.as_of.isoformat(),
+        "as_of": query.as_of.isoformat() if query.as_of else None,
         "by": query.by,
         "community_id": query.community_id,
         "rows": [row.as_dict() for row in rows],

@@ -11,7 +11,7 @@ from shared.events import catalogue as c
 from shared.events.envelope import CloudEvent, make_event
 
 BEIJING = timezone(timedelta(hours=8))
-T0 = datetime(2030, 3, 1, 8, 0, tzinfo=BEIJING)  # 2030-03-01T00:00:00Z
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=BEIJING)  # 2026-03-01T00:00:00Z
 PERIOD_FROM = T0 - timedelta(hours=1)
 PERIOD_TO = T0 + timedelta(days=1)
 

@@ -17,7 +17,7 @@ from services.audit import queries
 from services.audit.adapters.log_store import LogQuery
 from services.audit.domain.responsiveness import Grouping
 from shared.auth import Principal, Role, forbidden, require_roles
-from shared.clock import as_utc, utcnow
+from shared.clock import as_utc
 from shared.http.problems import ProblemError
 from shared.runtime import ServiceRuntime
 
@@ -120,13 +120,14 @@ async def get_demand_state(
     runtime: Runtime,
     as_of: AwareDatetime | None = None,
 ) -> dict[str, Any]:
-    """The demand as it stood at `as_of` (default now), rebuilt from the log."""
-    at = _utc(as_of) or utcnow()
+    """The demand as it stood at `as_of` (default: after every event of it), from the log."""
+    at = _utc(as_of)
     state = await queries.demand_state(runtime.db, demand_id, at)
     if state is None:
-        raise _not_found(f"the log has no demand '{demand_id}' published by {at.isoformat()}")
+        when = f" by {at.isoformat()}" if at else ""
+        raise _not_found(f"the log has no demand '{demand_id}' published{when}")
     check_community(principal, state.community_id)
-    return {"as_of": at.isoformat(), **state.as_dict()}
+    return {"as_of": at.isoformat() if at else None, **state.as_dict()}
 
 
 @router.get("/reports/responsiveness", response_model=None)
@@ -149,7 +150,7 @@ async def get_responsiveness(
             start=as_utc(start),
             end=as_utc(end),
             by=by,
-            as_of=_utc(as_of) or utcnow(),
+            as_of=_utc(as_of),
             community_id=community_scope(principal, community_id),
         ),
     )

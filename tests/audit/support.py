@@ -1,0 +1,74 @@
+"""Reading a running audit service from tests: page, stream, wait until the log holds events."""
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from tests.conftest import bearer
+
+Record = dict[str, Any]
+
+
+async def page_all(
+    client: httpx.AsyncClient, url: str, tok: str, limit: int = 100, **filters: Any
+) -> list[Record]:
+    """Every match, page by page, following `next_after` until an empty page."""
+    items: list[Record] = []
+    after = 0
+    while True:
+        response = await client.get(
+            f"{url}/v1/events",
+            params={"after": after, "limit": limit, **filters},
+            headers=bearer(tok),
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        if not body["items"]:
+            assert body["next_after"] == after
+            return items
+        items.extend(body["items"])
+        after = body["next_after"]
+
+
+async def stream_all(client: httpx.AsyncClient, url: str, tok: str, **filters: Any) -> list[Record]:
+    headers = {**bearer(tok), "Accept": "application/x-ndjson"}
+    async with client.stream(
+        "GET", f"{url}/v1/events", params=filters, headers=headers
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/x-ndjson")
+        return [json.loads(line) async for line in response.aiter_lines() if line]
+
+
+async def wait_for_log(
+    client: httpx.AsyncClient,
+    url: str,
+    tok: str,
+    ready: Callable[[list[Record]], bool],
+    timeout: float = 20.0,
+    **filters: Any,
+) -> list[Record]:
+    """Poll the log (filtered) until `ready(items)`; returns the last read."""
+    deadline = time.monotonic() + timeout
+    while True:
+        items = await page_all(client, url, tok, limit=1000, **filters)
+        if ready(items) or time.monotonic() > deadline:
+            return items
+        await asyncio.sleep(0.1)
+
+
+def event_ids(items: list[Record]) -> list[str]:
+    return [item["event"]["id"] for item in items]
+
+
+def assert_gap_free(items: list[Record]) -> None:
+    seqs = [item["seq"] for item in items]
+    assert seqs == list(range(1, len(items) + 1))
+    for previous, item in itertools.pairwise(items):
+        assert item["prev_hash"] == previous["hash"]
+    assert len(set(event_ids(items))) == len(items)

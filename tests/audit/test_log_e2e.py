@@ -1,0 +1,349 @@
+"""The audit log against a real audit process, the real broker and the Mongo wire server.
+
+One audit process and one log serve the whole module; each test publishes its own events
+(unique ids) into the module's vhost as the other services would.
+"""
+
+import asyncio
+import csv
+import io
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, timedelta, timezone
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.auth import Role, issue_token
+from shared.events import catalogue as c
+from shared.events.envelope import CloudEvent
+from shared.settings import DEV_JWT_SECRET
+from tests.audit.scenario import PERIOD_FROM, PERIOD_TO, T0, History, scenario
+from tests.audit.support import (
+    assert_gap_free,
+    event_ids,
+    page_all,
+    stream_all,
+    wait_for_log,
+)
+from tests.conftest import bearer
+from tests.support.events import event_of, publish
+from tests.support.processes import ServiceProcess
+
+pytestmark = pytest.mark.e2e
+
+
+# The embedded stand-in fails a transaction when anything at all was written meanwhile; the
+# idle outbox relay renewing its lease every 0.1 s would make appends conflict needlessly.
+QUIET_RELAY = {"WHISTLE_OUTBOX_POLL_S": "2"}
+
+
+@pytest.fixture(scope="module")
+def audit(start_module_service: Callable[..., ServiceProcess]) -> ServiceProcess:
+    return start_module_service("audit", **QUIET_RELAY)
+
+
+@pytest.fixture(scope="module")
+def amqp_url(module_service_env: dict[str, str]) -> str:
+    return module_service_env["RABBITMQ_URL"]
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=30) as http:
+        yield http
+
+
+@pytest.fixture
+def auditor(token: Callable[..., str]) -> str:
+    return token("auditor")
+
+
+def registered(community: str) -> CloudEvent:
+    data = c.CommunityRegistered(community_id=community, name="N", street="s-1", district="d-1")
+    return event_of(data, subject=community)
+
+
+def fresh(n: int, tag: str = "") -> list[CloudEvent]:
+    return [registered(f"c-{tag}{uuid.uuid4().hex[:8]}") for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+async def history(audit: ServiceProcess, amqp_url: str) -> History:
+    """The hand-computed scenario, published once for the module's timeline/state/report tests."""
+    h = scenario()
+    await publish(amqp_url, *h.events)
+    tok = issue_token(DEV_JWT_SECRET, sub="auditor", role=Role.AUDITOR)
+    wanted = {event.id for event in h.events}
+    async with httpx.AsyncClient(timeout=30) as http:
+        items = await wait_for_log(
+            http, audit.url, tok, lambda items: wanted <= set(event_ids(items))
+        )
+    assert wanted <= set(event_ids(items))
+    return h
+
+
+async def test_duplicate_deliveries_are_stored_once(
+    audit: ServiceProcess, amqp_url: str, client: httpx.AsyncClient, auditor: str
+) -> None:
+    [event] = fresh(1)
+    await publish(amqp_url, event, event)
+    await publish(amqp_url, event)
+    [marker] = fresh(1)
+    await publish(amqp_url, marker)
+    items = await wait_for_log(
+        client, audit.url, auditor, lambda items: marker.id in event_ids(items)
+    )
+    assert event_ids(items).count(event.id) == 1
+    assert event_ids(items).index(event.id) < event_ids(items).index(marker.id)
+    stored = next(item for item in items if item["event"]["id"] == event.id)
+    assert stored["event"] == event.wire()
+
+
+async def test_concurrent_publishers_leave_a_gap_free_chain(
+    audit: ServiceProcess, amqp_url: str, client: httpx.AsyncClient, auditor: str
+) -> None:
+    batches = [fresh(12, f"p{n}") for n in range(5)]
+    await asyncio.gather(*(publish(amqp_url, *batch) for batch in batches))
+    wanted = {event.id for batch in batches for event in batch}
+    items = await wait_for_log(
+        client, audit.url, auditor, lambda items: wanted <= set(event_ids(items))
+    )
+    assert wanted <= set(event_ids(items))
+    assert_gap_free(items)
+    # Each publisher's own order survives (one connection, one channel, FIFO queue).
+    positions = {event_id: n for n, event_id in enumerate(event_ids(items))}
+    for batch in batches:
+        assert [positions[e.id] for e in batch] == sorted(positions[e.id] for e in batch)
+
+
+async def test_paging_while_events_arrive_never_skips_or_repeats(
+    audit: ServiceProcess, amqp_url: str, client: httpx.AsyncClient, auditor: str
+) -> None:
+    start = len(await page_all(client, audit.url, auditor, limit=1000))
+    batches = [fresh(10, f"r{n}") for n in range(3)]
+    wanted = {event.id for batch in batches for event in batch}
+    publishing = asyncio.gather(*(publish(amqp_url, *batch) for batch in batches))
+    seen: list[dict[str, Any]] = []
+    after = start
+    for _ in range(2000):
+        response = await client.get(
+            f"{audit.url}/v1/events", params={"after": after, "limit": 4}, headers=bearer(auditor)
+        )
+        body = response.json()
+        seen.extend(body["items"])
+        after = body["next_after"]
+        if wanted <= set(event_ids(seen)):
+            break
+        if not body["items"]:
+            await asyncio.sleep(0.02)
+    await publishing
+    assert wanted <= set(event_ids(seen))
+    assert [item["seq"] for item in seen] == list(range(start + 1, start + len(seen) + 1))
+    assert seen == (await page_all(client, audit.url, auditor, limit=1000))[start:][: len(seen)]
+
+
+async def test_ndjson_stream_equals_the_paged_result(
+    audit: ServiceProcess,
+    history: History,
+    client: httpx.AsyncClient,
+    auditor: str,
+) -> None:
+    paged = await page_all(client, audit.url, auditor, limit=7)
+    assert await stream_all(client, audit.url, auditor) == paged
+    assert len(paged) >= len(history.events)
+    filtered = {"type": "claim.accepted", "community_id": "c-north"}
+    paged = await page_all(client, audit.url, auditor, limit=2, **filtered)
+    assert len(paged) == 5  # k1, k2, k3, k4 and k6 (d5's, after the report's period)
+    assert await stream_all(client, audit.url, auditor, **filtered) == paged
+    after = paged[1]["seq"]
+    assert await stream_all(client, audit.url, auditor, after=after, **filtered) == paged[2:]
+
+
+async def test_filters_compare_instants_whatever_the_offset(
+    audit: ServiceProcess, history: History, client: httpx.AsyncClient, auditor: str
+) -> None:
+    since = (T0 + timedelta(minutes=20)).astimezone(UTC)
+    until = (T0 + timedelta(minutes=120)).astimezone(timezone(timedelta(hours=-5)))
+    items = await page_all(
+        client, audit.url, auditor, since=since.isoformat(), until=until.isoformat()
+    )
+    expected = [e.id for e in history.events if since <= e.time < until]
+    assert event_ids(items) == expected
+    assert len(expected) == 4  # the two at +20 min are in, the three at +120 min are out
+    by_subject = await page_all(client, audit.url, auditor, subject="d3")
+    assert {item["event"]["type"] for item in by_subject} == {
+        "demand.published",
+        "claim.accepted",
+        "claim.checked_in",
+        "claim.completed",
+        "demand.completed",
+    }
+
+
+async def test_timeline_is_in_order_with_time_since_the_whistle(
+    audit: ServiceProcess, history: History, client: httpx.AsyncClient, auditor: str
+) -> None:
+    response = await client.get(f"{audit.url}/v1/timeline/d1", headers=bearer(auditor))
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    expected = [e for e in history.events if e.data.get("demand_id") == "d1"]
+    assert event_ids(items) == [e.id for e in expected]
+    assert "notification.sent" in [item["event"]["type"] for item in items]
+    seqs = [item["seq"] for item in items]
+    assert seqs == sorted(seqs)
+    assert [item["since_whistle_s"] for item in items] == [
+        (e.time - T0).total_seconds() for e in expected
+    ]
+    missing = await client.get(f"{audit.url}/v1/timeline/nope", headers=bearer(auditor))
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+
+
+async def test_state_as_of_before_and_after_a_claim(
+    audit: ServiceProcess, history: History, client: httpx.AsyncClient, auditor: str
+) -> None:
+    async def state(at: Any) -> httpx.Response:
+        return await client.get(
+            f"{audit.url}/v1/demands/d1/state",
+            params={"as_of": at.isoformat()},
+            headers=bearer(auditor),
+        )
+
+    before = await state(T0 + timedelta(minutes=4))
+    assert before.status_code == 200, before.text
+    assert (before.json()["status"], before.json()["filled"]) == ("open", 0)
+    assert before.json()["claimants"] == []
+    after_one = (await state(T0 + timedelta(minutes=5))).json()
+    assert (after_one["status"], after_one["filled"], after_one["level"]) == (
+        "open",
+        2,
+        "community",
+    )
+    assert [k["claimant"]["id"] for k in after_one["claimants"]] == ["u-a"]
+    full = (await state((T0 + timedelta(minutes=20)).astimezone(UTC))).json()
+    assert (full["status"], full["filled"], full["slots"]) == ("filled", 4, 4)
+    assert [k["claimant"]["id"] for k in full["claimants"]] == ["u-a", "u-b"]
+    too_early = await state(T0 - timedelta(seconds=1))
+    assert too_early.status_code == 404
+
+
+async def test_report_json_and_csv_match_the_hand_computed_fixture(
+    audit: ServiceProcess, history: History, client: httpx.AsyncClient, auditor: str
+) -> None:
+    from tests.audit.test_responsiveness import EXPECTED
+
+    params = {"from": PERIOD_FROM.isoformat(), "to": PERIOD_TO.isoformat()}
+    for by in ("community", "unit", "volunteer"):
+        response = await client.get(
+            f"{audit.url}/v1/reports/responsiveness",
+            params={**params, "by": by},
+            headers=bearer(auditor),
+        )
+        assert response.status_code == 200, response.text
+        report = response.json()
+        assert report["rules"]["version"] == "responsiveness/1"
+        assert report["rows"] == EXPECTED[by]
+    response = await client.get(
+        f"{audit.url}/v1/reports/responsiveness",
+        params={**params, "by": "unit", "format": "csv"},
+        headers=bearer(auditor),
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [(r["rank"], r["key"], r["score"], r["rules_version"]) for r in rows] == [
+        ("1", "u-a", "79.0", "responsiveness/1"),
+        ("2", "u-b", "71.6", "responsiveness/1"),
+    ]
+    assert rows[1]["median_first_claim_s"] == "2400.0"
+    assert rows[1]["no_shows"] == "1"
+
+
+async def test_a_secretary_reads_only_their_community(
+    audit: ServiceProcess,
+    history: History,
+    client: httpx.AsyncClient,
+    token: Callable[..., str],
+    auditor: str,
+) -> None:
+    north = token("secretary", community="c-north")
+    items = await page_all(client, audit.url, north, limit=1000)
+    assert items
+    assert {item["event"]["data"].get("community_id") for item in items} == {"c-north"}
+    assert await stream_all(client, audit.url, north) == items
+    other = await client.get(
+        f"{audit.url}/v1/events", params={"community_id": "c-south"}, headers=bearer(north)
+    )
+    assert other.status_code == 403
+    assert other.json()["type"] == "https://whistle.dev/problems/forbidden"
+    assert (
+        await client.get(f"{audit.url}/v1/timeline/d1", headers=bearer(north))
+    ).status_code == 200
+    for path in ("/v1/timeline/d3", "/v1/demands/d3/state"):
+        assert (await client.get(f"{audit.url}{path}", headers=bearer(north))).status_code == 403
+    report = await client.get(
+        f"{audit.url}/v1/reports/responsiveness",
+        params={"from": PERIOD_FROM.isoformat(), "to": PERIOD_TO.isoformat(), "by": "community"},
+        headers=bearer(north),
+    )
+    assert [row["key"] for row in report.json()["rows"]] == ["c-north"]
+    assert (await client.get(f"{audit.url}/v1/verify", headers=bearer(north))).status_code == 403
+    for role, scope in (("unit", {"unit": "u-a"}), ("volunteer", {"volunteer": "v-1"})):
+        tok = token(role, **scope)
+        for path in ("/v1/events", "/v1/timeline/d1", "/v1/verify"):
+            response = await client.get(f"{audit.url}{path}", headers=bearer(tok))
+            assert response.status_code == 403, path
+    assert (await client.get(f"{audit.url}/v1/events")).status_code == 401
+    admin = await client.get(f"{audit.url}/v1/verify", headers=bearer(token("admin")))
+    assert admin.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/v1/events", {"since": "yesterday"}),
+        ("/v1/events", {"since": "2030-03-01T00:00:00"}),  # no offset: ambiguous
+        ("/v1/events", {"limit": "0"}),
+        ("/v1/events", {"limit": "1001"}),
+        ("/v1/events", {"after": "-1"}),
+        ("/v1/events", {"since": "2030-03-02T00:00:00Z", "until": "2030-03-01T00:00:00Z"}),
+        ("/v1/demands/d1/state", {"as_of": "soon"}),
+        ("/v1/reports/responsiveness", {"from": "2030-03-01T00:00:00Z"}),
+        (
+            "/v1/reports/responsiveness",
+            {"from": "2030-03-02T00:00:00Z", "to": "2030-03-01T00:00:00Z"},
+        ),
+        (
+            "/v1/reports/responsiveness",
+            {"from": "2030-03-01T00:00:00Z", "to": "2030-03-02T00:00:00Z", "by": "street"},
+        ),
+        (
+            "/v1/reports/responsiveness",
+            {"from": "2030-03-01T00:00:00Z", "to": "2030-03-02T00:00:00Z", "format": "xls"},
+        ),
+    ],
+)
+async def test_bad_input_is_a_422_problem(
+    audit: ServiceProcess,
+    client: httpx.AsyncClient,
+    auditor: str,
+    path: str,
+    params: dict[str, str],
+) -> None:
+    response = await client.get(f"{audit.url}{path}", params=params, headers=bearer(auditor))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "https://whistle.dev/problems/validation-error"
+
+
+async def test_verify_walks_the_whole_chain(
+    audit: ServiceProcess, history: History, client: httpx.AsyncClient, auditor: str
+) -> None:
+    items = await page_all(client, audit.url, auditor, limit=1000)
+    response = await client.get(f"{audit.url}/v1/verify", headers=bearer(auditor))
+    verdict = response.json()
+    assert verdict["ok"] is True
+    assert verdict["events"] == len(items)
+    assert verdict["head_hash"] == items[-1]["hash"]
