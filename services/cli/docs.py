@@ -85,7 +85,7 @@ EVENT_NOTES: dict[str, EventNote] = {
     "claim.promoted": EventNote("units", "a waitlisted claim gets the slots that opened", _DEMAND),
     "claim.withdrawn": EventNote("units", "the claimant withdraws", _DEMAND),
     "claim.released": EventNote(
-        "units", "the demand was cancelled or closed under the claim", _DEMAND
+        "units", "the demand was cancelled: every claim holding or awaiting a place", _DEMAND
     ),
     "claim.checked_in": EventNote(
         "units", "the claimant checks in on site with the demand's code (the report)", _DEMAND
@@ -93,12 +93,12 @@ EVENT_NOTES: dict[str, EventNote] = {
     "claim.completed": EventNote("units", "the claimant reports the work done", _DEMAND),
     "claim.no_show": EventNote("units", "`ends_at` passed without a check-in", _DEMAND),
     "notification.sent": EventNote(
-        "notify", "one delivery on one channel succeeded", "the notification's demand id, if any"
+        "notify", "one delivery on one channel succeeded", "the notification id"
     ),
     "notification.failed": EventNote(
         "notify",
         "one delivery on one channel gave up after its retries",
-        "the notification's demand id, if any",
+        "the notification id",
     ),
 }
 
