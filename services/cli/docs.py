@@ -260,9 +260,9 @@ def asyncapi_document() -> dict[str, Any]:
             "title": spec.name,
             "description": (
                 f"{spec.service}'s quorum queue, bound to `{EVENTS_EXCHANGE.name}` with "
-                f"{', '.join(f'`{k}`' for k in spec.routing_keys)}. After {spec.delivery_limit} "
-                f"deliveries a message is dead-lettered to `{spec.dead_letter_name}` through "
-                f"`{DEAD_LETTER_EXCHANGE.name}`."
+                f"{', '.join(f'`{k}`' for k in spec.routing_keys)}. A message returned more "
+                f"often than its delivery limit ({spec.delivery_limit}) is dead-lettered to "
+                f"`{spec.dead_letter_name}` through `{DEAD_LETTER_EXCHANGE.name}`."
             ),
             "messages": _message_refs(received),
             "bindings": _queue_binding(spec.name),
@@ -271,8 +271,8 @@ def asyncapi_document() -> dict[str, Any]:
             "address": spec.dead_letter_name,
             "title": spec.dead_letter_name,
             "description": (
-                f"Dead letters of `{spec.name}`: poison messages and those that failed "
-                f"{spec.delivery_limit} deliveries, kept for an operator to inspect."
+                f"Dead letters of `{spec.name}`: poison messages and those returned more "
+                f"often than its delivery limit ({spec.delivery_limit}), kept for an operator."
             ),
             "messages": _message_refs(received),
             "bindings": _queue_binding(spec.dead_letter_name),
@@ -481,7 +481,7 @@ def _topology_section() -> list[str]:
         "- Every service declares every queue below at start, so no event is unroutable because "
         "its consumer has not started yet.",
         "",
-        "| queue | type | bound with | receives | after | dead-letter queue |",
+        "| queue | type | bound with | receives | delivery limit | dead-letter queue |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for spec in ALL_CONSUMER_QUEUES:
@@ -489,14 +489,15 @@ def _topology_section() -> list[str]:
         keys = ", ".join(f"`{key}`" for key in spec.routing_keys)
         lines.append(
             f"| `{spec.name}` | durable quorum | {keys} | {received} "
-            f"| {spec.delivery_limit} deliveries | `{spec.dead_letter_name}` |"
+            f"| {spec.delivery_limit} | `{spec.dead_letter_name}` |"
         )
     lines += [
         "",
         "A consumer acks after its effect (and the events it emits) are committed, and records "
         "the event id with the effect, so a redelivery changes nothing twice. A message that "
         "cannot be parsed is rejected straight to the dead-letter queue; one whose handler "
-        "fails is retried with backoff until the queue's delivery limit, then dead-lettered.",
+        "fails is nacked after a backoff and redelivered until it has been returned more often "
+        "than the queue's delivery limit (`x-delivery-limit`), then RabbitMQ dead-letters it.",
         "",
     ]
     return lines
