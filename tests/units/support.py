@@ -76,6 +76,7 @@ class UnitsWorld:
     mongodb_url: str
     db_name: str
     http: httpx.AsyncClient
+    _mongo: AsyncMongoClient[Json] | None = None
 
     # --- dispatch's side, as events --------------------------------------------------------
 
@@ -105,6 +106,7 @@ class UnitsWorld:
         priority: str = "urgent",
         fill_by: datetime | None = None,
         ends_at: datetime | None = None,
+        street: str = "s-1",
     ) -> str:
         demand_id = f"dem_{uuid.uuid4().hex[:12]}"
         starts = starts_at or utcnow() + timedelta(days=3)
@@ -112,7 +114,7 @@ class UnitsWorld:
             {
                 "demand_id": demand_id,
                 "community_id": community_id,
-                "street": "s-1",
+                "street": street,
                 "district": "d-1",
                 "kind": "staffing",
                 "title": "North gate checkpoint",
@@ -207,11 +209,14 @@ class UnitsWorld:
 
     @asynccontextmanager
     async def database(self) -> AsyncIterator[Any]:
-        client: AsyncMongoClient[Json] = AsyncMongoClient(self.mongodb_url, tz_aware=True)
-        try:
-            yield client[self.db_name]
-        finally:
-            await client.close()
+        if self._mongo is None:
+            self._mongo = AsyncMongoClient(self.mongodb_url, tz_aware=True)
+        yield self._mongo[self.db_name]
+
+    async def close(self) -> None:
+        if self._mongo is not None:
+            await self._mongo.close()
+            self._mongo = None
 
     async def counts(self) -> tuple[int, int]:
         """(claims stored, events in the outbox): a refusal must change neither."""
@@ -220,6 +225,16 @@ class UnitsWorld:
                 await db["claims"].count_documents({}),
                 await db["outbox"].count_documents({}),
             )
+
+    async def outbox_flushed(self) -> None:
+        """Wait until every event stored so far is published (confirmed, so already routed)."""
+
+        async def pending() -> int:
+            async with self.database() as db:
+                count: int = await db["outbox"].count_documents({"status": "pending"})
+                return count
+
+        assert await wait_until(pending, lambda count: count == 0) == 0
 
     async def demand_document(self, demand_id: str) -> Json:
         async with self.database() as db:

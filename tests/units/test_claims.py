@@ -14,10 +14,19 @@ import httpx
 import pytest
 
 from shared.clock import utcnow
+from shared.events.catalogue import DemandEscalated
 from tests.conftest import bearer
-from tests.support.events import EventCollector, collect
+from tests.support.events import EventCollector, collect, event_of, publish
 from tests.support.processes import ServiceProcess
-from tests.units.support import ADMIN, UnitsWorld, distinct, problem_slug, tok, wait_distinct
+from tests.units.support import (
+    ADMIN,
+    UnitsWorld,
+    distinct,
+    problem_slug,
+    tok,
+    wait_distinct,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -32,18 +41,23 @@ async def world(
     units: ServiceProcess, module_service_env: dict[str, str]
 ) -> AsyncIterator[UnitsWorld]:
     async with httpx.AsyncClient(timeout=15) as client:
-        yield UnitsWorld(
+        world = UnitsWorld(
             url=units.url,
             rabbitmq_url=module_service_env["RABBITMQ_URL"],
             mongodb_url=module_service_env["MONGODB_URL"],
             db_name=f"{module_service_env['WHISTLE_DB_PREFIX']}units",
             http=client,
         )
+        try:
+            yield world
+        finally:
+            await world.close()
 
 
 @asynccontextmanager
 async def refused_without_trace(world: UnitsWorld) -> AsyncIterator[EventCollector]:
     """The block's refusals must leave no claim stored and publish no claim event."""
+    await world.outbox_flushed()  # what happened before the block is out before we listen
     before = await world.counts()
     async with collect(world.rabbitmq_url, "claim.*", "demand.filled", "demand.reopened") as seen:
         yield seen
@@ -413,3 +427,29 @@ async def test_cancelling_a_demand_releases_its_claims(world: UnitsWorld) -> Non
         f"{world.url}/v1/claims", params={"demand_id": demand}, headers=bearer(holder.token)
     )
     assert [item["id"] for item in listed.json()["items"]] == [held]
+
+
+async def test_escalation_lets_the_street_answer(world: UnitsWorld) -> None:
+    community = await world.community(street="s-esc")
+    neighbour = await world.community(street="s-esc")
+    demand = await world.demand(community, slots=4, street="s-esc")
+    unit = await world.unit([neighbour])
+    async with refused_without_trace(world):
+        response = await world.claim(unit.token, demand, headcount=2)
+        assert response.status_code == 403
+    data = DemandEscalated(
+        demand_id=demand,
+        community_id=community,
+        from_level="community",
+        to_level="street",
+        target="s-esc",
+        filled=0,
+        slots=4,
+    )
+    await publish(world.rabbitmq_url, event_of(data, subject=demand))
+    escalated = await wait_until(
+        lambda: world.demand_document(demand), lambda document: document["level"] == "street"
+    )
+    assert escalated["level"] == "street"
+    response = await world.claim(unit.token, demand, headcount=2)
+    assert response.status_code == 201, response.text

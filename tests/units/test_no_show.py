@@ -21,16 +21,17 @@ async def world(
 ) -> AsyncIterator[tuple[UnitsWorld, ServiceProcess]]:
     units = start_service("units")
     async with httpx.AsyncClient(timeout=15) as client:
-        yield (
-            UnitsWorld(
-                url=units.url,
-                rabbitmq_url=service_env["RABBITMQ_URL"],
-                mongodb_url=service_env["MONGODB_URL"],
-                db_name=f"{service_env['WHISTLE_DB_PREFIX']}units",
-                http=client,
-            ),
-            units,
+        units_world = UnitsWorld(
+            url=units.url,
+            rabbitmq_url=service_env["RABBITMQ_URL"],
+            mongodb_url=service_env["MONGODB_URL"],
+            db_name=f"{service_env['WHISTLE_DB_PREFIX']}units",
+            http=client,
         )
+        try:
+            yield units_world, units
+        finally:
+            await units_world.close()
 
 
 async def test_claims_not_checked_in_become_no_shows_after_a_restart(
