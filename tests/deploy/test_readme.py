@@ -129,7 +129,10 @@ def test_the_readme_walkthrough_runs_against_the_services(
     assert result.returncode == 0, f"{output}\n{result.stderr}"
     lines = output.splitlines()
     assert '"id":"c-north"' in lines[0]
-    assert re.search(r"^demand \S+$", output, flags=re.MULTILINE)
+    demand = re.search(r"^demand (\S+)$", output, flags=re.MULTILINE)
+    assert demand
+    assert f"again {demand[1]}" in lines  # the idempotent retry
+    assert len(re.findall(r"^\d+ demand.published by ", output, flags=re.MULTILINE)) == 1
     assert re.search(r"^claim \S+$", output, flags=re.MULTILINE)
     assert '{"type":"https://whistle.dev/problems/already-claimed","status":409}' in lines
     assert '"status":"checked_in"' in output
