@@ -30,8 +30,11 @@ def test_an_accepted_arriving_after_its_withdrawal_does_not_count() -> None:
 
 
 def test_a_repeated_fact_changes_nothing() -> None:
-    once = ClaimLedger().accepted("a", 2, at(1), 2)
+    once = ClaimLedger().accepted("a", 2, at(1), 2).accepted("b", 1, at(2), 3)
     assert once.accepted("a", 2, at(1), 2) == once
+    assert once.checked_in_claim("a", 2, at(3)).checked_in_claim("a", 2, at(3)) == (
+        once.checked_in_claim("a", 2, at(3))
+    )
     withdrawn = once.withdrawn("a", 2, at(2), 0)
     assert withdrawn.withdrawn("a", 2, at(2), 0) == withdrawn
 

@@ -302,3 +302,18 @@ async def test_street_and_district_staff_read_only_what_was_escalated_to_them(
     # Reading is not closing: street staff cannot cancel the community's demand.
     cancel = await client.post(f"{url}/cancel", json={"reason": "x"}, headers=bearer(street))
     assert_problem(cancel, 403, "forbidden")
+
+
+async def test_a_retried_cancel_with_its_idempotency_key_gets_its_first_answer(
+    client: httpx.AsyncClient, token: Callable[..., str], db: DispatchDb
+) -> None:
+    secretary = token("secretary", community="c-a")
+    demand = await post_demand(client, secretary, demand_body("c-a"))
+    url = f"/v1/demands/{demand['id']}/cancel"
+    headers = {**bearer(secretary), "Idempotency-Key": f"cancel-{demand['id']}"}
+    first = await client.post(url, json={"reason": "flooded"}, headers=headers)
+    again = await client.post(url, json={"reason": "flooded"}, headers=headers)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert await db.outbox_types(demand["id"]) == ["demand.published", "demand.cancelled"]

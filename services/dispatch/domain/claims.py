@@ -115,8 +115,12 @@ class ClaimLedger(BaseModel):
         return self._put(existing.model_copy(update={"state": state}))
 
     def _put(self, record: ClaimRecord) -> "ClaimLedger":
-        others = tuple(claim for claim in self.claims if claim.id != record.id)
-        return self.model_copy(update={"claims": (*others, record)})
+        if self.record(record.id) == record:
+            return self
+        if self.record(record.id) is None:
+            return self.model_copy(update={"claims": (*self.claims, record)})
+        claims = tuple(record if claim.id == record.id else claim for claim in self.claims)
+        return self.model_copy(update={"claims": claims})
 
     def _with_figure(self, at: datetime, filled: int) -> "ClaimLedger":
         current = self.figure
