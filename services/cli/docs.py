@@ -485,8 +485,11 @@ def _topology_section() -> list[str]:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for spec in ALL_CONSUMER_QUEUES:
-        received = ", ".join(f"`{t}`" for t in CATALOGUE if receives(spec, t))
         keys = ", ".join(f"`{key}`" for key in spec.routing_keys)
+        wildcards = any(word in ("*", "#") for key in spec.routing_keys for word in key.split("."))
+        received = (
+            ", ".join(f"`{t}`" for t in CATALOGUE if receives(spec, t)) if wildcards else "as bound"
+        )
         lines.append(
             f"| `{spec.name}` | durable quorum | {keys} | {received} "
             f"| {spec.delivery_limit} | `{spec.dead_letter_name}` |"
@@ -515,7 +518,9 @@ def _endpoints_section(openapi: dict[str, dict[str, Any]]) -> list[str]:
         ]
         for path, operations in document.get("paths", {}).items():
             for method, operation in operations.items():
-                summary = operation.get("summary", "")
+                # The handler's docstring says more than the summary FastAPI derives from its name.
+                description = operation.get("description", "").strip().split("\n\n")[0]
+                summary = " ".join(description.split()) or operation.get("summary", "")
                 lines.append(f"| {method.upper()} | `{path}` | {_cell(summary)} |")
         lines.append("")
     return lines
