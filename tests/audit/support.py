@@ -3,6 +3,9 @@
 import asyncio
 import itertools
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +13,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import bearer
+from tests.support.processes import ROOT
 
 Record = dict[str, Any]
 
@@ -72,3 +76,16 @@ def assert_gap_free(items: list[Record]) -> None:
     for previous, item in itertools.pairwise(items):
         assert item["prev_hash"] == previous["hash"]
     assert len(set(event_ids(items))) == len(items)
+
+
+def whistle(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the `whistle` CLI as a user would (`env` adds to this process's environment)."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )

@@ -7,6 +7,7 @@ One audit process and one log serve the whole module; each test publishes its ow
 import asyncio
 import csv
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, timedelta, timezone
@@ -26,6 +27,7 @@ from tests.audit.support import (
     page_all,
     stream_all,
     wait_for_log,
+    whistle,
 )
 from tests.conftest import bearer
 from tests.support.events import event_of, publish
@@ -347,3 +349,25 @@ async def test_verify_walks_the_whole_chain(
     assert verdict["ok"] is True
     assert verdict["events"] == len(items)
     assert verdict["head_hash"] == items[-1]["hash"]
+
+
+async def test_cli_replay_prints_the_filtered_log_as_ndjson(
+    audit: ServiceProcess, history: History, client: httpx.AsyncClient, auditor: str
+) -> None:
+    def replay(*args: str) -> list[dict[str, Any]]:
+        result = whistle("replay", "--url", audit.url, *args, env={"WHISTLE_TOKEN": auditor})
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""  # no progress bar when stderr is not a terminal
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    assert replay() == await page_all(client, audit.url, auditor)
+    accepted = await page_all(client, audit.url, auditor, type="claim.accepted")
+    assert replay("--type", "claim.accepted") == accepted
+    assert replay("--type", "claim.accepted", "--after", str(accepted[1]["seq"])) == accepted[2:]
+    since = (T0 + timedelta(minutes=500)).isoformat()
+    assert event_ids(replay("--subject", "d3", "--since", since)) == [
+        e.id for e in history.events if e.subject == "d3" and e.time >= T0 + timedelta(minutes=500)
+    ]
+    refused = whistle("replay", "--url", audit.url, "--since", "noon")
+    assert refused.returncode == 2
+    assert "RFC 3339" in refused.stderr

@@ -1,0 +1,170 @@
+"""`whistle replay` and `whistle verify`: the audit log for auditors, over the audit service's HTTP.
+
+The token comes from `--token`, else `WHISTLE_TOKEN`, else one minted with the local
+`WHISTLE_JWT_SECRET` for an auditor (a dev convenience; in production pass a real token).
+"""
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Annotated, Any, TextIO
+
+import httpx
+import typer
+
+from shared.auth import Role, issue_token
+from shared.settings import WhistleSettings
+
+DEFAULT_URL = "http://127.0.0.1:8004"
+EXIT_TAMPERED = 1
+EXIT_FAILED = 2
+
+Url = Annotated[str, typer.Option(envvar="WHISTLE_AUDIT_URL", help="the audit service's base URL")]
+Token = Annotated[
+    str | None,
+    typer.Option(envvar="WHISTLE_TOKEN", help="bearer token (default: mint an auditor's)"),
+]
+
+
+def _token(given: str | None) -> str:
+    if given:
+        return given
+    secret = WhistleSettings().jwt_secret.get_secret_value()
+    return issue_token(secret, sub="whistle-cli", role=Role.AUDITOR, ttl=timedelta(hours=1))
+
+
+def _instant(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{name}: use RFC 3339, e.g. 2026-03-01T08:00:00+08:00") from None
+    if parsed.tzinfo is None:
+        raise typer.BadParameter(f"{name}: give an offset (Z or +08:00); local time is ambiguous")
+    return parsed.isoformat()
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"whistle: {message}", err=True)
+    return typer.Exit(EXIT_FAILED)
+
+
+def _problem(response: httpx.Response) -> str:
+    try:
+        body = json.loads(response.read())
+        return f"{response.status_code} {body.get('title')}: {body.get('detail')}"
+    except ValueError:
+        return f"{response.status_code} from the audit service"
+
+
+@contextmanager
+def _talking_to(url: str) -> Iterator[None]:
+    try:
+        yield
+    except httpx.HTTPError as error:
+        raise _fail(f"cannot read the audit service at {url}: {error}") from None
+
+
+class Progress:
+    """`seq N of H` on stderr, redrawn in place; silent unless stderr is a terminal."""
+
+    def __init__(self, stream: TextIO, after: int, head: int | None) -> None:
+        self._stream = stream
+        self._on = stream.isatty()
+        self._after = after
+        self._head = head
+        self.count = 0
+
+    def advance(self, seq: int) -> None:
+        self.count += 1
+        if self._on and (self.count % 200 == 0 or seq == self._head):
+            self._draw(seq)
+
+    def _draw(self, seq: int) -> None:
+        if self._head and self._head > self._after:
+            share = (seq - self._after) / (self._head - self._after)
+            bar = "#" * int(30 * share)
+            line = f"\r[{bar:<30}] seq {seq} of {self._head}, {self.count} events"
+        else:
+            line = f"\rseq {seq}, {self.count} events"
+        self._stream.write(line)
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self._on:
+            self._stream.write(f"\r{self.count} events replayed" + " " * 40 + "\n")
+            self._stream.flush()
+
+
+def replay(
+    after: Annotated[int, typer.Option(min=0, help="start after this seq")] = 0,
+    subject: Annotated[str | None, typer.Option(help="only this subject")] = None,
+    type: Annotated[str | None, typer.Option("--type", help="only this event type")] = None,
+    since: Annotated[str | None, typer.Option(help="only events at or after this time")] = None,
+    until: Annotated[str | None, typer.Option(help="only events before this time")] = None,
+    community: Annotated[str | None, typer.Option(help="only this community's events")] = None,
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+) -> None:
+    """Print the audit log as NDJSON (one stored record per line), oldest first."""
+    params: dict[str, Any] = {"after": after}
+    filters = {
+        "subject": subject,
+        "type": type,
+        "community_id": community,
+        "since": _instant(since, "--since"),
+        "until": _instant(until, "--until"),
+    }
+    params.update({key: value for key, value in filters.items() if value is not None})
+    headers = {"Authorization": f"Bearer {_token(token)}", "Accept": "application/x-ndjson"}
+    out = sys.stdout
+    with (
+        _talking_to(url),
+        httpx.Client(timeout=httpx.Timeout(30.0, read=None)) as client,
+        client.stream("GET", f"{url}/v1/events", params=params, headers=headers) as response,
+    ):
+        if response.status_code != 200:
+            raise _fail(_problem(response))
+        head = response.headers.get("x-whistle-head-seq")
+        progress = Progress(sys.stderr, after, int(head) if head else None)
+        try:
+            for line in response.iter_lines():
+                if not line:
+                    continue
+                out.write(line + "\n")
+                progress.advance(int(json.loads(line)["seq"]))
+            out.flush()
+        except BrokenPipeError:
+            # The reader (e.g. `head`) has had enough; that is not an error.
+            sys.stderr.close()
+            return
+        progress.close()
+
+
+def verify(
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the service's verdict")] = False,
+) -> None:
+    """Walk the hash chain; exit 1 when a stored record was changed, removed or reordered."""
+    with _talking_to(url), httpx.Client(timeout=httpx.Timeout(30.0, read=None)) as client:
+        response = client.get(
+            f"{url}/v1/verify", headers={"Authorization": f"Bearer {_token(token)}"}
+        )
+    if response.status_code != 200:
+        raise _fail(_problem(response))
+    verdict = response.json()
+    if as_json:
+        typer.echo(json.dumps(verdict))
+    elif verdict["ok"]:
+        typer.echo(f"ok: {verdict['events']} events, head hash {verdict['head_hash']}")
+    else:
+        typer.echo(
+            f"TAMPERED: first bad seq {verdict['first_bad_seq']} ({verdict.get('reason')}); "
+            f"{verdict.get('events_verified', 0)} events verified before it"
+        )
+    if not verdict["ok"]:
+        raise typer.Exit(EXIT_TAMPERED)
