@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from services.cli.audit_commands import replay, verify
 from services.cli.registry import SERVICES
 from shared.auth import Role, issue_token
 from shared.logging import configure_logging
@@ -88,6 +89,10 @@ def run(
     from services.cli.supervisor import run_all
 
     raise typer.Exit(asyncio.run(run_all(data, mongo_port)))
+
+
+cli.command()(replay)
+cli.command()(verify)
 
 
 def main() -> None:
