@@ -513,15 +513,17 @@ def _endpoints_section(openapi: dict[str, dict[str, Any]]) -> list[str]:
         lines += [
             f"### {name} (port {port})",
             "",
-            "| method | path | summary |",
-            "| --- | --- | --- |",
+            "| method | path | name | what |",
+            "| --- | --- | --- | --- |",
         ]
         for path, operations in document.get("paths", {}).items():
             for method, operation in operations.items():
-                # The handler's docstring says more than the summary FastAPI derives from its name.
+                # The first paragraph of the handler's docstring, where there is one.
                 description = operation.get("description", "").strip().split("\n\n")[0]
-                summary = " ".join(description.split()) or operation.get("summary", "")
-                lines.append(f"| {method.upper()} | `{path}` | {_cell(summary)} |")
+                lines.append(
+                    f"| {method.upper()} | `{path}` | {_cell(operation.get('summary', ''))} "
+                    f"| {_cell(' '.join(description.split()))} |"
+                )
         lines.append("")
     return lines
 
