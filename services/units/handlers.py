@@ -362,6 +362,7 @@ async def complete(
             "person_times": found.headcount,
         },
     )
+    await repository.add_service(tx, found.claimant, found.headcount, hours)
     tx.emit(
         outgoing.claim_event(
             ClaimCompleted,

@@ -401,6 +401,15 @@ async def test_check_in_needs_the_current_code_inside_the_window(world: UnitsWor
     assert (data["report"], data["served"], data["person_times"]) == ("Gate held", 120, 1)
     assert data["hours"] == 0  # completed before the shift started: no hours on duty yet
     assert (await world.get_claim(claim))["person_times"] == 1
+    record = await world.http.get(
+        f"{world.url}/v1/volunteers/{volunteer.id}", headers=bearer(volunteer.token)
+    )
+    assert record.json()["totals"] == {"completed": 1, "person_times": 1, "hours": 0}
+    stranger = await world.volunteer(community)
+    hidden = await world.http.get(
+        f"{world.url}/v1/volunteers/{volunteer.id}", headers=bearer(stranger.token)
+    )
+    assert hidden.status_code == 403
     again = await world.act(volunteer.token, claim, "complete", {"report": "again"})
     assert again.status_code == 409
 

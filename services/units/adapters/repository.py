@@ -220,6 +220,21 @@ async def serialise_claimant(tx: Tx, claimant: Claimant) -> None:
     )
 
 
+async def add_service(tx: Tx, claimant: Claimant, person_times: int, hours: float) -> None:
+    collection = UNITS if claimant.type == "unit" else VOLUNTEERS
+    await tx.db[collection].update_one(
+        {"_id": claimant.id},
+        {
+            "$inc": {
+                "totals.completed": 1,
+                "totals.person_times": person_times,
+                "totals.hours": hours,
+            }
+        },
+        session=tx.session,
+    )
+
+
 # --- claims ---------------------------------------------------------------------------------
 
 

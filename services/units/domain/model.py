@@ -77,6 +77,16 @@ class Demand(BaseModel):
         return self.accepted >= self.slots
 
 
+class ServiceTotals(BaseModel):
+    """What a claimant has given, summed over its completed claims."""
+
+    model_config = ConfigDict(frozen=True)
+
+    completed: int = 0
+    person_times: int = 0
+    hours: float = 0
+
+
 class Unit(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -88,6 +98,7 @@ class Unit(BaseModel):
     contact: Contact = Contact()
     created_at: datetime
     created_by: str
+    totals: ServiceTotals = ServiceTotals()
 
 
 class Volunteer(BaseModel):
@@ -102,6 +113,7 @@ class Volunteer(BaseModel):
     contact: Contact = Contact()
     created_at: datetime
     created_by: str
+    totals: ServiceTotals = ServiceTotals()
 
 
 class Claim(BaseModel):

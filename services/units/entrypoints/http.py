@@ -29,7 +29,7 @@ from services.units.entrypoints.schemas import (
     VolunteerOut,
     WithdrawIn,
 )
-from shared.auth import CurrentPrincipal, Principal, Role, require_roles
+from shared.auth import CurrentPrincipal, Principal, Role, forbidden, require_roles
 from shared.clock import utcnow
 from shared.http.idempotency_keys import StoredResponse, create_once
 from shared.http.problems import ProblemError, problem_response
@@ -100,10 +100,16 @@ async def register_unit(
 
 
 @router.get("/units/{unit_id}", response_model=UnitOut)
-async def get_unit(unit_id: str, _: CurrentPrincipal, runtime: Runtime) -> UnitOut:
+async def get_unit(unit_id: str, principal: CurrentPrincipal, runtime: Runtime) -> UnitOut:
     unit = await repository.get_unit(runtime.db, unit_id)
     if unit is None:
         raise refusals.not_found("unit", unit_id)
+    if not (
+        principal.role in (Role.ADMIN, Role.AUDITOR)
+        or principal.unit == unit.id
+        or (principal.role is Role.SECRETARY and principal.community in unit.communities)
+    ):
+        raise forbidden("a unit's record is for its members and its communities' secretaries")
     return UnitOut.of(unit)
 
 
@@ -127,10 +133,18 @@ async def register_volunteer(
 
 
 @router.get("/volunteers/{volunteer_id}", response_model=VolunteerOut)
-async def get_volunteer(volunteer_id: str, _: CurrentPrincipal, runtime: Runtime) -> VolunteerOut:
+async def get_volunteer(
+    volunteer_id: str, principal: CurrentPrincipal, runtime: Runtime
+) -> VolunteerOut:
     volunteer = await repository.get_volunteer(runtime.db, volunteer_id)
     if volunteer is None:
         raise refusals.not_found("volunteer", volunteer_id)
+    if not (
+        principal.role in (Role.ADMIN, Role.AUDITOR)
+        or principal.volunteer == volunteer.id
+        or principal.is_secretary_of(volunteer.community_id)
+    ):
+        raise forbidden("a volunteer's record is for them and their community's secretary")
     return VolunteerOut.of(volunteer)
 
 

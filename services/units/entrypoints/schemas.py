@@ -5,7 +5,7 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from services.units.domain.model import Claim, Demand, Unit, Volunteer
+from services.units.domain.model import Claim, Demand, ServiceTotals, Unit, Volunteer
 from services.units.domain.rules import normalise_skills
 from shared.events.catalogue import Claimant, Contact, Location, UnitKind
 
@@ -56,6 +56,7 @@ class UnitOut(BaseModel):
     skills: list[str]
     contact: Contact
     created_at: datetime
+    totals: ServiceTotals
 
     @classmethod
     def of(cls, unit: Unit) -> Self:
@@ -71,6 +72,7 @@ class VolunteerOut(BaseModel):
     max_hours_per_week: float
     contact: Contact
     created_at: datetime
+    totals: ServiceTotals
 
     @classmethod
     def of(cls, volunteer: Volunteer) -> Self:
