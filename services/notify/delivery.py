@@ -152,10 +152,20 @@ class DeliveryWorker:
                 "duration_ms": int((utcnow() - started).total_seconds() * 1000),
             }
             try:
-                await self._uow.run(lambda tx: self._record(tx, delivery, attempt, permanent))
+                state = await self._uow.run(
+                    lambda tx: self._record(tx, delivery, attempt, permanent)
+                )
             except Exception as failure:
                 # The lease lapses and the delivery is tried again.
                 _log.warning("delivery_record_failed", error=str(failure))
+                return
+            attempts = delivery["attempts"] + 1
+            if state == "sent":
+                _log.info("delivery_sent", attempts=attempts)
+            elif state == "dead":
+                _log.warning("delivery_dead_lettered", attempts=attempts, error=error)
+            elif state == "pending":
+                _log.info("delivery_retry_scheduled", attempts=attempts, error=error)
 
     async def _send(self, delivery: Document) -> int | None:
         channel = delivery["channel"]
@@ -180,7 +190,8 @@ class DeliveryWorker:
 
     async def _record(
         self, tx: Tx, delivery: Document, attempt: dict[str, Any], permanent: bool
-    ) -> None:
+    ) -> str | None:
+        """Store the attempt's outcome; returns the delivery's new state (None: lease lost)."""
         attempts = delivery["attempts"] + 1
         channel = delivery["channel"]
         error = attempt["error"]
@@ -197,13 +208,10 @@ class DeliveryWorker:
             tx, delivery["_id"], self._owner, attempt, state=state, next_attempt_at=next_at
         )
         if not recorded:
-            return  # our lease lapsed and another worker owns it now
+            return None  # our lease lapsed and another worker owns it now
         if state == "sent":
             tx.emit(sent_event(delivery, channel, attempts=attempts))
-            _log.info("delivery_sent", attempts=attempts)
         elif state == "dead":
             await deliveries.dead_letter(tx, delivery, error)
             tx.emit(failed_event(delivery, channel, attempts=attempts, error=error))
-            _log.warning("delivery_dead_lettered", attempts=attempts, error=error)
-        else:
-            _log.info("delivery_retry_scheduled", attempts=attempts, error=error, at=str(next_at))
+        return state

@@ -165,7 +165,7 @@ class Notify:
     def __init__(self, url: str, mongodb_url: str, db_prefix: str, token: Callable[..., str]):
         self.url = url
         self._token = token
-        self._mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_url)
+        self._mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_url, tz_aware=True)
         self.db = self._mongo[f"{db_prefix}notify"]
 
     def token_for(self, owner: str) -> str:
