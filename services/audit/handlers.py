@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -29,6 +30,27 @@ MAX_BATCH = 100
 # (which would cost their place in the order).
 CONFLICT_ROUNDS = 5
 DeliveryTag = Callable[[], int | None]
+Append = Callable[[list[dict[str, Any]]], Awaitable[log_store.Appended]]
+
+
+def appender(uow: UnitOfWork) -> Append:
+    """Append wire events to the log in one transaction, riding out a run of conflicts."""
+
+    async def append(events: list[dict[str, Any]]) -> log_store.Appended:
+        async def work(tx: Tx) -> log_store.Appended:
+            return await log_store.append(tx, events)
+
+        for round_ in range(1, CONFLICT_ROUNDS + 1):
+            try:
+                return await uow.run(work)
+            except TransactionConflict:
+                if round_ == CONFLICT_ROUNDS:
+                    raise
+                _log.info("append_conflicts_persist", round=round_)
+                await asyncio.sleep(0.05 * round_)
+        raise AssertionError("unreachable")
+
+    return append
 
 
 @dataclass
@@ -63,13 +85,13 @@ class _Waiting:
 class EventRecorder:
     def __init__(
         self,
-        uow: UnitOfWork,
+        append: Append,
         pinning: HeadPinning | None = None,
         *,
         delivery_tag: DeliveryTag = lambda: None,
         gap_wait_s: float = 0.25,
     ) -> None:
-        self._uow = uow
+        self._append_events = append
         self._pinning = pinning or HeadPinning()
         self._delivery_tag = delivery_tag
         self._gap_wait_s = gap_wait_s
@@ -115,8 +137,9 @@ class EventRecorder:
             return untagged[:MAX_BATCH]
         tagged = sorted(self._waiting, key=lambda w: w.tag or 0)
         if tagged and (tagged[0].tag or 0) < self._next_tag:
-            # A new channel after a reconnect (tags restart), or one we gave up waiting for.
-            self._next_tag = tagged[0].tag or 0
+            # A new channel after a reconnect numbers its deliveries from 1 again (or this is
+            # one we gave up waiting for: then the wait below for tag 1 is short and once).
+            self._next_tag = 1
         run: list[_Waiting] = []
         for item in tagged[:MAX_BATCH]:
             if item.tag != self._next_tag + len(run):
@@ -130,13 +153,8 @@ class EventRecorder:
         tags = [w.tag for w in batch if w.tag is not None]
         if tags:
             self._next_tag = max(tags) + 1
-        wire = [w.event.wire() for w in batch]
-
-        async def append(tx: Tx) -> log_store.Appended:
-            return await log_store.append(tx, wire)
-
         try:
-            appended = await self._run_through_conflicts(append)
+            appended = await self._append_events([w.event.wire() for w in batch])
         except Exception as error:
             # Every message of the batch fails alike and goes back to the broker.
             for item in batch:
@@ -151,16 +169,3 @@ class EventRecorder:
             if not item.done.done():
                 item.done.set_result(seq)
         self._pinning.after_append(appended.head_seq, appended.head_hash)
-
-    async def _run_through_conflicts(
-        self, append: Callable[[Tx], Awaitable[log_store.Appended]]
-    ) -> log_store.Appended:
-        for round_ in range(1, CONFLICT_ROUNDS + 1):
-            try:
-                return await self._uow.run(append)
-            except TransactionConflict:
-                if round_ == CONFLICT_ROUNDS:
-                    raise
-                _log.info("append_conflicts_persist", round=round_)
-                await asyncio.sleep(0.05 * round_)
-        raise AssertionError("unreachable")

@@ -2,7 +2,7 @@
 
 from faststream.rabbit import RabbitBroker
 
-from services.audit.handlers import DeliveryTag, EventRecorder, HeadPinning
+from services.audit.handlers import DeliveryTag, EventRecorder, HeadPinning, appender
 from shared.broker.consumer import CATCH_ALL
 from shared.broker.topology import AUDIT_EVENTS
 from shared.runtime import ServiceRuntime
@@ -20,5 +20,7 @@ def delivery_tag_of(broker: RabbitBroker) -> DeliveryTag:
 
 
 def register_consumers(runtime: ServiceRuntime, pinning: HeadPinning | None = None) -> None:
-    recorder = EventRecorder(runtime.uow, pinning, delivery_tag=delivery_tag_of(runtime.broker))
+    recorder = EventRecorder(
+        appender(runtime.uow), pinning, delivery_tag=delivery_tag_of(runtime.broker)
+    )
     runtime.consume(AUDIT_EVENTS, {CATCH_ALL: recorder.record})

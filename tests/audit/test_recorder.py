@@ -1,0 +1,116 @@
+"""The recorder's ordering and batching, with the log replaced by a list (no I/O)."""
+
+import asyncio
+from contextvars import ContextVar
+from typing import Any
+
+import pytest
+
+from services.audit.adapters.log_store import Appended
+from services.audit.handlers import EventRecorder, HeadPinning
+from shared.events import catalogue as c
+from shared.events.envelope import CloudEvent
+from tests.support.events import event_of
+
+pytestmark = pytest.mark.unit
+
+_tag: ContextVar[int | None] = ContextVar("tag", default=None)
+
+
+class FakeLog:
+    def __init__(self, fail_batches: int = 0) -> None:
+        self.ids: list[str] = []
+        self.batches: list[list[str]] = []
+        self.fail_batches = fail_batches
+
+    async def append(self, events: list[dict[str, Any]]) -> Appended:
+        await asyncio.sleep(0.01)  # a transaction takes a while: others queue up meanwhile
+        self.batches.append([e["id"] for e in events])
+        if self.fail_batches:
+            self.fail_batches -= 1
+            raise RuntimeError("the store is away")
+        seqs: list[int | None] = []
+        for event in events:
+            if event["id"] in self.ids:
+                seqs.append(None)
+            else:
+                self.ids.append(event["id"])
+                seqs.append(len(self.ids))
+        return Appended(seqs, len(self.ids), f"h{len(self.ids)}")
+
+
+def events(n: int) -> list[CloudEvent]:
+    return [
+        event_of(
+            c.CommunityRegistered(community_id=f"c{i}", name="n", street="s", district="d"),
+            subject=f"c{i}",
+        )
+        for i in range(n)
+    ]
+
+
+def recorder(log: FakeLog, gap_wait_s: float = 0.25) -> EventRecorder:
+    return EventRecorder(log.append, HeadPinning(), delivery_tag=_tag.get, gap_wait_s=gap_wait_s)
+
+
+async def deliver(rec: EventRecorder, event: CloudEvent, tag: int, delay: float) -> None:
+    _tag.set(tag)
+    await asyncio.sleep(delay)
+    await rec.record(event)
+
+
+async def test_appends_in_delivery_order_whatever_order_handlers_reach_it() -> None:
+    log = FakeLog()
+    rec = recorder(log)
+    batch = events(6)
+    # Handlers reach the recorder in the order 3, 1, 2, 6, 4, 5.
+    delays = [0.002, 0.004, 0.0, 0.03, 0.035, 0.025]
+    await asyncio.gather(
+        *(deliver(rec, e, tag, d) for tag, (e, d) in enumerate(zip(batch, delays, strict=True), 1))
+    )
+    assert log.ids == [e.id for e in batch]
+    assert len(log.batches) < 6  # events that queued up went in together
+
+
+async def test_a_delivery_that_never_comes_holds_the_rest_only_briefly() -> None:
+    log = FakeLog()
+    rec = recorder(log, gap_wait_s=0.05)
+    first, second, third = events(3)
+    # Tag 2 was a poison message, rejected before it reached the recorder.
+    await asyncio.wait_for(
+        asyncio.gather(deliver(rec, first, 1, 0), deliver(rec, third, 3, 0.001)), 2
+    )
+    await asyncio.wait_for(deliver(rec, second, 4, 0), 2)
+    assert log.ids == [first.id, third.id, second.id]
+
+
+async def test_tags_restarting_on_a_new_channel_are_taken_in_order() -> None:
+    log = FakeLog()
+    rec = recorder(log)
+    batch = events(4)
+    await asyncio.gather(deliver(rec, batch[0], 1, 0), deliver(rec, batch[1], 2, 0.001))
+    # The connection dropped; the new channel numbers its deliveries from 1 again.
+    await asyncio.wait_for(
+        asyncio.gather(deliver(rec, batch[3], 2, 0.0), deliver(rec, batch[2], 1, 0.005)), 2
+    )
+    assert log.ids == [e.id for e in batch]
+
+
+async def test_a_failed_batch_fails_each_of_its_messages_and_the_next_goes_on() -> None:
+    log = FakeLog(fail_batches=1)
+    rec = recorder(log)
+    first, second = events(2)
+    results = await asyncio.gather(deliver(rec, first, 1, 0), return_exceptions=True)
+    assert isinstance(results[0], RuntimeError)
+    await deliver(rec, second, 2, 0)
+    await deliver(rec, first, 3, 0)  # the broker redelivers the failed one
+    assert log.ids == [second.id, first.id]
+
+
+async def test_duplicates_within_and_across_batches_are_stored_once() -> None:
+    log = FakeLog()
+    rec = recorder(log)
+    [event] = events(1)
+    await asyncio.gather(*(deliver(rec, event, tag, 0) for tag in (1, 2, 3)))
+    await deliver(rec, event, 4, 0)
+    assert log.ids == [event.id]
