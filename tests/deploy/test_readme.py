@@ -47,12 +47,11 @@ WAITS = [
 ]
 WAIT_FOR = """
 wait_for() {
-  for _ in $(seq 1 300); do
-    if eval "$1" >/dev/null 2>&1; then return 0; fi
+  local deadline=$((SECONDS + 90))
+  until eval "$1" >/dev/null 2>&1; do
+    if ((SECONDS > deadline)); then echo "timed out waiting for: $1" >&2; return 1; fi
     sleep 0.1
   done
-  echo "timed out waiting for: $1" >&2
-  return 1
 }
 """
 
@@ -116,6 +115,7 @@ def test_the_readme_walkthrough_runs_against_the_services(
     path.write_text(script)
     env = {key: value for key, value in os.environ.items() if not key.startswith("WHISTLE_")}
     env["WHISTLE_JWT_SECRET"] = DEV_JWT_SECRET
+    env["WHISTLE_AUDIT_URL"] = services["audit"].url  # what `whistle replay/verify` read
     result = subprocess.run(
         ["bash", str(path)],
         cwd=ROOT,
@@ -148,6 +148,8 @@ def test_the_readme_walkthrough_runs_against_the_services(
         assert re.search(rf"^\d+ {re.escape(event_type)} by \S+$", output, re.MULTILINE), output
         assert re.search(rf"^\+[\d.]+s {re.escape(event_type)}$", output, re.MULTILINE), output
     assert any(line.startswith('{"ok":true,') for line in lines), output
+    assert re.search(r"^\d+ demand.completed$", output, re.MULTILINE), output  # whistle replay
+    assert any(re.fullmatch(r"ok: \d+ events, head hash [0-9a-f]{64}", line) for line in lines)
     # The escalation section, its commented outputs included.
     assert lines[-3:] == [
         '{"status":"open","level":"street"}',
