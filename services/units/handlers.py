@@ -5,7 +5,7 @@ conflict; a refusal raises a `ProblemError`, which aborts the transaction, so a 
 stores nothing and publishes nothing.
 """
 
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 
 from services.units import outgoing, refusals
 from services.units.adapters import repository
@@ -124,17 +124,16 @@ async def _check_volunteer_time(
         raise refusals.hours_exceeded(over)
 
 
-async def claim(
-    tx: Tx, demand_id: str, command: ClaimIn, actor: Principal, request_id: str, zone: tzinfo
-) -> Claim:
-    claimant, profile = await claimant_of(tx, actor)
+async def _claimable_demand(
+    tx: Tx, demand_id: str, command: ClaimIn, profile: Unit | Volunteer, now: datetime
+) -> Demand:
+    """The demand, if this claimant may claim it as asked: open, within reach, skills held."""
     demand = await repository.get_demand(tx.db, demand_id, tx)
     if demand is None:
         raise refusals.not_found("demand", demand_id)
-    now = utcnow()
     if demand.status != "open" or now >= demand.ends_at:
-        raise refusals.demand_closed(demand, now)
-    members = tuple(command.members or ())
+        raise refusals.demand_closed(demand)
+    members = command.members or []
     if isinstance(profile, Volunteer):
         if command.headcount != 1:
             raise refusals.invalid_claim("a volunteer claims one place, for themself", "headcount")
@@ -147,6 +146,16 @@ async def claim(
         raise refusals.out_of_reach(demand)
     if missing := rules.missing_skills(demand.skills, profile.skills):
         raise refusals.skills_missing(missing)
+    return demand
+
+
+async def claim(
+    tx: Tx, demand_id: str, command: ClaimIn, actor: Principal, request_id: str, zone: tzinfo
+) -> Claim:
+    """Accept (or waitlist) a claim: the slot check and increment are one atomic update."""
+    claimant, profile = await claimant_of(tx, actor)
+    now = utcnow()
+    demand = await _claimable_demand(tx, demand_id, command, profile, now)
 
     await repository.serialise_claimant(tx, claimant)
     if (existing := await repository.holding_claim(tx, demand.id, claimant)) is not None:
@@ -160,7 +169,7 @@ async def claim(
         current = await repository.get_demand(tx.db, demand.id, tx)
         assert current is not None  # demands are never deleted
         if current.status != "open":
-            raise refusals.demand_closed(current, now)
+            raise refusals.demand_closed(current)
         if not command.waitlist or command.headcount > current.slots:
             raise refusals.demand_full(current, command.headcount)
         if not await repository.join_waitlist(tx, demand.id):
@@ -172,7 +181,7 @@ async def claim(
         community_id=demand.community_id,
         claimant=claimant,
         headcount=command.headcount,
-        members=members,
+        members=tuple(command.members or ()),
         status=status,
         starts_at=demand.starts_at,
         ends_at=demand.ends_at,

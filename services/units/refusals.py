@@ -22,7 +22,7 @@ def demand_full(demand: Demand, headcount: int) -> ProblemError:
     )
 
 
-def demand_closed(demand: Demand, now: datetime) -> ProblemError:
+def demand_closed(demand: Demand) -> ProblemError:
     why = demand.status if demand.status != "open" else f"over (it ended at {demand.ends_at})"
     return ProblemError(
         409, "demand-closed", "Demand closed", f"demand '{demand.id}' is {why}: no more claims"
