@@ -8,6 +8,7 @@ HTTP comes up even while the broker is away: the outbox keeps what happens meanw
 """
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -93,6 +94,7 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[Any]] = []
         self._timers: TimerWheel | None = None
         self._broker_started = asyncio.Event()
+        self._rebuild = asyncio.Event()
         self._probe_channel: AbstractChannel | None = None
         self._subscribers: dict[str, Any] = {}
 
@@ -152,6 +154,10 @@ class ServiceRuntime:
         _log.info("service_started", instance=self.instance, database=self.db.name)
 
     async def _connect_broker(self) -> None:
+        await self._start_broker()
+        await self._watch_consumers()
+
+    async def _start_broker(self) -> None:
         delay = 0.5
         while True:
             try:
@@ -170,27 +176,52 @@ class ServiceRuntime:
                     _log.debug("broker_stop_after_failed_start", error=str(stop_error))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        connection = self._connection()
+        if connection is not None:
+            connection.reconnect_callbacks.add(self._on_reconnect)
         self._broker_started.set()
         _log.info("broker_connected")
-        await self._watch_consumers()
+
+    def _on_reconnect(self, *_: Any) -> None:
+        # aio-pika reconnects the connection, but a robust channel whose restore ran while
+        # the broker was still away stays dead (aio-pika #563/#577/#668), and FastStream
+        # keeps using it: consumers never come back and publishes fail. Rebuild instead.
+        self._rebuild.set()
+
+    async def _rebuild_broker(self) -> None:
+        """Stop the broker (all channels, consumers, caches) and start it from scratch."""
+        _log.warning("broker_rebuilding")
+        self._broker_started.clear()
+        self._probe_channel = None
+        try:
+            await self.broker.stop()
+        except Exception as error:
+            _log.info("broker_stop_before_rebuild_failed", error=str(error))
+        await self._start_broker()
 
     async def _watch_consumers(self) -> None:
-        """Re-attach consumers the broker lost: a restart can leave a queue with none."""
+        """Rebuild the broker after a reconnect, or when the broker says a consumer is gone."""
+        suspect = False
         while True:
-            await asyncio.sleep(2.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rebuild.wait(), 2.0)
+            if self._rebuild.is_set():
+                self._rebuild.clear()
+                await self._rebuild_broker()
+                suspect = False
+                continue
             try:
                 missing = await self.detached_consumers()
             except Exception as error:
                 _log.debug("consumer_check_failed", error=str(error))
                 continue
-            for name in missing:
-                subscriber = self._subscribers[name]
-                _log.warning("consumer_detached_reattaching", queue=name)
-                try:
-                    await subscriber.stop()
-                    await subscriber.start()
-                except Exception as error:
-                    _log.warning("consumer_reattach_failed", queue=name, error=str(error))
+            if not missing:
+                suspect = False
+            elif not suspect:
+                suspect = True  # seen once: could be a consumer that is still starting
+            else:
+                _log.warning("consumer_detached", queues=missing)
+                self._rebuild.set()
 
     def _connection(self) -> AbstractRobustConnection | None:
         connection: AbstractRobustConnection | None = getattr(self.broker, "_connection", None)
