@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 import httpx
 import pytest
 
+from services.notify.adapters.webhook import pinned
 from tests.conftest import bearer
 from tests.notify import scenario as s
 from tests.notify.conftest import MAX_ATTEMPTS, WEBHOOK_SECRET
@@ -186,3 +187,15 @@ async def test_a_failing_receiver_is_retried_with_backoff_then_dead_lettered(
     assert dead["attempts"] == MAX_ATTEMPTS
     # The inbox copy arrived regardless.
     assert [i["id"] for i in (await notify.inbox(f"unit:{unit}"))["items"]] == [notification_id]
+
+
+async def test_a_pinned_request_reaches_the_checked_address_with_the_original_host(
+    receiver: WebhookReceiver,
+) -> None:
+    port = receiver.url.rsplit(":", 1)[1]
+    url, headers, extensions = pinned(f"http://hooks.invalid:{port}/ok/pinned", "127.0.0.1")
+    async with httpx.AsyncClient(trust_env=False) as client:
+        response = await client.post(url, content=b"{}", headers=headers, extensions=extensions)
+    assert response.status_code == 200
+    [request] = receiver.to("/ok/pinned")
+    assert request.headers["Host"] == f"hooks.invalid:{port}"

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.notify.adapters.email import SmtpServer
-from services.notify.adapters.webhook import guard, sign
+from services.notify.adapters.webhook import guard, pinned, sign
 from services.notify.config import NotifySettings
 from services.notify.delivery import webhook_body
 from services.notify.domain.retry import exhausted, next_attempt_at
@@ -86,6 +86,32 @@ async def test_the_guard_resolves_the_host_and_checks_every_address() -> None:
     # A literal address resolves to itself with the real resolver.
     with pytest.raises(RefusedTarget):
         await guard("http://127.0.0.1:9/hook")
+
+
+@pytest.mark.parametrize(
+    ("url", "address", "expected_url", "host"),
+    [
+        (
+            "https://hooks.example/a?b=1",
+            "93.184.216.34",
+            "https://93.184.216.34/a?b=1",
+            "hooks.example",
+        ),
+        (
+            "http://u:p@hooks.example:8080/a",
+            "2606:2800:220:1::1",
+            "http://u:p@[2606:2800:220:1::1]:8080/a",
+            "hooks.example:8080",
+        ),
+    ],
+)
+def test_a_guarded_request_goes_to_the_checked_address_under_its_own_name(
+    url: str, address: str, expected_url: str, host: str
+) -> None:
+    sent_url, headers, extensions = pinned(url, address)
+    assert sent_url == expected_url
+    assert headers == {"Host": host}
+    assert extensions == {"sni_hostname": "hooks.example"}
 
 
 def test_the_signature_is_the_hex_hmac_sha256_of_the_raw_body() -> None:

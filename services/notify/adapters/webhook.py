@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import socket
 from collections.abc import Awaitable, Callable, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -28,14 +29,34 @@ async def resolve(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-async def guard(url: str, resolver: Resolver = resolve) -> None:
-    """Raise RefusedTarget unless every address the URL's host resolves to is public."""
+async def guard(url: str, resolver: Resolver = resolve) -> str:
+    """Raise RefusedTarget unless every address the URL's host resolves to is public;
+    returns the address to connect to."""
     _, host, port = parse_webhook_url(url)
     try:
         addresses = await resolver(host, port)
     except OSError as error:
         raise DeliveryFailed(f"cannot resolve '{host}': {error}") from error
     check_addresses(host, addresses)
+    return addresses[0]
+
+
+def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The request for `url` sent to the checked `address`: (url, headers, extensions).
+
+    Connecting to the address that was checked, not to whatever the name resolves to a
+    moment later, closes the DNS-rebinding way around the guard. The Host header and the
+    TLS server name (SNI, certificate check) stay those of the original host.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    netloc = (f"{userinfo}@" if userinfo else "") + literal
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    headers = {"Host": hostport}
+    return urlunsplit(parts._replace(netloc=netloc)), headers, {"sni_hostname": host}
 
 
 class WebhookSender:
@@ -59,17 +80,22 @@ class WebhookSender:
     async def send(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
         """POST `body`; returns the status on 2xx, raises DeliveryFailed or RefusedTarget."""
         parse_webhook_url(url)
+        extensions: dict[str, str] = {}
+        pinned_headers: dict[str, str] = {}
         if self._refuse_private:
-            await guard(url, self._resolver)
+            url, pinned_headers, extensions = pinned(url, await guard(url, self._resolver))
         request_headers = {
             **headers,
+            **pinned_headers,
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(self._secret, body),
         }
         try:
             # The overall bound also covers a receiver that trickles its answer byte by byte.
             async with asyncio.timeout(self._timeout_s):
-                response = await self._client.post(url, content=body, headers=request_headers)
+                response = await self._client.post(
+                    url, content=body, headers=request_headers, extensions=extensions
+                )
         except (TimeoutError, httpx.TimeoutException) as error:
             raise DeliveryFailed(f"timed out after {self._timeout_s:g}s") from error
         except httpx.HTTPError as error:
