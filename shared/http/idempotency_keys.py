@@ -112,6 +112,12 @@ class IdempotencyKeys:
             existing = await self._collection.find_one({"_id": record_id})
             if existing is None:
                 continue  # dropped between our insert and read: try again
+            if existing["created_at"] <= now - KEY_TTL:
+                # Expired; MongoDB's TTL monitor (once a minute) just has not removed it yet.
+                await self._collection.delete_one(
+                    {"_id": record_id, "created_at": existing["created_at"]}
+                )
+                continue
             if existing["fingerprint"] != request_fingerprint:
                 raise ProblemError(
                     422,
