@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from services.audit import metrics
 from services.audit.adapters import log_store
 from shared.events.envelope import CloudEvent
 from shared.store.unit_of_work import TransactionConflict, Tx, UnitOfWork
@@ -168,4 +169,9 @@ class EventRecorder:
         for item, seq in zip(batch, appended.seqs, strict=True):
             if not item.done.done():
                 item.done.set_result(seq)
+        stored = sum(seq is not None for seq in appended.seqs)
+        metrics.BATCH_SIZE.observe(len(batch))
+        metrics.EVENTS_APPENDED.inc(stored)
+        metrics.DUPLICATES_IGNORED.inc(len(batch) - stored)
+        metrics.HEAD_SEQ.set(appended.head_seq)
         self._pinning.after_append(appended.head_seq, appended.head_hash)

@@ -56,6 +56,10 @@ async def test_two_recorders_one_killed_leave_one_gap_free_chain_that_verifies(
         assert set(event_ids(items)) == wanted
         assert_gap_free(items)
         verdict = (await client.get(f"{second.url}/v1/verify", headers=bearer(auditor))).json()
+        metrics = (await client.get(f"{second.url}/metrics")).text
+    # The survivor's last append saw a head at most the final one (the other may have made it).
+    [head_gauge] = [line for line in metrics.splitlines() if line.startswith("whistle_audit_head")]
+    assert 0 <= float(head_gauge.split()[1]) <= len(wanted)
     assert verdict == {"ok": True, "events": len(wanted), "head_hash": items[-1]["hash"]}
     # The head is logged every 10 events so that an outside copy can pin it.
     pinned = [
