@@ -1,0 +1,87 @@
+"""Poison messages and handlers that keep failing end in the dead-letter queue, bounded."""
+
+import json
+
+import aio_pika
+import pytest
+
+from shared.broker.topology import EVENTS_EXCHANGE, NOTIFY_EVENTS
+from shared.events.catalogue import DemandCancelled
+from shared.events.envelope import CloudEvent
+from shared.runtime import ServiceRuntime
+from tests.shared.runtime_support import drain, eventually, running, runtime_settings
+from tests.support.events import event_of, publish
+
+pytestmark = pytest.mark.broker
+
+
+async def _publish_raw(rabbitmq_url: str, body: bytes, routing_key: str) -> None:
+    connection = await aio_pika.connect(rabbitmq_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(EVENTS_EXCHANGE.name)
+        await exchange.publish(
+            aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=routing_key,
+        )
+
+
+def _event() -> CloudEvent:
+    return event_of(
+        DemandCancelled(demand_id="d_1", community_id="c-1", reason="rain"), subject="d_1"
+    )
+
+
+async def test_poison_message_goes_straight_to_the_dead_letter_queue(
+    rabbitmq_url: str, mongodb_url: str
+) -> None:
+    seen: list[CloudEvent] = []
+
+    async def handle(event: CloudEvent) -> None:
+        seen.append(event)
+
+    runtime = ServiceRuntime("tests", runtime_settings(rabbitmq_url, mongodb_url))
+    runtime.consume(NOTIFY_EVENTS, {"#": handle})
+    async with running(runtime):
+        await eventually(runtime.broker_connected)
+        await _publish_raw(rabbitmq_url, b"{not json", "demand.cancelled")
+        good = _event()
+        await publish(rabbitmq_url, good)
+        await eventually(lambda: _truthy(seen))
+        dead = await drain(rabbitmq_url, NOTIFY_EVENTS.dead_letter_name)
+    assert [event.id for event in seen] == [good.id]  # the poison did not block the queue
+    assert [message.body for message in dead] == [b"{not json"]
+    assert dead[0].headers["x-first-death-reason"] == "rejected"
+    assert dead[0].headers["x-first-death-queue"] == NOTIFY_EVENTS.name
+
+
+async def test_failing_handler_is_retried_then_dead_lettered_at_the_limit(
+    rabbitmq_url: str, mongodb_url: str
+) -> None:
+    attempts: list[str] = []
+
+    async def always_fails(event: CloudEvent) -> None:
+        attempts.append(event.id)
+        raise RuntimeError("downstream is broken")
+
+    runtime = ServiceRuntime("tests", runtime_settings(rabbitmq_url, mongodb_url))
+    runtime.consume(NOTIFY_EVENTS, {"#": always_fails})
+    event = _event()
+    async with running(runtime):
+        await eventually(runtime.broker_connected)
+        await publish(rabbitmq_url, event)
+
+        async def dead_lettered() -> list[aio_pika.abc.AbstractIncomingMessage]:
+            return await drain(rabbitmq_url, NOTIFY_EVENTS.dead_letter_name, quiet_s=0.1)
+
+        dead = await eventually(dead_lettered, timeout=30, interval=0.3)
+        settled = len(attempts)
+    # The first delivery plus `delivery_limit` redeliveries, then RabbitMQ dead-letters it.
+    assert settled == NOTIFY_EVENTS.delivery_limit + 1
+    assert set(attempts) == {event.id}
+    assert [json.loads(message.body)["id"] for message in dead] == [event.id]
+    assert dead[0].headers["x-first-death-reason"] == "delivery_limit"
+
+
+async def _truthy(values: list[CloudEvent]) -> bool:
+    return bool(values)
