@@ -113,6 +113,7 @@ INVALID_DEMANDS: dict[str, dict[str, Any]] = {
         "starts_at": iso(soon(-7200)),
         "ends_at": iso(soon(-3600)),
     },
+    "ends too far ahead": {"ends_at": "9999-12-31T23:00:00+00:00"},
     "unknown field": {"budget": 100},
     "latitude out of range": {"location": {"lat": 91}},
     "too many skills": {"skills": [f"skill {n}" for n in range(51)]},

@@ -1,12 +1,16 @@
 """What dispatch's HTTP side accepts and returns (the contract's dispatch section)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Self
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from services.dispatch.domain.model import Community, Demand, Status
+from shared.clock import utcnow
 from shared.events.catalogue import DemandKind, Level, Location, Priority
+
+# Far enough for any real shift; bounds the timers' arithmetic well inside the calendar.
+MAX_AHEAD = timedelta(days=5 * 366)
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -76,6 +80,8 @@ class DemandIn(Strict):
             raise ValueError("ends_at must be after starts_at")
         if self.fill_by is not None and self.fill_by > self.starts_at:
             raise ValueError("fill_by must not be after starts_at")
+        if self.ends_at > utcnow() + MAX_AHEAD:
+            raise ValueError("ends_at must be within 5 years")
         return self
 
 
