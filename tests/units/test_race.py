@@ -17,8 +17,17 @@ import pytest
 
 from shared.clock import utcnow
 from tests.conftest import bearer
+from tests.support.events import collect
 from tests.support.processes import ServiceProcess
-from tests.units.support import ADMIN, UnitsWorld, problem_slug, tok, wait_until
+from tests.units.support import (
+    ADMIN,
+    UnitsWorld,
+    distinct,
+    problem_slug,
+    tok,
+    wait_distinct,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -177,3 +186,41 @@ async def test_units_with_mixed_headcounts_never_overbook(
     assert (await world.demand_document(demand))["accepted"] == sum(accepted)
     assert await dispatch_filled(world, cluster, demand, sum(accepted)) == sum(accepted)
     assert await audit_accepted(world, cluster, demand, len(accepted)) == len(accepted)
+
+
+async def test_two_replicas_mark_a_no_show_once(world: UnitsWorld, cluster: Cluster) -> None:
+    community = f"c-{uuid.uuid4().hex[:8]}"
+    created = await world.http.post(
+        f"{cluster.dispatch.url}/v1/communities",
+        headers=bearer(ADMIN),
+        json={"id": community, "name": "South", "street": "s-2", "district": "d-1"},
+    )
+    assert created.status_code == 201, created.text
+    await wait_until(
+        lambda: world.http.get(f"{world.url}/v1/communities/{community}", headers=bearer(ADMIN)),
+        lambda response: response.status_code == 200,
+    )
+    now = utcnow()
+    posted = await world.http.post(
+        f"{cluster.dispatch.url}/v1/demands",
+        headers=bearer(tok("secretary", community=community)),
+        json={
+            "community_id": community,
+            "kind": "task",
+            "title": "Phone round to residents living alone",
+            "slots": 2,
+            "starts_at": (now - timedelta(minutes=30)).isoformat(),
+            "ends_at": (now + timedelta(seconds=4)).isoformat(),
+            "priority": "routine",
+        },
+    )
+    assert posted.status_code == 201, posted.text
+    demand = posted.json()["id"]
+    await world.wait_known(demand)
+    volunteer = await world.volunteer(community)
+    async with collect(world.rabbitmq_url, "claim.no_show") as seen:
+        claimed = await world.claim(volunteer.token, demand)
+        assert claimed.status_code == 201, claimed.text
+        await wait_distinct(seen, "claim.no_show", timeout=20)
+        await seen.settle(1.5)  # several timer polls of both replicas
+    assert [event["data"]["claim_id"] for event in distinct(seen.events)] == [claimed.json()["id"]]

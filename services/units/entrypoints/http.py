@@ -13,6 +13,7 @@ from services.units.config import UnitsSettings
 from services.units.domain import rules
 from services.units.domain.model import Claim, Demand, Unit, Volunteer
 from services.units.entrypoints.gate import KeyedGate
+from services.units.entrypoints.patience import patiently
 from services.units.entrypoints.schemas import (
     CheckInCodeOut,
     CheckInIn,
@@ -94,8 +95,10 @@ async def register_unit(
             201, UnitOut.of(unit).model_dump(mode="json"), {"Location": f"/v1/units/{unit.id}"}
         )
 
-    return await create_once(
-        runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=create
+    return await patiently(
+        lambda: create_once(
+            runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=create
+        )
     )
 
 
@@ -127,8 +130,10 @@ async def register_volunteer(
             {"Location": f"/v1/volunteers/{volunteer.id}"},
         )
 
-    return await create_once(
-        runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=create
+    return await patiently(
+        lambda: create_once(
+            runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=create
+        )
     )
 
 
@@ -218,8 +223,14 @@ async def claim_demand(
         )
 
     async with _claims_per_demand.hold(demand_id):
-        return await create_once(
-            runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=create
+        return await patiently(
+            lambda: create_once(
+                runtime.idempotency,
+                runtime.uow,
+                request=request,
+                scope=principal.sub,
+                create=create,
+            )
         )
 
 
@@ -237,7 +248,7 @@ async def withdraw_claim(
     async def work(tx: Tx) -> Claim:
         return await handlers.withdraw(tx, claim_id, command, principal, request_id, zone)
 
-    return ClaimOut.of(await runtime.uow.run(work))
+    return ClaimOut.of(await patiently(lambda: runtime.uow.run(work)))
 
 
 @router.post("/claims/{claim_id}/check-in", response_model=ClaimOut)
@@ -249,7 +260,7 @@ async def check_in(
     async def work(tx: Tx) -> Claim:
         return await handlers.check_in(tx, claim_id, body, principal, request_id)
 
-    return ClaimOut.of(await runtime.uow.run(work))
+    return ClaimOut.of(await patiently(lambda: runtime.uow.run(work)))
 
 
 @router.post("/claims/{claim_id}/complete", response_model=ClaimOut)
@@ -261,7 +272,7 @@ async def complete_claim(
     async def work(tx: Tx) -> Claim:
         return await handlers.complete(tx, claim_id, body, principal, request_id)
 
-    return ClaimOut.of(await runtime.uow.run(work))
+    return ClaimOut.of(await patiently(lambda: runtime.uow.run(work)))
 
 
 def _visibility(principal: Principal) -> dict[str, Any]:
@@ -335,4 +346,4 @@ async def rotate_check_in_code(
         demand, code = await handlers.rotate_check_in_code(tx, demand_id, principal)
         return _code_out(demand, code)
 
-    return await runtime.uow.run(rotate)
+    return await patiently(lambda: runtime.uow.run(rotate))
