@@ -318,6 +318,9 @@ async def test_full_waitlisted_promoted_on_withdrawal_then_reopened(world: Units
     assert len(distinct(seen.of_type("demand.filled"))) == 1
     assert (await world.demand_document(demand))["accepted"] == 2
     assert (await world.act(first.token, a, "withdraw")).status_code == 409
+    metrics = (await world.http.get(f"{world.url}/metrics")).text
+    assert 'whistle_units_claims_total{outcome="demand-full"}' in metrics
+    assert 'whistle_units_claims_total{outcome="waitlisted"}' in metrics
 
 
 async def test_withdrawing_in_the_last_hour_needs_a_reason(world: UnitsWorld) -> None:

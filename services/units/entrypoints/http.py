@@ -30,6 +30,7 @@ from services.units.entrypoints.schemas import (
     VolunteerOut,
     WithdrawIn,
 )
+from services.units.metrics import CLAIMS_DECIDED
 from shared.auth import CurrentPrincipal, Principal, Role, forbidden, require_roles
 from shared.clock import utcnow
 from shared.http.idempotency_keys import StoredResponse, create_once
@@ -222,16 +223,22 @@ async def claim_demand(
             {"Location": f"/v1/claims/{claim.id}"},
         )
 
-    async with _claims_per_demand.hold(demand_id):
-        return await patiently(
-            lambda: create_once(
-                runtime.idempotency,
-                runtime.uow,
-                request=request,
-                scope=principal.sub,
-                create=create,
+    try:
+        async with _claims_per_demand.hold(demand_id):
+            response = await patiently(
+                lambda: create_once(
+                    runtime.idempotency,
+                    runtime.uow,
+                    request=request,
+                    scope=principal.sub,
+                    create=create,
+                )
             )
-        )
+    except ProblemError as refusal:
+        CLAIMS_DECIDED.labels(refusal.slug).inc()
+        raise
+    CLAIMS_DECIDED.labels("accepted" if response.status_code == 201 else "waitlisted").inc()
+    return response
 
 
 @router.post("/claims/{claim_id}/withdraw", response_model=ClaimOut)
