@@ -28,10 +28,6 @@ HEAD = "log_head"
 BATCH = 500
 
 
-class Duplicate(Exception):
-    pass
-
-
 async def ensure_indexes(db: Database) -> None:
     events = db[EVENTS]
     await events.create_index("event_id", unique=True)
