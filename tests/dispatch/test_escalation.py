@@ -219,6 +219,23 @@ async def test_an_unfinished_demand_expires_when_its_shift_ends(
     assert_problem(complete, 409, "demand-closed")
 
 
+async def test_a_filled_demand_nobody_checked_in_for_expires(
+    client: httpx.AsyncClient, events: EventCollector, rabbitmq_url: str
+) -> None:
+    body = demand_body(COMMUNITY, starts_at=iso(soon(0.5)), ends_at=iso(soon(3.0)), slots=1)
+    demand = await post_demand(client, SECRETARY, body)
+    facts = UnitsFacts(demand)
+    await publish(rabbitmq_url, facts.accepted("a", 1, filled=1), facts.filled(1))
+    await eventually(
+        lambda: _ready(events.of_type("demand.expired")),
+        lambda seen: len(of(seen, demand["id"])) == 1,
+    )
+    (expired,) = of(events.of_type("demand.expired"), demand["id"])
+    assert (expired["data"]["filled"], expired["data"]["slots"]) == (1, 1)
+    state = await demand_state(client, SECRETARY, demand["id"])
+    assert state["status"] == "expired"
+
+
 async def test_a_demand_in_progress_gets_a_grace_period_to_be_confirmed(
     client: httpx.AsyncClient, events: EventCollector, rabbitmq_url: str
 ) -> None:

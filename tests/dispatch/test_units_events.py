@@ -205,3 +205,28 @@ async def test_events_that_do_not_fit_are_dead_lettered_and_the_rest_go_on(
         assert message is not None
         assert b'"lots"' in message.body
         await message.ack()
+
+
+async def test_a_demand_in_progress_can_be_cancelled_and_a_partly_filled_one_completed(
+    client: httpx.AsyncClient, rabbitmq_url: str
+) -> None:
+    started = await new_demand(client, slots=2)
+    facts = UnitsFacts(started)
+    await publish(rabbitmq_url, facts.accepted("a", 1, filled=1), facts.checked_in("a", 1))
+    await settles_at(client, started["id"], status="in_progress")
+    cancelled = await client.post(
+        f"/v1/demands/{started['id']}/cancel",
+        json={"reason": "gas leak, site evacuated"},
+        headers=bearer(SECRETARY),
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+
+    partly = await new_demand(client, slots=3)
+    await publish(rabbitmq_url, UnitsFacts(partly).accepted("a", 1, filled=1))
+    await settles_at(client, partly["id"], status="open", filled=1)
+    completed = await client.post(
+        f"/v1/demands/{partly['id']}/complete", json={}, headers=bearer(SECRETARY)
+    )
+    assert completed.status_code == 200, completed.text
+    assert completed.json()["status"] == "completed"
