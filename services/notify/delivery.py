@@ -21,6 +21,7 @@ from services.notify.adapters.email import EmailSender
 from services.notify.adapters.webhook import DeliveryFailed, WebhookSender
 from services.notify.domain.retry import exhausted, next_attempt_at
 from services.notify.domain.targets import RefusedTarget
+from services.notify.metrics import DELIVERY_ATTEMPTS
 from services.notify.notifying import failed_event, sent_event
 from shared.clock import utcnow
 from shared.logging import message_context
@@ -137,6 +138,14 @@ class DeliveryWorker:
             status: int | None = None
             try:
                 status = await self._send(delivery)
+            except asyncio.CancelledError:
+                # Shutting down mid-attempt: hand it back at once rather than when the
+                # lease lapses (the receiver may see it twice; it has the delivery id).
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(
+                        deliveries.release(self._uow.db, delivery["_id"], self._owner)
+                    )
+                raise
             except RefusedTarget as refused:
                 error, permanent = f"refused: {refused}", True
             except DeliveryFailed as failed:
@@ -160,6 +169,9 @@ class DeliveryWorker:
                 _log.warning("delivery_record_failed", error=str(failure))
                 return
             attempts = delivery["attempts"] + 1
+            if state is not None:
+                outcome = "retry" if state == "pending" else state
+                DELIVERY_ATTEMPTS.labels(delivery["channel"], outcome).inc()
             if state == "sent":
                 _log.info("delivery_sent", attempts=attempts)
             elif state == "dead":

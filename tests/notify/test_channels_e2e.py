@@ -182,6 +182,9 @@ async def test_a_failing_receiver_is_retried_with_backoff_then_dead_lettered(
     assert delivery["state"] == "dead"
     assert delivery["attempts"] == MAX_ATTEMPTS
     assert [a["ok"] for a in delivery["history"]] == [False] * MAX_ATTEMPTS
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(f"{notify.url}/metrics")).text
+    assert 'whistle_notify_delivery_attempts_total{channel="webhook",outcome="dead"}' in metrics
     dead = await notify.db["dead_letters"].find_one({"notification_id": notification_id})
     assert dead is not None
     assert dead["attempts"] == MAX_ATTEMPTS

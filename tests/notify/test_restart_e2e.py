@@ -8,8 +8,11 @@ import pytest
 
 from shared.clock import utcnow
 from shared.events.catalogue import ClaimAccepted, ClaimWithdrawn
+from tests.conftest import bearer
 from tests.notify import scenario as s
+from tests.notify.receivers import eventually, webhook_receiver
 from tests.notify.scenario import Notify
+from tests.notify.sse import open_stream
 from tests.support.events import publish
 from tests.support.processes import ServiceProcess
 
@@ -86,3 +89,31 @@ async def _kinds_offline(notify: Notify, volunteer: str) -> list[str]:
     """What is in the inbox while the service is down (read from its database)."""
     cursor = notify.db["notifications"].find({"owner": f"volunteer:{volunteer}"})
     return [document["kind"] async for document in cursor]
+
+
+async def test_sigterm_ends_open_streams_and_hanging_deliveries_cleanly(
+    notify_alone: tuple[ServiceProcess, Notify], rabbitmq_url: str
+) -> None:
+    process, notify = notify_alone
+    with webhook_receiver() as receiver:
+        c, slow, person = s.uid("c"), s.uid("u"), s.uid("v")
+        registry = [
+            s.community(c),
+            s.unit(slow, [c], webhook_url=f"{receiver.url}/hang/{slow}"),
+            s.volunteer(person, c),
+        ]
+        await publish(rabbitmq_url, *registry)
+        await notify.processed(*registry)
+        auth = bearer(notify.token_for(f"volunteer:{person}"))
+        async with open_stream(f"{process.url}/v1/inbox/stream", headers=auth) as live:
+            await publish(rabbitmq_url, s.published(s.uid("dem"), c))
+            assert await eventually(lambda: receiver.to(f"/hang/{slow}"))
+            assert await eventually(lambda: live.notifications)
+            await asyncio.to_thread(process.terminate)
+    logs = process.logs()
+    assert "Application shutdown complete" in logs
+    assert '"level": "error"' not in logs
+    # The interrupted delivery is handed back: pending, free for the next worker at once.
+    [delivery] = await notify.db["deliveries"].find({"channel": "webhook"}).to_list(5)
+    assert delivery["state"] == "pending"
+    assert delivery["lease_owner"] is None

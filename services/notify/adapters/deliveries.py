@@ -64,6 +64,13 @@ async def take(db: Database, delivery_id: str, owner: str, until: datetime) -> D
     )
 
 
+async def release(db: Database, delivery_id: str, owner: str) -> None:
+    await db[DELIVERIES].update_one(
+        {"_id": delivery_id, "state": "pending", "lease_owner": owner},
+        {"$set": {"lease_until": None, "lease_owner": None}},
+    )
+
+
 async def record(
     tx: Tx,
     delivery_id: str,

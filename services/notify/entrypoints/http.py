@@ -5,6 +5,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -91,9 +92,13 @@ async def stream_inbox(
     settings: NotifySettings = request.app.state.settings
     bell: InboxBell = request.app.state.inbox_bell
 
+    # On server shutdown the stream ends by itself (within one poll), so the response closes
+    # cleanly and the browser reconnects elsewhere with its Last-Event-ID.
+    shutdown = anyio.Event()
+
     async def events() -> AsyncIterator[ServerSentEvent]:
         last = start
-        while True:
+        while not shutdown.is_set():
             items = await inbox.newer_than(db, owner, last, STREAM_BATCH)
             for item in items:
                 last = item["seq"]
@@ -105,7 +110,12 @@ async def stream_inbox(
             if len(items) < STREAM_BATCH:
                 await bell.wait(settings.stream_poll_s)
 
-    return EventSourceResponse(events(), ping=settings.stream_ping_s)
+    return EventSourceResponse(
+        events(),
+        ping=settings.stream_ping_s,
+        shutdown_event=shutdown,
+        shutdown_grace_period=settings.stream_poll_s + 1.0,
+    )
 
 
 @router.get("/notifications/{notification_id}/deliveries", response_model=list[DeliveryOut])
