@@ -12,6 +12,7 @@ from services.units.adapters import repository
 from services.units.domain import codes, rules
 from services.units.domain.model import (
     COMMITTED_STATUSES,
+    HOLDING_STATUSES,
     Claim,
     ClaimStatus,
     Demand,
@@ -110,6 +111,20 @@ async def claimant_of(tx: Tx, actor: Principal) -> tuple[Claimant, Unit | Volunt
 
 def communities_served(profile: Unit | Volunteer) -> list[str]:
     return list(profile.communities) if isinstance(profile, Unit) else [profile.community_id]
+
+
+async def claimable_for(tx: Tx, actor: Principal, demands: list[Demand]) -> list[Demand]:
+    """The demands this claimant may claim: within its reach, its skills, not yet claimed."""
+    claimant, profile = await claimant_of(tx, actor)
+    served = await repository.get_communities(tx.db, communities_served(profile), tx)
+    held = {claim.demand_id for claim in await repository.claims_of(tx, claimant, HOLDING_STATUSES)}
+    return [
+        demand
+        for demand in demands
+        if demand.id not in held
+        and rules.reaches(demand, served)
+        and not rules.missing_skills(demand.skills, profile.skills)
+    ]
 
 
 async def _check_volunteer_time(

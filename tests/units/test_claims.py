@@ -149,6 +149,10 @@ async def test_open_demands_most_urgent_first_and_only_what_the_claimant_may_cla
     assert other not in seen
     assert {routine, urgent_early, urgent_late} <= set(seen)
 
+    assert (await world.claim(volunteer.token, routine)).status_code == 201
+    response = await world.http.get(f"{world.url}/v1/open-demands", headers=bearer(volunteer.token))
+    assert routine not in [item["id"] for item in response.json()["items"]]  # claimed already
+
     response = await world.http.get(
         f"{world.url}/v1/open-demands", params={"skill": "Driving"}, headers=bearer(ADMIN)
     )

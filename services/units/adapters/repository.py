@@ -265,15 +265,8 @@ async def holding_claim(tx: Tx, demand_id: str, claimant: Claimant) -> Claim | N
     return _model(Claim, document) if document else None
 
 
-async def claims_of(
-    tx: Tx, claimant: Claimant, statuses: Sequence[ClaimStatus], *, excluding: str | None = None
-) -> list[Claim]:
-    query: dict[str, Any] = {
-        "claimant_key": claimant_key(claimant),
-        "status": {"$in": list(statuses)},
-    }
-    if excluding is not None:
-        query["_id"] = {"$ne": excluding}
+async def claims_of(tx: Tx, claimant: Claimant, statuses: Sequence[ClaimStatus]) -> list[Claim]:
+    query = {"claimant_key": claimant_key(claimant), "status": {"$in": list(statuses)}}
     cursor = tx.db[CLAIMS].find(query, session=tx.session)
     return [_model(Claim, document) async for document in cursor]
 

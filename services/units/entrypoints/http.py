@@ -11,7 +11,7 @@ from services.units import handlers, refusals
 from services.units.adapters import repository
 from services.units.config import UnitsSettings
 from services.units.domain import rules
-from services.units.domain.model import Claim, Demand, Unit, Volunteer
+from services.units.domain.model import Claim, Demand
 from services.units.entrypoints.gate import KeyedGate
 from services.units.entrypoints.patience import patiently
 from services.units.entrypoints.schemas import (
@@ -189,16 +189,10 @@ async def open_demands(
 async def _claimable(
     runtime: ServiceRuntime, principal: Principal, demands: list[Demand]
 ) -> list[Demand]:
-    async def profile(tx: Tx) -> Unit | Volunteer:
-        return (await handlers.claimant_of(tx, principal))[1]
+    async def look(tx: Tx) -> list[Demand]:
+        return await handlers.claimable_for(tx, principal, demands)
 
-    who = await runtime.uow.run(profile)
-    served = await repository.get_communities(runtime.db, handlers.communities_served(who))
-    return [
-        demand
-        for demand in demands
-        if rules.reaches(demand, served) and not rules.missing_skills(demand.skills, who.skills)
-    ]
+    return await runtime.uow.run(look)
 
 
 # --- claims ---------------------------------------------------------------------------------
