@@ -8,7 +8,7 @@ transaction that records it.
 from services.units import outgoing
 from services.units.adapters import repository
 from services.units.domain import codes
-from services.units.domain.model import RELEASABLE_STATUSES, Community, Demand
+from services.units.domain.model import RELEASABLE_STATUSES, Community, Demand, DemandStatus
 from shared.clock import utcnow
 from shared.events.catalogue import (
     ClaimNoShow,
@@ -59,12 +59,23 @@ async def on_demand_published(tx: Tx, event: CloudEvent) -> None:
         fill_by=data.fill_by,
         priority=data.priority,
         level=data.level,
+        status=await repository.early_closure(tx, data.demand_id) or "open",
     )
-    if await repository.insert_demand(tx, demand, codes.new_code()):
+    if await repository.insert_demand(tx, demand, codes.new_code()) and demand.status == "open":
         # Accepted claims not checked in by the end become no-shows: stored, so it survives.
         await timers.schedule(
             tx, no_show_key(demand.id), NO_SHOW_TIMER, demand.ends_at, {"demand_id": demand.id}
         )
+
+
+async def _close(tx: Tx, demand_id: str, status: DemandStatus) -> bool:
+    """Close an open demand; True if it was open. A closure that overtook the demand's
+    publication is remembered, so the demand arrives closed."""
+    if await repository.close_demand(tx, demand_id, status) is not None:
+        return True
+    if await repository.get_demand(tx.db, demand_id, tx) is None:
+        await repository.remember_early_closure(tx, demand_id, status)
+    return False
 
 
 async def on_demand_escalated(tx: Tx, event: CloudEvent) -> None:
@@ -75,7 +86,7 @@ async def on_demand_escalated(tx: Tx, event: CloudEvent) -> None:
 async def on_demand_cancelled(tx: Tx, event: CloudEvent) -> None:
     """Cancellation releases every claim still holding or awaiting a place."""
     data = parse_data(DemandCancelled, event.data)
-    if await repository.close_demand(tx, data.demand_id, "cancelled") is None:
+    if not await _close(tx, data.demand_id, "cancelled"):
         return
     await timers.cancel(tx, no_show_key(data.demand_id))
     for held in await repository.claims_on(tx, data.demand_id, RELEASABLE_STATUSES):
@@ -100,12 +111,12 @@ async def on_demand_cancelled(tx: Tx, event: CloudEvent) -> None:
 
 async def on_demand_completed(tx: Tx, event: CloudEvent) -> None:
     data = parse_data(DemandCompleted, event.data)
-    await repository.close_demand(tx, data.demand_id, "completed")
+    await _close(tx, data.demand_id, "completed")
 
 
 async def on_demand_expired(tx: Tx, event: CloudEvent) -> None:
     data = parse_data(DemandExpired, event.data)
-    await repository.close_demand(tx, data.demand_id, "expired")
+    await _close(tx, data.demand_id, "expired")
 
 
 async def on_no_show_due(tx: Tx, timer: Document) -> None:

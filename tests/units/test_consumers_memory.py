@@ -13,7 +13,12 @@ from services.units.config import UnitsSettings
 from services.units.entrypoints.events import register_consumers
 from shared.broker.topology import EVENTS_EXCHANGE, UNITS_DEMAND_EVENTS
 from shared.clock import utcnow
-from shared.events.catalogue import CommunityRegistered, DemandEscalated, DemandPublished
+from shared.events.catalogue import (
+    CommunityRegistered,
+    DemandCancelled,
+    DemandEscalated,
+    DemandPublished,
+)
 from shared.events.envelope import CloudEvent
 from shared.runtime import ServiceRuntime
 from tests.support.events import event_of
@@ -105,3 +110,14 @@ async def test_data_that_does_not_fit_its_type_stores_nothing(runtime: ServiceRu
     await deliver(runtime, broken)
     assert await runtime.db["demands"].count_documents({}) == 0
     assert await runtime.db["processed_events"].count_documents({}) == 0
+
+
+async def test_a_cancellation_that_overtakes_its_demand_still_closes_it(
+    runtime: ServiceRuntime,
+) -> None:
+    cancelled = DemandCancelled(demand_id="dem_m4", community_id="c-m", reason="duplicate")
+    await deliver(runtime, event_of(cancelled, subject="dem_m4"), published("dem_m4"))
+    demand = await runtime.db["demands"].find_one({"_id": "dem_m4"})
+    assert demand is not None
+    assert demand["status"] == "cancelled"
+    assert await runtime.db["timers"].count_documents({}) == 0

@@ -32,6 +32,8 @@ DEMANDS = "demands"
 UNITS = "units"
 VOLUNTEERS = "volunteers"
 CLAIMS = "claims"
+# Closures that arrived before the demand itself (a redelivery can overtake it).
+EARLY_CLOSURES = "early_closures"
 
 
 async def ensure_indexes(db: Database) -> None:
@@ -112,6 +114,23 @@ async def close_demand(tx: Tx, demand_id: str, status: DemandStatus) -> Demand |
         session=tx.session,
     )
     return _model(Demand, document) if document else None
+
+
+async def remember_early_closure(tx: Tx, demand_id: str, status: DemandStatus) -> None:
+    await tx.db[EARLY_CLOSURES].update_one(
+        {"_id": demand_id},
+        {"$setOnInsert": {"status": status}},
+        upsert=True,
+        session=tx.session,
+    )
+
+
+async def early_closure(tx: Tx, demand_id: str) -> DemandStatus | None:
+    document = await tx.db[EARLY_CLOSURES].find_one({"_id": demand_id}, session=tx.session)
+    if document is None:
+        return None
+    status: DemandStatus = document["status"]
+    return status
 
 
 async def take_slots(tx: Tx, demand_id: str, headcount: int) -> Demand | None:
