@@ -155,6 +155,7 @@ class DeliveryWorker:
                 _log.warning("delivery_error", error=error, exc_info=unexpected)
             attempt = {
                 "at": started,
+                "by": self._owner,
                 "ok": error is None,
                 "status": status,
                 "error": error,

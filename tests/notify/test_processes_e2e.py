@@ -1,7 +1,7 @@
-"""Reminders are stored timers: one due while notify was killed fires when it comes back."""
+"""Notify as real processes: killed and restarted, stopped with work in flight, two replicas."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import pytest
@@ -117,3 +117,45 @@ async def test_sigterm_ends_open_streams_and_hanging_deliveries_cleanly(
     [delivery] = await notify.db["deliveries"].find({"channel": "webhook"}).to_list(5)
     assert delivery["state"] == "pending"
     assert delivery["lease_owner"] is None
+
+
+async def test_two_replicas_send_each_delivery_once(
+    start_service: Callable[..., ServiceProcess],
+    mongodb_url: str,
+    db_prefix: str,
+    token: Callable[..., str],
+    rabbitmq_url: str,
+) -> None:
+    first, _replica = await asyncio.gather(
+        asyncio.to_thread(start_service, "notify"), asyncio.to_thread(start_service, "notify")
+    )
+    notify = Notify(first.url, mongodb_url, db_prefix, token)
+    try:
+        with webhook_receiver() as receiver:
+            c, units = s.uid("c"), [s.uid("u") for _ in range(2)]
+            registry = [
+                s.community(c),
+                *(s.unit(u, [c], webhook_url=f"{receiver.url}/ok/{u}") for u in units),
+            ]
+            await publish(rabbitmq_url, *registry)
+            await notify.processed(*registry)
+            whistles = [s.published(s.uid("dem"), c) for _ in range(6)]
+            await publish(rabbitmq_url, *whistles)
+            await notify.processed(*whistles)
+            expected = len(whistles) * len(units)
+            assert await eventually(lambda: len(receiver.requests) >= expected, timeout=15)
+            deliveries = notify.db["deliveries"]
+            assert await eventually(
+                lambda: _equals(deliveries.count_documents({"state": "sent"}), expected)
+            )
+            await asyncio.sleep(1.0)  # any second send would arrive now: there must be none
+            ids = [r.headers["X-Whistle-Delivery"] for r in receiver.requests]
+            assert len(ids) == expected
+            assert len(set(ids)) == expected
+        assert await notify.db["notifications"].count_documents({}) == expected
+    finally:
+        await notify.close()
+
+
+async def _equals(count: Awaitable[int], expected: int) -> bool:
+    return await count == expected
