@@ -246,6 +246,11 @@ async def test_report_json_and_csv_match_the_hand_computed_fixture(
         assert response.status_code == 200, response.text
         report = response.json()
         assert report["rules"]["version"] == "responsiveness/1"
+        assert (report["from"], report["to"], report["by"]) == (
+            PERIOD_FROM.astimezone(UTC).isoformat(),
+            PERIOD_TO.astimezone(UTC).isoformat(),
+            by,
+        )
         assert report["rows"] == EXPECTED[by]
     response = await client.get(
         f"{audit.url}/v1/reports/responsiveness",

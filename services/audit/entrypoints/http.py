@@ -16,6 +16,7 @@ from pydantic import AwareDatetime
 from services.audit import queries
 from services.audit.adapters.log_store import LogQuery
 from services.audit.domain.responsiveness import Grouping
+from services.audit.entrypoints import schemas
 from shared.auth import Principal, Role, forbidden, require_roles
 from shared.clock import as_utc
 from shared.http.problems import ProblemError
@@ -64,7 +65,11 @@ def _bad_range(detail: str) -> ProblemError:
     )
 
 
-@router.get("/events", response_model=None)
+@router.get(
+    "/events",
+    response_model=schemas.EventsPage,
+    responses={200: {"content": {NDJSON: {"schema": schemas.Record.model_json_schema()}}}},
+)
 async def list_events(
     request: Request,
     principal: Reader,
@@ -103,7 +108,7 @@ async def _ndjson(items: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
         yield json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
-@router.get("/timeline/{demand_id}")
+@router.get("/timeline/{demand_id}", response_model=schemas.Timeline)
 async def get_timeline(demand_id: str, principal: Reader, runtime: Runtime) -> dict[str, Any]:
     """Every event of the demand, its claims and notifications, in order, timed from the whistle."""
     found = await queries.timeline(runtime.db, demand_id)
@@ -113,7 +118,7 @@ async def get_timeline(demand_id: str, principal: Reader, runtime: Runtime) -> d
     return {"demand_id": demand_id, "items": found.items}
 
 
-@router.get("/demands/{demand_id}/state")
+@router.get("/demands/{demand_id}/state", response_model=schemas.DemandState)
 async def get_demand_state(
     demand_id: str,
     principal: Reader,
@@ -130,7 +135,11 @@ async def get_demand_state(
     return {"as_of": at.isoformat() if at else None, **state.as_dict()}
 
 
-@router.get("/reports/responsiveness", response_model=None)
+@router.get(
+    "/reports/responsiveness",
+    response_model=schemas.Report,
+    responses={200: {"content": {"text/csv": {}}}},
+)
 async def get_responsiveness(
     principal: Reader,
     runtime: Runtime,
@@ -163,7 +172,7 @@ async def get_responsiveness(
     return report
 
 
-@router.get("/verify")
+@router.get("/verify", response_model=schemas.Verdict, response_model_exclude_none=True)
 async def verify(_: Auditor, runtime: Runtime) -> dict[str, Any]:
     """Walk the whole hash chain; the first bad seq when anything was changed."""
     return await queries.verify(runtime.db)

@@ -1,0 +1,109 @@
+"""What audit's HTTP side returns (the contract's audit section), for clients and OpenAPI."""
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Record(BaseModel):
+    seq: int = Field(description="position in the log: 1, 2, 3, ... without gaps")
+    hash: str = Field(description="sha256(prev_hash || canonical JSON of event), hex")
+    prev_hash: str = Field(description="the previous record's hash (64 zeros for seq 1)")
+    event: dict[str, Any] = Field(description="the CloudEvent exactly as it was received")
+
+
+class EventsPage(BaseModel):
+    items: list[Record]
+    next_after: int = Field(
+        description="pass as `after` for the next page; unchanged when this page is empty"
+    )
+
+
+class TimelineItem(Record):
+    since_whistle_s: float | None = Field(
+        description="seconds from the demand's `demand.published` to this event"
+    )
+
+
+class Timeline(BaseModel):
+    demand_id: str
+    items: list[TimelineItem]
+
+
+class Claimant(BaseModel):
+    type: str
+    id: str
+
+
+class ClaimState(BaseModel):
+    claim_id: str
+    claimant: Claimant
+    headcount: int
+    status: str
+    accepted_at: str | None
+    checked_in_at: str | None
+    completed_at: str | None
+    hours: float
+    person_times: int
+
+
+class DemandState(BaseModel):
+    as_of: str | None = Field(description="the time asked for; null: after every event")
+    demand_id: str
+    community_id: str | None
+    title: str | None
+    kind: str | None
+    priority: str | None
+    status: str
+    level: str
+    slots: int
+    filled: int
+    whistle_at: str | None
+    starts_at: str | None
+    ends_at: str | None
+    first_claim_at: str | None
+    updated_at: str | None
+    events: int = Field(description="events of this demand folded into the state")
+    claimants: list[ClaimState]
+
+
+class Rules(BaseModel):
+    version: str
+    weights: dict[str, float]
+    speed_full_marks_s: int
+    speed_zero_s: int
+
+
+class ReportRow(BaseModel):
+    rank: int
+    key: str
+    demands: int
+    claims: int
+    median_first_claim_s: float | None
+    p90_first_claim_s: float | None
+    fill_rate: float | None
+    attendance_rate: float | None
+    no_shows: int
+    completion_rate: float | None
+    person_times: int
+    hours: float
+    score: float
+
+
+class Report(BaseModel):
+    rules: Rules
+    from_: str = Field(alias="from", serialization_alias="from")
+    to: str
+    as_of: str | None
+    by: str
+    community_id: str | None
+    rows: list[ReportRow]
+
+
+class Verdict(BaseModel):
+    ok: bool
+    events: int | None = Field(None, description="records verified (when ok)")
+    head_hash: str | None = Field(None, description="the last record's hash (when ok)")
+    first_bad_seq: int | None = Field(None, description="where the chain breaks (when not ok)")
+    reason: str | None = None
+    events_verified: int | None = Field(None, description="records before the break")
