@@ -60,6 +60,15 @@ async def test_the_inbox_pages_newest_first_and_marks_read(notify: Notify, rabbi
     assert unread["unread"] == 2
     assert oldest["id"] not in [item["id"] for item in unread["items"]]
 
+    async with httpx.AsyncClient(base_url=notify.url) as client:
+        marked = await client.post("/v1/inbox/read", json={"up_to": 2}, headers=auth)
+        assert marked.status_code == 200, marked.text
+        assert marked.json() == {"marked": 1, "unread": 1}
+        refused = await client.post("/v1/inbox/read", json={"up_to": 0}, headers=auth)
+        assert refused.status_code == 422
+        assert refused.headers["content-type"] == "application/problem+json"
+    assert [item["seq"] for item in (await notify.inbox(owner, unread="true"))["items"]] == [3]
+
 
 async def test_roles_without_an_inbox_and_bad_input_are_refused(
     notify: Notify, token: Callable[..., str]

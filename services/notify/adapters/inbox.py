@@ -87,6 +87,14 @@ async def mark_read(db: Database, owner: str, notification_id: str) -> Document 
     return await db[NOTIFICATIONS].find_one({"_id": notification_id, "owner": owner})
 
 
+async def mark_read_up_to(db: Database, owner: str, seq: int) -> int:
+    result = await db[NOTIFICATIONS].update_many(
+        {"owner": owner, "read": False, "seq": {"$lte": seq}},
+        {"$set": {"read": True, "read_at": utcnow()}},
+    )
+    return result.modified_count
+
+
 def public_view(document: Document) -> dict[str, Any]:
     """The notification as its owner, its webhook and its SSE stream see it (JSON-ready)."""
     read_at = document.get("read_at")

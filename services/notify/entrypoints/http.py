@@ -13,7 +13,13 @@ from services.notify.adapters import deliveries, inbox
 from services.notify.bell import InboxBell
 from services.notify.config import NotifySettings
 from services.notify.entrypoints.identity import Owner, StreamOwner, inbox_owner
-from services.notify.entrypoints.schemas import DeliveryOut, InboxPage, NotificationOut
+from services.notify.entrypoints.schemas import (
+    DeliveryOut,
+    InboxPage,
+    MarkReadIn,
+    MarkReadOut,
+    NotificationOut,
+)
 from shared.auth import CurrentPrincipal
 from shared.http.problems import ProblemError
 from shared.runtime import ServiceRuntime
@@ -51,6 +57,13 @@ async def list_inbox(
         "next_after": items[-1]["seq"] if len(items) == limit else None,
         "unread": await inbox.unread_count(db, owner),
     }
+
+
+@router.post("/inbox/read", response_model=MarkReadOut)
+async def mark_all_read(body: MarkReadIn, owner: Owner, db: Db) -> dict[str, int]:
+    """Mark read every notification up to `up_to` (the newest the reader has seen)."""
+    marked = await inbox.mark_read_up_to(db, owner, body.up_to)
+    return {"marked": marked, "unread": await inbox.unread_count(db, owner)}
 
 
 @router.post("/inbox/{notification_id}/read", response_model=NotificationOut)

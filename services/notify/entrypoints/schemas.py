@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events.catalogue import Recipient
 
@@ -29,8 +29,21 @@ class InboxPage(BaseModel):
     unread: int
 
 
+class MarkReadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Everything up to this `seq` (what the reader has seen), not what arrived since.
+    up_to: int = Field(ge=1)
+
+
+class MarkReadOut(BaseModel):
+    marked: int
+    unread: int
+
+
 class AttemptOut(BaseModel):
     at: datetime
+    by: str | None = None
     ok: bool
     status: int | None
     error: str | None
