@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.notify.adapters.email import SmtpServer
-from services.notify.adapters.webhook import guard, pinned, sign
+from services.notify.adapters.webhook import WebhookSender, guard, pinned, sign
 from services.notify.config import NotifySettings
 from services.notify.delivery import webhook_body
 from services.notify.domain.retry import exhausted, next_attempt_at
@@ -86,6 +86,19 @@ async def test_the_guard_resolves_the_host_and_checks_every_address() -> None:
     # A literal address resolves to itself with the real resolver.
     with pytest.raises(RefusedTarget):
         await guard("http://127.0.0.1:9/hook")
+    with pytest.raises(RefusedTarget):
+        await guard("http://localhost:9/hook")
+
+
+async def test_a_production_sender_refuses_before_connecting() -> None:
+    sender = WebhookSender(b"k", timeout_s=1, refuse_private=True)
+    try:
+        with pytest.raises(RefusedTarget):
+            await sender.send("http://localhost:9/hook", b"{}", {})
+        with pytest.raises(RefusedTarget):
+            await sender.send("ftp://hooks.example/", b"{}", {})
+    finally:
+        await sender.close()
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from services.notify.adapters import deliveries, inbox
@@ -36,6 +36,7 @@ def db_of(request: Request) -> Database:
 
 
 Db = Annotated[Database, Depends(db_of)]
+NotificationId = Annotated[str, Path(min_length=1, max_length=100)]
 
 
 def _not_found(notification_id: str) -> ProblemError:
@@ -67,7 +68,7 @@ async def mark_all_read(body: MarkReadIn, owner: Owner, db: Db) -> dict[str, int
 
 
 @router.post("/inbox/{notification_id}/read", response_model=NotificationOut)
-async def mark_read(notification_id: str, owner: Owner, db: Db) -> dict[str, Any]:
+async def mark_read(notification_id: NotificationId, owner: Owner, db: Db) -> dict[str, Any]:
     item = await inbox.mark_read(db, owner, notification_id)
     if item is None:
         raise _not_found(notification_id)
@@ -133,7 +134,7 @@ async def stream_inbox(
 
 @router.get("/notifications/{notification_id}/deliveries", response_model=list[DeliveryOut])
 async def list_deliveries(
-    notification_id: str, principal: CurrentPrincipal, db: Db
+    notification_id: NotificationId, principal: CurrentPrincipal, db: Db
 ) -> list[dict[str, Any]]:
     """Each channel's delivery of one notification, with every attempt (owner or admin)."""
     item = await inbox.get(db, notification_id)
