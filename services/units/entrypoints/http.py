@@ -249,7 +249,10 @@ async def withdraw_claim(
     async def work(tx: Tx) -> Claim:
         return await handlers.withdraw(tx, claim_id, command, principal, request_id, zone)
 
-    return ClaimOut.of(await patiently(lambda: runtime.uow.run(work)))
+    # A withdrawal writes the demand's count too: it queues with the demand's claims.
+    found = await repository.get_claim(runtime.db, claim_id)
+    async with _claims_per_demand.hold(found.demand_id if found else claim_id):
+        return ClaimOut.of(await patiently(lambda: runtime.uow.run(work)))
 
 
 @router.post("/claims/{claim_id}/check-in", response_model=ClaimOut)
