@@ -5,6 +5,9 @@ transaction runs, the events that arrive queue up and go into the next transacti
 Each message is acked only after the transaction holding its event has committed, so a crash
 loses nothing (the broker redelivers, and the event id makes the second append a no-op).
 
+The event is stored as the producer sent it (the message body's JSON, not a re-serialised
+model), so the hash covers exactly what went over the wire.
+
 Arrival order is the broker's delivery order (the delivery tag). Concurrent handlers can
 reach the recorder in a slightly different order, so the recorder appends deliveries by tag
 and waits briefly for a missing one; a delivery that never comes (a poison message rejected
@@ -12,6 +15,7 @@ before it got here) is given up on after `gap_wait_s`.
 """
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,7 +34,17 @@ MAX_BATCH = 100
 # Rounds of the unit of work's own retries before the batch's messages go back to the broker
 # (which would cost their place in the order).
 CONFLICT_ROUNDS = 5
-DeliveryTag = Callable[[], int | None]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The message being handled, as the broker delivered it."""
+
+    tag: int | None = None
+    body: bytes | None = None
+
+
+CurrentDelivery = Callable[[], Delivery]
 Append = Callable[[list[dict[str, Any]]], Awaitable[log_store.Appended]]
 
 
@@ -76,10 +90,22 @@ class HeadPinning:
             self._last_at = time.monotonic()
 
 
+def verbatim(event: CloudEvent, body: bytes | None) -> dict[str, Any]:
+    """The event as its producer wrote it; the parsed model's JSON when the body is not at hand."""
+    if body is not None:
+        try:
+            sent = json.loads(body)
+        except ValueError:
+            sent = None
+        if isinstance(sent, dict) and sent.get("id") == event.id:
+            return sent
+    return event.wire()
+
+
 @dataclass
 class _Waiting:
     tag: int | None
-    event: CloudEvent
+    event: dict[str, Any]
     done: asyncio.Future[int | None]
 
 
@@ -89,12 +115,12 @@ class EventRecorder:
         append: Append,
         pinning: HeadPinning | None = None,
         *,
-        delivery_tag: DeliveryTag = lambda: None,
+        delivery: CurrentDelivery = Delivery,
         gap_wait_s: float = 0.25,
     ) -> None:
         self._append_events = append
         self._pinning = pinning or HeadPinning()
-        self._delivery_tag = delivery_tag
+        self._delivery = delivery
         self._gap_wait_s = gap_wait_s
         self._waiting: list[_Waiting] = []
         self._arrived = asyncio.Event()
@@ -106,7 +132,10 @@ class EventRecorder:
 
     async def record(self, event: CloudEvent) -> None:
         """Store the event (once); returns when its transaction has committed."""
-        item = _Waiting(self._delivery_tag(), event, asyncio.get_running_loop().create_future())
+        delivery = self._delivery()
+        item = _Waiting(
+            delivery.tag, verbatim(event, delivery.body), asyncio.get_running_loop().create_future()
+        )
         self._waiting.append(item)
         self._arrived.set()
         while not item.done.done():
@@ -155,7 +184,7 @@ class EventRecorder:
         if tags:
             self._next_tag = max(tags) + 1
         try:
-            appended = await self._append_events([w.event.wire() for w in batch])
+            appended = await self._append_events([w.event for w in batch])
         except Exception as error:
             # Every message of the batch fails alike and goes back to the broker.
             for item in batch:

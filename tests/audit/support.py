@@ -10,8 +10,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import aio_pika
 import httpx
 
+from shared.broker.topology import EVENTS_EXCHANGE
 from tests.conftest import bearer
 from tests.support.processes import ROOT
 
@@ -89,3 +91,17 @@ def whistle(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         check=False,
         env={**os.environ, **(env or {})},
     )
+
+
+async def publish_raw(rabbitmq_url: str, routing_key: str, body: bytes) -> None:
+    """Publish bytes exactly as given (the shared helper serialises CloudEvent models)."""
+    connection = await aio_pika.connect_robust(rabbitmq_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.declare_exchange(
+            EVENTS_EXCHANGE.name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        await exchange.publish(
+            aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=routing_key,
+        )

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.audit.domain.chain import chain_hash
 from shared.auth import Role, issue_token
 from shared.events import catalogue as c
 from shared.events.envelope import CloudEvent
@@ -25,6 +26,7 @@ from tests.audit.support import (
     assert_gap_free,
     event_ids,
     page_all,
+    publish_raw,
     stream_all,
     wait_for_log,
     whistle,
@@ -101,6 +103,20 @@ async def test_duplicate_deliveries_are_stored_once(
     assert event_ids(items).index(event.id) < event_ids(items).index(marker.id)
     stored = next(item for item in items if item["event"]["id"] == event.id)
     assert stored["event"] == event.wire()
+
+
+async def test_the_event_is_stored_as_sent_and_its_hash_covers_that(
+    audit: ServiceProcess, amqp_url: str, client: httpx.AsyncClient, auditor: str
+) -> None:
+    [event] = fresh(1)
+    sent = {**event.wire(), "time": "2026-03-01T00:00:00.5Z", "traceparent": "00-ab-cd-01"}
+    await publish_raw(amqp_url, event.type, json.dumps(sent).encode())
+    items = await wait_for_log(
+        client, audit.url, auditor, lambda items: event.id in event_ids(items)
+    )
+    stored = next(item for item in items if item["event"]["id"] == event.id)
+    assert stored["event"] == sent
+    assert stored["hash"] == chain_hash(stored["prev_hash"], sent)
 
 
 async def test_concurrent_publishers_leave_a_gap_free_chain(

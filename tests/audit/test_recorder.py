@@ -1,13 +1,14 @@
 """The recorder's ordering and batching, with the log replaced by a list (no I/O)."""
 
 import asyncio
+import json
 from contextvars import ContextVar
 from typing import Any
 
 import pytest
 
 from services.audit.adapters.log_store import Appended
-from services.audit.handlers import EventRecorder, HeadPinning
+from services.audit.handlers import Delivery, EventRecorder, HeadPinning
 from shared.events import catalogue as c
 from shared.events.envelope import CloudEvent
 from tests.support.events import event_of
@@ -15,11 +16,13 @@ from tests.support.events import event_of
 pytestmark = pytest.mark.unit
 
 _tag: ContextVar[int | None] = ContextVar("tag", default=None)
+_body: ContextVar[bytes | None] = ContextVar("body", default=None)
 
 
 class FakeLog:
     def __init__(self, fail_batches: int = 0) -> None:
         self.ids: list[str] = []
+        self.stored: list[dict[str, Any]] = []
         self.batches: list[list[str]] = []
         self.fail_batches = fail_batches
 
@@ -35,6 +38,7 @@ class FakeLog:
                 seqs.append(None)
             else:
                 self.ids.append(event["id"])
+                self.stored.append(event)
                 seqs.append(len(self.ids))
         return Appended(seqs, len(self.ids), f"h{len(self.ids)}")
 
@@ -50,7 +54,12 @@ def events(n: int) -> list[CloudEvent]:
 
 
 def recorder(log: FakeLog, gap_wait_s: float = 0.25) -> EventRecorder:
-    return EventRecorder(log.append, HeadPinning(), delivery_tag=_tag.get, gap_wait_s=gap_wait_s)
+    return EventRecorder(
+        log.append,
+        HeadPinning(),
+        delivery=lambda: Delivery(_tag.get(), _body.get()),
+        gap_wait_s=gap_wait_s,
+    )
 
 
 async def deliver(rec: EventRecorder, event: CloudEvent, tag: int, delay: float) -> None:
@@ -114,3 +123,20 @@ async def test_duplicates_within_and_across_batches_are_stored_once() -> None:
     await asyncio.gather(*(deliver(rec, event, tag, 0) for tag in (1, 2, 3)))
     await deliver(rec, event, 4, 0)
     assert log.ids == [event.id]
+
+
+async def test_the_event_is_stored_as_its_producer_wrote_it() -> None:
+    log = FakeLog()
+    rec = recorder(log)
+    [event] = events(1)
+    sent = {**event.wire(), "time": "2026-03-01T00:00:00.500Z", "x-trace": {"hop": 1}}
+    _body.set(json.dumps(sent).encode())
+    await deliver(rec, event, 1, 0)
+    assert log.stored == [sent]
+    # Re-serialising the parsed model would have changed what the hash covers.
+    assert CloudEvent.model_validate(sent).wire()["time"] != sent["time"]
+    # Without the body at hand (or a body that is not this event) the model's JSON is kept.
+    _body.set(b"not json")
+    [other] = events(1)
+    await deliver(rec, other, 2, 0)
+    assert log.stored[1] == other.wire()
