@@ -25,6 +25,7 @@ import structlog
 
 from services.audit import metrics
 from services.audit.adapters import log_store
+from services.audit.domain.demand_state import event_time
 from shared.events.envelope import CloudEvent
 from shared.store.unit_of_work import TransactionConflict, Tx, UnitOfWork
 
@@ -97,9 +98,18 @@ def verbatim(event: CloudEvent, body: bytes | None) -> dict[str, Any]:
             sent = json.loads(body)
         except ValueError:
             sent = None
-        if isinstance(sent, dict) and sent.get("id") == event.id:
+        if isinstance(sent, dict) and sent.get("id") == event.id and _iso_time(sent):
             return sent
     return event.wire()
+
+
+def _iso_time(sent: dict[str, Any]) -> bool:
+    # The model also takes e.g. epoch seconds; the log's readers parse RFC 3339 only.
+    try:
+        event_time(sent)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 @dataclass
