@@ -354,9 +354,14 @@ async def check_in(
     expected = await repository.get_check_in_code(tx.db, demand.id, tx)
     if expected is None or not codes.matches(expected, command.code):
         raise refusals.wrong_check_in_code()
-    checked_in = await _moved(
-        tx, found, ("accepted",), {"status": "checked_in", "checked_in_at": now}
-    )
+    changes: dict[str, object] = {"status": "checked_in", "checked_in_at": now}
+    if command.members is not None:
+        if found.claimant.type != "unit":
+            raise refusals.invalid_claim("a volunteer names no members", "members")
+        if len(command.members) > found.headcount:
+            raise refusals.invalid_claim("more members named than the headcount", "members")
+        changes["members"] = command.members
+    checked_in = await _moved(tx, found, ("accepted",), changes)
     tx.emit(
         outgoing.claim_event(
             ClaimCheckedIn, checked_in, actor=actor.sub, causationid=request_id, checked_in_at=now

@@ -357,8 +357,10 @@ async def test_check_in_needs_the_current_code_inside_the_window(world: UnitsWor
     soon = await world.demand(community, starts_at=now + timedelta(minutes=30), hours=1)
     later = await world.demand(community, starts_at=now + timedelta(hours=3))
     volunteer = await world.volunteer(community)
+    unit = await world.unit([community])
     claim = claim_id(await world.claim(volunteer.token, soon))
     early = claim_id(await world.claim(volunteer.token, later))
+    unit_claim = claim_id(await world.claim(unit.token, soon, headcount=2))
 
     assert (await world.code_response(soon, volunteer.token)).status_code == 403
     assert (
@@ -397,6 +399,15 @@ async def test_check_in_needs_the_current_code_inside_the_window(world: UnitsWor
 
         twice = await world.act(volunteer.token, claim, "check-in", {"code": code})
         assert twice.status_code == 409
+
+        too_many = {"code": code, "members": ["Zhao", "Qian", "Sun"]}
+        refused = await world.act(unit.token, unit_claim, "check-in", too_many)
+        assert refused.status_code == 422
+        named = {"code": code, "members": ["Zhao", "Qian"]}
+        reported = await world.act(unit.token, unit_claim, "check-in", named)
+        assert reported.status_code == 200, reported.text
+        unit_checked_in = await wait_distinct(seen, "claim.checked_in", 2)
+        assert unit_checked_in[1]["data"]["members"] == ["Zhao", "Qian"]
 
         done = await world.act(
             volunteer.token, claim, "complete", {"report": "Gate held", "served": 120}

@@ -133,6 +133,8 @@ class WithdrawIn(Strict):
 
 class CheckInIn(Strict):
     code: Annotated[str, Field(min_length=1, max_length=32)]
+    # A unit names the people who reported (if it did not when claiming).
+    members: Members | None = None
 
 
 class CompleteIn(Strict):
