@@ -333,6 +333,7 @@ async def test_a_secretary_reads_only_their_community(
         ("/v1/events", {"after": "-1"}),
         ("/v1/events", {"since": "2030-03-02T00:00:00Z", "until": "2030-03-01T00:00:00Z"}),
         ("/v1/demands/d1/state", {"as_of": "soon"}),
+        ("/v1/timeline/" + "x" * 201, {}),
         ("/v1/reports/responsiveness", {"from": "2030-03-01T00:00:00Z"}),
         (
             "/v1/reports/responsiveness",

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import AwareDatetime
 
@@ -27,6 +27,7 @@ router = APIRouter(prefix="/v1", tags=["audit"])
 Reader = Annotated[Principal, require_roles(Role.AUDITOR, Role.SECRETARY)]
 Auditor = Annotated[Principal, require_roles(Role.AUDITOR)]
 NDJSON = "application/x-ndjson"
+DemandId = Annotated[str, Path(min_length=1, max_length=200)]
 
 
 def runtime_of(request: Request) -> ServiceRuntime:
@@ -109,7 +110,7 @@ async def _ndjson(items: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
 
 
 @router.get("/timeline/{demand_id}", response_model=schemas.Timeline)
-async def get_timeline(demand_id: str, principal: Reader, runtime: Runtime) -> dict[str, Any]:
+async def get_timeline(demand_id: DemandId, principal: Reader, runtime: Runtime) -> dict[str, Any]:
     """Every event of the demand, its claims and notifications, in order, timed from the whistle."""
     found = await queries.timeline(runtime.db, demand_id)
     if found is None:
@@ -120,7 +121,7 @@ async def get_timeline(demand_id: str, principal: Reader, runtime: Runtime) -> d
 
 @router.get("/demands/{demand_id}/state", response_model=schemas.DemandState)
 async def get_demand_state(
-    demand_id: str,
+    demand_id: DemandId,
     principal: Reader,
     runtime: Runtime,
     as_of: AwareDatetime | None = None,
