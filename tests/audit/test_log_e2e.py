@@ -268,6 +268,16 @@ async def test_report_json_and_csv_match_the_hand_computed_fixture(
             by,
         )
         assert report["rows"] == EXPECTED[by]
+    # As the log stood ten minutes after the first whistle: d1 with one claim, nothing else.
+    early = await client.get(
+        f"{audit.url}/v1/reports/responsiveness",
+        params={**params, "by": "community", "as_of": (T0 + timedelta(minutes=10)).isoformat()},
+        headers=bearer(auditor),
+    )
+    [row] = early.json()["rows"]
+    assert (row["key"], row["demands"], row["claims"], row["fill_rate"]) == ("c-north", 1, 1, 0.5)
+    assert (row["median_first_claim_s"], row["attendance_rate"]) == (300.0, None)
+    assert row["score"] == 75.0  # speed 1 (weight 30) and fill 0.5 (30): 45 of 60
     response = await client.get(
         f"{audit.url}/v1/reports/responsiveness",
         params={**params, "by": "unit", "format": "csv"},
