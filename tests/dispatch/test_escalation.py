@@ -201,7 +201,7 @@ async def test_an_unfinished_demand_expires_when_its_shift_ends(
     client: httpx.AsyncClient, events: EventCollector
 ) -> None:
     body = demand_body(
-        COMMUNITY, starts_at=iso(soon(0.5)), ends_at=iso(soon(2.0)), fill_by=iso(soon(0.5))
+        COMMUNITY, starts_at=iso(soon(0.5)), ends_at=iso(soon(3.0)), fill_by=iso(soon(0.5))
     )
     demand = await post_demand(client, SECRETARY, body)
     await eventually(
@@ -222,7 +222,7 @@ async def test_an_unfinished_demand_expires_when_its_shift_ends(
 async def test_a_filled_demand_nobody_checked_in_for_expires(
     client: httpx.AsyncClient, events: EventCollector, rabbitmq_url: str
 ) -> None:
-    body = demand_body(COMMUNITY, starts_at=iso(soon(0.5)), ends_at=iso(soon(3.0)), slots=1)
+    body = demand_body(COMMUNITY, starts_at=iso(soon(0.5)), ends_at=iso(soon(4.0)), slots=1)
     demand = await post_demand(client, SECRETARY, body)
     facts = UnitsFacts(demand)
     await publish(rabbitmq_url, facts.accepted("a", 1, filled=1), facts.filled(1))
@@ -239,7 +239,7 @@ async def test_a_filled_demand_nobody_checked_in_for_expires(
 async def test_a_demand_in_progress_gets_a_grace_period_to_be_confirmed(
     client: httpx.AsyncClient, events: EventCollector, rabbitmq_url: str
 ) -> None:
-    ends = soon(3.0)  # time enough for the check-in to arrive first
+    ends = soon(4.0)  # time enough for the check-in to arrive first, even on a busy machine
     body = demand_body(COMMUNITY, starts_at=iso(soon(0.5)), ends_at=iso(ends), slots=1)
     demand = await post_demand(client, SECRETARY, body)
     facts = UnitsFacts(demand)
