@@ -45,7 +45,7 @@ async def test_a_timer_due_while_dispatch_was_killed_fires_once_when_it_is_back(
     ):
         async with httpx.AsyncClient(base_url=dispatch.url, timeout=15) as client:
             await register_community(client, sign("admin"), COMMUNITY)
-            demand = await post_demand(client, SECRETARY, urgent(COMMUNITY, 2.0))
+            demand = await post_demand(client, SECRETARY, urgent(COMMUNITY, 3.0))
         dispatch.kill()
         fill_by = datetime.fromisoformat(demand["fill_by"])
         # Well past due, with nobody running (a fixed wait: there is no condition to poll).
