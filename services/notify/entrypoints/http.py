@@ -69,6 +69,7 @@ async def mark_all_read(body: MarkReadIn, owner: Owner, db: Db) -> dict[str, int
 
 @router.post("/inbox/{notification_id}/read", response_model=NotificationOut)
 async def mark_read(notification_id: NotificationId, owner: Owner, db: Db) -> dict[str, Any]:
+    """Mark one of the token's own notifications read."""
     item = await inbox.mark_read(db, owner, notification_id)
     if item is None:
         raise _not_found(notification_id)
