@@ -335,6 +335,9 @@ async def on_realert_due(tx: Tx, timer: Document, policy: Policy) -> None:
     demand = await directory.get_demand(tx, timer["payload"]["demand_id"])
     if demand is None or not demand.unfilled:
         return
+    # A fill or a claim committed meanwhile conflicts with this write, so the re-alert is
+    # decided on what is current, not on a snapshot a moment old.
+    await directory.touch_demand(tx, demand.id)
     volunteers = await directory.volunteers_of(tx, demand.community_id)
     alerts = await directory.alert_counts(tx, demand.id)
     claims = await directory.claims_of(tx, demand.id)
