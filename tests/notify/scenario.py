@@ -3,7 +3,7 @@
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,7 +44,7 @@ def community(community_id: str, street: str = "s-1", district: str = "d-1") -> 
 def unit(
     unit_id: str,
     communities: list[str],
-    skills: list[str] = (),  # type: ignore[assignment]
+    skills: Sequence[str] = (),
     *,
     webhook_url: str | None = None,
     email: str | None = None,
@@ -63,7 +63,7 @@ def unit(
 def volunteer(
     volunteer_id: str,
     community_id: str,
-    skills: list[str] = (),  # type: ignore[assignment]
+    skills: Sequence[str] = (),
     *,
     webhook_url: str | None = None,
     email: str | None = None,
@@ -81,7 +81,7 @@ def volunteer(
 def published(
     demand_id: str,
     community_id: str,
-    skills: list[str] = (),  # type: ignore[assignment]
+    skills: Sequence[str] = (),
     *,
     priority: str = "routine",
     slots: int = 2,
