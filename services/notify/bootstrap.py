@@ -52,6 +52,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         webhook=webhook,
         email=email,
         concurrency=settings.delivery_concurrency,
+        per_target=settings.delivery_per_target,
         poll_s=settings.delivery_poll_s,
         lease_s=max(settings.webhook_timeout_s, settings.smtp_timeout_s) + LEASE_MARGIN_S,
         max_attempts=settings.delivery_max_attempts,

@@ -17,6 +17,9 @@ class NotifySettings(WhistleSettings):
     smtp_timeout_s: float = Field(10.0, gt=0, le=300)
     # Deliveries (webhook, email) run off the consuming path, at most this many at a time.
     delivery_concurrency: int = Field(16, ge=1, le=500)
+    # At most this many of those to one webhook URL or email address: a receiver that
+    # hangs ties up its own share, never every slot.
+    delivery_per_target: int = Field(4, ge=1, le=500)
     delivery_poll_s: float = Field(0.5, gt=0)
     # Attempts before a delivery is dead-lettered; the delay doubles from base up to max,
     # with full jitter so a receiver that comes back is not hit by every retry at once.

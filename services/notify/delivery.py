@@ -2,15 +2,17 @@
 
 Consumers only store pending deliveries. This worker takes due ones with a per-delivery
 lease (two notify replicas never both send one), runs at most `delivery_concurrency`
-attempts at a time, and records each attempt: sent -> `notification.sent`; failed -> tried
-again after an exponential, jittered backoff stored on the delivery; out of attempts or a
-refused target -> a dead letter and `notification.failed`. A receiver that hangs holds one
-slot until its timeout; every other delivery goes on.
+attempts at a time and at most `delivery_per_target` to one receiver, and records each
+attempt: sent -> `notification.sent`; failed -> tried again after an exponential, jittered
+backoff stored on the delivery; out of attempts or a refused target -> a dead letter and
+`notification.failed`. A receiver that hangs holds its own share of slots until its
+timeout; every other delivery goes on.
 """
 
 import asyncio
 import contextlib
 import json
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -45,6 +47,7 @@ class DeliveryWorker:
         webhook: WebhookSender,
         email: EmailSender | None,
         concurrency: int,
+        per_target: int,
         poll_s: float,
         lease_s: float,
         max_attempts: int,
@@ -64,7 +67,9 @@ class DeliveryWorker:
         self._backoff_max_s = backoff_max_s
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._per_target_limit = per_target
+        self._in_flight: dict[asyncio.Task[None], str] = {}
+        self._per_target: Counter[str] = Counter()
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -81,7 +86,7 @@ class DeliveryWorker:
             await asyncio.gather(self._task, return_exceptions=True)
         if self._in_flight:
             # Unfinished attempts keep their lease until it lapses, then are tried again.
-            _, pending = await asyncio.wait(self._in_flight, timeout=grace_s)
+            _, pending = await asyncio.wait(list(self._in_flight), timeout=grace_s)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -102,9 +107,13 @@ class DeliveryWorker:
         free = self._concurrency - len(self._in_flight)
         if free <= 0:
             return
-        for delivery_id in await deliveries.due(self._uow.db, free):
-            if self._stopping.is_set():
+        # Look further than the free slots: some due deliveries may be to a target that
+        # already has its share in flight and must wait.
+        for delivery_id, target in await deliveries.due(self._uow.db, free * 4):
+            if self._stopping.is_set() or len(self._in_flight) >= self._concurrency:
                 return
+            if self._per_target[target] >= self._per_target_limit:
+                continue  # a hanging receiver holds its own share of slots, not everyone's
             await self._slots.acquire()
             try:
                 taken = await deliveries.take(
@@ -117,11 +126,15 @@ class DeliveryWorker:
                 self._slots.release()
                 continue
             task = asyncio.create_task(self._attempt(taken), name=f"deliver-{delivery_id}")
-            self._in_flight.add(task)
+            self._in_flight[task] = target
+            self._per_target[target] += 1
             task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
+        target = self._in_flight.pop(task)
+        self._per_target[target] -= 1
+        if self._per_target[target] <= 0:
+            del self._per_target[target]
         self._slots.release()
         self._wake.set()  # a slot is free: there may be more due
 

@@ -17,6 +17,10 @@ NOTIFY_ENV = {
     "WHISTLE_DELIVERY_BACKOFF_BASE_S": "0.2",
     "WHISTLE_DELIVERY_BACKOFF_MAX_S": "1",
     "WHISTLE_DELIVERY_POLL_S": "0.2",
+    # Few slots and one per receiver, so a hanging receiver could starve the rest if the
+    # per-receiver share did not hold.
+    "WHISTLE_DELIVERY_CONCURRENCY": "3",
+    "WHISTLE_DELIVERY_PER_TARGET": "1",
     # Long enough that a receiver hanging 30 s really holds its delivery for 30 s.
     "WHISTLE_WEBHOOK_TIMEOUT_S": "40",
     "WHISTLE_STREAM_POLL_S": "0.5",

@@ -47,11 +47,12 @@ def _free(now: datetime) -> dict[str, Any]:
     return {"$or": [{"lease_until": None}, {"lease_until": {"$lt": now}}]}
 
 
-async def due(db: Database, limit: int) -> list[str]:
+async def due(db: Database, limit: int) -> list[tuple[str, str]]:
+    """(id, target) of deliveries due now and not leased, oldest due first."""
     now = utcnow()
     query = {"state": "pending", "next_attempt_at": {"$lte": now}, **_free(now)}
-    found = await db[DELIVERIES].find(query, {"_id": 1}).sort("next_attempt_at", 1).to_list(limit)
-    return [document["_id"] for document in found]
+    cursor = db[DELIVERIES].find(query, {"_id": 1, "target": 1}).sort("next_attempt_at", 1)
+    return [(document["_id"], document["target"]) for document in await cursor.to_list(limit)]
 
 
 async def take(db: Database, delivery_id: str, owner: str, until: datetime) -> Document | None:
