@@ -119,14 +119,14 @@ async def test_sigterm_ends_open_streams_and_hanging_deliveries_cleanly(
     assert delivery["lease_owner"] is None
 
 
-async def test_two_replicas_send_each_delivery_once(
+async def test_two_replicas_send_each_delivery_once_and_stream_what_either_wrote(
     start_service: Callable[..., ServiceProcess],
     mongodb_url: str,
     db_prefix: str,
     token: Callable[..., str],
     rabbitmq_url: str,
 ) -> None:
-    first, _replica = await asyncio.gather(
+    first, second = await asyncio.gather(
         asyncio.to_thread(start_service, "notify"), asyncio.to_thread(start_service, "notify")
     )
     notify = Notify(first.url, mongodb_url, db_prefix, token)
@@ -140,8 +140,14 @@ async def test_two_replicas_send_each_delivery_once(
             await publish(rabbitmq_url, *registry)
             await notify.processed(*registry)
             whistles = [s.published(s.uid("dem"), c) for _ in range(6)]
-            await publish(rabbitmq_url, *whistles)
-            await notify.processed(*whistles)
+            # A stream on one replica shows what either replica wrote (it polls the store).
+            auth = bearer(notify.token_for(f"unit:{units[0]}"))
+            async with open_stream(f"{second.url}/v1/inbox/stream", headers=auth) as live:
+                await publish(rabbitmq_url, *whistles)
+                await notify.processed(*whistles)
+                assert await eventually(lambda: len(live.notifications) == len(whistles))
+            streamed = {n["cause_event_id"] for n in live.notifications}
+            assert streamed == {w.id for w in whistles}
             expected = len(whistles) * len(units)
             assert await eventually(lambda: len(receiver.requests) >= expected, timeout=15)
             deliveries = notify.db["deliveries"]
