@@ -1,6 +1,7 @@
 from typing import Self
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
 from shared.settings import DEV_WEBHOOK_SECRET, InsecureSettingsError, WhistleSettings
 
@@ -32,6 +33,16 @@ class NotifySettings(WhistleSettings):
     # (another replica may have written them).
     stream_poll_s: float = Field(1.0, gt=0)
     stream_ping_s: float = Field(15.0, gt=0)
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_shape(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("WHISTLE_SMTP_URL must look like smtp://[user:password@]host[:port]")
+        return value
 
     @model_validator(mode="after")
     def _refuse_dev_webhook_secret_in_production(self) -> Self:

@@ -155,3 +155,6 @@ def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     server = SmtpServer.from_url(settings.smtp_url)
     assert (server.hostname, server.port, server.use_tls) == ("mail.example", 465, True)
     assert (server.username, server.password) == ("me@x", "p:ss")
+    with pytest.raises(ValidationError, match="WHISTLE_SMTP_URL"):
+        NotifySettings(smtp_url="mail.example:25")
+    assert NotifySettings(smtp_url="").smtp_url is None
