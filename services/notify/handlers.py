@@ -5,7 +5,7 @@ inbox writes, the deliveries to make, the timers and the `notification.sent` eve
 together, once per event.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 
 from services.notify.adapters import directory
@@ -96,30 +96,78 @@ async def on_community_registered(tx: Tx, event: CloudEvent, policy: Policy) -> 
 
 async def on_unit_registered(tx: Tx, event: CloudEvent, policy: Policy) -> None:
     data = parse_data(UnitRegistered, event.data)
-    await directory.save_unit(
+    unit = Unit(
+        id=data.unit_id,
+        name=data.name,
+        communities=data.communities,
+        skills=data.skills,
+        contact=data.contact,
+    )
+    await directory.save_unit(tx, unit)
+    await _whistles_handled_first(
         tx,
-        Unit(
-            id=data.unit_id,
-            name=data.name,
-            communities=data.communities,
-            skills=data.skills,
-            contact=data.contact,
-        ),
+        event,
+        policy,
+        unit.communities,
+        lambda demand: [recipients.unit(u.id) for u in recipients.matching_units(demand, [unit])],
     )
 
 
 async def on_volunteer_registered(tx: Tx, event: CloudEvent, policy: Policy) -> None:
     data = parse_data(VolunteerRegistered, event.data)
-    await directory.save_volunteer(
-        tx,
-        Volunteer(
-            id=data.volunteer_id,
-            name=data.name,
-            community_id=data.community_id,
-            skills=data.skills,
-            contact=data.contact,
-        ),
+    volunteer = Volunteer(
+        id=data.volunteer_id,
+        name=data.name,
+        community_id=data.community_id,
+        skills=data.skills,
+        contact=data.contact,
     )
+    await directory.save_volunteer(tx, volunteer)
+    await _whistles_handled_first(
+        tx,
+        event,
+        policy,
+        (volunteer.community_id,),
+        lambda demand: [
+            recipients.volunteer(v.id) for v in recipients.matching_volunteers(demand, [volunteer])
+        ],
+    )
+
+
+async def _whistles_handled_first(
+    tx: Tx,
+    registration: CloudEvent,
+    policy: Policy,
+    communities: Iterable[str],
+    matching: Callable[[Demand], list[Recipient]],
+) -> None:
+    """Events are consumed concurrently, so a whistle published after this registration may
+    have been handled before it: the newcomer hears it now, as the whistle itself would
+    have told them (same notification, so never twice).
+
+    Both handlers write the community's guard document: handled side by side, their
+    transactions conflict and one is retried, so one of them always sees the other.
+    """
+    for community_id in communities:
+        await directory.touch_community(tx, community_id)
+        for demand in await directory.open_demands_since(tx, community_id, registration.time):
+            to = matching(demand)
+            if not to or not demand.publication_id:
+                continue
+            cause = Cause(
+                event_id=demand.publication_id,
+                type=DemandPublished.TYPE,
+                correlationid=demand.id,
+                demand_id=demand.id,
+                community_id=demand.community_id,
+            )
+            notices = _notices(
+                to, DemandPublished.TYPE, messages.published(demand), demand.publication_id
+            )
+            if await notify(tx, cause, notices, policy):
+                await directory.count_alerts(
+                    tx, demand.id, [r.id for r in to if r.type == "volunteer"]
+                )
 
 
 # --- demands ---------------------------------------------------------------------------------
@@ -142,8 +190,10 @@ async def on_demand_published(tx: Tx, event: CloudEvent, policy: Policy) -> None
         ends_at=data.ends_at,
         fill_by=data.fill_by,
         published_at=published_at,
+        publication_id=event.id,
     )
     await directory.save_demand(tx, demand, event.time)
+    await directory.touch_community(tx, demand.community_id)
     units = await directory.units_serving(tx, demand.community_id)
     volunteers = await directory.volunteers_of(tx, demand.community_id)
     to = recipients.for_published(demand, units, volunteers)

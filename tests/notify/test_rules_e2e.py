@@ -1,7 +1,10 @@
 """Who hears what, against the real broker and a running notify."""
 
+from datetime import timedelta
+
 import pytest
 
+from shared.clock import utcnow
 from shared.events.catalogue import ClaimAccepted, ClaimNoShow, ClaimReleased, ClaimWaitlisted
 from tests.notify import scenario as s
 from tests.notify.scenario import Notify
@@ -103,3 +106,35 @@ async def test_each_event_reaches_exactly_the_people_it_concerns(
     street_item = (await notify.inbox(f"office:{street}"))["items"][0]
     assert street_item["recipient"] == {"type": "street", "id": street}
     assert street_item["demand_id"] == critical
+
+
+async def test_a_registration_handled_after_a_later_whistle_still_hears_it_once(
+    notify: Notify, rabbitmq: str
+) -> None:
+    c, unit, early, late = s.uid("c"), s.uid("u"), s.uid("v"), s.uid("v")
+    registered_at = utcnow() - timedelta(seconds=1)
+    # Registered before the whistle, but (consumed concurrently) handled after it.
+    before = [
+        s.unit(unit, [c], ["first aid"]).model_copy(update={"time": registered_at}),
+        s.volunteer(early, c, ["first aid"]).model_copy(update={"time": registered_at}),
+    ]
+    whistle = s.published(s.uid("dem"), c, ["first aid"])
+    # Registered after the whistle: the whistle was not for them.
+    after = s.volunteer(late, c, ["first aid"]).model_copy(
+        update={"time": whistle.time + timedelta(seconds=1)}
+    )
+    first = [s.community(c), whistle]
+    await publish(rabbitmq, *first)
+    await notify.processed(*first)
+    await publish(rabbitmq, *before, after)
+    await notify.processed(*before, after)
+    await publish(rabbitmq, whistle)  # a redelivered whistle changes nothing
+
+    for owner in (f"unit:{unit}", f"volunteer:{early}"):
+        [item] = (await notify.inbox(owner))["items"]
+        assert item["kind"] == "demand.published"
+        assert item["cause_event_id"] == whistle.id
+    assert (await notify.inbox(f"volunteer:{late}"))["items"] == []
+    alerts = await notify.db["alerts"].find_one({"_id": f"{whistle.data['demand_id']}:{early}"})
+    assert alerts is not None
+    assert alerts["count"] == 1

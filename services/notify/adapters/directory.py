@@ -19,6 +19,7 @@ VOLUNTEERS = "volunteers"
 DEMANDS = "demands"
 CLAIMS = "claims"
 ALERTS = "alerts"
+COMMUNITY_GUARDS = "community_guards"
 
 
 async def ensure_indexes(db: Database) -> None:
@@ -26,6 +27,7 @@ async def ensure_indexes(db: Database) -> None:
     await db[VOLUNTEERS].create_index("community_id")
     await db[CLAIMS].create_index("demand_id")
     await db[ALERTS].create_index("demand_id")
+    await db[DEMANDS].create_index([("community_id", 1), ("published_at", 1)])
 
 
 def _document(model: Community | Unit | Volunteer | Demand | Claim) -> Document:
@@ -79,6 +81,16 @@ async def volunteers_of(tx: Tx, community_id: str) -> list[Volunteer]:
     return [_model(Volunteer, document) async for document in cursor.sort("_id", 1)]
 
 
+async def touch_community(tx: Tx, community_id: str) -> None:
+    """Write the community's guard document (see `on_unit_registered`)."""
+    await tx.db[COMMUNITY_GUARDS].update_one(
+        {"_id": community_id},
+        {"$set": {"touched_at": utcnow()}},
+        upsert=True,
+        session=tx.session,
+    )
+
+
 # --- demands -------------------------------------------------------------------------------
 
 
@@ -94,6 +106,20 @@ def _published(document: Document | None) -> bool:
 async def get_demand(tx: Tx, demand_id: str) -> Demand | None:
     document = await tx.db[DEMANDS].find_one({"_id": demand_id}, session=tx.session)
     return _model(Demand, document) if document is not None and _published(document) else None
+
+
+async def open_demands_since(tx: Tx, community_id: str, since: datetime) -> list[Demand]:
+    """Demands of the community published after `since` that still seek people."""
+    cursor = tx.db[DEMANDS].find(
+        {
+            "community_id": community_id,
+            "published_at": {"$gt": as_utc(since)},
+            "status": {"$nin": ["cancelled", "completed", "expired"]},
+        },
+        session=tx.session,
+    )
+    demands = [_model(Demand, document) async for document in cursor if _published(document)]
+    return [demand for demand in demands if demand.unfilled]
 
 
 async def touch_demand(tx: Tx, demand_id: str) -> None:

@@ -66,6 +66,9 @@ class Demand(Frozen):
     ends_at: datetime
     fill_by: datetime
     published_at: datetime
+    # The `demand.published` event: a whistle is one notification per person, whichever
+    # handler (the publication's or a late-handled registration's) delivers it.
+    publication_id: str = ""
 
     @property
     def unfilled(self) -> bool:
