@@ -179,7 +179,11 @@ def test_the_container_environment_is_a_valid_production_configuration(
     for variable in list(os.environ):
         if variable.startswith("WHISTLE_") or variable in {"RABBITMQ_URL", "MONGODB_URL"}:
             monkeypatch.delenv(variable)
-    host = {"WHISTLE_JWT_SECRET": "j" * 40, "WHISTLE_WEBHOOK_SECRET": "w" * 40}
+    host = {
+        "WHISTLE_JWT_SECRET": "j" * 40,
+        "WHISTLE_WEBHOOK_SECRET": "w" * 40,
+        "WHISTLE_SMTP_URL": "smtp://whistle:pw@mail.example.org:587",
+    }
     for name, entry in SERVICES.items():
         env = container_env(services[name], host)
         assert env["WHISTLE_HOST"] == "0.0.0.0"
