@@ -5,11 +5,13 @@ first, then the database, each given a few seconds to drain before it is killed.
 """
 
 import asyncio
+import importlib
 import os
 import signal
 import sys
 from contextlib import suppress
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from services.cli.registry import SERVICES
 from shared.settings import WhistleSettings
@@ -68,6 +70,24 @@ def say(message: str) -> None:
     print(f"whistle | {message}", flush=True)
 
 
+def redacted(url: str) -> str:
+    """The URL without its password, fit to print."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":****@", 1)
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def service_addresses() -> dict[str, str]:
+    """Where each service will listen, read from its own settings (env included)."""
+    addresses = {}
+    for name, entry in SERVICES.items():
+        settings = importlib.import_module(entry.module).load_settings()
+        addresses[name] = f"http://{settings.host}:{settings.port}"
+    return addresses
+
+
 async def run_all(embedded_path: Path, embedded_port: int) -> int:
     settings = WhistleSettings()
     env = dict(os.environ)
@@ -77,7 +97,8 @@ async def run_all(embedded_path: Path, embedded_port: int) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    say(f"broker: {settings.rabbitmq_url} (set RABBITMQ_URL to change)")
+    addresses = service_addresses()
+    say(f"broker: {redacted(settings.rabbitmq_url)} (set RABBITMQ_URL to change)")
     python = sys.executable
     try:
         if "MONGODB_URL" not in os.environ:
@@ -105,12 +126,13 @@ async def run_all(embedded_path: Path, embedded_port: int) -> int:
             url = await asyncio.wait_for(mongo.ready_line, 30)
             env["MONGODB_URL"] = url
         else:
-            say(f"MongoDB: {settings.mongodb_url}")
+            say(f"MongoDB: {redacted(settings.mongodb_url)}")
         for name in SERVICES:
             child = Child(name, [python, "-m", "services.cli", "serve", name], env)
             children.append(child)
             await child.start()
-        say("up: dispatch :8001, units :8002, notify :8003, audit :8004 (Ctrl-C stops)")
+        listing = ", ".join(f"{name} {address}" for name, address in addresses.items())
+        say(f"up: {listing} (Ctrl-C stops)")
         waiters = [asyncio.create_task(c.process.wait()) for c in children if c.process]
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([*waiters, stopper], return_when=asyncio.FIRST_COMPLETED)

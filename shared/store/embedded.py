@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from mongoeco.engines import MemoryEngine, SQLiteEngine
-from mongoeco.wire import AsyncMongoEcoProxyServer
 from mongoeco.wire.sessions import WireSessionStore
+
+from shared.store.embedded_gate import SerialTransactionServer
 
 EMBEDDED_WARNING = (
     "the embedded MongoDB stand-in is for trying Whistle out: its inserts slow down as data "
@@ -60,7 +61,7 @@ async def serve_embedded(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    async with AsyncMongoEcoProxyServer(engine=engine, host=host, port=port) as server:
+    async with SerialTransactionServer(engine=engine, host=host, port=port) as server:
         address = server.address
         print(f"ready {url_for(address.host, address.port)}", flush=True)
         await stop.wait()
