@@ -128,14 +128,23 @@ class OutboxRelay:
             return 0
         events = [CloudEvent.model_validate(doc["event"]) for doc in pending]
         # Publishes are pipelined (aio-pika sends frames in call order) and confirmed together.
-        results = await asyncio.gather(
-            *(self._publish(event) for event in events), return_exceptions=True
-        )
+        # A batch is bounded well inside the lease: a publish whose confirm never comes (a
+        # half-dead connection) must not hold the relay while the lease lapses to a replica.
+        publishes = [asyncio.ensure_future(self._publish(event)) for event in events]
+        _, unfinished = await asyncio.wait(publishes, timeout=self._lease_ttl_s / 2)
+        for publish in unfinished:
+            publish.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
         confirmed: list[str] = []
         first_error: BaseException | None = None
-        for event, result in zip(events, results, strict=True):
-            if isinstance(result, BaseException):
-                first_error = first_error or result
+        for event, publish in zip(events, publishes, strict=True):
+            error = (
+                TimeoutError(f"no confirm for {event.id} in {self._lease_ttl_s / 2:.1f}s")
+                if publish in unfinished
+                else publish.exception()
+            )
+            if error is not None:
+                first_error = first_error or error
                 continue
             confirmed.append(event.id)
             MESSAGES_PUBLISHED.labels(self._service, event.type).inc()

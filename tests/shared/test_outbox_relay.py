@@ -2,18 +2,20 @@
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from aio_pika import DeliveryMode
+from pymongo import AsyncMongoClient
 
 from shared.events.catalogue import DemandCancelled
 from shared.events.envelope import CloudEvent
 from shared.runtime import ServiceRuntime
-from shared.store.mongo import Database
-from shared.store.outbox import OUTBOX_COLLECTION, OutboxRelay
-from shared.store.unit_of_work import Tx
+from shared.store.mongo import Database, Document
+from shared.store.outbox import OUTBOX_COLLECTION, OutboxRelay, ensure_outbox_indexes
+from shared.store.unit_of_work import Tx, UnitOfWork
 from tests.shared.runtime_support import drain, eventually, running, runtime_settings
 from tests.support.events import event_of
 from tests.support.proxy import tcp_proxy
@@ -161,3 +163,31 @@ async def test_two_relays_sharing_the_lease_never_both_publish(
     assert sorted(ids) == sorted(e.id for e in events)  # each published once, by one relay
     messages = await drain(rabbitmq_url, EVERYTHING)
     assert sorted(m.message_id or "" for m in messages) == sorted(e.id for e in events)
+
+
+async def test_a_publish_that_never_confirms_does_not_hold_the_batch_past_its_lease(
+    db: Database, mongo_client: AsyncMongoClient[Document]
+) -> None:
+    await ensure_outbox_indexes(db)
+    events = _events(3)
+    stuck = events[1].id
+    published: list[str] = []
+
+    async def publish(event: CloudEvent) -> None:
+        if event.id == stuck:
+            await asyncio.Event().wait()  # a confirm that never comes
+        published.append(event.id)
+
+    uow = UnitOfWork(mongo_client, db)
+
+    async def work(tx: Tx) -> None:
+        tx.emit(*events)
+
+    await uow.run(work)
+    relay = OutboxRelay(db, publish, service="t", owner="me", lease_ttl_s=1.0, poll_s=0.05)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        await relay.relay_batch()
+    assert time.monotonic() - started < 1.0  # returned before the lease could lapse
+    status = {doc["_id"]: doc["status"] async for doc in db[OUTBOX_COLLECTION].find({})}
+    assert status == {events[0].id: "sent", stuck: "pending", events[2].id: "sent"}
