@@ -77,3 +77,48 @@ def test_demand_reaches_audit_within_a_second(
     assert event["source"] == "/whistle/dispatch"
     assert event["dataversion"] == 1
     assert elapsed < 1.0, f"took {elapsed:.2f}s"
+
+
+def test_bad_or_unauthorised_demands_are_refused_and_store_nothing(
+    start_service: Callable[..., ServiceProcess], token: Callable[..., str]
+) -> None:
+    dispatch = start_service("dispatch")
+    audit = start_service("audit")
+    created = httpx.post(
+        f"{dispatch.url}/v1/communities",
+        headers=bearer(token("admin")),
+        json={"id": "c-north", "name": "North", "street": "s-1", "district": "d-1"},
+    )
+    assert created.status_code == 201, created.text
+    secretary = bearer(token("secretary", community="c-north"))
+    json_headers = secretary | {"content-type": "application/json"}
+    refused = [
+        (
+            400,
+            "malformed-json",
+            {"content": b'{"community_id": "c-north",', "headers": json_headers},
+        ),
+        (422, "validation-error", {"json": demand_body(slots=0), "headers": secretary}),
+        (422, "validation-error", {"json": demand_body(ends_at=STARTS), "headers": secretary}),
+        (401, "unauthorized", {"json": demand_body()}),
+        (
+            403,
+            "forbidden",
+            {"json": demand_body(), "headers": bearer(token("secretary", community="c-south"))},
+        ),
+        (403, "forbidden", {"json": demand_body(), "headers": bearer(token("auditor"))}),
+    ]
+    for status, slug, request in refused:
+        response = httpx.post(f"{dispatch.url}/v1/demands", **request)  # type: ignore[arg-type]
+        assert response.status_code == status, (slug, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"] == f"https://whistle.dev/problems/{slug}"
+    listed = httpx.get(
+        f"{dispatch.url}/v1/demands", params={"community_id": "c-north"}, headers=secretary
+    )
+    assert listed.json()["items"] == []
+    # Only the community's registration reached audit: no demand event from a refusal.
+    assert wait_for_events(audit, token("auditor"), "c-north")  # audit is caught up to here
+    time.sleep(0.3)  # room for a stray demand event to show up
+    events = httpx.get(f"{audit.url}/v1/events", headers=bearer(token("auditor"))).json()["items"]
+    assert [item["event"]["type"] for item in events] == ["community.registered"]
