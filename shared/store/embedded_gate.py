@@ -21,7 +21,7 @@ from mongoeco.wire._session_identity import wire_session_key
 from mongoeco.wire.protocol import OP_MSG, decode_op_msg
 
 STALE_AFTER_S = 60.0
-PATIENCE_S = 5.0
+PATIENCE_S = 2.0
 _ENDS_TRANSACTION = frozenset({"commitTransaction", "abortTransaction"})
 
 _log = structlog.get_logger("whistle.embedded")

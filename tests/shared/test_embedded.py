@@ -3,6 +3,7 @@
 import asyncio
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,3 +77,25 @@ async def test_transactions_and_plain_operations_from_many_clients_all_succeed(
     finally:
         for client in clients:
             await client.close()
+
+
+async def test_an_operation_outside_the_open_transaction_is_not_deadlocked(
+    mongodb_url: str,
+) -> None:
+    """A work function that (wrongly) reads outside its session waits a little, not forever."""
+    client = make_client(mongodb_url)
+    try:
+        db = client[f"t{uuid.uuid4().hex[:8]}_gate"]
+        uow = UnitOfWork(client, db)
+
+        async def work(tx: Tx) -> None:
+            await tx.db.inside.update_one(
+                {"_id": 1}, {"$set": {"x": 1}}, upsert=True, session=tx.session
+            )
+            # No session: this waits for the gate's patience, then runs anyway.
+            await db.outside.find_one({"_id": 1})
+
+        await asyncio.wait_for(uow.run(work), 30)
+        assert await db.inside.count_documents({}) == 1
+    finally:
+        await client.close()
