@@ -233,8 +233,15 @@ class ServiceRuntime:
         connection = self._connection()
         return connection is not None and connection.connected.is_set()
 
+    def _subscriber_channel_closed(self, name: str) -> bool:
+        # The broker's consumer count includes other replicas; our own consumer is gone when
+        # its channel is. FastStream keeps the queue object private, hence the getattr.
+        queue = getattr(self._subscribers.get(name), "_queue_obj", None)
+        channel = getattr(queue, "channel", None)
+        return queue is None or bool(getattr(channel, "is_closed", False))
+
     async def detached_consumers(self) -> list[str]:
-        """Names of this service's queues that the broker says have no consumer."""
+        """Names of this service's queues where our consumer, or any consumer, is missing."""
         connection = self._connection()
         if connection is None or not connection.connected.is_set():
             return [consumer.spec.name for consumer in self.consumers]
@@ -242,6 +249,9 @@ class ServiceRuntime:
             self._probe_channel = await connection.channel(publisher_confirms=False)
         missing = []
         for consumer in self.consumers:
+            if self._subscriber_channel_closed(consumer.spec.name):
+                missing.append(consumer.spec.name)
+                continue
             queue = await self._probe_channel.declare_queue(consumer.spec.name, passive=True)
             result = queue.declaration_result
             if result is None or result.consumer_count == 0:
