@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import structlog
 from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure
 
 from shared.broker.topology import ConsumerQueue
 from shared.events.envelope import CloudEvent
@@ -23,9 +24,21 @@ from shared.metrics import MESSAGES_CONSUMED
 
 EventHandler = Callable[[CloudEvent], Awaitable[None]]
 
+MAX_OUTAGE_WAIT_S = 5.0
+
 _log = structlog.get_logger("whistle.consumer")
 
 CATCH_ALL = "#"
+
+
+def _store_unreachable(error: BaseException) -> bool:
+    """The database could not be reached (possibly wrapped, e.g. by TransactionConflict)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ConnectionFailure):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 class EventConsumer:
@@ -35,6 +48,29 @@ class EventConsumer:
         self.service = service
         self.spec = spec
         self.handlers = dict(handlers)
+
+    async def _through_outages(self, handler: EventHandler, event: CloudEvent) -> None:
+        """Run the handler, running it again for as long as the database is unreachable.
+
+        An outage is not the message's fault: nacking would spend its bounded deliveries and
+        dead-letter good events during a long outage. The message stays unacked meanwhile.
+        """
+        outages = 0
+        while True:
+            try:
+                await handler(event)
+                return
+            except Exception as error:
+                if not _store_unreachable(error):
+                    raise
+                outages += 1
+                delay = min(MAX_OUTAGE_WAIT_S, 0.2 * 2 ** min(outages, 5))
+                _log.warning(
+                    "store_unreachable_waiting",
+                    error=f"{type(error).__name__}: {str(error)[:200]}",
+                    retry_in_s=delay,
+                )
+                await asyncio.sleep(delay)
 
     def handler_for(self, event_type: str) -> EventHandler | None:
         return self.handlers.get(event_type) or self.handlers.get(CATCH_ALL)
@@ -66,7 +102,7 @@ class EventConsumer:
                 await message.ack()
                 return
             try:
-                await handler(event)
+                await self._through_outages(handler, event)
             except ValidationError as error:
                 _log.error("poison_event_data", error=str(error)[:500])
                 MESSAGES_CONSUMED.labels(self.service, queue, event.type, "dead_lettered").inc()

@@ -126,3 +126,26 @@ def test_broker_cut_keeps_accepting_and_recovers_consumers(
     # The consumers are attached again: a demand posted after the cut arrives too.
     after = _post_demand(dispatch, secretary, "c-cut")
     _exactly_once(audit, auditor, after["id"], settle_s=0.2)
+
+
+def test_database_cut_makes_audit_unready_then_it_catches_up(
+    start_service: Callable[..., ServiceProcess],
+    token: Callable[..., str],
+    service_env: dict[str, str],
+) -> None:
+    with tcp_proxy(service_env["MONGODB_URL"]) as mongo_proxy:
+        dispatch = start_service("dispatch")
+        audit = start_service("audit", MONGODB_URL=mongo_proxy.url_for(service_env["MONGODB_URL"]))
+        _register_community(dispatch, token("admin"), "c-db")
+        auditor = token("auditor")
+        assert wait_for_events(audit, auditor, "c-db")
+
+        mongo_proxy.cut()
+        body = _wait_status(audit, "/readyz", 503)
+        assert body["checks"]["mongodb"].startswith("unreachable")
+        demand = _post_demand(dispatch, token("secretary", community="c-db"), "c-db")
+        time.sleep(2.0)  # audit receives the event while its database is away
+        mongo_proxy.restore()
+
+        _wait_status(audit, "/readyz", 200, timeout=30)
+        _exactly_once(audit, auditor, demand["id"])

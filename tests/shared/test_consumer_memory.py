@@ -11,6 +11,7 @@ from faststream.exceptions import SubscriberNotFound
 from faststream.message import AckStatus
 from faststream.rabbit import RabbitBroker, TestRabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
+from pymongo.errors import ServerSelectionTimeoutError
 
 from shared.broker.consumer import EventConsumer, EventHandler
 from shared.broker.topology import EVENTS_EXCHANGE, ConsumerQueue
@@ -162,3 +163,20 @@ async def test_queue_receives_only_its_routing_keys() -> None:
             await _send(broker, registered.wire(), registered.type)
         await _send(broker, _cancelled().wire(), "demand.cancelled")
     assert [event.type for event in caught] == ["demand.cancelled"]
+
+
+async def test_database_outage_waits_instead_of_spending_deliveries() -> None:
+    calls = 0
+
+    async def needs_the_database(_: CloudEvent) -> None:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise ServerSelectionTimeoutError("127.0.0.1:27017: connection refused")
+
+    recorder = Recorder({"demand.cancelled": needs_the_database})
+    broker = _broker(recorder)
+    async with TestRabbitBroker(broker):
+        await _send(broker, _cancelled().wire(), "demand.cancelled")
+    assert calls == 3
+    assert recorder.outcomes == [AckStatus.ACKED]  # never nacked: no delivery spent
