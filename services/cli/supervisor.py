@@ -13,6 +13,8 @@ from contextlib import suppress
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
+
 from services.cli.registry import SERVICES
 from shared.settings import WhistleSettings
 from shared.store.embedded import EMBEDDED_WARNING
@@ -88,6 +90,25 @@ def service_addresses() -> dict[str, str]:
     return addresses
 
 
+async def announce_ready(addresses: dict[str, str], patience_s: float = 60.0) -> None:
+    """Say once when every service answers /readyz, or which ones still do not."""
+    waiting = dict(addresses)
+    deadline = asyncio.get_running_loop().time() + patience_s
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        while waiting:
+            for name, address in list(waiting.items()):
+                with suppress(httpx.HTTPError):
+                    if (await client.get(f"{address}/readyz")).status_code == 200:
+                        del waiting[name]
+            if not waiting:
+                break
+            if asyncio.get_running_loop().time() > deadline:
+                say(f"not ready yet: {', '.join(waiting)} (see their lines above)")
+                return
+            await asyncio.sleep(0.25)
+    say("ready: every service answers /readyz")
+
+
 async def run_all(embedded_path: Path, embedded_port: int) -> int:
     settings = WhistleSettings()
     env = dict(os.environ)
@@ -135,7 +156,9 @@ async def run_all(embedded_path: Path, embedded_port: int) -> int:
         say(f"up: {listing} (Ctrl-C stops)")
         waiters = [asyncio.create_task(c.process.wait()) for c in children if c.process]
         stopper = asyncio.create_task(stop.wait())
+        announcer = asyncio.create_task(announce_ready(addresses))
         done, _ = await asyncio.wait([*waiters, stopper], return_when=asyncio.FIRST_COMPLETED)
+        announcer.cancel()
         code = 0
         if stopper not in done:
             say("a process exited; stopping the rest")

@@ -205,4 +205,5 @@ def test_whistle_run_serves_the_flow_and_stops_cleanly(
     assert re.search(r"whistle \| WARNING: the embedded MongoDB stand-in .*MONGODB_URL", text)
     for name, url in urls.items():
         assert f"{name} {url}" in text  # the ports it really uses
+    assert "whistle | ready: every service answers /readyz" in text
     assert "whistle | stopped" in text
