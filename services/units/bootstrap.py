@@ -18,10 +18,8 @@ def build_app(settings: UnitsSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime("units", settings)
     runtime.add_indexes(repository.ensure_indexes)
     events.register_consumers(runtime)
-    app = create_service_app(
+    return create_service_app(
         runtime,
         [http.router],
         description="Units and volunteers answer the whistle: registry, open demands, claims.",
     )
-    http.install_busy_handler(app)
-    return app

@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.store.unit_of_work import TransactionConflict
+
 PROBLEM_BASE = "https://whistle.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -129,6 +131,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         problem.headers.update(exc.headers or {})
         return problem_response(problem, request.url.path)
 
+    async def on_conflict(request: Request, exc: Exception) -> JSONResponse:
+        # Transactions that kept conflicting changed nothing: say so and when to retry.
+        _log.warning("transaction_conflict", path=request.url.path, error=str(exc))
+        problem = ProblemError(
+            503,
+            "busy",
+            "Busy",
+            "too many concurrent changes to the same records; nothing was changed, retry",
+            headers={"Retry-After": "1"},
+        )
+        return problem_response(problem, request.url.path)
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         _log.error("unhandled_error", path=request.url.path, exc_info=exc)
         problem = ProblemError(
@@ -142,4 +156,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(TransactionConflict, on_conflict)
     app.add_exception_handler(Exception, on_unexpected)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from shared.http.body_limit import BodySizeLimitMiddleware
 from shared.http.problems import PROBLEM_MEDIA_TYPE, ProblemError, install_problem_handlers
+from shared.store.unit_of_work import TransactionConflict
 
 pytestmark = pytest.mark.unit
 
@@ -33,6 +34,10 @@ def _app() -> FastAPI:
     @app.get("/conflict")
     async def conflict() -> None:
         raise ProblemError(409, "already-claimed", "Already claimed", "one claim per claimant")
+
+    @app.get("/contended")
+    async def contended() -> None:
+        raise TransactionConflict("write conflict after 12 attempts")
 
     @app.get("/boom")
     async def boom() -> None:
@@ -132,3 +137,10 @@ async def test_unexpected_failure_is_500_without_internals() -> None:
     assert "Traceback" not in response.text
     assert "RuntimeError" not in response.text
     assert set(body) == {"type", "title", "status", "detail", "instance"}
+
+
+async def test_exhausted_transaction_retries_are_503_busy_with_retry_after() -> None:
+    response = await _call("GET", "/contended")
+    _problem(response, 503, "busy")
+    assert response.headers["retry-after"] == "1"
+    assert "write conflict" not in response.text

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import AwareDatetime
 
@@ -19,8 +19,8 @@ from services.audit.domain.responsiveness import Grouping
 from services.audit.entrypoints import schemas
 from shared.auth import Principal, Role, forbidden, require_roles
 from shared.clock import as_utc
+from shared.http.dependencies import Runtime
 from shared.http.problems import ProblemError
-from shared.runtime import ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -28,14 +28,6 @@ Reader = Annotated[Principal, require_roles(Role.AUDITOR, Role.SECRETARY)]
 Auditor = Annotated[Principal, require_roles(Role.AUDITOR)]
 NDJSON = "application/x-ndjson"
 DemandId = Annotated[str, Path(min_length=1, max_length=200)]
-
-
-def runtime_of(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 
 
 def community_scope(principal: Principal, asked: str | None) -> str | None:

@@ -5,7 +5,7 @@ import binascii
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.dispatch import handlers
@@ -22,6 +22,7 @@ from services.dispatch.entrypoints.schemas import (
 )
 from shared.auth import CurrentPrincipal, Principal, Role, forbidden, require_roles
 from shared.events.catalogue import DemandKind, Level, Priority
+from shared.http.dependencies import Runtime
 from shared.http.idempotency_keys import StoredResponse, create_once
 from shared.http.problems import ProblemError
 from shared.ids import new_id
@@ -32,14 +33,6 @@ router = APIRouter(prefix="/v1", tags=["dispatch"])
 
 Admin = Annotated[Principal, require_roles()]
 Secretary = Annotated[Principal, require_roles(Role.SECRETARY)]
-
-
-def runtime_of(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 
 
 @router.post("/communities", status_code=201, response_model=CommunityOut)

@@ -21,8 +21,8 @@ from services.notify.entrypoints.schemas import (
     NotificationOut,
 )
 from shared.auth import CurrentPrincipal
+from shared.http.dependencies import runtime_of
 from shared.http.problems import ProblemError
-from shared.runtime import ServiceRuntime
 from shared.store.mongo import Database
 
 router = APIRouter(prefix="/v1", tags=["notify"])
@@ -31,8 +31,7 @@ STREAM_BATCH = 100
 
 
 def db_of(request: Request) -> Database:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime.db
+    return runtime_of(request).db
 
 
 Db = Annotated[Database, Depends(db_of)]

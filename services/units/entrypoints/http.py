@@ -4,7 +4,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.units import handlers, refusals
@@ -33,32 +33,16 @@ from services.units.entrypoints.schemas import (
 from services.units.metrics import CLAIMS_DECIDED
 from shared.auth import CurrentPrincipal, Principal, Role, forbidden, require_roles
 from shared.clock import utcnow
+from shared.http.dependencies import Runtime
 from shared.http.idempotency_keys import StoredResponse, create_once
-from shared.http.problems import ProblemError, problem_response
+from shared.http.problems import ProblemError
 from shared.ids import new_id
 from shared.runtime import ServiceRuntime
-from shared.store.unit_of_work import TransactionConflict, Tx
+from shared.store.unit_of_work import Tx
 
 router = APIRouter(prefix="/v1", tags=["units"])
 
 _log = structlog.get_logger("whistle.units")
-
-
-def install_busy_handler(app: FastAPI) -> None:
-    """Transactions that kept conflicting changed nothing: say so and when to retry, not 500."""
-
-    async def on_conflict(request: Request, exc: Exception) -> JSONResponse:
-        _log.warning("transaction_conflict", path=request.url.path, error=str(exc))
-        problem = ProblemError(
-            503,
-            "busy",
-            "Busy",
-            "too many concurrent changes to the same records; nothing was changed, retry",
-            headers={"Retry-After": "1"},
-        )
-        return problem_response(problem, request.url.path)
-
-    app.add_exception_handler(TransactionConflict, on_conflict)
 
 
 Admin = Annotated[Principal, require_roles()]
@@ -66,17 +50,11 @@ Secretary = Annotated[Principal, require_roles(Role.SECRETARY)]
 Claimer = Annotated[Principal, require_roles(Role.UNIT, Role.VOLUNTEER)]
 
 
-def runtime_of(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
 def week_zone_of(request: Request) -> ZoneInfo:
     settings: UnitsSettings = request.app.state.settings
     return settings.week_zone
 
 
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 _claims_per_demand = KeyedGate()
 WeekZone = Annotated[ZoneInfo, Depends(week_zone_of)]
 
