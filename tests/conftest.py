@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.auth import Role, issue_token
-from shared.settings import DEV_JWT_SECRET
+from tests.support.auth import make_token
 from tests.support.infra import Rabbit, mongodb, rabbit
 from tests.support.processes import ServiceProcess
 
@@ -100,25 +99,7 @@ def start_module_service(
 @pytest.fixture
 def token() -> Callable[..., str]:
     """`token("secretary", community="c1")` signs with the dev secret the test services use."""
-
-    def make(
-        role: str,
-        sub: str | None = None,
-        *,
-        community: str | None = None,
-        unit: str | None = None,
-        volunteer: str | None = None,
-    ) -> str:
-        return issue_token(
-            DEV_JWT_SECRET,
-            sub=sub or f"{role}-tester",
-            role=Role(role),
-            community=community,
-            unit=unit,
-            volunteer=volunteer,
-        )
-
-    return make
+    return make_token
 
 
 def bearer(token: str) -> dict[str, str]:

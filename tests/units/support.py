@@ -12,32 +12,16 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
-from shared.auth import Role, issue_token
 from shared.clock import utcnow
 from shared.events.catalogue import CommunityRegistered, DemandCancelled, DemandPublished
-from shared.settings import DEV_JWT_SECRET
 from tests.conftest import bearer
+from tests.support.auth import make_token
 from tests.support.events import EventCollector, event_of, publish
 
 Json = dict[str, Any]
 
 
-def tok(
-    role: str,
-    sub: str | None = None,
-    *,
-    community: str | None = None,
-    unit: str | None = None,
-    volunteer: str | None = None,
-) -> str:
-    return issue_token(
-        DEV_JWT_SECRET,
-        sub=sub or f"{role}-tester",
-        role=Role(role),
-        community=community,
-        unit=unit,
-        volunteer=volunteer,
-    )
+tok = make_token
 
 
 ADMIN = tok("admin")
