@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.store.unit_of_work import TransactionConflict
+from shared.store.unit_of_work import CommitOutcomeUnknown, TransactionConflict
 
 PROBLEM_BASE = "https://whistle.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -143,6 +143,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
         return problem_response(problem, request.url.path)
 
+    async def on_commit_unknown(request: Request, exc: Exception) -> JSONResponse:
+        _log.warning("commit_outcome_unknown", path=request.url.path, error=str(exc))
+        problem = ProblemError(
+            503,
+            "commit-outcome-unknown",
+            "Outcome unknown",
+            "the database stopped answering while saving: the change may or may not be stored;"
+            " retry with the same Idempotency-Key, or read before retrying",
+            headers={"Retry-After": "1"},
+        )
+        return problem_response(problem, request.url.path)
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         _log.error("unhandled_error", path=request.url.path, exc_info=exc)
         problem = ProblemError(
@@ -157,4 +169,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(TransactionConflict, on_conflict)
+    app.add_exception_handler(CommitOutcomeUnknown, on_commit_unknown)
     app.add_exception_handler(Exception, on_unexpected)

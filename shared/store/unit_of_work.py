@@ -13,6 +13,7 @@ jittered backoff; the work function must therefore be safe to run again from the
 """
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,6 +29,7 @@ from shared.store.outbox import OUTBOX_COLLECTION, outbox_document
 
 PROCESSED_COLLECTION = "processed_events"
 MAX_ATTEMPTS = 12
+MAX_COMMIT_ATTEMPTS = 4
 
 
 class AlreadyProcessed(Exception):
@@ -36,6 +38,10 @@ class AlreadyProcessed(Exception):
 
 class RetryTransaction(Exception):
     """Raise inside a work function when a conditional write found the state moved under it."""
+
+
+class CommitOutcomeUnknown(Exception):
+    """The commit may or may not have landed; the work must not be run again blindly."""
 
 
 class TransactionConflict(Exception):
@@ -80,6 +86,22 @@ def _is_transient(error: Exception) -> bool:
     return False
 
 
+async def _commit(session: AsyncClientSession) -> None:
+    """Commit; when the outcome is unknown (a network error during commit), retry the commit
+    itself, never the work: re-running the work after a commit that did land would apply it
+    twice (a client would be told its own create was a conflict)."""
+    for attempt in range(MAX_COMMIT_ATTEMPTS):
+        try:
+            await session.commit_transaction()
+            return
+        except (ConnectionFailure, OperationFailure) as error:
+            if not error.has_error_label("UnknownTransactionCommitResult"):
+                raise
+            if attempt == MAX_COMMIT_ATTEMPTS - 1:
+                raise CommitOutcomeUnknown(str(error)) from error
+            await asyncio.sleep(0.05 * 2**attempt)
+
+
 def _discard_server_session(session: AsyncClientSession) -> None:
     """Never return a failed transaction's server session to the pool. After a failed commit
     the driver may not abort, and the embedded stand-in then keeps the transaction open under
@@ -122,13 +144,21 @@ class UnitOfWork:
     async def _attempt[T](self, work: Callable[[Tx], Awaitable[T]]) -> tuple[T, bool]:
         async with self.client.start_session() as session:
             try:
-                async with await session.start_transaction():
-                    tx = Tx(self.db, session)
-                    result = await work(tx)
-                    if tx.events:
-                        await self.db[OUTBOX_COLLECTION].insert_many(
-                            [outbox_document(event) for event in tx.events], session=session
-                        )
+                await session.start_transaction()
+                tx = Tx(self.db, session)
+                result = await work(tx)
+                if tx.events:
+                    await self.db[OUTBOX_COLLECTION].insert_many(
+                        [outbox_document(event) for event in tx.events], session=session
+                    )
+            except BaseException:
+                _discard_server_session(session)
+                if session.in_transaction:
+                    with contextlib.suppress(Exception):
+                        await session.abort_transaction()
+                raise
+            try:
+                await _commit(session)
             except BaseException:
                 _discard_server_session(session)
                 raise

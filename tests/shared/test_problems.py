@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from shared.http.body_limit import BodySizeLimitMiddleware
 from shared.http.problems import PROBLEM_MEDIA_TYPE, ProblemError, install_problem_handlers
-from shared.store.unit_of_work import TransactionConflict
+from shared.store.unit_of_work import CommitOutcomeUnknown, TransactionConflict
 
 pytestmark = pytest.mark.unit
 
@@ -38,6 +38,10 @@ def _app() -> FastAPI:
     @app.get("/contended")
     async def contended() -> None:
         raise TransactionConflict("write conflict after 12 attempts")
+
+    @app.get("/ambiguous")
+    async def ambiguous() -> None:
+        raise CommitOutcomeUnknown("connection reset during commitTransaction")
 
     @app.get("/boom")
     async def boom() -> None:
@@ -144,3 +148,10 @@ async def test_exhausted_transaction_retries_are_503_busy_with_retry_after() -> 
     _problem(response, 503, "busy")
     assert response.headers["retry-after"] == "1"
     assert "write conflict" not in response.text
+
+
+async def test_an_unknown_commit_outcome_is_503_and_says_to_retry_with_the_key() -> None:
+    response = await _call("GET", "/ambiguous")
+    body = _problem(response, 503, "commit-outcome-unknown")
+    assert "Idempotency-Key" in body["detail"]
+    assert "connection reset" not in response.text

@@ -163,3 +163,35 @@ async def test_commits_racing_the_outbox_relay_lose_nothing(uow: UnitOfWork, db:
         relay.stop()
         await relaying
     assert sorted(published) == sorted(event.id for event in events)
+
+
+async def test_an_unknown_commit_outcome_retries_the_commit_not_the_work(
+    uow: UnitOfWork, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A network error during commit must not re-run the work (it may already have landed)."""
+    from pymongo.asynchronous.client_session import AsyncClientSession
+    from pymongo.errors import AutoReconnect
+
+    real_commit = AsyncClientSession.commit_transaction
+    failures = 1
+
+    async def flaky_commit(self: AsyncClientSession) -> None:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            error = AutoReconnect("connection reset during commitTransaction")
+            error._add_error_label("UnknownTransactionCommitResult")
+            raise error
+        await real_commit(self)
+
+    monkeypatch.setattr(AsyncClientSession, "commit_transaction", flaky_commit)
+    runs = 0
+
+    async def work(tx: Tx) -> None:
+        nonlocal runs
+        runs += 1
+        await tx.db.demands.insert_one({"_id": "d_once"}, session=tx.session)
+
+    await uow.run(work)
+    assert runs == 1
+    assert await db.demands.count_documents({"_id": "d_once"}) == 1
