@@ -1,6 +1,7 @@
 """Dispatch's commands, events and timers, one function each: check the rule, change the state,
 emit the event (through the outbox, in the same transaction)."""
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
@@ -252,23 +253,9 @@ async def cancel_demand(
     request_id: str,
     expected_version: int | None = None,
 ) -> Demand:
+    """The secretary calls the whistle off; units releases every claim when it hears of it."""
     demand = await _demand_to_close(tx, demand_id, actor, expected_version)
-    try:
-        state = lifecycle.cancel(demand.lifecycle)
-    except lifecycle.TransitionRefused as error:
-        raise _refused(error) from None
-    await _stop_timers(tx, demand)
-    saved = await repository.save_demand(
-        tx,
-        demand.model_copy(
-            update={
-                "status": state.status,
-                "closed_at": utcnow(),
-                "cancel_reason": command.reason,
-                "escalation_timer": None,
-            }
-        ),
-    )
+    saved = await _close(tx, demand, lifecycle.cancel, {"cancel_reason": command.reason})
     data = DemandCancelled(
         demand_id=demand.id, community_id=demand.community_id, reason=command.reason
     )
@@ -284,23 +271,9 @@ async def complete_demand(
     request_id: str,
     expected_version: int | None = None,
 ) -> Demand:
+    """The secretary confirms the work done."""
     demand = await _demand_to_close(tx, demand_id, actor, expected_version)
-    try:
-        state = lifecycle.complete(demand.lifecycle)
-    except lifecycle.TransitionRefused as error:
-        raise _refused(error) from None
-    await _stop_timers(tx, demand)
-    saved = await repository.save_demand(
-        tx,
-        demand.model_copy(
-            update={
-                "status": state.status,
-                "closed_at": utcnow(),
-                "summary": command.summary,
-                "escalation_timer": None,
-            }
-        ),
-    )
+    saved = await _close(tx, demand, lifecycle.complete, {"summary": command.summary})
     data = DemandCompleted(
         demand_id=demand.id, community_id=demand.community_id, summary=command.summary
     )
@@ -308,7 +281,19 @@ async def complete_demand(
     return saved
 
 
-# --- who reads what ---------------------------------------------------------------------------
+async def _close(
+    tx: Tx,
+    demand: Demand,
+    transition: Callable[[lifecycle.Lifecycle], lifecycle.Lifecycle],
+    details: dict[str, str | None],
+) -> Demand:
+    try:
+        state = transition(demand.lifecycle)
+    except lifecycle.TransitionRefused as error:
+        raise _refused(error) from None
+    await _stop_timers(tx, demand)
+    update = {"status": state.status, "closed_at": utcnow(), "escalation_timer": None, **details}
+    return await repository.save_demand(tx, demand.model_copy(update=update))
 
 
 def reading_scopes(principal: Principal) -> list[Document]:
