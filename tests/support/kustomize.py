@@ -193,9 +193,7 @@ def _set_image(resource: Resource, image: dict[str, str]) -> None:
         name, _, tag = container["image"].partition(":")
         if name != image["name"]:
             continue
-        container["image"] = f"{image.get('newName', name)}:{image.get('newTag', tag)}".rstrip(
-            ":"
-        )
+        container["image"] = f"{image.get('newName', name)}:{image.get('newTag', tag)}".rstrip(":")
 
 
 def _set_replicas(resources: list[Resource], replica: dict[str, Any], directory: Path) -> None:
