@@ -5,9 +5,10 @@ processes on a vhost of their own, each with its own embedded MongoDB stand-in b
 that counts the commands the service sends (bench/wire_counter.py). It registers a community
 and a unit, measures every process idle, then drives N flows, each the way a secretary and a
 unit would: a demand is posted (dispatch), claimed (units: the one slot fills), and cancelled
-(dispatch: the claim is released). Each process's CPU time comes from the operating system
-(psutil). Idle work (pollers, lease renewals, driver heartbeats) is measured for as long as
-the drive lasted and subtracted, so what is left is the cost of the events. "Per event" is per
+(dispatch: the claim is released), in three phases, each drained before the next. Each
+process's CPU time comes from the operating system (psutil). Idle work (pollers, lease
+renewals, driver heartbeats) is measured for as long as the drive lasted and subtracted, so
+what is left is the cost of the events. "Per event" is per
 event in audit's log (every event on the exchange, once).
 
 The stand-in is not MongoDB: its own CPU is printed but says nothing about production; the
@@ -24,9 +25,10 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import aio_pika
@@ -38,6 +40,8 @@ from bench.wire_counter import MONITORING, CommandCounter
 from shared.auth import Role, issue_token
 from shared.broker.topology import ALL_CONSUMER_QUEUES
 from shared.settings import DEFAULT_RABBITMQ_URL, DEV_JWT_SECRET
+
+T = TypeVar("T")
 
 SERVICES = ("dispatch", "units", "notify", "audit")
 # Ports for this benchmark's processes (the range the k8s helper was given: 18500-18599).
@@ -240,10 +244,7 @@ async def setup(client: httpx.AsyncClient, urls: dict[str, str]) -> dict[str, st
     return _bearer(Role.UNIT, unit=unit.json()["id"])
 
 
-async def flow(
-    client: httpx.AsyncClient, urls: dict[str, str], unit: dict[str, str], index: int
-) -> None:
-    admin = _bearer(Role.ADMIN)
+async def post_demand(client: httpx.AsyncClient, urls: dict[str, str], index: int) -> str:
     day = 1 + index % 27
     demand = {
         "community_id": "c-bench",
@@ -256,16 +257,27 @@ async def flow(
         "ends_at": f"2031-03-{day:02d}T20:00:00+08:00",
         "priority": "urgent",
     }
-    created = await client.post(f"{urls['dispatch']}/v1/demands", json=demand, headers=admin)
-    assert created.status_code == 201, created.text
-    demand_id = created.json()["id"]
-    claim = await _retry_post(
-        client, f"{urls['units']}/v1/demands/{demand_id}/claims", {"headcount": 1}, unit
+    created = await client.post(
+        f"{urls['dispatch']}/v1/demands", json=demand, headers=_bearer(Role.ADMIN)
     )
-    assert claim.status_code == 201, claim.text
-    # dispatch learns of the fill by event; cancelling before it does is still a valid flow.
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+async def claim(
+    client: httpx.AsyncClient, urls: dict[str, str], unit: dict[str, str], demand_id: str
+) -> None:
+    claimed = await client.post(
+        f"{urls['units']}/v1/demands/{demand_id}/claims", json={"headcount": 1}, headers=unit
+    )
+    assert claimed.status_code == 201, claimed.text
+
+
+async def cancel(client: httpx.AsyncClient, urls: dict[str, str], demand_id: str) -> None:
     cancelled = await client.post(
-        f"{urls['dispatch']}/v1/demands/{demand_id}/cancel", json={"reason": "bench"}, headers=admin
+        f"{urls['dispatch']}/v1/demands/{demand_id}/cancel",
+        json={"reason": "bench"},
+        headers=_bearer(Role.ADMIN),
     )
     assert cancelled.status_code == 200, cancelled.text
 
@@ -341,11 +353,19 @@ async def measure(
         before = sample(services)
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(index: int) -> None:
+        async def bounded(step: Coroutine[Any, Any, T]) -> T:
             async with gate:
-                await flow(client, urls, unit, index)
+                return await step
 
-        await asyncio.gather(*(one(i) for i in range(flows)))
+        # Phase by phase, each drained before the next, so a claim never races the event that
+        # tells units of its demand (a retried claim would count as cost).
+        demand_ids = await asyncio.gather(
+            *(bounded(post_demand(client, urls, i)) for i in range(flows))
+        )
+        await drained(rabbitmq_url)
+        await asyncio.gather(*(bounded(claim(client, urls, unit, d)) for d in demand_ids))
+        await drained(rabbitmq_url)
+        await asyncio.gather(*(bounded(cancel(client, urls, d)) for d in demand_ids))
         await drained(rabbitmq_url)
         after = sample(services)
         events = await log_length(client, urls["audit"]) - events_before
