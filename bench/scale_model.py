@@ -66,6 +66,14 @@ QUORUM_QUEUE_LEADER_MSGS_S = 20_000
 REPLICA_SET_COMMANDS_S = 20_000
 
 
+# From the same run: each flow logged this many events, of which this many notifications.
+EVENTS_PER_FLOW = 9
+NOTIFICATIONS_PER_FLOW = 4
+# Registered volunteers per community (planning assumption: a few dozen in ordinary times,
+# hundreds once an outbreak calls residents up).
+VOLUNTEERS_PER_COMMUNITY = {"normal": 50, "outbreak": 300}
+
+
 def events_per_day(communities: int) -> int:
     return communities * DEMANDS_PER_COMMUNITY_PER_DAY * EVENTS_PER_DEMAND
 
@@ -112,6 +120,52 @@ def needs(level: Level, factor: float) -> Needs:
         mongo_commands_s=commands,
         mongo_replica_sets=max(1, math.ceil(commands / REPLICA_SET_COMMANDS_S)),
     )
+
+
+@dataclass(frozen=True)
+class FanOut:
+    notifications: int
+    notify_cpu_s: float
+    mongo_commands: int
+
+
+def critical_fan_out(communities: int, volunteers_per_community: int) -> FanOut:
+    """One `critical` demand escalated to a district's every volunteer: one inbox item each.
+
+    notify's cost per notification is bounded from the measured run: all of notify's CPU and
+    commands in a flow, spread over the flow's notifications (an upper bound: notify also
+    consumed the flow's other events).
+    """
+    notify_cpu_ms, notify_commands = MEASURED["notify"]
+    per_notification_ms = notify_cpu_ms * EVENTS_PER_FLOW / NOTIFICATIONS_PER_FLOW
+    per_notification_commands = notify_commands * EVENTS_PER_FLOW / NOTIFICATIONS_PER_FLOW
+    notifications = communities * volunteers_per_community
+    return FanOut(
+        notifications=notifications,
+        notify_cpu_s=notifications * per_notification_ms / 1000,
+        mongo_commands=round(notifications * per_notification_commands),
+    )
+
+
+def table_fan_out() -> str:
+    lines = [
+        "| volunteers | per community | notifications | notify CPU s | seconds at 2 / 16 "
+        "notify replicas | Mongo commands | seconds on one replica set |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    district = LEVELS[0]
+    for label, per_community in VOLUNTEERS_PER_COMMUNITY.items():
+        fan = critical_fan_out(district.communities, per_community)
+        seconds = [
+            fan.notify_cpu_s / (replicas * REPLICA_CORES * TARGET_UTILISATION)
+            for replicas in (2, 16)
+        ]
+        lines.append(
+            f"| {label} | {per_community} | {fan.notifications:,} | {fan.notify_cpu_s:,.0f} "
+            f"| {seconds[0]:,.0f} / {seconds[1]:,.0f} | {fan.mongo_commands:,} "
+            f"| {fan.mongo_commands / REPLICA_SET_COMMANDS_S:,.0f} |"
+        )
+    return "\n".join(lines)
 
 
 def _number(value: float) -> str:
@@ -189,6 +243,11 @@ def main() -> None:
     print(table_by_hour())
     print("\n## What each level needs at its peak hour\n")
     print(table_needs())
+    print(
+        f"\n## One critical demand to every volunteer of a district ({LEVELS[0].communities}"
+        " communities)\n"
+    )
+    print(table_fan_out())
 
 
 if __name__ == "__main__":

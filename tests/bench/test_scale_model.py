@@ -62,3 +62,13 @@ def test_the_tables_have_a_row_per_hour_and_per_level_and_load() -> None:
     assert len(model.table_by_hour().splitlines()) == 2 + 24
     assert len(model.table_levels().splitlines()) == 2 + len(model.LEVELS)
     assert len(model.table_needs().splitlines()) == 2 + 2 * len(model.LEVELS)
+
+
+def test_the_fan_out_is_one_notification_per_volunteer_of_the_district() -> None:
+    fan = model.critical_fan_out(300, 50)
+    assert fan.notifications == 15_000
+    notify_ms, notify_commands = model.MEASURED["notify"]
+    per_flow = model.EVENTS_PER_FLOW / model.NOTIFICATIONS_PER_FLOW
+    assert math.isclose(fan.notify_cpu_s, 15_000 * notify_ms * per_flow / 1000)
+    assert fan.mongo_commands == round(15_000 * notify_commands * per_flow)
+    assert len(model.table_fan_out().splitlines()) == 2 + len(model.VOLUNTEERS_PER_COMMUNITY)
