@@ -44,12 +44,13 @@ HOURLY_PERCENT: tuple[float, ...] = (
 )  # fmt: skip
 
 # CPU ms and MongoDB commands per event (per event in audit's log), from `python -m bench.costs
-# --flows 100` on this 2-core machine (docs/scale.md quotes the run). Update both together.
+# --flows 100` on this 2-core machine, 2026-12-01 (docs/scale.md quotes the run). Update both
+# together.
 MEASURED: dict[str, tuple[float, float]] = {
-    "dispatch": (1.61, 2.56),
-    "units": (1.71, 2.81),
-    "notify": (2.32, 5.87),
-    "audit": (1.08, 1.07),
+    "dispatch": (1.64, 2.47),
+    "units": (1.27, 2.30),
+    "notify": (2.82, 6.43),
+    "audit": (0.85, 0.61),
 }
 
 # Planning assumptions (not measured here: no cluster on this machine).
@@ -149,7 +150,7 @@ def critical_fan_out(communities: int, volunteers_per_community: int) -> FanOut:
 
 def table_fan_out() -> str:
     lines = [
-        "| volunteers | per community | notifications | notify CPU s | seconds at 2 / 16 "
+        "| load | volunteers per community | notifications | notify CPU s | seconds at 2 / 16 "
         "notify replicas | Mongo commands | seconds on one replica set |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
