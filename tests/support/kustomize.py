@@ -1,7 +1,9 @@
 """A small kustomize renderer: the subset deploy/k8s/ uses, so `make test` needs no binary.
 
-Neither kustomize nor kubectl is on PyPI or in Debian (the Python packages named after it are
-templating DSLs, not renderers), so the tests build the overlays here. What is supported is
+No kustomize renderer installs from PyPI or Debian: PyPI's `kustomize` (0.6.0) generates
+manifests from Python, it does not build kustomizations; Debian 12 has no kustomize package,
+and its kubectl (`kubernetes-client`, 1.20) embeds a kustomize too old for the `labels` field.
+So the tests build the overlays here. What is supported is
 what the manifests use, and anything else in a kustomization is refused rather than ignored:
 
 - `resources`: YAML files (one or more documents) and directories holding a kustomization;
