@@ -6,7 +6,7 @@ PYTHON_VERSION := $(shell cat .python-version)
 # pyenv's interpreter for .python-version when pyenv is there, else python3.13 on PATH.
 PYTHON ?= $(shell (command -v pyenv >/dev/null && pyenv which python$(PYTHON_VERSION) 2>/dev/null) || command -v python$(PYTHON_VERSION))
 
-.PHONY: install run test test-fast lint format bench docs rabbitmq clean
+.PHONY: install run test test-fast lint format bench bench-costs docs rabbitmq clean
 
 install: $(BIN)/whistle
 
@@ -40,6 +40,10 @@ format: install
 
 bench: install rabbitmq
 	$(BIN)/python -m bench
+
+# CPU ms and MongoDB commands per event for each service (docs/scale.md quotes a run).
+bench-costs: install rabbitmq
+	$(BIN)/python -m bench.costs
 
 docs: install
 	$(BIN)/python -m services.cli.docs docs
