@@ -64,7 +64,8 @@ def test_no_audited_event_carries_personal_data(event_type: str) -> None:
 def test_the_private_types_are_the_details_of_people_and_places() -> None:
     assert {"volunteer.details", "unit.details", "demand.details"} == PRIVATE_TYPES
     assert all(CATALOGUE[t].PRIVATE for t in PRIVATE_TYPES)
-    assert is_private("unit.details") and not is_private("unit.registered")
+    assert is_private("unit.details")
+    assert not is_private("unit.registered")
 
 
 def _binds(pattern: str, event_type: str) -> bool:
