@@ -126,16 +126,18 @@ async def register_volunteer(
 @router.patch("/units/{unit_id}", response_model=UnitWithSecretOut)
 async def correct_unit(
     unit_id: str, body: UnitPatch, principal: Admin, runtime: Runtime
-) -> UnitWithSecretOut | UnitOut:
+) -> UnitWithSecretOut:
     """Correct a unit's record (admin). A webhook URL set for the first time gets a secret,
     shown in this answer only."""
     request_id = new_id("req")
 
-    async def work(tx: Tx) -> UnitWithSecretOut | UnitOut:
+    async def work(tx: Tx) -> UnitWithSecretOut:
         before = await repository.get_unit(tx.db, unit_id, tx)
         unit = await handlers.correct_unit(tx, unit_id, body, principal, request_id)
-        new_secret = unit.webhook_secret and (before is None or before.webhook_secret is None)
-        return UnitWithSecretOut.of(unit) if new_secret else UnitOut.of(unit)
+        out = UnitWithSecretOut.of(unit)
+        if before is not None and before.webhook_secret == unit.webhook_secret:
+            out = out.model_copy(update={"webhook_secret": None})  # shown once only
+        return out
 
     return await patiently(lambda: runtime.uow.run(work))
 
@@ -158,15 +160,17 @@ async def rotate_unit_webhook_secret(
 @router.patch("/volunteers/{volunteer_id}", response_model=VolunteerWithSecretOut)
 async def correct_volunteer(
     volunteer_id: str, body: VolunteerPatch, principal: CurrentPrincipal, runtime: Runtime
-) -> VolunteerWithSecretOut | VolunteerOut:
+) -> VolunteerWithSecretOut:
     """Correct a volunteer's record (admin, or their community's secretary)."""
     request_id = new_id("req")
 
-    async def work(tx: Tx) -> VolunteerWithSecretOut | VolunteerOut:
+    async def work(tx: Tx) -> VolunteerWithSecretOut:
         before = await repository.get_volunteer(tx.db, volunteer_id, tx)
         volunteer = await handlers.correct_volunteer(tx, volunteer_id, body, principal, request_id)
-        new_secret = volunteer.webhook_secret and (before is None or before.webhook_secret is None)
-        return VolunteerWithSecretOut.of(volunteer) if new_secret else VolunteerOut.of(volunteer)
+        out = VolunteerWithSecretOut.of(volunteer)
+        if before is not None and before.webhook_secret == volunteer.webhook_secret:
+            out = out.model_copy(update={"webhook_secret": None})  # shown once only
+        return out
 
     return await patiently(lambda: runtime.uow.run(work))
 

@@ -85,7 +85,9 @@ class UnitWithSecretOut(UnitOut):
     """The answer that creates a webhook secret: the only time it is shown."""
 
     webhook_secret: str | None = Field(
-        description="HMAC key for `X-Whistle-Signature`; shown once, rotate to replace it"
+        None,
+        description="HMAC key for `X-Whistle-Signature`, shown only in the answer that made "
+        "it (registration, or the correction that first set a webhook_url); rotate to replace",
     )
 
     @classmethod
@@ -111,7 +113,9 @@ class VolunteerOut(BaseModel):
 
 class VolunteerWithSecretOut(VolunteerOut):
     webhook_secret: str | None = Field(
-        description="HMAC key for `X-Whistle-Signature`; shown once, rotate to replace it"
+        None,
+        description="HMAC key for `X-Whistle-Signature`, shown only in the answer that made "
+        "it (registration, or the correction that first set a webhook_url); rotate to replace",
     )
 
     @classmethod
