@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from pymongo import MongoClient
+from pymongo.database import Database
 
 from tests.conftest import bearer
 from tests.notify.receivers import WebhookReceiver, webhook_receiver
@@ -52,7 +53,7 @@ def everything_in(mongodb_url: str, database: str) -> str:
     """Every document of every collection of the database, as one JSON text."""
     client: MongoClient[dict[str, Any]]
     with MongoClient(mongodb_url) as client:
-        db = client[database]
+        db: Database[dict[str, Any]] = client[database]
         dumped = {name: list(db[name].find()) for name in db.list_collection_names()}
     return json.dumps(dumped, default=str, ensure_ascii=False)
 
