@@ -3,13 +3,22 @@
 import hashlib
 import hmac
 import random
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
 from services.notify.adapters.email import SmtpServer
-from services.notify.adapters.webhook import WebhookSender, guard, pinned, sign
+from services.notify.adapters.webhook import (
+    MAX_RESPONSE_BYTES,
+    WebhookSender,
+    guard,
+    pinned,
+    read_bounded,
+    sign,
+)
 from services.notify.config import NotifySettings
 from services.notify.delivery import webhook_body
 from services.notify.domain.retry import exhausted, next_attempt_at
@@ -157,3 +166,27 @@ def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValidationError, match="WHISTLE_SMTP_URL"):
         NotifySettings(smtp_url="mail.example:25")
     assert NotifySettings(smtp_url="").smtp_url is None
+
+
+async def test_a_receiver_answer_is_read_up_to_64_kib_only() -> None:
+    produced = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal produced
+        while True:  # a receiver that never stops answering
+            produced += 1
+            yield b"x" * 4096
+
+    response = httpx.Response(200, stream=_Stream(endless()))
+    read = await read_bounded(response)
+    assert read == MAX_RESPONSE_BYTES == 64 * 1024
+    assert produced * 4096 <= MAX_RESPONSE_BYTES + 4096
+
+
+class _Stream(httpx.AsyncByteStream):
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._chunks:
+            yield chunk

@@ -72,7 +72,7 @@ def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]
     return urlunsplit(parts._replace(netloc=netloc)), headers, {"sni_hostname": host}
 
 
-async def _read_bounded(response: httpx.Response) -> int:
+async def read_bounded(response: httpx.Response) -> int:
     """Read at most MAX_RESPONSE_BYTES of the answer (a huge one is cut, never buffered)."""
     read = 0
     async for chunk in response.aiter_raw():
@@ -120,7 +120,7 @@ class WebhookSender:
                 )
                 response = await self._client.send(request, stream=True)
                 try:
-                    await _read_bounded(response)
+                    await read_bounded(response)
                 finally:
                     await response.aclose()
         except (TimeoutError, httpx.TimeoutException) as error:
