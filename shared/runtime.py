@@ -27,8 +27,8 @@ from shared.broker.topology import (
     EVENTS_EXCHANGE,
     PRIVATE_EXCHANGE,
     ConsumerQueue,
+    exchange_for,
 )
-from shared.events.catalogue import is_private
 from shared.events.envelope import CloudEvent
 from shared.http.idempotency_keys import IdempotencyKeys, ensure_idempotency_indexes
 from shared.settings import WhistleSettings
@@ -128,7 +128,7 @@ class ServiceRuntime:
 
     async def publish(self, event: CloudEvent) -> None:
         # Personal data goes to the private exchange, which audit never records.
-        exchange = PRIVATE_EXCHANGE if is_private(event.type) else EVENTS_EXCHANGE
+        exchange = exchange_for(event.type)
         await self.broker.publish(
             event.wire(),
             exchange=exchange,

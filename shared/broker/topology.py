@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
 
+from shared.events.catalogue import is_private
+
 EVENTS_EXCHANGE = RabbitExchange("whistle.events", type=ExchangeType.TOPIC, durable=True)
 DEAD_LETTER_EXCHANGE = RabbitExchange("whistle.dead", type=ExchangeType.DIRECT, durable=True)
 PRIVATE_EXCHANGE = RabbitExchange("whistle.private", type=ExchangeType.TOPIC, durable=True)
@@ -22,6 +24,11 @@ EXCHANGES: dict[str, RabbitExchange] = {
     EVENTS_EXCHANGE.name: EVENTS_EXCHANGE,
     PRIVATE_EXCHANGE.name: PRIVATE_EXCHANGE,
 }
+
+
+def exchange_for(event_type: str) -> RabbitExchange:
+    """Where an event is published: personal details to `whistle.private`, all else audited."""
+    return PRIVATE_EXCHANGE if is_private(event_type) else EVENTS_EXCHANGE
 
 
 @dataclass(frozen=True)
