@@ -498,7 +498,7 @@ def render_index(openapi: dict[str, dict[str, Any]]) -> str:
     out += ["", "## Types used in event data"]
     for name in nested:
         out += ["", f"### {name}", "", *_fields_table(schemas[name])]
-    out += ["", *_topology_section(), *_endpoints_section(openapi)]
+    out += ["", *_topology_section(), *_PRIVACY_AND_WEBHOOKS, *_endpoints_section(openapi)]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -546,6 +546,51 @@ def _topology_section() -> list[str]:
         "",
     ]
     return lines
+
+
+_PRIVACY_AND_WEBHOOKS = [
+    "## Personal data and erasure",
+    "",
+    "No event on `whistle.events` (the permanent, hash-chained log audit keeps) carries a "
+    "phone, email, webhook URL or secret, a person's name, a building or flat, unit members' "
+    "names, or a demand's address or description. Those travel on `whistle.private` "
+    "(`volunteer.details`, `unit.details`, `demand.details`) to the services that need them; "
+    "the audited event carries `details_digest` (claims: `members_named`, `members_digest`), "
+    "`hmac-sha256:<hex>` of the canonical JSON (sorted keys, no spaces, UTF-8) of the private "
+    "fields, keyed with a random per-record salt that only the owning service keeps.",
+    "",
+    "- `PATCH /v1/volunteers/{id}` (admin, or the volunteer's secretary) and "
+    "`PATCH /v1/units/{id}` (admin) correct a record: `volunteer.updated` / `unit.updated` "
+    "(ids, skills, digest, `version`) plus the private details.",
+    "- `DELETE /v1/volunteers/{id}` (admin, or the volunteer's secretary) answers 204 (again "
+    "on a repeat): the volunteer's name, building, contact, webhook secret and salt leave "
+    "units (record, outbox, remembered idempotent answers) and notify (directory, contact, "
+    "inbox, deliveries and dead letters); places still held on open demands are withdrawn "
+    "(`claim.withdrawn`, the waitlist moves up); `volunteer.erased` records it with ids only. "
+    "`GET /v1/volunteers/{id}` then answers 410 `volunteer-erased`. Reports and the history "
+    "show the volunteer by id; `/v1/verify` stays ok.",
+    "- Data written before this scheme must be reset (see the README): audit's log of it holds "
+    "personal data that cannot be erased without breaking the chain.",
+    "",
+    "## Webhook deliveries",
+    "",
+    "Each receiver (a unit or volunteer with `contact.webhook_url`) has its own secret, made "
+    "at registration and shown once as `webhook_secret` in the 201 (or in the `PATCH` that "
+    "first sets a webhook URL); `POST /v1/units/{id}/webhook-secret` (admin or the unit) and "
+    "`POST /v1/volunteers/{id}/webhook-secret` (admin, the secretary or the volunteer) make a "
+    "new one, answered once, which signs every delivery from then on (409 `no-webhook` without "
+    "a webhook URL). Each delivery is a POST of the notification JSON with:",
+    "",
+    '- `X-Whistle-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`, '
+    "keyed with the secret's UTF-8 bytes;",
+    "- `X-Whistle-Delivery: <id>`, the same on every retry of the delivery; also "
+    "`X-Whistle-Notification` and `X-Whistle-Kind`.",
+    "",
+    "A receiver refuses signatures more than 5 minutes old and delivery ids it has taken "
+    "(the README has one). Whistle reads at most 64 KiB of the answer; a non-2xx, a timeout "
+    "or a connection error is retried with backoff, then reported as `notification.failed`.",
+    "",
+]
 
 
 def _endpoints_section(openapi: dict[str, dict[str, Any]]) -> list[str]:
