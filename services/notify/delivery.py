@@ -206,10 +206,11 @@ class DeliveryWorker:
             )
             if reach is None:
                 raise RefusedTarget("the recipient is no longer registered")
-            if not reach.webhook_secret:
-                raise RefusedTarget("the receiver has no webhook secret: rotate one")
+            if not reach.contact.webhook_url or not reach.webhook_secret:
+                raise RefusedTarget("the recipient has no webhook (or no secret) any more")
+            # A corrected URL takes over pending deliveries: the old one is no longer theirs.
             return await self._webhook.send(
-                delivery["target"],
+                reach.contact.webhook_url,
                 webhook_body(payload),
                 {
                     DELIVERY_HEADER: delivery["_id"],
