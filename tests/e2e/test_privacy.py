@@ -252,6 +252,28 @@ def _flow(
     verified = httpx.get(f"{audit.url}/v1/verify", headers=auditor).json()
     assert verified["ok"] is True, verified
 
+    # No more deliveries to the erased volunteer: a new whistle reaches the unit only.
+    heard_by_volunteer = len(receiver.to(volunteer_hook))
+    heard_by_unit = len(receiver.to(unit_hook))
+    again = httpx.post(
+        f"{dispatch.url}/v1/demands",
+        headers=secretary,
+        json={
+            "community_id": community,
+            "kind": "task",
+            "title": "Second run",
+            "skills": ["delivery"],
+            "slots": 1,
+            "starts_at": STARTS,
+            "ends_at": ENDS,
+            "priority": "critical",
+        },
+    )
+    assert again.status_code == 201, again.text
+    assert eventually(lambda: len(receiver.to(unit_hook)) > heard_by_unit)
+    time.sleep(1.0)  # room for a stray delivery to the volunteer to show up
+    assert len(receiver.to(volunteer_hook)) == heard_by_volunteer
+
     # Notify forgot the volunteer (contact, inbox, deliveries); units kept no copy either.
     def notify_forgot() -> bool:
         text = everything_in(mongodb_url, f"{db_prefix}notify")
