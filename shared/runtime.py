@@ -25,7 +25,9 @@ from shared.broker.topology import (
     ALL_CONSUMER_QUEUES,
     DEAD_LETTER_EXCHANGE,
     EVENTS_EXCHANGE,
+    PRIVATE_EXCHANGE,
     ConsumerQueue,
+    exchange_for,
 )
 from shared.events.envelope import CloudEvent
 from shared.http.idempotency_keys import IdempotencyKeys, ensure_idempotency_indexes
@@ -56,12 +58,15 @@ def make_broker(settings: WhistleSettings) -> RabbitBroker:
 
 async def declare_topology(broker: RabbitBroker) -> None:
     """Declare the exchanges and every consumer queue with its bindings and dead-letter queue."""
-    exchange = await broker.declare_exchange(EVENTS_EXCHANGE)
+    exchanges = {
+        EVENTS_EXCHANGE.name: await broker.declare_exchange(EVENTS_EXCHANGE),
+        PRIVATE_EXCHANGE.name: await broker.declare_exchange(PRIVATE_EXCHANGE),
+    }
     dead = await broker.declare_exchange(DEAD_LETTER_EXCHANGE)
     for spec in ALL_CONSUMER_QUEUES:
         queue = await broker.declare_queue(spec.queue())
         for key in spec.routing_keys:
-            await queue.bind(exchange, routing_key=key)
+            await queue.bind(exchanges[spec.exchange_name], routing_key=key)
         dead_letters = await broker.declare_queue(spec.dead_letter_queue())
         await dead_letters.bind(dead, routing_key=spec.name)
 
@@ -104,7 +109,7 @@ class ServiceRuntime:
         consumer = EventConsumer(self.name, spec, handlers)
         subscriber = self.broker.subscriber(
             spec.queue(),
-            EVENTS_EXCHANGE,
+            spec.exchange,
             ack_policy=AckPolicy.MANUAL,
             title=spec.name,
             description=f"{self.name} consumes {', '.join(spec.routing_keys)}",
@@ -122,9 +127,11 @@ class ServiceRuntime:
     # --- publishing (the outbox relay is the only caller) -----------------------------------
 
     async def publish(self, event: CloudEvent) -> None:
+        # Personal data goes to the private exchange, which audit never records.
+        exchange = exchange_for(event.type)
         await self.broker.publish(
             event.wire(),
-            exchange=EVENTS_EXCHANGE,
+            exchange=exchange,
             routing_key=event.type,
             persist=True,
             mandatory=True,

@@ -10,7 +10,6 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "whistle-dev-secret-do-not-use-in-production"  # noqa: S105
-DEV_WEBHOOK_SECRET = "whistle-dev-webhook-secret-do-not-use-in-production"  # noqa: S105
 DEFAULT_RABBITMQ_URL = "amqp://guest:guest@localhost:5672/"
 DEFAULT_MONGODB_URL = "mongodb://localhost:27017/?directConnection=true"
 

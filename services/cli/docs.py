@@ -31,7 +31,9 @@ from shared.broker.topology import (
     ALL_CONSUMER_QUEUES,
     DEAD_LETTER_EXCHANGE,
     EVENTS_EXCHANGE,
+    PRIVATE_EXCHANGE,
     ConsumerQueue,
+    exchange_for,
 )
 from shared.events.catalogue import CATALOGUE, EventData
 from shared.events.envelope import CloudEvent
@@ -92,6 +94,38 @@ EVENT_NOTES: dict[str, EventNote] = {
     ),
     "claim.completed": EventNote("units", "the claimant reports the work done", _DEMAND),
     "claim.no_show": EventNote("units", "`ends_at` passed without a check-in", _DEMAND),
+    "unit.updated": EventNote(
+        "units", "an admin corrects a unit's record (`PATCH /v1/units/{id}`)", "the unit id"
+    ),
+    "volunteer.updated": EventNote(
+        "units",
+        "an admin or the community's secretary corrects a volunteer (`PATCH /v1/volunteers/{id}`)",
+        "the volunteer id",
+    ),
+    "volunteer.erased": EventNote(
+        "units",
+        "an admin or the community's secretary erases a volunteer (`DELETE /v1/volunteers/{id}`);"
+        " ids only, their details are gone from every service",
+        "the volunteer id",
+    ),
+    "demand.details": EventNote(
+        "dispatch",
+        "with every `demand.published`: the description and exact place, on `whistle.private` "
+        "only (never audited)",
+        _DEMAND,
+    ),
+    "unit.details": EventNote(
+        "units",
+        "a unit is registered or corrected, or its webhook secret rotated: its contact and "
+        "webhook secret, on `whistle.private` only (never audited)",
+        "the unit id",
+    ),
+    "volunteer.details": EventNote(
+        "units",
+        "a volunteer is registered or corrected, or their webhook secret rotated: name, "
+        "building, contact and webhook secret, on `whistle.private` only (never audited)",
+        "the volunteer id",
+    ),
     "notification.sent": EventNote(
         "notify", "one delivery on one channel succeeded", "the notification id"
     ),
@@ -131,6 +165,8 @@ def topic_matches(pattern: str, routing_key: str) -> bool:
 
 
 def receives(spec: ConsumerQueue, event_type: str) -> bool:
+    if spec.exchange_name != exchange_for(event_type).name:
+        return False  # audit's `#` on whistle.events never sees whistle.private
     return any(topic_matches(key, event_type) for key in spec.routing_keys)
 
 
@@ -212,21 +248,21 @@ def _message_refs(event_types: Iterable[str]) -> dict[str, Any]:
 def asyncapi_document() -> dict[str, Any]:
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
-    exchange = {
-        "name": EVENTS_EXCHANGE.name,
-        "type": "topic",
-        "durable": True,
-        "autoDelete": False,
-        "vhost": "/",
-    }
     for event_type, model in CATALOGUE.items():
         note = note_for(event_type)
         name = _message_name(model)
+        exchange = {
+            "name": exchange_for(event_type).name,
+            "type": "topic",
+            "durable": True,
+            "autoDelete": False,
+            "vhost": "/",
+        }
         channels[event_type] = {
             "address": event_type,
             "title": event_type,
             "description": (
-                f"Published by {note.producer} to `{EVENTS_EXCHANGE.name}` with routing key "
+                f"Published by {note.producer} to `{exchange['name']}` with routing key "
                 f"`{event_type}` when {note.when}."
             ),
             "messages": _message_refs([event_type]),
@@ -259,7 +295,7 @@ def asyncapi_document() -> dict[str, Any]:
             "address": spec.name,
             "title": spec.name,
             "description": (
-                f"{spec.service}'s quorum queue, bound to `{EVENTS_EXCHANGE.name}` with "
+                f"{spec.service}'s quorum queue, bound to `{spec.exchange_name}` with "
                 f"{', '.join(f'`{k}`' for k in spec.routing_keys)}. A message returned more "
                 f"often than its delivery limit ({spec.delivery_limit}) is dead-lettered to "
                 f"`{spec.dead_letter_name}` through `{DEAD_LETTER_EXCHANGE.name}`."
@@ -462,7 +498,7 @@ def render_index(openapi: dict[str, dict[str, Any]]) -> str:
     out += ["", "## Types used in event data"]
     for name in nested:
         out += ["", f"### {name}", "", *_fields_table(schemas[name])]
-    out += ["", *_topology_section(), *_endpoints_section(openapi)]
+    out += ["", *_topology_section(), *_PRIVACY_AND_WEBHOOKS, *_endpoints_section(openapi)]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -476,13 +512,19 @@ def _topology_section() -> list[str]:
         "",
         f"- `{EVENTS_EXCHANGE.name}`: durable topic exchange; routing key = event type. "
         "Publishing is mandatory: an unroutable event is an error, not silence.",
+        f"- `{PRIVATE_EXCHANGE.name}`: durable topic exchange for the events that carry "
+        "personal details (`demand.details`, `unit.details`, `volunteer.details`), published "
+        "through the same outbox with confirms. Audit has no queue on it: what passes there "
+        "never enters the permanent log, so it can be corrected and erased. The audited events "
+        "carry ids and `details_digest`, an HMAC-SHA256 of the private fields keyed with a "
+        "per-record salt kept only by the owning service (deleted on erasure).",
         f"- `{DEAD_LETTER_EXCHANGE.name}`: durable direct exchange for dead letters; each "
         "consumer queue dead-letters with its own name as routing key to its `.dlq`.",
         "- Every service declares every queue below at start, so no event is unroutable because "
         "its consumer has not started yet.",
         "",
-        "| queue | type | bound with | receives | delivery limit | dead-letter queue |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| queue | type | exchange | bound with | receives | delivery limit | dead-letter queue |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for spec in ALL_CONSUMER_QUEUES:
         keys = ", ".join(f"`{key}`" for key in spec.routing_keys)
@@ -491,7 +533,7 @@ def _topology_section() -> list[str]:
             ", ".join(f"`{t}`" for t in CATALOGUE if receives(spec, t)) if wildcards else "as bound"
         )
         lines.append(
-            f"| `{spec.name}` | durable quorum | {keys} | {received} "
+            f"| `{spec.name}` | durable quorum | `{spec.exchange_name}` | {keys} | {received} "
             f"| {spec.delivery_limit} | `{spec.dead_letter_name}` |"
         )
     lines += [
@@ -504,6 +546,51 @@ def _topology_section() -> list[str]:
         "",
     ]
     return lines
+
+
+_PRIVACY_AND_WEBHOOKS = [
+    "## Personal data and erasure",
+    "",
+    "No event on `whistle.events` (the permanent, hash-chained log audit keeps) carries a "
+    "phone, email, webhook URL or secret, a person's name, a building or flat, unit members' "
+    "names, or a demand's address or description. Those travel on `whistle.private` "
+    "(`volunteer.details`, `unit.details`, `demand.details`) to the services that need them; "
+    "the audited event carries `details_digest` (claims: `members_named`, `members_digest`), "
+    "`hmac-sha256:<hex>` of the canonical JSON (sorted keys, no spaces, UTF-8) of the private "
+    "fields, keyed with a random per-record salt that only the owning service keeps.",
+    "",
+    "- `PATCH /v1/volunteers/{id}` (admin, or the volunteer's secretary) and "
+    "`PATCH /v1/units/{id}` (admin) correct a record: `volunteer.updated` / `unit.updated` "
+    "(ids, skills, digest, `version`) plus the private details.",
+    "- `DELETE /v1/volunteers/{id}` (admin, or the volunteer's secretary) answers 204 (again "
+    "on a repeat): the volunteer's name, building, contact, webhook secret and salt leave "
+    "units (record, outbox, remembered idempotent answers) and notify (directory, contact, "
+    "inbox, deliveries and dead letters); places still held on open demands are withdrawn "
+    "(`claim.withdrawn`, the waitlist moves up); `volunteer.erased` records it with ids only. "
+    "`GET /v1/volunteers/{id}` then answers 410 `volunteer-erased`. Reports and the history "
+    "show the volunteer by id; `/v1/verify` stays ok.",
+    "- Data written before this scheme must be reset (see the README): audit's log of it holds "
+    "personal data that cannot be erased without breaking the chain.",
+    "",
+    "## Webhook deliveries",
+    "",
+    "Each receiver (a unit or volunteer with `contact.webhook_url`) has its own secret, made "
+    "at registration and shown once as `webhook_secret` in the 201 (or in the `PATCH` that "
+    "first sets a webhook URL); `POST /v1/units/{id}/webhook-secret` (admin or the unit) and "
+    "`POST /v1/volunteers/{id}/webhook-secret` (admin, the secretary or the volunteer) make a "
+    "new one, answered once, which signs every delivery from then on (409 `no-webhook` without "
+    "a webhook URL). Each delivery is a POST of the notification JSON with:",
+    "",
+    '- `X-Whistle-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`, '
+    "keyed with the secret's UTF-8 bytes;",
+    "- `X-Whistle-Delivery: <id>`, the same on every retry of the delivery; also "
+    "`X-Whistle-Notification` and `X-Whistle-Kind`.",
+    "",
+    "A receiver refuses signatures more than 5 minutes old and delivery ids it has taken "
+    "(the README has one). Whistle reads at most 64 KiB of the answer; a non-2xx, a timeout "
+    "or a connection error is retried with backoff, then reported as `notification.failed`.",
+    "",
+]
 
 
 def _endpoints_section(openapi: dict[str, dict[str, Any]]) -> list[str]:

@@ -22,6 +22,7 @@ from shared.events.catalogue import (
     CommunityRegistered,
     DemandCancelled,
     DemandCompleted,
+    DemandDetails,
     DemandEscalated,
     DemandExpired,
     DemandFilled,
@@ -29,7 +30,9 @@ from shared.events.catalogue import (
     DemandReopened,
     EventData,
     Location,
+    PublicLocation,
 )
+from shared.events.digest import details_digest, new_salt
 from shared.events.envelope import CloudEvent, make_event
 from shared.http.problems import ProblemError
 from shared.ids import new_id
@@ -163,6 +166,7 @@ async def publish_demand(tx: Tx, command: DemandIn, actor: Principal, request_id
         created_by=actor.sub,
         version=1,
         escalation_timer=_escalation_key(demand_id, "street"),
+        details_salt=new_salt(),
     )
     await repository.insert_demand(tx, demand)
     await timers.schedule(
@@ -179,7 +183,28 @@ async def publish_demand(tx: Tx, command: DemandIn, actor: Principal, request_id
         demand.ends_at,
         {"demand_id": demand.id, "grace": False},
     )
+    details = DemandDetails(
+        demand_id=demand.id,
+        community_id=demand.community_id,
+        description=demand.description,
+        location=demand.location,
+    )
+    assert demand.details_salt is not None
+    digest = details_digest(
+        demand.details_salt, details.model_dump(mode="json", include={"description", "location"})
+    )
+    # The exact place and the description go to the private exchange only (audit never
+    # records them); the audited publication proves them by a salted digest.
     tx.emit(
+        make_event(
+            details,
+            source=SOURCE,
+            subject=demand.id,
+            correlationid=demand.id,
+            causationid=request_id,
+            actor=actor.sub,
+            time=now,
+        ),
         make_event(
             DemandPublished(
                 demand_id=demand.id,
@@ -188,8 +213,8 @@ async def publish_demand(tx: Tx, command: DemandIn, actor: Principal, request_id
                 district=demand.district,
                 kind=demand.kind,
                 title=demand.title,
-                description=demand.description,
-                location=demand.location,
+                location=PublicLocation(grid=demand.location.grid),
+                details_digest=digest,
                 skills=demand.skills,
                 slots=demand.slots,
                 starts_at=demand.starts_at,
@@ -205,7 +230,7 @@ async def publish_demand(tx: Tx, command: DemandIn, actor: Principal, request_id
             causationid=request_id,
             actor=actor.sub,
             time=now,
-        )
+        ),
     )
     return demand
 

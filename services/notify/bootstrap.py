@@ -31,9 +31,9 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
     runtime.add_indexes(directory.ensure_indexes)
     runtime.add_indexes(inbox.ensure_indexes)
     runtime.add_indexes(deliveries.ensure_indexes)
+    runtime.add_indexes(deliveries.ensure_recipient_index)
 
     webhook = WebhookSender(
-        settings.webhook_secret.get_secret_value().encode(),
         timeout_s=settings.webhook_timeout_s,
         refuse_private=settings.refuse_private_webhooks,
     )

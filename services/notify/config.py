@@ -1,15 +1,14 @@
-from typing import Self
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator
 
-from shared.settings import DEV_WEBHOOK_SECRET, InsecureSettingsError, WhistleSettings
+from shared.settings import WhistleSettings
 
 
 class NotifySettings(WhistleSettings):
     port: int = Field(8003, validation_alias=AliasChoices("WHISTLE_NOTIFY_PORT"))
-    # Receivers verify `X-Whistle-Signature` with this key.
-    webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
+    # Each receiver has its own webhook secret (units makes it, the private exchange brings
+    # it): there is no shared key to configure any more.
     webhook_timeout_s: float = Field(10.0, gt=0, le=300)
     # `smtp://[user:password@]host[:port]` (STARTTLS when offered) or `smtps://` (TLS);
     # unset means no email channel.
@@ -43,18 +42,6 @@ class NotifySettings(WhistleSettings):
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
             raise ValueError("WHISTLE_SMTP_URL must look like smtp://[user:password@]host[:port]")
         return value
-
-    @model_validator(mode="after")
-    def _refuse_dev_webhook_secret_in_production(self) -> Self:
-        if (
-            self.env == "production"
-            and self.webhook_secret.get_secret_value() == DEV_WEBHOOK_SECRET
-        ):
-            raise InsecureSettingsError(
-                "WHISTLE_ENV=production refuses the development webhook secret: "
-                "set WHISTLE_WEBHOOK_SECRET"
-            )
-        return self
 
     @property
     def refuse_private_webhooks(self) -> bool:

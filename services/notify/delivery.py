@@ -18,14 +18,16 @@ from typing import Any
 
 import structlog
 
-from services.notify.adapters import deliveries
+from services.notify.adapters import contacts, deliveries
 from services.notify.adapters.email import EmailSender
-from services.notify.adapters.webhook import DeliveryFailed, WebhookSender
+from services.notify.adapters.webhook import DELIVERY_HEADER, DeliveryFailed, WebhookSender
+from services.notify.domain.recipients import owner_key
 from services.notify.domain.retry import exhausted, next_attempt_at
 from services.notify.domain.targets import RefusedTarget
 from services.notify.metrics import DELIVERY_ATTEMPTS
 from services.notify.notifying import failed_event, sent_event
 from shared.clock import utcnow
+from shared.events.catalogue import Recipient
 from shared.logging import message_context
 from shared.store.mongo import Document
 from shared.store.unit_of_work import Tx, UnitOfWork
@@ -197,14 +199,25 @@ class DeliveryWorker:
         channel = delivery["channel"]
         payload = delivery["payload"]
         if channel == "webhook":
+            # The secret is looked up now, not when the delivery was scheduled: a rotation
+            # signs the very next attempt, and an erased recipient gets nothing more.
+            reach = await contacts.get(
+                self._uow.db, owner_key(Recipient.model_validate(delivery["recipient"]))
+            )
+            if reach is None:
+                raise RefusedTarget("the recipient is no longer registered")
+            if not reach.contact.webhook_url or not reach.webhook_secret:
+                raise RefusedTarget("the recipient has no webhook (or no secret) any more")
+            # A corrected URL takes over pending deliveries: the old one is no longer theirs.
             return await self._webhook.send(
-                delivery["target"],
+                reach.contact.webhook_url,
                 webhook_body(payload),
                 {
-                    "X-Whistle-Delivery": delivery["_id"],
+                    DELIVERY_HEADER: delivery["_id"],
                     "X-Whistle-Notification": payload["id"],
                     "X-Whistle-Kind": payload["kind"],
                 },
+                reach.webhook_secret,
             )
         if channel == "email":
             if self._email is None:

@@ -8,7 +8,7 @@ together, once per event.
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 
-from services.notify.adapters import directory
+from services.notify.adapters import contacts, deliveries, directory, inbox
 from services.notify.domain import messages, recipients
 from services.notify.domain.model import (
     AWAITING_SHIFT,
@@ -22,7 +22,7 @@ from services.notify.domain.model import (
     Unit,
     Volunteer,
 )
-from services.notify.notifying import Cause, Policy, notify
+from services.notify.notifying import Cause, Policy, deliver_waiting, notify
 from shared.clock import as_utc, utcnow
 from shared.events.catalogue import (
     ClaimAccepted,
@@ -35,6 +35,7 @@ from shared.events.catalogue import (
     ClaimWaitlisted,
     ClaimWithdrawn,
     CommunityRegistered,
+    Contact,
     DemandCancelled,
     DemandCompleted,
     DemandEscalated,
@@ -43,8 +44,13 @@ from shared.events.catalogue import (
     DemandPublished,
     DemandReopened,
     Recipient,
+    UnitDetails,
     UnitRegistered,
+    UnitUpdated,
+    VolunteerDetails,
+    VolunteerErased,
     VolunteerRegistered,
+    VolunteerUpdated,
     parse_data,
 )
 from shared.events.envelope import CloudEvent
@@ -96,13 +102,7 @@ async def on_community_registered(tx: Tx, event: CloudEvent, policy: Policy) -> 
 
 async def on_unit_registered(tx: Tx, event: CloudEvent, policy: Policy) -> None:
     data = parse_data(UnitRegistered, event.data)
-    unit = Unit(
-        id=data.unit_id,
-        name=data.name,
-        communities=data.communities,
-        skills=data.skills,
-        contact=data.contact,
-    )
+    unit = Unit(id=data.unit_id, name=data.name, communities=data.communities, skills=data.skills)
     await directory.save_unit(tx, unit)
     await _whistles_handled_first(
         tx,
@@ -115,13 +115,9 @@ async def on_unit_registered(tx: Tx, event: CloudEvent, policy: Policy) -> None:
 
 async def on_volunteer_registered(tx: Tx, event: CloudEvent, policy: Policy) -> None:
     data = parse_data(VolunteerRegistered, event.data)
-    volunteer = Volunteer(
-        id=data.volunteer_id,
-        name=data.name,
-        community_id=data.community_id,
-        skills=data.skills,
-        contact=data.contact,
-    )
+    if await contacts.is_erased(tx, recipients.owner_key(recipients.volunteer(data.volunteer_id))):
+        return  # erased before this registration was handled: nobody to tell
+    volunteer = Volunteer(id=data.volunteer_id, community_id=data.community_id, skills=data.skills)
     await directory.save_volunteer(tx, volunteer)
     await _whistles_handled_first(
         tx,
@@ -132,6 +128,67 @@ async def on_volunteer_registered(tx: Tx, event: CloudEvent, policy: Policy) -> 
             recipients.volunteer(v.id) for v in recipients.matching_volunteers(demand, [volunteer])
         ],
     )
+
+
+async def on_unit_updated(tx: Tx, event: CloudEvent, policy: Policy) -> None:
+    data = parse_data(UnitUpdated, event.data)
+    if not await directory.newer_registry_version(tx, "unit", data.unit_id, data.version):
+        return
+    unit = Unit(id=data.unit_id, name=data.name, communities=data.communities, skills=data.skills)
+    await directory.save_unit(tx, unit, version=data.version)
+
+
+async def on_volunteer_updated(tx: Tx, event: CloudEvent, policy: Policy) -> None:
+    data = parse_data(VolunteerUpdated, event.data)
+    owner = recipients.owner_key(recipients.volunteer(data.volunteer_id))
+    if await contacts.is_erased(tx, owner):
+        return
+    if not await directory.newer_registry_version(tx, "volunteer", data.volunteer_id, data.version):
+        return
+    volunteer = Volunteer(id=data.volunteer_id, community_id=data.community_id, skills=data.skills)
+    await directory.save_volunteer(tx, volunteer, version=data.version)
+
+
+async def on_volunteer_erased(tx: Tx, event: CloudEvent, policy: Policy) -> None:
+    """Forget the person: directory entry, contact and secret, inbox, deliveries owed."""
+    data = parse_data(VolunteerErased, event.data)
+    recipient = recipients.volunteer(data.volunteer_id)
+    owner = recipients.owner_key(recipient)
+    await contacts.erase(tx, owner)
+    await directory.forget_volunteer(tx, data.volunteer_id)
+    await inbox.forget_owner(tx, owner)
+    await deliveries.forget_recipient(tx, recipient)
+
+
+# --- the private exchange: how to reach people (never audited) -------------------------------
+
+
+async def on_unit_details(tx: Tx, event: CloudEvent, policy: Policy) -> None:
+    data = parse_data(UnitDetails, event.data)
+    recipient = recipients.unit(data.unit_id)
+    await _reach(tx, recipient, data.version, data.contact, data.webhook_secret, policy)
+
+
+async def on_volunteer_details(tx: Tx, event: CloudEvent, policy: Policy) -> None:
+    data = parse_data(VolunteerDetails, event.data)
+    recipient = recipients.volunteer(data.volunteer_id)
+    await _reach(tx, recipient, data.version, data.contact, data.webhook_secret, policy)
+
+
+async def _reach(
+    tx: Tx,
+    recipient: Recipient,
+    version: int,
+    contact: Contact,
+    secret: str | None,
+    policy: Policy,
+) -> None:
+    """Store how to reach them. The details travel apart from the registration, so whistles
+    may already sit in the newcomer's inbox with no delivery: the first details deliver those
+    (the delivery id is derived from the notification, so never twice)."""
+    outcome = await contacts.save(tx, recipients.owner_key(recipient), version, contact, secret)
+    if outcome == "first":
+        await deliver_waiting(tx, recipient, policy)
 
 
 async def _whistles_handled_first(
@@ -343,6 +400,9 @@ EVENT_HANDLERS: dict[str, EventHandler] = {
     CommunityRegistered.TYPE: on_community_registered,
     UnitRegistered.TYPE: on_unit_registered,
     VolunteerRegistered.TYPE: on_volunteer_registered,
+    UnitUpdated.TYPE: on_unit_updated,
+    VolunteerUpdated.TYPE: on_volunteer_updated,
+    VolunteerErased.TYPE: on_volunteer_erased,
     DemandPublished.TYPE: on_demand_published,
     DemandEscalated.TYPE: on_demand_escalated,
     DemandFilled.TYPE: on_demand_filled,
@@ -351,6 +411,13 @@ EVENT_HANDLERS: dict[str, EventHandler] = {
     DemandCompleted.TYPE: on_demand_completed,
     DemandExpired.TYPE: on_demand_expired,
     **dict.fromkeys(_CLAIM_MODELS, on_claim),
+}
+
+
+# From `whistle.private` (queue `notify.private`).
+PRIVATE_HANDLERS: dict[str, EventHandler] = {
+    UnitDetails.TYPE: on_unit_details,
+    VolunteerDetails.TYPE: on_volunteer_details,
 }
 
 

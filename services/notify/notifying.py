@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from services.notify.adapters import deliveries, directory, inbox
+from services.notify.adapters import contacts, deliveries, inbox
 from services.notify.domain.identity import delivery_id, notification_id
-from services.notify.domain.model import Channel, Notice, Unit, Volunteer
+from services.notify.domain.model import Channel, Notice
 from services.notify.domain.recipients import owner_key
 from shared.clock import utcnow
 from shared.events.catalogue import NotificationFailed, NotificationSent, Recipient
@@ -56,24 +56,47 @@ async def notify(tx: Tx, cause: Cause, notices: Iterable[Notice], policy: Policy
     """Store each notice that is new; returns how many were."""
     created = 0
     for notice in notices:
+        if notice.recipient.type == "volunteer" and await contacts.is_erased(
+            tx, owner_key(notice.recipient)
+        ):
+            continue  # erased: nobody to tell, and nothing of theirs is kept
         stored = await inbox.add(tx, _notification_document(cause, notice))
         if stored is None:
             continue
         created += 1
         tx.emit(sent_event(stored, "inbox", attempts=1))
-        payload = inbox.public_view(stored)
-        for channel, target in await _channels(tx, notice.recipient, policy):
-            await deliveries.schedule(
-                tx,
-                {
-                    "_id": delivery_id(stored["_id"], channel),
-                    **reference(stored),
-                    "channel": channel,
-                    "target": target,
-                    "payload": payload,
-                },
-            )
+        await _schedule_deliveries(tx, stored, await _channels(tx, notice.recipient, policy))
     return created
+
+
+async def _schedule_deliveries(
+    tx: Tx, stored: dict[str, Any], channels: list[tuple[Channel, str]]
+) -> None:
+    payload = inbox.public_view(stored)
+    for channel, target in channels:
+        await deliveries.schedule(
+            tx,
+            {
+                "_id": delivery_id(stored["_id"], channel),
+                **reference(stored),
+                "channel": channel,
+                "target": target,
+                "payload": payload,
+            },
+        )
+
+
+# A newcomer's inbox holds what reached it since registration: this bounds the catch-up.
+WAITING_LIMIT = 200
+
+
+async def deliver_waiting(tx: Tx, recipient: Recipient, policy: Policy) -> None:
+    """Deliver on the channels just learned what is already in the recipient's inbox."""
+    channels = await _channels(tx, recipient, policy)
+    if not channels:
+        return
+    for stored in await inbox.latest(tx, owner_key(recipient), WAITING_LIMIT):
+        await _schedule_deliveries(tx, stored, channels)
 
 
 def _notification_document(cause: Cause, notice: Notice) -> dict[str, Any]:
@@ -94,14 +117,10 @@ def _notification_document(cause: Cause, notice: Notice) -> dict[str, Any]:
 
 
 async def _channels(tx: Tx, recipient: Recipient, policy: Policy) -> list[tuple[Channel, str]]:
-    """The recipient's registered channels beyond the inbox."""
-    found: Unit | Volunteer | None
-    if recipient.type == "unit":
-        found = await directory.get_unit(tx, recipient.id)
-    elif recipient.type == "volunteer":
-        found = await directory.get_volunteer(tx, recipient.id)
-    else:
+    """The recipient's registered channels beyond the inbox (from the private details)."""
+    if recipient.type not in ("unit", "volunteer"):
         return []  # offices read their inbox; the registry has no contact for them
+    found = await contacts.get(tx.db, owner_key(recipient), tx)
     if found is None:
         return []
     channels: list[tuple[Channel, str]] = []

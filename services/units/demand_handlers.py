@@ -16,9 +16,11 @@ from shared.events.catalogue import (
     CommunityRegistered,
     DemandCancelled,
     DemandCompleted,
+    DemandDetails,
     DemandEscalated,
     DemandExpired,
     DemandPublished,
+    Location,
     parse_data,
 )
 from shared.events.envelope import CloudEvent
@@ -50,8 +52,7 @@ async def on_demand_published(tx: Tx, event: CloudEvent) -> None:
         district=data.district,
         kind=data.kind,
         title=data.title,
-        description=data.description,
-        location=data.location,
+        location=Location(grid=data.location.grid),
         skills=data.skills,
         slots=data.slots,
         starts_at=data.starts_at,
@@ -66,6 +67,20 @@ async def on_demand_published(tx: Tx, event: CloudEvent) -> None:
         await timers.schedule(
             tx, no_show_key(demand.id), NO_SHOW_TIMER, demand.ends_at, {"demand_id": demand.id}
         )
+
+
+async def on_demand_details(tx: Tx, event: CloudEvent) -> None:
+    """The exact place and description, from the private exchange (never audited). Kept
+    apart from the demand, so it may arrive before or after the publication."""
+    data = parse_data(DemandDetails, event.data)
+    await repository.save_demand_details(
+        tx,
+        data.demand_id,
+        {
+            "description": data.description,
+            "location": data.location.model_dump(mode="json"),
+        },
+    )
 
 
 async def _close(tx: Tx, demand_id: str, status: DemandStatus) -> bool:

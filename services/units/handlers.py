@@ -5,6 +5,7 @@ conflict; a refusal raises a `ProblemError`, which aborts the transaction, so a 
 stores nothing and publishes nothing.
 """
 
+import secrets
 from datetime import datetime, tzinfo
 
 from services.units import outgoing, refusals
@@ -16,6 +17,7 @@ from services.units.domain.model import (
     Claim,
     ClaimStatus,
     Demand,
+    ErasedVolunteer,
     Unit,
     Volunteer,
 )
@@ -24,12 +26,15 @@ from services.units.entrypoints.schemas import (
     ClaimIn,
     CompleteIn,
     UnitIn,
+    UnitPatch,
     VolunteerIn,
+    VolunteerPatch,
     WithdrawIn,
 )
 from shared.auth import Principal, Role, forbidden
 from shared.clock import utcnow
 from shared.events.catalogue import (
+    PRIVATE_TYPES,
     ClaimAccepted,
     Claimant,
     ClaimCheckedIn,
@@ -39,11 +44,25 @@ from shared.events.catalogue import (
     ClaimWithdrawn,
     Contact,
 )
+from shared.events.digest import new_salt
 from shared.events.envelope import CloudEvent
+from shared.http.problems import ProblemError
 from shared.ids import new_id
 from shared.store.unit_of_work import RetryTransaction, Tx
 
 # --- registry -------------------------------------------------------------------------------
+
+
+def new_webhook_secret() -> str:
+    # 32 random bytes, URL-safe: the receiver keys HMAC-SHA256 with the string's UTF-8 bytes.
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def _secret_for(contact: Contact, current: str | None) -> str | None:
+    """A receiver has its own secret from the moment it has a webhook URL."""
+    if not contact.webhook_url:
+        return None
+    return current or new_webhook_secret()
 
 
 async def register_unit(tx: Tx, command: UnitIn, actor: Principal, request_id: str) -> Unit:
@@ -57,12 +76,14 @@ async def register_unit(tx: Tx, command: UnitIn, actor: Principal, request_id: s
         kind=command.kind,
         communities=tuple(dict.fromkeys(command.communities)),
         skills=tuple(command.skills),
-        contact=Contact(**command.contact.model_dump()),
+        contact=(contact := Contact(**command.contact.model_dump())),
         created_at=utcnow(),
         created_by=actor.sub,
+        webhook_secret=_secret_for(contact, None),
+        salt=new_salt(),
     )
     await repository.insert_unit(tx, unit)
-    tx.emit(outgoing.unit_registered(unit, causationid=request_id))
+    tx.emit(*outgoing.unit_registered(unit, causationid=request_id))
     return unit
 
 
@@ -82,13 +103,153 @@ async def register_volunteer(
         building=command.building,
         skills=tuple(command.skills),
         max_hours_per_week=command.max_hours_per_week,
-        contact=Contact(**command.contact.model_dump()),
+        contact=(contact := Contact(**command.contact.model_dump())),
         created_at=utcnow(),
         created_by=actor.sub,
+        webhook_secret=_secret_for(contact, None),
+        salt=new_salt(),
     )
     await repository.insert_volunteer(tx, volunteer)
-    tx.emit(outgoing.volunteer_registered(volunteer, causationid=request_id))
+    tx.emit(*outgoing.volunteer_registered(volunteer, causationid=request_id))
     return volunteer
+
+
+async def _unit_to_correct(tx: Tx, unit_id: str, actor: Principal) -> Unit:
+    unit = await repository.get_unit(tx.db, unit_id, tx)
+    if unit is None:
+        raise refusals.not_found("unit", unit_id)
+    if not (actor.is_admin or (actor.role is Role.UNIT and actor.unit == unit.id)):
+        raise forbidden("a unit's record is corrected by an admin or the unit itself")
+    return unit
+
+
+async def correct_unit(
+    tx: Tx, unit_id: str, command: UnitPatch, actor: Principal, request_id: str
+) -> Unit:
+    unit = await repository.get_unit(tx.db, unit_id, tx)
+    if unit is None:
+        raise refusals.not_found("unit", unit_id)
+    if not actor.is_admin:
+        raise forbidden("a unit's record is corrected by an admin")
+    changes: dict[str, object] = {"version": unit.version + 1}
+    if command.communities is not None:
+        known = await repository.get_communities(tx.db, command.communities, tx)
+        unknown = sorted(set(command.communities) - {community.id for community in known})
+        if unknown:
+            raise refusals.unknown_community(unknown[0], "communities")
+        changes["communities"] = tuple(dict.fromkeys(command.communities))
+    if command.name is not None:
+        changes["name"] = command.name
+    if command.skills is not None:
+        changes["skills"] = tuple(command.skills)
+    if command.contact is not None:
+        contact = Contact(**command.contact.model_dump())
+        changes["contact"] = contact
+        changes["webhook_secret"] = _secret_for(contact, unit.webhook_secret)
+    corrected = unit.model_copy(update=changes)
+    await repository.replace_unit(tx, corrected)
+    tx.emit(*outgoing.unit_updated(corrected, actor=actor.sub, causationid=request_id))
+    return corrected
+
+
+async def rotate_unit_secret(tx: Tx, unit_id: str, actor: Principal, request_id: str) -> Unit:
+    unit = await _unit_to_correct(tx, unit_id, actor)
+    if not unit.contact.webhook_url:
+        raise refusals.no_webhook("unit", unit.id)
+    rotated = unit.model_copy(
+        update={"webhook_secret": new_webhook_secret(), "version": unit.version + 1}
+    )
+    await repository.replace_unit(tx, rotated)
+    tx.emit(outgoing.unit_secret_rotated(rotated, actor=actor.sub, causationid=request_id))
+    return rotated
+
+
+async def _volunteer_to_correct(
+    tx: Tx, volunteer_id: str, actor: Principal, *, self_may: bool
+) -> Volunteer:
+    volunteer = await repository.get_volunteer(tx.db, volunteer_id, tx)
+    if volunteer is None:
+        if await repository.get_erased_volunteer(tx.db, volunteer_id, tx) is not None:
+            raise refusals.erased(volunteer_id)
+        raise refusals.not_found("volunteer", volunteer_id)
+    mine = self_may and actor.role is Role.VOLUNTEER and actor.volunteer == volunteer.id
+    if not (mine or actor.is_admin or actor.is_secretary_of(volunteer.community_id)):
+        raise forbidden(
+            f"only the secretary of community '{volunteer.community_id}' corrects its volunteers"
+        )
+    return volunteer
+
+
+async def correct_volunteer(
+    tx: Tx, volunteer_id: str, command: VolunteerPatch, actor: Principal, request_id: str
+) -> Volunteer:
+    volunteer = await _volunteer_to_correct(tx, volunteer_id, actor, self_may=False)
+    given = command.model_fields_set
+    changes: dict[str, object] = {"version": volunteer.version + 1}
+    if command.name is not None:
+        changes["name"] = command.name
+    if "building" in given:
+        changes["building"] = command.building  # null clears it
+    if command.skills is not None:
+        changes["skills"] = tuple(command.skills)
+    if command.max_hours_per_week is not None:
+        changes["max_hours_per_week"] = command.max_hours_per_week
+    if command.contact is not None:
+        contact = Contact(**command.contact.model_dump())
+        changes["contact"] = contact
+        changes["webhook_secret"] = _secret_for(contact, volunteer.webhook_secret)
+    corrected = volunteer.model_copy(update=changes)
+    await repository.replace_volunteer(tx, corrected)
+    tx.emit(*outgoing.volunteer_updated(corrected, actor=actor.sub, causationid=request_id))
+    return corrected
+
+
+async def rotate_volunteer_secret(
+    tx: Tx, volunteer_id: str, actor: Principal, request_id: str
+) -> Volunteer:
+    volunteer = await _volunteer_to_correct(tx, volunteer_id, actor, self_may=True)
+    if not volunteer.contact.webhook_url:
+        raise refusals.no_webhook("volunteer", volunteer.id)
+    rotated = volunteer.model_copy(
+        update={"webhook_secret": new_webhook_secret(), "version": volunteer.version + 1}
+    )
+    await repository.replace_volunteer(tx, rotated)
+    tx.emit(outgoing.volunteer_secret_rotated(rotated, actor=actor.sub, causationid=request_id))
+    return rotated
+
+
+ERASURE_REASON = "the volunteer's record was erased"
+
+
+async def erase_volunteer(
+    tx: Tx, volunteer_id: str, actor: Principal, request_id: str, zone: tzinfo
+) -> bool:
+    """Erase a volunteer's personal data; False if it was already erased (DELETE repeats).
+
+    Their places on open demands are given back (promoting the waitlist), so nobody waits
+    for someone who is gone; their claims keep the id only, which is no personal data."""
+    try:
+        volunteer = await _volunteer_to_correct(tx, volunteer_id, actor, self_may=False)
+    except ProblemError as refusal:
+        if refusal.slug == "volunteer-erased":
+            return False
+        raise
+    claimant = Claimant(type="volunteer", id=volunteer.id)
+    withdrawn: list[str] = []
+    for held in await repository.claims_of(tx, claimant, ("accepted", "waitlisted")):
+        await _withdraw_found(tx, held, ERASURE_REASON, actor.sub, request_id, zone)
+        withdrawn.append(held.id)
+    erased = ErasedVolunteer(
+        id=volunteer.id,
+        community_id=volunteer.community_id,
+        erased_at=utcnow(),
+        erased_by=actor.sub,
+    )
+    await repository.erase_volunteer(tx, erased, sorted(PRIVATE_TYPES))
+    tx.emit(
+        outgoing.volunteer_erased(volunteer, withdrawn, actor=actor.sub, causationid=request_id)
+    )
+    return True
 
 
 # --- claiming -------------------------------------------------------------------------------
@@ -197,6 +358,7 @@ async def claim(
         claimant=claimant,
         headcount=command.headcount,
         members=tuple(command.members or ()),
+        members_salt=new_salt(),
         status=status,
         starts_at=demand.starts_at,
         ends_at=demand.ends_at,
@@ -302,14 +464,23 @@ async def withdraw(
         raise refusals.invalid_claim_state(found, "withdrawing", ("accepted", "waitlisted"))
     demand = await repository.get_demand(tx.db, found.demand_id, tx)
     assert demand is not None
-    now = utcnow()
-    if rules.withdraw_needs_reason(demand, now) and not command.reason:
+    if rules.withdraw_needs_reason(demand, utcnow()) and not command.reason:
         raise refusals.reason_required(demand)
+    return await _withdraw_found(tx, found, command.reason, actor.sub, request_id, zone)
+
+
+async def _withdraw_found(
+    tx: Tx, found: Claim, reason: str | None, actor: str, request_id: str, zone: tzinfo
+) -> Claim:
+    """Withdraw a held claim: its places go back, and the waitlist moves up into them."""
+    demand = await repository.get_demand(tx.db, found.demand_id, tx)
+    assert demand is not None
+    now = utcnow()
     withdrawn = await _moved(
         tx,
         found,
         (found.status,),
-        {"status": "withdrawn", "withdrawn_at": now, "reason": command.reason},
+        {"status": "withdrawn", "withdrawn_at": now, "reason": reason},
     )
     was_accepted = found.status == "accepted"
     after = (
@@ -319,9 +490,9 @@ async def withdraw(
         outgoing.claim_event(
             ClaimWithdrawn,
             withdrawn,
-            actor=actor.sub,
+            actor=actor,
             causationid=request_id,
-            reason=command.reason,
+            reason=reason,
             was_accepted=was_accepted,
             filled=after.accepted,
             slots=after.slots,
@@ -329,10 +500,10 @@ async def withdraw(
     )
     if was_accepted:
         final, promotions = await promote_waitlisted(
-            tx, after, actor=actor.sub, causationid=request_id, zone=zone
+            tx, after, actor=actor, causationid=request_id, zone=zone
         )
         tx.emit(*promotions)
-        if crossed := outgoing.fill_change(demand, final, actor=actor.sub, causationid=request_id):
+        if crossed := outgoing.fill_change(demand, final, actor=actor, causationid=request_id):
             tx.emit(crossed)
     return withdrawn
 

@@ -8,9 +8,15 @@ from shared.events.catalogue import (
     ClaimData,
     DemandFilled,
     DemandReopened,
+    UnitDetails,
     UnitRegistered,
+    UnitUpdated,
+    VolunteerDetails,
+    VolunteerErased,
     VolunteerRegistered,
+    VolunteerUpdated,
 )
+from shared.events.digest import details_digest
 from shared.events.envelope import CloudEvent, make_event
 
 SOURCE = "/whistle/units"
@@ -26,7 +32,12 @@ def claim_event(
         community_id=claim.community_id,
         claimant=claim.claimant,
         headcount=claim.headcount,
-        members=claim.members,
+        members_named=len(claim.members),
+        members_digest=(
+            details_digest(claim.members_salt, {"members": list(claim.members)})
+            if claim.members and claim.members_salt
+            else None
+        ),
         **extra,
     )
     return make_event(
@@ -65,38 +76,148 @@ def fill_change(
     )
 
 
-def unit_registered(unit: Unit, *, causationid: str) -> CloudEvent:
+def _registry_event(
+    data: UnitRegistered
+    | UnitUpdated
+    | UnitDetails
+    | VolunteerRegistered
+    | VolunteerUpdated
+    | VolunteerDetails
+    | VolunteerErased,
+    subject: str,
+    *,
+    actor: str,
+    causationid: str,
+) -> CloudEvent:
     return make_event(
-        UnitRegistered(
-            unit_id=unit.id,
-            name=unit.name,
-            kind=unit.kind,
-            communities=unit.communities,
-            skills=unit.skills,
-            contact=unit.contact,
-        ),
+        data,
         source=SOURCE,
-        subject=unit.id,
-        correlationid=unit.id,
+        subject=subject,
+        correlationid=subject,
         causationid=causationid,
-        actor=unit.created_by,
+        actor=actor,
     )
 
 
-def volunteer_registered(volunteer: Volunteer, *, causationid: str) -> CloudEvent:
-    return make_event(
-        VolunteerRegistered(
-            volunteer_id=volunteer.id,
-            name=volunteer.name,
-            community_id=volunteer.community_id,
-            building=volunteer.building,
-            skills=volunteer.skills,
-            max_hours_per_week=volunteer.max_hours_per_week,
-            contact=volunteer.contact,
-        ),
-        source=SOURCE,
-        subject=volunteer.id,
-        correlationid=volunteer.id,
-        causationid=causationid,
-        actor=volunteer.created_by,
+def unit_details(unit: Unit) -> UnitDetails:
+    return UnitDetails(
+        unit_id=unit.id,
+        version=unit.version,
+        contact=unit.contact,
+        webhook_secret=unit.webhook_secret,
     )
+
+
+def unit_digest(unit: Unit) -> str:
+    # The secret is a key, not something said: it is not part of what the digest proves.
+    return details_digest(unit.salt, {"contact": unit.contact.model_dump(mode="json")})
+
+
+def unit_registered(unit: Unit, *, causationid: str) -> list[CloudEvent]:
+    """The audited registration (no contact) and, privately, how to reach the unit."""
+    public = UnitRegistered(
+        unit_id=unit.id,
+        name=unit.name,
+        kind=unit.kind,
+        communities=unit.communities,
+        skills=unit.skills,
+        details_digest=unit_digest(unit),
+    )
+    return [
+        _registry_event(
+            unit_details(unit), unit.id, actor=unit.created_by, causationid=causationid
+        ),
+        _registry_event(public, unit.id, actor=unit.created_by, causationid=causationid),
+    ]
+
+
+def unit_updated(unit: Unit, *, actor: str, causationid: str) -> list[CloudEvent]:
+    public = UnitUpdated(
+        unit_id=unit.id,
+        version=unit.version,
+        name=unit.name,
+        communities=unit.communities,
+        skills=unit.skills,
+        details_digest=unit_digest(unit),
+    )
+    return [
+        _registry_event(unit_details(unit), unit.id, actor=actor, causationid=causationid),
+        _registry_event(public, unit.id, actor=actor, causationid=causationid),
+    ]
+
+
+def unit_secret_rotated(unit: Unit, *, actor: str, causationid: str) -> CloudEvent:
+    return _registry_event(unit_details(unit), unit.id, actor=actor, causationid=causationid)
+
+
+def volunteer_details(volunteer: Volunteer) -> VolunteerDetails:
+    return VolunteerDetails(
+        volunteer_id=volunteer.id,
+        community_id=volunteer.community_id,
+        version=volunteer.version,
+        name=volunteer.name,
+        building=volunteer.building,
+        contact=volunteer.contact,
+        webhook_secret=volunteer.webhook_secret,
+    )
+
+
+def volunteer_digest(volunteer: Volunteer) -> str:
+    return details_digest(
+        volunteer.salt,
+        volunteer_details(volunteer).model_dump(
+            mode="json", include={"name", "building", "contact"}
+        ),
+    )
+
+
+def volunteer_registered(volunteer: Volunteer, *, causationid: str) -> list[CloudEvent]:
+    """The audited registration (ids, skills, hours) and, privately, who and where they are."""
+    public = VolunteerRegistered(
+        volunteer_id=volunteer.id,
+        community_id=volunteer.community_id,
+        skills=volunteer.skills,
+        max_hours_per_week=volunteer.max_hours_per_week,
+        details_digest=volunteer_digest(volunteer),
+    )
+    actor = volunteer.created_by
+    return [
+        _registry_event(
+            volunteer_details(volunteer), volunteer.id, actor=actor, causationid=causationid
+        ),
+        _registry_event(public, volunteer.id, actor=actor, causationid=causationid),
+    ]
+
+
+def volunteer_updated(volunteer: Volunteer, *, actor: str, causationid: str) -> list[CloudEvent]:
+    public = VolunteerUpdated(
+        volunteer_id=volunteer.id,
+        community_id=volunteer.community_id,
+        version=volunteer.version,
+        skills=volunteer.skills,
+        max_hours_per_week=volunteer.max_hours_per_week,
+        details_digest=volunteer_digest(volunteer),
+    )
+    return [
+        _registry_event(
+            volunteer_details(volunteer), volunteer.id, actor=actor, causationid=causationid
+        ),
+        _registry_event(public, volunteer.id, actor=actor, causationid=causationid),
+    ]
+
+
+def volunteer_secret_rotated(volunteer: Volunteer, *, actor: str, causationid: str) -> CloudEvent:
+    return _registry_event(
+        volunteer_details(volunteer), volunteer.id, actor=actor, causationid=causationid
+    )
+
+
+def volunteer_erased(
+    volunteer: Volunteer, withdrawn: list[str], *, actor: str, causationid: str
+) -> CloudEvent:
+    data = VolunteerErased(
+        volunteer_id=volunteer.id,
+        community_id=volunteer.community_id,
+        claims_withdrawn=tuple(withdrawn),
+    )
+    return _registry_event(data, volunteer.id, actor=actor, causationid=causationid)

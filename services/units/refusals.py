@@ -138,3 +138,22 @@ def unknown_community(community_id: str, field: str) -> ProblemError:
         f"community '{community_id}' is not registered",
         errors=[{"loc": ["body", field], "msg": "unknown community", "type": "unknown_community"}],
     )
+
+
+def erased(volunteer_id: str) -> ProblemError:
+    # 410: the id was real, its record is gone for good (DELETE answers 204 again).
+    return ProblemError(
+        410,
+        "volunteer-erased",
+        "Volunteer erased",
+        f"volunteer '{volunteer_id}' was erased: only the id remains, in the history",
+    )
+
+
+def no_webhook(kind: str, identifier: str) -> ProblemError:
+    return ProblemError(
+        409,
+        "no-webhook",
+        "No webhook",
+        f"{kind} '{identifier}' has no webhook_url: set one (PATCH) and it gets a secret",
+    )

@@ -4,15 +4,31 @@
 - one durable quorum queue per consumer, named `<service>.<purpose>`, bound to the event types
   it handles, dead-lettering to `whistle.dead` after a bounded number of deliveries;
 - one dead-letter queue per consumer queue, `<service>.<purpose>.dlq`, bound to `whistle.dead`
-  with the consumer queue's name as its routing key.
+  with the consumer queue's name as its routing key;
+- one durable topic exchange `whistle.private` for the events that carry personal data
+  (`PRIVATE` in the catalogue: `volunteer.details`, `unit.details`, `demand.details`). Its
+  queues are quorum queues with the same dead-letter route; audit is not bound to it, so what
+  passes there never enters the permanent log and can be erased.
 """
 
 from dataclasses import dataclass
 
 from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
 
+from shared.events.catalogue import is_private
+
 EVENTS_EXCHANGE = RabbitExchange("whistle.events", type=ExchangeType.TOPIC, durable=True)
 DEAD_LETTER_EXCHANGE = RabbitExchange("whistle.dead", type=ExchangeType.DIRECT, durable=True)
+PRIVATE_EXCHANGE = RabbitExchange("whistle.private", type=ExchangeType.TOPIC, durable=True)
+EXCHANGES: dict[str, RabbitExchange] = {
+    EVENTS_EXCHANGE.name: EVENTS_EXCHANGE,
+    PRIVATE_EXCHANGE.name: PRIVATE_EXCHANGE,
+}
+
+
+def exchange_for(event_type: str) -> RabbitExchange:
+    """Where an event is published: personal details to `whistle.private`, all else audited."""
+    return PRIVATE_EXCHANGE if is_private(event_type) else EVENTS_EXCHANGE
 
 
 @dataclass(frozen=True)
@@ -21,6 +37,11 @@ class ConsumerQueue:
     purpose: str
     routing_keys: tuple[str, ...]
     delivery_limit: int = 5
+    exchange_name: str = EVENTS_EXCHANGE.name
+
+    @property
+    def exchange(self) -> RabbitExchange:
+        return EXCHANGES[self.exchange_name]
 
     @property
     def name(self) -> str:
@@ -83,13 +104,31 @@ UNITS_DEMAND_EVENTS = ConsumerQueue(
 NOTIFY_EVENTS = ConsumerQueue(
     "notify",
     "events",
-    ("demand.*", "claim.*", "community.registered", "unit.registered", "volunteer.registered"),
+    (
+        "demand.*",
+        "claim.*",
+        "community.registered",
+        "unit.registered",
+        "unit.updated",
+        "volunteer.registered",
+        "volunteer.updated",
+        "volunteer.erased",
+    ),
 )
 AUDIT_EVENTS = ConsumerQueue("audit", "events", ("#",))
+# The private channel: audit has no queue here.
+UNITS_PRIVATE = ConsumerQueue(
+    "units", "private", ("demand.details",), exchange_name=PRIVATE_EXCHANGE.name
+)
+NOTIFY_PRIVATE = ConsumerQueue(
+    "notify", "private", ("unit.details", "volunteer.details"), exchange_name=PRIVATE_EXCHANGE.name
+)
 
 ALL_CONSUMER_QUEUES: tuple[ConsumerQueue, ...] = (
     DISPATCH_UNIT_EVENTS,
     UNITS_DEMAND_EVENTS,
     NOTIFY_EVENTS,
     AUDIT_EVENTS,
+    UNITS_PRIVATE,
+    NOTIFY_PRIVATE,
 )

@@ -3,6 +3,14 @@
 The wire name of an event is written here explicitly (`TYPE`), never derived from a class
 name, and each model carries the `DATAVERSION` of its schema. A consumer parses `data` with
 `parse_data`, which picks the model by the envelope's `type`.
+
+Personal data (names, buildings, phones, emails, webhook URLs and secrets, unit members, a
+demand's address and description) never travels in an event on `whistle.events`, which audit
+records forever. It travels in the `PRIVATE` events below, published to `whistle.private`
+(see `shared.broker.topology`), which audit is not bound to. Where the history must prove
+what was said, the public event carries `details_digest`: a salted HMAC of the private fields
+(`shared.events.digest`), whose salt lives only with the record in the owning service's
+database and is deleted when the person is erased.
 """
 
 from typing import Any, ClassVar, Literal
@@ -24,6 +32,8 @@ class EventData(BaseModel):
 
     TYPE: ClassVar[str]
     DATAVERSION: ClassVar[int] = 1
+    # True: published to `whistle.private`, never to the audited `whistle.events`.
+    PRIVATE: ClassVar[bool] = False
 
     @classmethod
     def event_type(cls) -> str:
@@ -52,6 +62,14 @@ class Location(BaseModel):
     lon: float | None = None
 
 
+class PublicLocation(BaseModel):
+    """What an audited event says of a place: the grid only (never a building or address)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    grid: str | None = None
+
+
 class Claimant(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -73,6 +91,7 @@ class CommunityRegistered(EventData):
 
 class DemandPublished(EventData):
     TYPE = "demand.published"
+    DATAVERSION = 2  # v2: description and exact place moved to `demand.details`
 
     demand_id: str
     community_id: str
@@ -80,8 +99,7 @@ class DemandPublished(EventData):
     district: str
     kind: DemandKind
     title: str
-    description: str | None = None
-    location: Location = Location()
+    location: PublicLocation = PublicLocation()
     skills: tuple[str, ...] = ()
     slots: int
     starts_at: AwareDatetime
@@ -90,6 +108,20 @@ class DemandPublished(EventData):
     priority: Priority
     level: Level = "community"
     created_by: str
+    # Salted digest of the `demand.details` fields (description and exact place).
+    details_digest: str | None = None
+
+
+class DemandDetails(EventData):
+    """The private half of a published demand: what units shows a claimant once accepted."""
+
+    TYPE = "demand.details"
+    PRIVATE = True
+
+    demand_id: str
+    community_id: str
+    description: str | None = None
+    location: Location = Location()
 
 
 class DemandEscalated(EventData):
@@ -154,36 +186,105 @@ class DemandReopened(EventData):
 
 class UnitRegistered(EventData):
     TYPE = "unit.registered"
+    DATAVERSION = 2  # v2: the contact moved to `unit.details`
 
     unit_id: str
-    name: str
+    name: str  # an organisation's name, not a person's
     kind: UnitKind
     communities: tuple[str, ...]
     skills: tuple[str, ...] = ()
+    details_digest: str | None = None
+
+
+class UnitUpdated(EventData):
+    """A unit's record was corrected (`PATCH /v1/units/{id}`); `version` orders updates."""
+
+    TYPE = "unit.updated"
+
+    unit_id: str
+    version: int
+    name: str
+    communities: tuple[str, ...]
+    skills: tuple[str, ...] = ()
+    details_digest: str | None = None
+
+
+class UnitDetails(EventData):
+    """The private half of a unit's record: how notify reaches it, and its webhook secret."""
+
+    TYPE = "unit.details"
+    PRIVATE = True
+
+    unit_id: str
+    version: int
     contact: Contact = Contact()
+    webhook_secret: str | None = None
 
 
 class VolunteerRegistered(EventData):
     TYPE = "volunteer.registered"
+    DATAVERSION = 2  # v2: name, building and contact moved to `volunteer.details`
 
     volunteer_id: str
-    name: str
     community_id: str
-    building: str | None = None
     skills: tuple[str, ...] = ()
     max_hours_per_week: float = 40
+    details_digest: str | None = None
+
+
+class VolunteerUpdated(EventData):
+    """A volunteer's record was corrected (`PATCH /v1/volunteers/{id}`)."""
+
+    TYPE = "volunteer.updated"
+
+    volunteer_id: str
+    community_id: str
+    version: int
+    skills: tuple[str, ...] = ()
+    max_hours_per_week: float = 40
+    details_digest: str | None = None
+
+
+class VolunteerErased(EventData):
+    """A volunteer's personal data was erased everywhere; the id stays, for the history."""
+
+    TYPE = "volunteer.erased"
+
+    volunteer_id: str
+    community_id: str
+    claims_withdrawn: tuple[str, ...] = ()
+
+
+class VolunteerDetails(EventData):
+    """The private half of a volunteer's record: name, building, how notify reaches them."""
+
+    TYPE = "volunteer.details"
+    PRIVATE = True
+
+    volunteer_id: str
+    community_id: str
+    version: int
+    name: str
+    building: str | None = None
     contact: Contact = Contact()
+    webhook_secret: str | None = None
 
 
 class ClaimData(EventData):
-    """What every claim event says: which claim, on which demand, by whom, for how many."""
+    """What every claim event says: which claim, on which demand, by whom, for how many.
+
+    v2: the members' names stay in units; the event says how many were named and carries a
+    salted digest of the names (the salt is kept with the claim in units)."""
+
+    DATAVERSION = 2
 
     claim_id: str
     demand_id: str
     community_id: str
     claimant: Claimant
     headcount: int
-    members: tuple[str, ...] = ()
+    members_named: int = 0
+    members_digest: str | None = None
 
 
 class ClaimAccepted(ClaimData):
@@ -278,6 +379,7 @@ class NotificationFailed(EventData):
 _ALL: tuple[type[EventData], ...] = (
     CommunityRegistered,
     DemandPublished,
+    DemandDetails,
     DemandEscalated,
     DemandCancelled,
     DemandCompleted,
@@ -285,7 +387,12 @@ _ALL: tuple[type[EventData], ...] = (
     DemandFilled,
     DemandReopened,
     UnitRegistered,
+    UnitUpdated,
+    UnitDetails,
     VolunteerRegistered,
+    VolunteerUpdated,
+    VolunteerErased,
+    VolunteerDetails,
     ClaimAccepted,
     ClaimWaitlisted,
     ClaimPromoted,
@@ -299,6 +406,12 @@ _ALL: tuple[type[EventData], ...] = (
 )
 
 CATALOGUE: dict[str, type[EventData]] = {model.TYPE: model for model in _ALL}
+# The types that go to `whistle.private` and never into the audited log.
+PRIVATE_TYPES: frozenset[str] = frozenset(model.TYPE for model in _ALL if model.PRIVATE)
+
+
+def is_private(event_type: str) -> bool:
+    return event_type in PRIVATE_TYPES
 
 
 class UnknownEventType(LookupError):

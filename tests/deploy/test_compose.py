@@ -23,7 +23,7 @@ pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = {"rabbitmq", "mongodb"}
-SECRETS = {"WHISTLE_JWT_SECRET", "WHISTLE_WEBHOOK_SECRET"}
+SECRETS = {"WHISTLE_JWT_SECRET"}
 _REFERENCE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:(?P<op>:-|:\?)(?P<arg>[^}]*))?\}")
 
 
@@ -165,12 +165,14 @@ def test_data_lives_in_named_volumes(compose: dict[str, Any]) -> None:
 
 
 def test_secrets_must_come_from_the_environment(services: dict[str, dict[str, Any]]) -> None:
-    host = {"WHISTLE_JWT_SECRET": "j" * 40}  # the webhook secret is missing
+    host: dict[str, str] = {}  # the JWT secret is missing
     for name in SERVICES:
         for secret in SECRETS:
             assert str(services[name]["environment"][secret]).startswith(f"${{{secret}:?")
-        with pytest.raises(MissingVariable, match="WHISTLE_WEBHOOK_SECRET"):
+        with pytest.raises(MissingVariable, match="WHISTLE_JWT_SECRET"):
             container_env(services[name], host)
+        # Webhook secrets are per receiver now: no shared one is asked for.
+        assert "WHISTLE_WEBHOOK_SECRET" not in services[name]["environment"]
 
 
 def test_the_container_environment_is_a_valid_production_configuration(
@@ -181,7 +183,6 @@ def test_the_container_environment_is_a_valid_production_configuration(
             monkeypatch.delenv(variable)
     host = {
         "WHISTLE_JWT_SECRET": "j" * 40,
-        "WHISTLE_WEBHOOK_SECRET": "w" * 40,
         "WHISTLE_SMTP_URL": "smtp://whistle:pw@mail.example.org:587",
     }
     for name, entry in SERVICES.items():
@@ -205,7 +206,7 @@ def test_the_container_environment_is_a_valid_production_configuration(
 def test_smtp_reaches_notify_only_when_the_host_sets_it(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    host = {"WHISTLE_JWT_SECRET": "j", "WHISTLE_WEBHOOK_SECRET": "w"}
+    host = {"WHISTLE_JWT_SECRET": "j"}
     assert "WHISTLE_SMTP_URL" not in container_env(services["notify"], host)
     smtp = "smtp://mail.example.org:587"
     with_smtp = container_env(services["notify"], {**host, "WHISTLE_SMTP_URL": smtp})

@@ -10,7 +10,7 @@ import pytest
 from services.cli import docs
 from services.cli.registry import SERVICES
 from shared.broker.topology import ALL_CONSUMER_QUEUES
-from shared.events.catalogue import CATALOGUE
+from shared.events.catalogue import CATALOGUE, PRIVATE_TYPES, is_private
 
 pytestmark = pytest.mark.unit
 
@@ -132,7 +132,8 @@ def test_asyncapi_has_a_channel_and_a_send_operation_per_event_type(
     for event_type, model in CATALOGUE.items():
         channel = asyncapi["channels"][event_type]
         assert channel["address"] == event_type
-        assert channel["bindings"]["amqp"]["exchange"]["name"] == "whistle.events"
+        exchange = "whistle.private" if is_private(event_type) else "whistle.events"
+        assert channel["bindings"]["amqp"]["exchange"]["name"] == exchange
         producer = docs.EVENT_NOTES[event_type].producer
         operation = asyncapi["operations"][f"{producer}.sends.{event_type}"]
         assert operation["action"] == "send"
@@ -159,4 +160,6 @@ def test_asyncapi_receive_operations_follow_the_queue_bindings(asyncapi: dict[st
         dead_letters = asyncapi["channels"][f"queue.{spec.dead_letter_name}"]
         assert dead_letters["address"] == spec.dead_letter_name
     audit = asyncapi["channels"]["queue.audit.events"]
-    assert len(audit["messages"]) == len(CATALOGUE)  # bound with `#`: everything
+    # Bound with `#` to whistle.events: everything but the private details (issue 10).
+    assert len(audit["messages"]) == len(CATALOGUE) - len(PRIVATE_TYPES)
+    assert not any(name.endswith("Details") for name in audit["messages"])

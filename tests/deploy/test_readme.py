@@ -12,10 +12,12 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from services.cli.registry import SERVICES
+from services.notify.adapters.webhook import sign
 from shared.settings import DEV_JWT_SECRET
 from tests.support.processes import ServiceProcess
 
@@ -43,6 +45,10 @@ WAITS = [
     "| jq -e '.filled >= 1'",
     # audit has recorded the demand's completion before the auditor reads
     'curl -sf "localhost:8004/v1/events?subject=$DEMAND&type=demand.completed" '
+    "-H \"Authorization: Bearer $AUDITOR\" | jq -e '.items | length == 1'",
+    "",
+    # audit has recorded the erasure before the auditor reads the volunteer's history
+    'curl -sf "localhost:8004/v1/events?subject=$VOLUNTEER&type=volunteer.erased" '
     "-H \"Authorization: Bearer $AUDITOR\" | jq -e '.items | length == 1'",
 ]
 WAIT_FOR = """
@@ -150,6 +156,11 @@ def test_the_readme_walkthrough_runs_against_the_services(
     assert any(line.startswith('{"ok":true,') for line in lines), output
     assert re.search(r"^\d+ demand.completed$", output, re.MULTILINE), output  # whistle replay
     assert any(re.fullmatch(r"ok: \d+ events, head hash [0-9a-f]{64}", line) for line in lines)
+    # Correcting and erasing Wang: every commented output of that section, as printed.
+    readme_text = README.read_text()
+    erasure = readme_text.split("### Correcting and erasing a person", 1)[1].split("\n## ", 1)[0]
+    for expected in re.findall(r"^# (.+)$", erasure, flags=re.MULTILINE):
+        assert expected in lines, (expected, output)
     # The escalation section, its commented outputs included.
     assert lines[-3:] == [
         '{"status":"open","level":"street"}',
@@ -158,3 +169,28 @@ def test_the_readme_walkthrough_runs_against_the_services(
     ]
     for expected in lines[-3:]:
         assert f"# {expected}" in README.read_text()
+
+
+def _readme_receiver() -> dict[str, Any]:
+    [block] = section_blocks(README.read_text(), "Receiving webhooks", "python")
+    namespace: dict[str, Any] = {"__name__": "readme_receiver"}
+    # Our own README's code, run as a reader would copy it.
+    exec(compile(block, "README.md", "exec"), namespace)
+    return namespace
+
+
+def test_the_readme_receiver_takes_genuine_fresh_new_deliveries_only() -> None:
+    accept = _readme_receiver()["accept"]
+    secret, body, now = "whsec_readme", b'{"id":"ntf_1"}', 1_800_000_000
+    headers = {
+        "X-Whistle-Signature": sign(secret, body, now),
+        "X-Whistle-Delivery": "ntf_1:webhook",
+    }
+    seen: dict[str, float] = {}
+    assert accept(secret, headers, body, seen, now=now + 10)
+    assert not accept(secret, headers, body, seen, now=now + 20)  # the same delivery again
+    assert not accept(secret, headers, body + b" ", {}, now=now)  # a body changed on the way
+    assert not accept("whsec_other", headers, body, {}, now=now)  # another receiver's secret
+    assert not accept(secret, headers, body, {}, now=now + 301)  # older than 5 minutes
+    assert accept(secret, headers, body, {}, now=now + 299)
+    assert not accept(secret, {"X-Whistle-Delivery": "x"}, body, {}, now=now)  # unsigned

@@ -2,6 +2,7 @@
 Idempotency-Key, and who may read what (street/district staff)."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -88,7 +89,12 @@ async def test_a_demand_is_created_with_all_fields_and_read_back(
     assert fetched.json() == demand
     assert fetched.headers["etag"] == '"1"'
     published = await events.wait_for("demand.published")
-    assert any(event["subject"] == demand["id"] for event in published)
+    [mine] = [event for event in published if event["subject"] == demand["id"]]
+    # The description and exact place go to whistle.private only (issue 10).
+    assert "Bring a thermos" not in json.dumps(mine)
+    assert mine["data"]["location"] == {"grid": "G4"}
+    assert mine["data"]["details_digest"].startswith("hmac-sha256:")
+    assert not [e for e in events.events if e["type"] == "demand.details"]
 
 
 async def test_cancel_needs_a_reason_and_emits_demand_cancelled(
@@ -125,7 +131,11 @@ async def test_cancel_needs_a_reason_and_emits_demand_cancelled(
         f"/v1/demands/{demand['id']}/complete", json={}, headers=bearer(secretary)
     )
     assert_problem(complete, 409, "demand-closed")
-    assert await db.outbox_types(demand["id"]) == ["demand.published", "demand.cancelled"]
+    assert await db.outbox_types(demand["id"]) == [
+        "demand.details",
+        "demand.published",
+        "demand.cancelled",
+    ]
 
 
 async def test_an_unanswered_demand_cannot_be_completed(
@@ -190,7 +200,7 @@ async def test_the_same_idempotency_key_and_body_creates_one_demand_under_concur
     assert sum(r.headers.get("idempotent-replayed") == "true" for r in responses) == 7
     assert await db.db["demands"].count_documents({"community_id": "c-b"}) == before + 1
     (demand_id,) = ids
-    assert await db.outbox_types(demand_id) == ["demand.published"]
+    assert await db.outbox_types(demand_id) == ["demand.details", "demand.published"]
     await events.wait_for("demand.published")
     await events.settle(0.3)
     assert sum(e["subject"] == demand_id for e in events.of_type("demand.published")) == 1
@@ -312,4 +322,8 @@ async def test_a_retried_cancel_with_its_idempotency_key_gets_its_first_answer(
     assert (first.status_code, again.status_code) == (200, 200)
     assert again.json() == first.json()
     assert again.headers["idempotent-replayed"] == "true"
-    assert await db.outbox_types(demand["id"]) == ["demand.published", "demand.cancelled"]
+    assert await db.outbox_types(demand["id"]) == [
+        "demand.details",
+        "demand.published",
+        "demand.cancelled",
+    ]

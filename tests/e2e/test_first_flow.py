@@ -75,7 +75,7 @@ def test_demand_reaches_audit_within_a_second(
     assert event["specversion"] == "1.0"
     assert event["correlationid"] == demand["id"]
     assert event["source"] == "/whistle/dispatch"
-    assert event["dataversion"] == 1
+    assert event["dataversion"] == 2  # v2: no description or exact place (issue 10)
     assert elapsed < 1.0, f"took {elapsed:.2f}s"
 
 

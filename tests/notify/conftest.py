@@ -8,11 +8,9 @@ from tests.notify.receivers import Mailbox, WebhookReceiver, smtp_server, webhoo
 from tests.notify.scenario import Notify
 from tests.support.processes import ServiceProcess
 
-WEBHOOK_SECRET = "notify-tests-webhook-secret"
 MAX_ATTEMPTS = 3
 
 NOTIFY_ENV = {
-    "WHISTLE_WEBHOOK_SECRET": WEBHOOK_SECRET,
     "WHISTLE_DELIVERY_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
     "WHISTLE_DELIVERY_BACKOFF_BASE_S": "0.2",
     "WHISTLE_DELIVERY_BACKOFF_MAX_S": "1",

@@ -20,7 +20,10 @@ from shared.events.catalogue import (
     DemandEscalated,
     DemandFilled,
     DemandPublished,
+    UnitDetails,
     UnitRegistered,
+    VolunteerDetails,
+    VolunteerErased,
     VolunteerRegistered,
 )
 from shared.events.envelope import CloudEvent
@@ -41,40 +44,83 @@ def community(community_id: str, street: str = "s-1", district: str = "d-1") -> 
     return event_of(data, subject=community_id, source="/whistle/dispatch")
 
 
-def unit(
-    unit_id: str,
-    communities: list[str],
-    skills: Sequence[str] = (),
-    *,
-    webhook_url: str | None = None,
-    email: str | None = None,
-) -> CloudEvent:
+# The secret units would have generated for each test receiver.
+WEBHOOK_SECRET = "whsec_notify-tests-receiver-secret"
+
+
+def unit(unit_id: str, communities: list[str], skills: Sequence[str] = ()) -> CloudEvent:
     data = UnitRegistered(
         unit_id=unit_id,
         name=unit_id,
         kind="department",
         communities=tuple(communities),
         skills=tuple(skills),
-        contact=Contact(webhook_url=webhook_url, email=email),
     )
     return event_of(data, subject=unit_id, source="/whistle/units")
 
 
-def volunteer(
-    volunteer_id: str,
-    community_id: str,
+def unit_details(
+    unit_id: str,
+    *,
+    webhook_url: str | None = None,
+    email: str | None = None,
+    secret: str | None = WEBHOOK_SECRET,
+    version: int = 1,
+) -> CloudEvent:
+    """How to reach the unit, as units sends it on `whistle.private`."""
+    data = UnitDetails(
+        unit_id=unit_id,
+        version=version,
+        contact=Contact(webhook_url=webhook_url, email=email),
+        webhook_secret=secret if webhook_url else None,
+    )
+    return event_of(data, subject=unit_id, source="/whistle/units")
+
+
+def reachable_unit(
+    unit_id: str,
+    communities: list[str],
     skills: Sequence[str] = (),
     *,
     webhook_url: str | None = None,
     email: str | None = None,
-) -> CloudEvent:
+) -> list[CloudEvent]:
+    """A unit's registration as units publishes it: the private details, then the record."""
+    return [
+        unit_details(unit_id, webhook_url=webhook_url, email=email),
+        unit(unit_id, communities, skills),
+    ]
+
+
+def volunteer(volunteer_id: str, community_id: str, skills: Sequence[str] = ()) -> CloudEvent:
     data = VolunteerRegistered(
-        volunteer_id=volunteer_id,
-        name=volunteer_id,
-        community_id=community_id,
-        skills=tuple(skills),
-        contact=Contact(webhook_url=webhook_url, email=email),
+        volunteer_id=volunteer_id, community_id=community_id, skills=tuple(skills)
     )
+    return event_of(data, subject=volunteer_id, source="/whistle/units")
+
+
+def volunteer_details(
+    volunteer_id: str,
+    community_id: str,
+    *,
+    name: str = "a volunteer",
+    webhook_url: str | None = None,
+    email: str | None = None,
+    version: int = 1,
+) -> CloudEvent:
+    data = VolunteerDetails(
+        volunteer_id=volunteer_id,
+        community_id=community_id,
+        version=version,
+        name=name,
+        contact=Contact(webhook_url=webhook_url, email=email),
+        webhook_secret=WEBHOOK_SECRET if webhook_url else None,
+    )
+    return event_of(data, subject=volunteer_id, source="/whistle/units")
+
+
+def erased(volunteer_id: str, community_id: str) -> CloudEvent:
+    data = VolunteerErased(volunteer_id=volunteer_id, community_id=community_id)
     return event_of(data, subject=volunteer_id, source="/whistle/units")
 
 

@@ -15,7 +15,7 @@ import pytest
 from services.notify.adapters.webhook import pinned
 from tests.conftest import bearer
 from tests.notify import scenario as s
-from tests.notify.conftest import MAX_ATTEMPTS, WEBHOOK_SECRET
+from tests.notify.conftest import MAX_ATTEMPTS
 from tests.notify.receivers import Mailbox, WebhookReceiver, eventually
 from tests.notify.scenario import Notify
 from tests.notify.sse import open_stream
@@ -24,9 +24,13 @@ from tests.support.events import collect, publish
 pytestmark = pytest.mark.e2e
 
 
-def signature_ok(body: bytes, header: str) -> bool:
-    expected = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(header, f"sha256={expected}")
+def signature_ok(body: bytes, header: str, secret: str = s.WEBHOOK_SECRET) -> bool:
+    """`t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, signed within the last 5 minutes."""
+    fields = dict(part.split("=", 1) for part in header.split(","))
+    signed = fields["t"].encode() + b"." + body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    fresh = abs(time.time() - int(fields["t"])) <= 300
+    return fresh and hmac.compare_digest(fields["v1"], expected)
 
 
 def consumed(metrics: str, event_type: str) -> float:
@@ -44,8 +48,8 @@ async def test_a_hanging_receiver_does_not_hold_up_anyone_else(
     slow, quick, person = s.uid("u"), s.uid("u"), s.uid("v")
     registry = [
         s.community(c),
-        s.unit(slow, [c], webhook_url=f"{receiver.url}/hang/{slow}"),
-        s.unit(quick, [c], webhook_url=f"{receiver.url}/ok/{quick}"),
+        *s.reachable_unit(slow, [c], webhook_url=f"{receiver.url}/hang/{slow}"),
+        *s.reachable_unit(quick, [c], webhook_url=f"{receiver.url}/ok/{quick}"),
         s.volunteer(person, c),
     ]
     await publish(rabbitmq, *registry)
@@ -84,7 +88,10 @@ async def test_webhook_is_signed_and_email_sent_and_each_channel_reported(
 ) -> None:
     c, unit = s.uid("c"), s.uid("u")
     path, address = f"/ok/{unit}", f"{unit}@units.example"
-    registry = [s.community(c), s.unit(unit, [c], webhook_url=receiver.url + path, email=address)]
+    registry = [
+        s.community(c),
+        *s.reachable_unit(unit, [c], webhook_url=receiver.url + path, email=address),
+    ]
     await publish(rabbitmq, *registry)
     await notify.processed(*registry)
 
@@ -105,6 +112,8 @@ async def test_webhook_is_signed_and_email_sent_and_each_channel_reported(
     [request] = receiver.to(path)
     assert signature_ok(request.body, request.headers["X-Whistle-Signature"])
     assert not signature_ok(request.body + b" ", request.headers["X-Whistle-Signature"])
+    assert not signature_ok(request.body, request.headers["X-Whistle-Signature"], "whsec_other")
+    assert request.headers["X-Whistle-Delivery"] == f"{item['id']}:webhook"
     posted = json.loads(request.body)
     assert posted["id"] == item["id"]
     assert posted["recipient"] == {"type": "unit", "id": unit}
@@ -132,7 +141,7 @@ async def test_a_redelivered_event_notifies_nobody_twice(
 ) -> None:
     c, unit = s.uid("c"), s.uid("u")
     path = f"/ok/{unit}"
-    registry = [s.community(c), s.unit(unit, [c], webhook_url=receiver.url + path)]
+    registry = [s.community(c), *s.reachable_unit(unit, [c], webhook_url=receiver.url + path)]
     await publish(rabbitmq, *registry)
     await notify.processed(*registry)
 
@@ -167,7 +176,7 @@ async def test_a_failing_receiver_is_retried_with_backoff_then_dead_lettered(
 ) -> None:
     c, unit = s.uid("c"), s.uid("u")
     path = f"/fail/{unit}"
-    registry = [s.community(c), s.unit(unit, [c], webhook_url=receiver.url + path)]
+    registry = [s.community(c), *s.reachable_unit(unit, [c], webhook_url=receiver.url + path)]
     await publish(rabbitmq, *registry)
     await notify.processed(*registry)
 

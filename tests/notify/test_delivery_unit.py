@@ -3,13 +3,22 @@
 import hashlib
 import hmac
 import random
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
 from services.notify.adapters.email import SmtpServer
-from services.notify.adapters.webhook import WebhookSender, guard, pinned, sign
+from services.notify.adapters.webhook import (
+    MAX_RESPONSE_BYTES,
+    WebhookSender,
+    guard,
+    pinned,
+    read_bounded,
+    sign,
+)
 from services.notify.config import NotifySettings
 from services.notify.delivery import webhook_body
 from services.notify.domain.retry import exhausted, next_attempt_at
@@ -91,12 +100,12 @@ async def test_the_guard_resolves_the_host_and_checks_every_address() -> None:
 
 
 async def test_a_production_sender_refuses_before_connecting() -> None:
-    sender = WebhookSender(b"k", timeout_s=1, refuse_private=True)
+    sender = WebhookSender(timeout_s=1, refuse_private=True)
     try:
         with pytest.raises(RefusedTarget):
-            await sender.send("http://localhost:9/hook", b"{}", {})
+            await sender.send("http://localhost:9/hook", b"{}", {}, "whsec_k")
         with pytest.raises(RefusedTarget):
-            await sender.send("ftp://hooks.example/", b"{}", {})
+            await sender.send("ftp://hooks.example/", b"{}", {}, "whsec_k")
     finally:
         await sender.close()
 
@@ -127,19 +136,18 @@ def test_a_guarded_request_goes_to_the_checked_address_under_its_own_name(
     assert extensions == {"sni_hostname": "hooks.example"}
 
 
-def test_the_signature_is_the_hex_hmac_sha256_of_the_raw_body() -> None:
+def test_the_signature_is_the_hex_hmac_sha256_of_the_timestamp_dot_raw_body() -> None:
     body = webhook_body({"b": 1, "a": "哨"})
-    expected = hmac.new(b"k", body, hashlib.sha256).hexdigest()
-    assert sign(b"k", body) == f"sha256={expected}"
+    expected = hmac.new(b"whsec_k", b"1767225600." + body, hashlib.sha256).hexdigest()
+    assert sign("whsec_k", body, 1767225600) == f"t=1767225600,v1={expected}"
+    assert sign("whsec_k", body, 1767225601) != sign("whsec_k", body, 1767225600)
     assert body == webhook_body({"a": "哨", "b": 1})  # the same bytes on every attempt
 
 
-def test_production_refuses_the_development_webhook_secret() -> None:
-    with pytest.raises(ValidationError, match="WHISTLE_WEBHOOK_SECRET"):
-        NotifySettings(env="production", jwt_secret="a-real-jwt-secret")
-    settings = NotifySettings(
-        env="production", jwt_secret="a-real-jwt-secret", webhook_secret="a-real-one"
-    )
+def test_there_is_no_shared_webhook_secret_to_configure() -> None:
+    # Each receiver has its own secret; the old WHISTLE_WEBHOOK_SECRET is not a setting.
+    assert "webhook_secret" not in NotifySettings.model_fields
+    settings = NotifySettings(env="production", jwt_secret="a-real-jwt-secret")
     assert settings.refuse_private_webhooks
     assert not NotifySettings(env="test", jwt_secret=DEV_JWT_SECRET).refuse_private_webhooks
 
@@ -158,3 +166,27 @@ def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValidationError, match="WHISTLE_SMTP_URL"):
         NotifySettings(smtp_url="mail.example:25")
     assert NotifySettings(smtp_url="").smtp_url is None
+
+
+async def test_a_receiver_answer_is_read_up_to_64_kib_only() -> None:
+    produced = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal produced
+        while True:  # a receiver that never stops answering
+            produced += 1
+            yield b"x" * 4096
+
+    response = httpx.Response(200, stream=_Stream(endless()))
+    read = await read_bounded(response)
+    assert read == MAX_RESPONSE_BYTES == 64 * 1024
+    assert produced * 4096 <= MAX_RESPONSE_BYTES + 4096
+
+
+class _Stream(httpx.AsyncByteStream):
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._chunks:
+            yield chunk

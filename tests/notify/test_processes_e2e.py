@@ -99,7 +99,7 @@ async def test_sigterm_ends_open_streams_and_hanging_deliveries_cleanly(
         c, slow, person = s.uid("c"), s.uid("u"), s.uid("v")
         registry = [
             s.community(c),
-            s.unit(slow, [c], webhook_url=f"{receiver.url}/hang/{slow}"),
+            *s.reachable_unit(slow, [c], webhook_url=f"{receiver.url}/hang/{slow}"),
             s.volunteer(person, c),
         ]
         await publish(rabbitmq_url, *registry)
@@ -135,7 +135,11 @@ async def test_two_replicas_send_each_delivery_once_and_stream_what_either_wrote
             c, units = s.uid("c"), [s.uid("u") for _ in range(2)]
             registry = [
                 s.community(c),
-                *(s.unit(u, [c], webhook_url=f"{receiver.url}/ok/{u}") for u in units),
+                *(
+                    event
+                    for u in units
+                    for event in s.reachable_unit(u, [c], webhook_url=f"{receiver.url}/ok/{u}")
+                ),
             ]
             await publish(rabbitmq_url, *registry)
             await notify.processed(*registry)

@@ -11,8 +11,8 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
-from shared.broker.topology import EVENTS_EXCHANGE
-from shared.events.catalogue import EventData
+from shared.broker.topology import EVENTS_EXCHANGE, PRIVATE_EXCHANGE
+from shared.events.catalogue import EventData, is_private
 from shared.events.envelope import CloudEvent, make_event
 
 
@@ -35,14 +35,19 @@ def event_of(
 
 
 async def publish(rabbitmq_url: str, *events: CloudEvent) -> None:
-    """Publish persistent, confirmed messages to `whistle.events`, routing key = type."""
+    """Publish persistent, confirmed messages, routing key = type: to `whistle.events`, or to
+    `whistle.private` for the private types (as the services' outbox relay does)."""
     connection = await aio_pika.connect_robust(rabbitmq_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.declare_exchange(
-            EVENTS_EXCHANGE.name, aio_pika.ExchangeType.TOPIC, durable=True
-        )
+        exchanges = {
+            name: await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
+            for name in (EVENTS_EXCHANGE.name, PRIVATE_EXCHANGE.name)
+        }
         for event in events:
+            exchange = exchanges[
+                PRIVATE_EXCHANGE.name if is_private(event.type) else EVENTS_EXCHANGE.name
+            ]
             await exchange.publish(
                 aio_pika.Message(
                     json.dumps(event.wire()).encode(),

@@ -5,6 +5,7 @@ collected from the exchange. Every refusal is checked to store no claim and put 
 outbox (so nothing is ever published for it).
 """
 
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -185,7 +186,11 @@ async def test_a_claim_is_accepted_and_published_once_per_claimant(world: UnitsW
     assert first["data"]["claim_id"] == body["id"]
     assert (first["data"]["filled"], first["data"]["slots"]) == (1, 5)
     assert accepted[1]["data"]["filled"] == 4
-    assert accepted[1]["data"]["members"] == ["Zhang", "Liu"]
+    # The members' names stay in units (issue 10): the event says how many, and a digest.
+    assert "members" not in accepted[1]["data"]
+    assert accepted[1]["data"]["members_named"] == 2
+    assert accepted[1]["data"]["members_digest"].startswith("hmac-sha256:")
+    assert "Zhang" not in json.dumps(accepted[1])
 
     async with refused_without_trace(world):
         again = await world.claim(volunteer.token, demand)
@@ -407,7 +412,8 @@ async def test_check_in_needs_the_current_code_inside_the_window(world: UnitsWor
         reported = await world.act(unit.token, unit_claim, "check-in", named)
         assert reported.status_code == 200, reported.text
         unit_checked_in = await wait_distinct(seen, "claim.checked_in", 2)
-        assert unit_checked_in[1]["data"]["members"] == ["Zhao", "Qian"]
+        assert unit_checked_in[1]["data"]["members_named"] == 2
+        assert "Zhao" not in json.dumps(unit_checked_in[1])
 
         done = await world.act(
             volunteer.token, claim, "complete", {"report": "Gate held", "served": 120}

@@ -53,6 +53,8 @@ class Demand(BaseModel):
     summary: str | None = None
     # The pending escalation timer's key, so closing or starting the demand can cancel it.
     escalation_timer: str | None = None
+    # Keys `details_digest` of `demand.published` (see `shared.events.digest`); never shown.
+    details_salt: str | None = None
     ledger: ClaimLedger = ClaimLedger()
 
     @property

@@ -11,6 +11,7 @@ from typing import Any
 from pymongo import ReturnDocument
 
 from shared.clock import utcnow
+from shared.events.catalogue import Recipient
 from shared.store.mongo import Database, Document
 from shared.store.unit_of_work import Tx
 
@@ -21,6 +22,11 @@ DEAD_LETTERS = "dead_letters"
 async def ensure_indexes(db: Database) -> None:
     await db[DELIVERIES].create_index([("state", 1), ("next_attempt_at", 1)])
     await db[DELIVERIES].create_index("notification_id")
+
+
+async def ensure_recipient_index(db: Database) -> None:
+    # Erasure finds a person's deliveries without scanning every one.
+    await db[DELIVERIES].create_index([("recipient.type", 1), ("recipient.id", 1)])
 
 
 async def schedule(tx: Tx, document: Document) -> bool:
@@ -116,3 +122,10 @@ async def of_notification(db: Database, notification_id: str) -> list[Document]:
     return (
         await db[DELIVERIES].find({"notification_id": notification_id}).sort("_id", 1).to_list(10)
     )
+
+
+async def forget_recipient(tx: Tx, recipient: Recipient) -> None:
+    """Erasure: deliveries owed to the recipient stop, and their addresses are not kept."""
+    query = {"recipient.type": recipient.type, "recipient.id": recipient.id}
+    await tx.db[DELIVERIES].delete_many(query, session=tx.session)
+    await tx.db[DEAD_LETTERS].delete_many(query, session=tx.session)

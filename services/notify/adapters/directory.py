@@ -38,7 +38,9 @@ def _document(model: Community | Unit | Volunteer | Demand | Claim) -> Document:
 
 def _model[M: (Community, Unit, Volunteer, Demand, Claim)](model: type[M], document: Document) -> M:
     values = {
-        key: value for key, value in document.items() if key not in ("_id", "as_of", "touched_at")
+        key: value
+        for key, value in document.items()
+        if key not in ("_id", "as_of", "touched_at", "version")
     }
     return model.model_validate({**values, "id": document["_id"]})
 
@@ -53,12 +55,26 @@ async def save_community(tx: Tx, community: Community) -> None:
     await _replace(tx, COMMUNITIES, _document(community))
 
 
-async def save_unit(tx: Tx, unit: Unit) -> None:
-    await _replace(tx, UNITS, _document(unit))
+async def save_unit(tx: Tx, unit: Unit, *, version: int = 1) -> None:
+    await _replace(tx, UNITS, {**_document(unit), "version": version})
 
 
-async def save_volunteer(tx: Tx, volunteer: Volunteer) -> None:
-    await _replace(tx, VOLUNTEERS, _document(volunteer))
+async def save_volunteer(tx: Tx, volunteer: Volunteer, *, version: int = 1) -> None:
+    await _replace(tx, VOLUNTEERS, {**_document(volunteer), "version": version})
+
+
+async def newer_registry_version(tx: Tx, kind: str, identifier: str, version: int) -> bool:
+    """True unless the stored copy is already at this version or later (a late update)."""
+    collection = UNITS if kind == "unit" else VOLUNTEERS
+    document = await tx.db[collection].find_one(
+        {"_id": identifier}, {"version": 1}, session=tx.session
+    )
+    return document is None or int(document.get("version", 1)) < version
+
+
+async def forget_volunteer(tx: Tx, volunteer_id: str) -> None:
+    await tx.db[VOLUNTEERS].delete_one({"_id": volunteer_id}, session=tx.session)
+    await tx.db[ALERTS].delete_many({"volunteer_id": volunteer_id}, session=tx.session)
 
 
 async def get_unit(tx: Tx, unit_id: str) -> Unit | None:

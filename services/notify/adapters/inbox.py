@@ -113,3 +113,19 @@ def public_view(document: Document) -> dict[str, Any]:
         "read": document.get("read", False),
         "read_at": read_at.isoformat() if read_at else None,
     }
+
+
+async def latest(tx: Tx, owner: str, limit: int) -> list[Document]:
+    """The owner's newest notifications. Writes the owner's counter first: a notification
+    being added meanwhile conflicts with this transaction, so neither misses the other."""
+    await tx.db[COUNTERS].update_one(
+        {"_id": owner}, {"$inc": {"seq": 0}}, upsert=True, session=tx.session
+    )
+    cursor = tx.db[NOTIFICATIONS].find({"owner": owner}, session=tx.session).sort("seq", -1)
+    return list(await cursor.to_list(limit))
+
+
+async def forget_owner(tx: Tx, owner: str) -> None:
+    """Erasure: the owner's notifications and their counter go."""
+    await tx.db[NOTIFICATIONS].delete_many({"owner": owner}, session=tx.session)
+    await tx.db[COUNTERS].delete_one({"_id": owner}, session=tx.session)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.events.catalogue import Claimant, Contact, Priority, Recipient
+from shared.events.catalogue import Claimant, Priority, Recipient
 
 DemandStatus = Literal["open", "filled", "cancelled", "completed", "expired"]
 ClaimStatus = Literal[
@@ -36,19 +36,20 @@ class Community(Frozen):
 
 
 class Unit(Frozen):
+    """Who a unit is for matching; how to reach it is in `adapters.contacts`."""
+
     id: str
     name: str
     communities: tuple[str, ...]
     skills: tuple[str, ...] = ()
-    contact: Contact = Contact()
 
 
 class Volunteer(Frozen):
+    """A volunteer by id, community and skills only: no name, no contact (see contacts)."""
+
     id: str
-    name: str
     community_id: str
     skills: tuple[str, ...] = ()
-    contact: Contact = Contact()
 
 
 class Demand(Frozen):

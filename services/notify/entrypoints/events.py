@@ -5,7 +5,7 @@ from collections.abc import Callable
 from services.notify import handlers
 from services.notify.notifying import Policy
 from shared.broker.consumer import EventHandler
-from shared.broker.topology import NOTIFY_EVENTS
+from shared.broker.topology import NOTIFY_EVENTS, NOTIFY_PRIVATE
 from shared.events.envelope import CloudEvent
 from shared.runtime import ServiceRuntime
 from shared.store.mongo import Document
@@ -39,6 +39,14 @@ def register_consumers(
     runtime.consume(
         NOTIFY_EVENTS,
         {event_type: consumer(handler) for event_type, handler in handlers.EVENT_HANDLERS.items()},
+    )
+    # How to reach people arrives on the private exchange, which audit never records.
+    runtime.consume(
+        NOTIFY_PRIVATE,
+        {
+            event_type: consumer(handler)
+            for event_type, handler in handlers.PRIVATE_HANDLERS.items()
+        },
     )
     runtime.on_timer(handlers.REMINDER, timer(handlers.on_reminder_due))
     runtime.on_timer(handlers.REALERT, timer(handlers.on_realert_due))

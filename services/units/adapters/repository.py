@@ -19,12 +19,15 @@ from services.units.domain.model import (
     Community,
     Demand,
     DemandStatus,
+    ErasedVolunteer,
     Unit,
     Volunteer,
     claimant_key,
 )
 from shared.events.catalogue import Claimant, Level
+from shared.http.idempotency_keys import IDEMPOTENCY_COLLECTION
 from shared.store.mongo import Database, Document
+from shared.store.outbox import OUTBOX_COLLECTION
 from shared.store.unit_of_work import Tx
 
 COMMUNITIES = "communities"
@@ -32,6 +35,9 @@ DEMANDS = "demands"
 UNITS = "units"
 VOLUNTEERS = "volunteers"
 CLAIMS = "claims"
+ERASED_VOLUNTEERS = "erased_volunteers"
+# The private half of demands (`demand.details`), kept apart so it can arrive in any order.
+DEMAND_DETAILS = "demand_details"
 # Closures that arrived before the demand itself (a redelivery can overtake it).
 EARLY_CLOSURES = "early_closures"
 
@@ -226,6 +232,56 @@ async def insert_volunteer(tx: Tx, volunteer: Volunteer) -> None:
 async def get_volunteer(db: Database, volunteer_id: str, tx: Tx | None = None) -> Volunteer | None:
     document = await db[VOLUNTEERS].find_one({"_id": volunteer_id}, session=_session(tx))
     return _model(Volunteer, document) if document else None
+
+
+async def replace_unit(tx: Tx, unit: Unit) -> None:
+    """Write a corrected unit; its `claim_seq` and totals stay as the database has them."""
+    document = _document(unit)
+    document.pop("totals", None)
+    await tx.db[UNITS].update_one({"_id": unit.id}, {"$set": document}, session=tx.session)
+
+
+async def replace_volunteer(tx: Tx, volunteer: Volunteer) -> None:
+    document = _document(volunteer)
+    document.pop("totals", None)
+    await tx.db[VOLUNTEERS].update_one(
+        {"_id": volunteer.id}, {"$set": document}, session=tx.session
+    )
+
+
+async def get_erased_volunteer(
+    db: Database, volunteer_id: str, tx: Tx | None = None
+) -> ErasedVolunteer | None:
+    document = await db[ERASED_VOLUNTEERS].find_one({"_id": volunteer_id}, session=_session(tx))
+    return ErasedVolunteer.model_validate({**document, "id": document["_id"]}) if document else None
+
+
+async def erase_volunteer(tx: Tx, erased: ErasedVolunteer, private_types: Sequence[str]) -> None:
+    """Remove the volunteer's record, and every copy of their details units still holds:
+    the private events in the outbox and the remembered answers to idempotent requests."""
+    await tx.db[VOLUNTEERS].delete_one({"_id": erased.id}, session=tx.session)
+    document = erased.model_dump()
+    document["_id"] = document.pop("id")
+    await tx.db[ERASED_VOLUNTEERS].replace_one(
+        {"_id": erased.id}, document, upsert=True, session=tx.session
+    )
+    await tx.db[OUTBOX_COLLECTION].delete_many(
+        {"type": {"$in": list(private_types)}, "event.subject": erased.id}, session=tx.session
+    )
+    await tx.db[IDEMPOTENCY_COLLECTION].delete_many(
+        {"response.body.id": erased.id}, session=tx.session
+    )
+
+
+async def save_demand_details(tx: Tx, demand_id: str, details: Document) -> None:
+    await tx.db[DEMAND_DETAILS].replace_one(
+        {"_id": demand_id}, {**details, "_id": demand_id}, upsert=True, session=tx.session
+    )
+
+
+async def demand_details(db: Database, demand_ids: Sequence[str]) -> dict[str, Document]:
+    cursor = db[DEMAND_DETAILS].find({"_id": {"$in": list(demand_ids)}})
+    return {document["_id"]: document async for document in cursor}
 
 
 async def serialise_claimant(tx: Tx, claimant: Claimant) -> None:

@@ -99,6 +99,13 @@ class Unit(BaseModel):
     created_at: datetime
     created_by: str
     totals: ServiceTotals = ServiceTotals()
+    # Private, never in an API answer except the one that creates or rotates it: the key
+    # notify signs this unit's webhooks with; it reaches notify by `whistle.private`.
+    webhook_secret: str | None = None
+    # Keys the `details_digest` of the audited registry events (`shared.events.digest`).
+    salt: str = ""
+    # Counts corrections, so a late private update never overwrites a newer one.
+    version: int = 1
 
 
 class Volunteer(BaseModel):
@@ -114,6 +121,20 @@ class Volunteer(BaseModel):
     created_at: datetime
     created_by: str
     totals: ServiceTotals = ServiceTotals()
+    webhook_secret: str | None = None
+    salt: str = ""
+    version: int = 1
+
+
+class ErasedVolunteer(BaseModel):
+    """What is left of an erased volunteer: the id and community, for the history."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    community_id: str
+    erased_at: datetime
+    erased_by: str
 
 
 class Claim(BaseModel):
@@ -125,6 +146,8 @@ class Claim(BaseModel):
     claimant: Claimant
     headcount: int
     members: tuple[str, ...] = ()
+    # Keys `members_digest` in the audited claim events; the names stay here.
+    members_salt: str = ""
     status: ClaimStatus
     # The demand's window, copied so a volunteer's shifts can be checked without the demands.
     starts_at: datetime

@@ -4,7 +4,7 @@ from collections.abc import Awaitable, Callable
 
 from services.units import demand_handlers
 from shared.broker.consumer import EventHandler
-from shared.broker.topology import UNITS_DEMAND_EVENTS
+from shared.broker.topology import UNITS_DEMAND_EVENTS, UNITS_PRIVATE, ConsumerQueue
 from shared.events.envelope import CloudEvent
 from shared.runtime import ServiceRuntime
 from shared.store.unit_of_work import Tx
@@ -19,16 +19,22 @@ HANDLERS: dict[str, Work] = {
     "demand.completed": demand_handlers.on_demand_completed,
     "demand.expired": demand_handlers.on_demand_expired,
 }
+# From `whistle.private`, which audit does not record.
+PRIVATE_HANDLERS: dict[str, Work] = {
+    "demand.details": demand_handlers.on_demand_details,
+}
 
 
-def once(runtime: ServiceRuntime, work: Work) -> EventHandler:
+def once(
+    runtime: ServiceRuntime, work: Work, spec: ConsumerQueue = UNITS_DEMAND_EVENTS
+) -> EventHandler:
     """Apply the effect exactly once: a redelivery finds the event processed, changes nothing."""
 
     async def handle(event: CloudEvent) -> None:
         async def apply(tx: Tx) -> None:
             await work(tx, event)
 
-        await runtime.uow.run_once(UNITS_DEMAND_EVENTS.name, event, apply)
+        await runtime.uow.run_once(spec.name, event, apply)
 
     return handle
 
@@ -37,5 +43,12 @@ def register_consumers(runtime: ServiceRuntime) -> None:
     runtime.consume(
         UNITS_DEMAND_EVENTS,
         {event_type: once(runtime, work) for event_type, work in HANDLERS.items()},
+    )
+    runtime.consume(
+        UNITS_PRIVATE,
+        {
+            event_type: once(runtime, work, UNITS_PRIVATE)
+            for event_type, work in PRIVATE_HANDLERS.items()
+        },
     )
     runtime.on_timer(demand_handlers.NO_SHOW_TIMER, demand_handlers.on_no_show_due)

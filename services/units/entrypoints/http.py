@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from services.units import handlers, refusals
 from services.units.adapters import repository
@@ -26,8 +26,13 @@ from services.units.entrypoints.schemas import (
     OpenDemandsOut,
     UnitIn,
     UnitOut,
+    UnitPatch,
+    UnitWithSecretOut,
     VolunteerIn,
     VolunteerOut,
+    VolunteerPatch,
+    VolunteerWithSecretOut,
+    WebhookSecretOut,
     WithdrawIn,
 )
 from services.units.metrics import CLAIMS_DECIDED
@@ -62,7 +67,7 @@ WeekZone = Annotated[ZoneInfo, Depends(week_zone_of)]
 # --- registry -------------------------------------------------------------------------------
 
 
-@router.post("/units", status_code=201, response_model=UnitOut)
+@router.post("/units", status_code=201, response_model=UnitWithSecretOut)
 async def register_unit(
     body: UnitIn, request: Request, principal: Admin, runtime: Runtime
 ) -> JSONResponse:
@@ -71,7 +76,9 @@ async def register_unit(
     async def create(tx: Tx) -> StoredResponse:
         unit = await handlers.register_unit(tx, body, principal, request_id)
         return StoredResponse(
-            201, UnitOut.of(unit).model_dump(mode="json"), {"Location": f"/v1/units/{unit.id}"}
+            201,
+            UnitWithSecretOut.of(unit).model_dump(mode="json"),
+            {"Location": f"/v1/units/{unit.id}"},
         )
 
     return await patiently(
@@ -95,7 +102,7 @@ async def get_unit(unit_id: str, principal: CurrentPrincipal, runtime: Runtime) 
     return UnitOut.of(unit)
 
 
-@router.post("/volunteers", status_code=201, response_model=VolunteerOut)
+@router.post("/volunteers", status_code=201, response_model=VolunteerWithSecretOut)
 async def register_volunteer(
     body: VolunteerIn, request: Request, principal: Secretary, runtime: Runtime
 ) -> JSONResponse:
@@ -105,7 +112,7 @@ async def register_volunteer(
         volunteer = await handlers.register_volunteer(tx, body, principal, request_id)
         return StoredResponse(
             201,
-            VolunteerOut.of(volunteer).model_dump(mode="json"),
+            VolunteerWithSecretOut.of(volunteer).model_dump(mode="json"),
             {"Location": f"/v1/volunteers/{volunteer.id}"},
         )
 
@@ -116,12 +123,96 @@ async def register_volunteer(
     )
 
 
+@router.patch("/units/{unit_id}", response_model=UnitWithSecretOut)
+async def correct_unit(
+    unit_id: str, body: UnitPatch, principal: Admin, runtime: Runtime
+) -> UnitWithSecretOut:
+    """Correct a unit's record (admin). A webhook URL set for the first time gets a secret,
+    shown in this answer only."""
+    request_id = new_id("req")
+
+    async def work(tx: Tx) -> UnitWithSecretOut:
+        before = await repository.get_unit(tx.db, unit_id, tx)
+        unit = await handlers.correct_unit(tx, unit_id, body, principal, request_id)
+        out = UnitWithSecretOut.of(unit)
+        if before is not None and before.webhook_secret == unit.webhook_secret:
+            out = out.model_copy(update={"webhook_secret": None})  # shown once only
+        return out
+
+    return await patiently(lambda: runtime.uow.run(work))
+
+
+@router.post("/units/{unit_id}/webhook-secret", response_model=WebhookSecretOut)
+async def rotate_unit_webhook_secret(
+    unit_id: str, principal: CurrentPrincipal, runtime: Runtime
+) -> WebhookSecretOut:
+    """A new webhook secret (admin or the unit); deliveries are signed with it at once."""
+    request_id = new_id("req")
+
+    async def work(tx: Tx) -> WebhookSecretOut:
+        unit = await handlers.rotate_unit_secret(tx, unit_id, principal, request_id)
+        assert unit.webhook_secret is not None
+        return WebhookSecretOut(id=unit.id, webhook_secret=unit.webhook_secret)
+
+    return await patiently(lambda: runtime.uow.run(work))
+
+
+@router.patch("/volunteers/{volunteer_id}", response_model=VolunteerWithSecretOut)
+async def correct_volunteer(
+    volunteer_id: str, body: VolunteerPatch, principal: CurrentPrincipal, runtime: Runtime
+) -> VolunteerWithSecretOut:
+    """Correct a volunteer's record (admin, or their community's secretary)."""
+    request_id = new_id("req")
+
+    async def work(tx: Tx) -> VolunteerWithSecretOut:
+        before = await repository.get_volunteer(tx.db, volunteer_id, tx)
+        volunteer = await handlers.correct_volunteer(tx, volunteer_id, body, principal, request_id)
+        out = VolunteerWithSecretOut.of(volunteer)
+        if before is not None and before.webhook_secret == volunteer.webhook_secret:
+            out = out.model_copy(update={"webhook_secret": None})  # shown once only
+        return out
+
+    return await patiently(lambda: runtime.uow.run(work))
+
+
+@router.post("/volunteers/{volunteer_id}/webhook-secret", response_model=WebhookSecretOut)
+async def rotate_volunteer_webhook_secret(
+    volunteer_id: str, principal: CurrentPrincipal, runtime: Runtime
+) -> WebhookSecretOut:
+    request_id = new_id("req")
+
+    async def work(tx: Tx) -> WebhookSecretOut:
+        volunteer = await handlers.rotate_volunteer_secret(tx, volunteer_id, principal, request_id)
+        assert volunteer.webhook_secret is not None
+        return WebhookSecretOut(id=volunteer.id, webhook_secret=volunteer.webhook_secret)
+
+    return await patiently(lambda: runtime.uow.run(work))
+
+
+@router.delete("/volunteers/{volunteer_id}", status_code=204)
+async def erase_volunteer(
+    volunteer_id: str, principal: CurrentPrincipal, runtime: Runtime, zone: WeekZone
+) -> Response:
+    """Erase a volunteer (admin, or their community's secretary): their name, building and
+    contact leave every service; their open places are given back; `volunteer.erased` says
+    so in the history, by id only. Repeating it answers 204 again."""
+    request_id = new_id("req")
+
+    async def work(tx: Tx) -> bool:
+        return await handlers.erase_volunteer(tx, volunteer_id, principal, request_id, zone)
+
+    await patiently(lambda: runtime.uow.run(work))
+    return Response(status_code=204)
+
+
 @router.get("/volunteers/{volunteer_id}", response_model=VolunteerOut)
 async def get_volunteer(
     volunteer_id: str, principal: CurrentPrincipal, runtime: Runtime
 ) -> VolunteerOut:
     volunteer = await repository.get_volunteer(runtime.db, volunteer_id)
     if volunteer is None:
+        if await repository.get_erased_volunteer(runtime.db, volunteer_id) is not None:
+            raise refusals.erased(volunteer_id)
         raise refusals.not_found("volunteer", volunteer_id)
     if not (
         principal.role in (Role.ADMIN, Role.AUDITOR)
@@ -161,7 +252,10 @@ async def open_demands(
     )
     if principal.role in (Role.UNIT, Role.VOLUNTEER):
         demands = await _claimable(runtime, principal, demands)
-    return OpenDemandsOut(items=[OpenDemandOut.of(demand) for demand in demands])
+    details = await repository.demand_details(runtime.db, [demand.id for demand in demands])
+    return OpenDemandsOut(
+        items=[OpenDemandOut.of(demand, details.get(demand.id)) for demand in demands]
+    )
 
 
 async def _claimable(

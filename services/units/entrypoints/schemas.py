@@ -1,7 +1,8 @@
 """What units' HTTP side accepts and returns (the contract's units section)."""
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -48,6 +49,23 @@ class VolunteerIn(Strict):
     contact: ContactIn = ContactIn()
 
 
+class UnitPatch(Strict):
+    """A correction: the fields given replace the stored ones (`contact` as a whole)."""
+
+    name: Name | None = None
+    communities: Annotated[list[Identifier], Field(min_length=1, max_length=100)] | None = None
+    skills: Skills | None = None
+    contact: ContactIn | None = None
+
+
+class VolunteerPatch(Strict):
+    name: Name | None = None
+    building: Annotated[str, Field(max_length=64)] | None = None
+    skills: Skills | None = None
+    max_hours_per_week: Annotated[float, Field(gt=0, le=168)] | None = None
+    contact: ContactIn | None = None
+
+
 class UnitOut(BaseModel):
     id: str
     name: str
@@ -57,6 +75,20 @@ class UnitOut(BaseModel):
     contact: Contact
     created_at: datetime
     totals: ServiceTotals
+
+    @classmethod
+    def of(cls, unit: Unit) -> Self:
+        return cls.model_validate(unit.model_dump())
+
+
+class UnitWithSecretOut(UnitOut):
+    """The answer that creates a webhook secret: the only time it is shown."""
+
+    webhook_secret: str | None = Field(
+        None,
+        description="HMAC key for `X-Whistle-Signature`, shown only in the answer that made "
+        "it (registration, or the correction that first set a webhook_url); rotate to replace",
+    )
 
     @classmethod
     def of(cls, unit: Unit) -> Self:
@@ -77,6 +109,23 @@ class VolunteerOut(BaseModel):
     @classmethod
     def of(cls, volunteer: Volunteer) -> Self:
         return cls.model_validate(volunteer.model_dump())
+
+
+class VolunteerWithSecretOut(VolunteerOut):
+    webhook_secret: str | None = Field(
+        None,
+        description="HMAC key for `X-Whistle-Signature`, shown only in the answer that made "
+        "it (registration, or the correction that first set a webhook_url); rotate to replace",
+    )
+
+    @classmethod
+    def of(cls, volunteer: Volunteer) -> Self:
+        return cls.model_validate(volunteer.model_dump())
+
+
+class WebhookSecretOut(BaseModel):
+    id: str = Field(description="the unit or volunteer")
+    webhook_secret: str = Field(description="the new key; the old one stops signing at once")
 
 
 class CommunityOut(BaseModel):
@@ -107,10 +156,13 @@ class OpenDemandOut(BaseModel):
     status: str
 
     @classmethod
-    def of(cls, demand: Demand) -> Self:
-        return cls.model_validate(
-            {**demand.model_dump(), "filled": demand.accepted, "remaining": demand.remaining}
-        )
+    def of(cls, demand: Demand, details: Mapping[str, Any] | None = None) -> Self:
+        """The demand, with its private details (`demand.details`) when units has them."""
+        values = {**demand.model_dump(), "filled": demand.accepted, "remaining": demand.remaining}
+        if details is not None:
+            values["description"] = details.get("description")
+            values["location"] = details.get("location") or values["location"]
+        return cls.model_validate(values)
 
 
 class OpenDemandsOut(BaseModel):
