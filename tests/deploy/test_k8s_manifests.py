@@ -274,7 +274,7 @@ def test_secrets_reach_the_services_only_through_secret_key_refs(
         for required in ("WHISTLE_JWT_SECRET", "RABBITMQ_URL", "MONGODB_URL"):
             assert required in env, (name, required)
     notify = {v["name"] for v in containers(of_kind(rendered, "Deployment")["notify"])[0]["env"]}
-    assert "WHISTLE_WEBHOOK_SECRET" in notify
+    assert "WHISTLE_WEBHOOK_SECRET" not in notify  # each receiver has its own secret now
     audit = {v["name"] for v in containers(of_kind(rendered, "Deployment")["audit"])[0]["env"]}
     assert "WHISTLE_AUDIT_SIGNING_KEY" in audit
 
@@ -484,14 +484,20 @@ def test_the_broker_and_the_database_accept_only_whistle_and_their_peers(
 
 def test_a_scaled_object_per_consumer_queue_of_the_topology(rendered: list[Resource]) -> None:
     deployments = of_kind(rendered, "Deployment")
-    scaled = of_kind(rendered, "ScaledObject").values()
-    by_queue = {s["spec"]["triggers"][0]["metadata"]["queueName"]: s for s in scaled}
+    scaled = list(of_kind(rendered, "ScaledObject").values())
+    # KEDA admits one ScaledObject per Deployment: a service with two queues has two triggers.
+    targets = [s["spec"]["scaleTargetRef"]["name"] for s in scaled]
+    assert len(targets) == len(set(targets))
+    by_queue = {
+        trigger["metadata"]["queueName"]: (s, trigger)
+        for s in scaled
+        for trigger in s["spec"]["triggers"]
+    }
     assert set(by_queue) == {queue.name for queue in ALL_CONSUMER_QUEUES}
-    assert len(by_queue) == len(scaled)
     for queue in ALL_CONSUMER_QUEUES:
-        spec = by_queue[queue.name]["spec"]
+        scaled_object, trigger = by_queue[queue.name]
+        spec = scaled_object["spec"]
         assert spec["scaleTargetRef"] == {"name": queue.service}
-        (trigger,) = spec["triggers"]
         assert trigger["type"] == "rabbitmq"
         assert trigger["metadata"]["mode"] == "QueueLength"
         assert int(trigger["metadata"]["value"]) > 0
