@@ -196,10 +196,19 @@ class EventRecorder:
         try:
             appended = await self._append_events([w.event for w in batch])
         except Exception as error:
-            # Every message of the batch fails alike and goes back to the broker.
-            for item in batch:
-                if not item.done.done():
-                    item.done.set_exception(error)
+            if len(batch) == 1:
+                if not batch[0].done.done():
+                    batch[0].done.set_exception(error)
+                return
+            # One event that cannot be stored must not take its neighbours with it: try
+            # them one by one, in order; only the ones that fail alone go back to the broker.
+            _log.warning("batch_append_failed_retrying_singly", size=len(batch), error=str(error))
+            for index, item in enumerate(batch):
+                try:
+                    await self._append([item])
+                except BaseException:
+                    self._waiting[:0] = [w for w in batch[index + 1 :] if not w.done.done()]
+                    raise
             return
         except BaseException:
             # Cancelled mid-transaction (shutdown): the rest wait for the next appender.

@@ -13,11 +13,13 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, timedelta, timezone
 from typing import Any
 
+import aio_pika
 import httpx
 import pytest
 
 from services.audit.domain.chain import chain_hash
 from shared.auth import Role, issue_token
+from shared.broker.topology import AUDIT_EVENTS, EVENTS_EXCHANGE
 from shared.events import catalogue as c
 from shared.events.envelope import CloudEvent
 from shared.settings import DEV_JWT_SECRET
@@ -32,6 +34,7 @@ from tests.audit.support import (
     whistle,
 )
 from tests.conftest import bearer
+from tests.shared.runtime_support import drain, eventually
 from tests.support.events import event_of, publish
 from tests.support.processes import ServiceProcess
 
@@ -403,3 +406,40 @@ async def test_cli_replay_prints_the_filtered_log_as_ndjson(
     refused = whistle("replay", "--url", audit.url, "--since", "noon")
     assert refused.returncode == 2
     assert "RFC 3339" in refused.stderr
+
+
+async def test_an_event_that_cannot_be_stored_goes_aside_and_its_batch_neighbours_are_recorded(
+    audit: ServiceProcess, amqp_url: str, client: httpx.AsyncClient, auditor: str
+) -> None:
+    before = fresh(15, "nb")
+    [bad] = fresh(1, "bad")
+    after = fresh(15, "na")
+    # A valid CloudEvent whose data MongoDB cannot hold (integers are at most 8 bytes): its
+    # append fails every time, and so did every batch it rode in.
+    unstorable = {**bad.wire(), "data": {**bad.wire()["data"], "n": 2**70}}
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(EVENTS_EXCHANGE.name)
+        for body in [
+            *(json.dumps(e.wire()).encode() for e in before),
+            json.dumps(unstorable).encode(),
+            *(json.dumps(e.wire()).encode() for e in after),
+        ]:
+            await exchange.publish(
+                aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                routing_key=bad.type,
+            )
+
+    async def dead_lettered() -> list[aio_pika.abc.AbstractIncomingMessage]:
+        return await drain(amqp_url, AUDIT_EVENTS.dead_letter_name, quiet_s=0.1)
+
+    dead = await eventually(dead_lettered, timeout=40, interval=0.3)
+    assert [json.loads(message.body)["id"] for message in dead] == [bad.id]
+    neighbours = {event.id for event in [*before, *after]}
+    items = await wait_for_log(
+        client, audit.url, auditor, lambda items: neighbours <= set(event_ids(items))
+    )
+    assert neighbours <= set(event_ids(items))
+    assert bad.id not in event_ids(items)
+    assert_gap_free(items)
