@@ -23,6 +23,16 @@ MESSAGES_PUBLISHED = Counter(
 )
 OUTBOX_BACKLOG = Gauge("whistle_outbox_backlog", "Events waiting in the outbox", ["service"])
 TIMERS_FIRED = Counter("whistle_timers_fired_total", "Stored timers fired", ["service", "kind"])
+TIMERS_FAILED = Counter(
+    "whistle_timers_failed_total",
+    "Stored timers given up after their handler failed every attempt",
+    ["service", "kind"],
+)
+OUTBOX_SET_ASIDE = Counter(
+    "whistle_outbox_set_aside_total",
+    "Outbox documents set aside because their event no longer validates",
+    ["service"],
+)
 
 
 class HttpMetricsMiddleware:

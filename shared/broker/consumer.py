@@ -21,12 +21,12 @@ from typing import Any
 import structlog
 from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
-from pymongo.errors import ConnectionFailure
 
 from shared.broker.topology import ConsumerQueue
 from shared.events.envelope import CloudEvent
 from shared.logging import message_context
 from shared.metrics import MESSAGES_CONSUMED
+from shared.store.mongo import store_unreachable
 
 EventHandler = Callable[[CloudEvent], Awaitable[None]]
 # Publishes the message again to the named queue with these headers added; returns once the
@@ -40,16 +40,6 @@ MAX_OUTAGE_WAIT_S = 5.0
 _log = structlog.get_logger("whistle.consumer")
 
 CATCH_ALL = "#"
-
-
-def _store_unreachable(error: BaseException) -> bool:
-    """The database could not be reached (possibly wrapped, e.g. by TransactionConflict)."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, ConnectionFailure):
-            return True
-        seen = seen.__cause__
-    return False
 
 
 def attempts_made(message: RabbitMessage) -> int:
@@ -86,7 +76,7 @@ class EventConsumer:
                 await handler(event)
                 return
             except Exception as error:
-                if not _store_unreachable(error):
+                if not store_unreachable(error):
                     raise
                 outages += 1
                 delay = min(MAX_OUTAGE_WAIT_S, 0.2 * 2 ** min(outages, 5))
