@@ -1,7 +1,10 @@
 """Every refusal of dispatch's contract: the right status and problem slug, and nothing stored
 or published (the database is read directly, the broker watched by a queue of our own)."""
 
+import asyncio
 import json
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -340,3 +343,30 @@ async def test_no_refusal_published_anything(setup: Setup) -> None:
     assert sorted(types) == sorted(
         ["community.registered", "demand.published", "demand.published", "demand.cancelled"]
     )
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_a_5_mb_body_from_urllib_reads_a_413_not_a_connection_reset(
+    dispatch: ServiceProcess, chunked: bool
+) -> None:
+    # urllib sends the whole body before it reads the answer (no `Expect: 100-continue`).
+    body = b'{"title": "' + b"x" * (5 * 1024 * 1024) + b'"}'
+    request = urllib.request.Request(
+        f"{dispatch.url}/v1/demands",
+        data=iter([body[i : i + 65536] for i in range(0, len(body), 65536)]) if chunked else body,
+        headers={**bearer(SECRETARY), "Content-Type": "application/json"},
+        method="POST",
+    )
+
+    def post() -> tuple[int, str, dict[str, Any]]:
+        try:
+            urllib.request.urlopen(request, timeout=30)
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers["Content-Type"], json.loads(error.read())
+        raise AssertionError("a 5 MB body was accepted")
+
+    status, content_type, problem = await asyncio.to_thread(post)
+    assert status == 413
+    assert content_type == "application/problem+json"
+    assert problem["type"].endswith("payload-too-large")
