@@ -35,6 +35,15 @@ OUTBOX_SET_ASIDE = Counter(
 )
 
 
+# The methods a Whistle service answers; anything else a client invents is counted as
+# "other", so a flood of made-up methods cannot grow /metrics without bound.
+SERVED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in SERVED_METHODS else "other"
+
+
 class HttpMetricsMiddleware:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
@@ -59,7 +68,7 @@ class HttpMetricsMiddleware:
             # The route template, not the raw path, keeps label cardinality bounded.
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            method = scope.get("method", "")
+            method = method_label(scope.get("method", ""))
             HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
             HTTP_LATENCY.labels(self.service, method, template).observe(
                 time.perf_counter() - started

@@ -370,3 +370,17 @@ async def test_a_5_mb_body_from_urllib_reads_a_413_not_a_connection_reset(
     assert status == 413
     assert content_type == "application/problem+json"
     assert problem["type"].endswith("payload-too-large")
+
+
+async def test_invented_methods_do_not_grow_the_metrics(client: httpx.AsyncClient) -> None:
+    for n in range(20):
+        await client.request(f"BREW{n}", "/v1/demands", headers=bearer(SECRETARY))
+    exposed = (await client.get("/metrics")).text
+    methods = {
+        line.split('method="', 1)[1].split('"', 1)[0]
+        for line in exposed.splitlines()
+        if line.startswith("whistle_http_requests_total{")
+    }
+    assert not any(method.startswith("BREW") for method in methods), methods
+    assert "other" in methods
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
