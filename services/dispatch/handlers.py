@@ -371,13 +371,17 @@ async def apply_units_event(
     if demand is None:
         _log.warning("units_event_for_unknown_demand", demand_id=data.demand_id)
         return
-    ledger = ledger_after(demand.ledger, event, data)
+    before = demand.ledger
+    if not before.claims and (claim_id := getattr(data, "claim_id", None)) is not None:
+        record = await repository.get_claim_record(tx, demand.id, claim_id)
+        before = before.at_hand(record) if record is not None else before
+    ledger = ledger_after(before, event, data)
     state = lifecycle.with_fill(demand.lifecycle, ledger.filled(demand.slots))
     started_at = demand.started_at
     if ledger.checked_in and started_at is None:
         state = lifecycle.start(state)
         started_at = data.checked_in_at if isinstance(data, ClaimCheckedIn) else _at(event)
-    if ledger == demand.ledger and state == demand.lifecycle and started_at == demand.started_at:
+    if ledger == before and state == demand.lifecycle and started_at == demand.started_at:
         return
     changed = demand.model_copy(
         update={

@@ -1,4 +1,8 @@
-"""Dispatch's MongoDB collections: communities and demands."""
+"""Dispatch's MongoDB collections: communities, demands and the claim ledger.
+
+The claim ledger holds one record per claim on a demand (`_id` = "<demand>:<claim>", so a
+fact about a claim reads its record by key); the demand keeps only the totals.
+"""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -6,12 +10,14 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from services.dispatch.domain.claims import ClaimRecord
 from services.dispatch.domain.model import Community, Demand
 from shared.store.mongo import Database, Document
 from shared.store.unit_of_work import RetryTransaction, Tx
 
 COMMUNITIES = "communities"
 DEMANDS = "demands"
+CLAIM_LEDGER = "claim_ledger"
 
 
 class AlreadyExists(Exception):
@@ -28,7 +34,32 @@ async def ensure_indexes(db: Database) -> None:
 def _to_document(model: Community | Demand) -> dict[str, Any]:
     document = model.model_dump()
     document["_id"] = document.pop("id")
+    if isinstance(model, Demand):
+        document["ledger"].pop("claims")  # they live in CLAIM_LEDGER
     return document
+
+
+def _record_key(demand_id: str, claim_id: str) -> str:
+    return f"{demand_id}:{claim_id}"
+
+
+async def get_claim_record(tx: Tx, demand_id: str, claim_id: str) -> ClaimRecord | None:
+    document = await tx.db[CLAIM_LEDGER].find_one(
+        {"_id": _record_key(demand_id, claim_id)}, session=tx.session
+    )
+    if document is None:
+        return None
+    return ClaimRecord.model_validate({k: v for k, v in document.items() if k != "_id"})
+
+
+async def save_claim_records(tx: Tx, demand_id: str, records: Sequence[ClaimRecord]) -> None:
+    for record in records:
+        await tx.db[CLAIM_LEDGER].replace_one(
+            {"_id": _record_key(demand_id, record.id)},
+            {**record.model_dump(), "demand_id": demand_id},
+            upsert=True,
+            session=tx.session,
+        )
 
 
 def _from_document[M: (Community, Demand)](model: type[M], document: dict[str, Any]) -> M:
@@ -61,8 +92,15 @@ async def get_demand(db: Database, demand_id: str, tx: Tx | None = None) -> Dema
 
 
 async def save_demand(tx: Tx, demand: Demand) -> Demand:
-    """Store a changed demand as `version + 1`, only if nobody changed it since it was read."""
-    saved = demand.model_copy(update={"version": demand.version + 1})
+    """Store a changed demand as `version + 1`, only if nobody changed it since it was read.
+
+    The claim records at hand go to the claim ledger (for a demand stored before the ledger
+    moved out, that is all of them, once).
+    """
+    await save_claim_records(tx, demand.id, demand.ledger.claims)
+    saved = demand.model_copy(
+        update={"version": demand.version + 1, "ledger": demand.ledger.totals()}
+    )
     replaced = await tx.db[DEMANDS].replace_one(
         {"_id": demand.id, "version": demand.version}, _to_document(saved), session=tx.session
     )
