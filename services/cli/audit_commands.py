@@ -148,11 +148,16 @@ def verify(
     url: Url = DEFAULT_URL,
     token: Token = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the service's verdict")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="walk from the start, not from the last ok walk")
+    ] = False,
 ) -> None:
     """Walk the hash chain; exit 1 when a stored record was changed, removed or reordered."""
     with _talking_to(url), httpx.Client(timeout=httpx.Timeout(30.0, read=None)) as client:
         response = client.get(
-            f"{url}/v1/verify", headers={"Authorization": f"Bearer {_token(token)}"}
+            f"{url}/v1/verify",
+            params={"full": "true"} if full else {},
+            headers={"Authorization": f"Bearer {_token(token)}"},
         )
     if response.status_code != 200:
         raise _fail(_problem(response))

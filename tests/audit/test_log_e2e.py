@@ -10,7 +10,7 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import aio_pika
@@ -297,6 +297,24 @@ async def test_report_json_and_csv_match_the_hand_computed_fixture(
     assert rows[1]["no_shows"] == "1"
 
 
+async def test_a_report_without_from_and_to_covers_the_last_30_days(
+    audit: ServiceProcess, client: httpx.AsyncClient, auditor: str
+) -> None:
+    asked_at = datetime.now(UTC)
+    response = await client.get(f"{audit.url}/v1/reports/responsiveness", headers=bearer(auditor))
+    assert response.status_code == 200, response.text
+    report = response.json()
+    start, end = datetime.fromisoformat(report["from"]), datetime.fromisoformat(report["to"])
+    assert end - start == timedelta(days=30)
+    assert abs((end - asked_at).total_seconds()) < 60
+    longest = await client.get(
+        f"{audit.url}/v1/reports/responsiveness",
+        params={"from": "2029-01-01T00:00:00Z", "to": "2030-02-05T00:00:00Z"},
+        headers=bearer(auditor),
+    )
+    assert longest.status_code == 200, longest.text  # exactly 400 days
+
+
 async def test_a_secretary_reads_only_their_community(
     audit: ServiceProcess,
     history: History,
@@ -348,6 +366,10 @@ async def test_a_secretary_reads_only_their_community(
         ("/v1/demands/d1/state", {"as_of": "soon"}),
         ("/v1/timeline/" + "x" * 201, {}),
         ("/v1/reports/responsiveness", {"from": "2030-03-01T00:00:00Z"}),
+        (  # a window is at most 400 days
+            "/v1/reports/responsiveness",
+            {"from": "2029-01-01T00:00:00Z", "to": "2030-02-05T00:00:01Z"},
+        ),
         (
             "/v1/reports/responsiveness",
             {"from": "2030-03-02T00:00:00Z", "to": "2030-03-01T00:00:00Z"},
