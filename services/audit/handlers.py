@@ -25,6 +25,7 @@ import structlog
 
 from services.audit import metrics
 from services.audit.adapters import log_store
+from services.audit.checkpoints import CheckpointWriter
 from services.audit.domain.demand_state import event_time
 from shared.events.envelope import CloudEvent
 from shared.store.unit_of_work import TransactionConflict, Tx, UnitOfWork
@@ -71,14 +72,16 @@ def appender(uow: UnitOfWork) -> Append:
 
 @dataclass
 class HeadPinning:
-    """Log the head (seq, hash) every `every` events or `interval_s` seconds, whichever first.
+    """Pin the head (seq, hash) every `every` events or `interval_s` seconds, whichever first.
 
-    An outside copy of these lines pins the chain: rewriting history would change a pinned
-    hash. Logged after commit, so a pinned head is always a committed one.
+    The head is logged, and signed and appended to the checkpoint file when a writer is given
+    (see `checkpoints`): rewriting history would change a pinned hash. Pinned after commit,
+    so a pinned head is always a committed one.
     """
 
     every: int = 1000
     interval_s: float = 60.0
+    checkpoints: CheckpointWriter | None = None
     _last_seq: int = 0
     _last_at: float = field(default_factory=time.monotonic)
 
@@ -87,6 +90,13 @@ class HeadPinning:
         overdue = time.monotonic() - self._last_at >= self.interval_s
         if head_seq > self._last_seq and (crossed or overdue):
             _log.info("log_head", seq=head_seq, hash=head_hash)
+            if self.checkpoints is not None:
+                try:
+                    self.checkpoints.write(head_seq, head_hash)
+                except OSError as error:
+                    # The events are committed; only this pin is missing (the next one covers
+                    # them). Loud, so an operator sees the file is not being written.
+                    _log.error("checkpoint_not_written", seq=head_seq, error=str(error))
             self._last_seq = head_seq
             self._last_at = time.monotonic()
 

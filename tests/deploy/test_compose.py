@@ -182,6 +182,7 @@ def test_the_container_environment_is_a_valid_production_configuration(
     host = {
         "WHISTLE_JWT_SECRET": "j" * 40,
         "WHISTLE_WEBHOOK_SECRET": "w" * 40,
+        "WHISTLE_AUDIT_SIGNING_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
         "WHISTLE_SMTP_URL": "smtp://whistle:pw@mail.example.org:587",
     }
     for name, entry in SERVICES.items():
