@@ -64,6 +64,7 @@ def _not_found(demand_id: str) -> ProblemError:
 
 
 async def register_community(tx: Tx, command: CommunityIn, actor: Principal) -> Community:
+    """Register a community; its id, street and district share one namespace of place ids."""
     community = Community(**command.model_dump())
     try:
         await repository.insert_community(tx, community)
@@ -74,6 +75,19 @@ async def register_community(tx: Tx, command: CommunityIn, actor: Principal) -> 
             "Community exists",
             f"a community with id '{community.id}' is already registered",
         ) from None
+    places = (
+        (community.id, "community", "id"),
+        (community.street, "street", "street"),
+        (community.district, "district", "district"),
+    )
+    if len({place for place, _, _ in places}) < len(places):
+        raise _place_taken("the community, its street and its district need three distinct ids")
+    for place, kind, field in places:
+        if (taken_as := await repository.claim_place(tx, place, kind)) is not None:
+            raise _place_taken(
+                f"'{place}' is already the id of a {taken_as}; it cannot also name a {kind}",
+                field,
+            )
     tx.emit(
         make_event(
             CommunityRegistered(
@@ -90,6 +104,11 @@ async def register_community(tx: Tx, command: CommunityIn, actor: Principal) -> 
         )
     )
     return community
+
+
+def _place_taken(detail: str, field: str | None = None) -> ProblemError:
+    errors = [{"loc": ["body", field], "msg": detail, "type": "id_taken"}] if field else None
+    return ProblemError(409, "id-taken", "Id taken", detail, errors=errors)
 
 
 def _stored(moment: datetime) -> datetime:

@@ -268,6 +268,30 @@ async def test_an_invalid_community_is_a_422(
 
 
 @pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        # The setup's community sits in street s-1 and district d-1.
+        ({"id": "s-1", "street": "s-7", "district": "d-7"}, "id"),  # a street's id
+        ({"id": "d-1", "street": "s-7", "district": "d-7"}, "id"),  # a district's id
+        ({"id": "c-new", "street": COMMUNITY, "district": "d-7"}, "street"),  # a community's
+        ({"id": "c-new", "street": "d-1", "district": "d-7"}, "street"),  # a district's
+        ({"id": "c-new", "street": "s-7", "district": "s-1"}, "district"),  # a street's
+        ({"id": "c-same", "street": "c-same", "district": "d-7"}, None),  # itself
+    ],
+)
+async def test_community_street_and_district_ids_cannot_collide(
+    client: httpx.AsyncClient, body: dict[str, str], field: str | None
+) -> None:
+    response = await client.post(
+        "/v1/communities", json={"name": "Clash", **body}, headers=bearer(ADMIN)
+    )
+    problem = assert_problem(response, 409, "id-taken")
+    if field is not None:
+        assert problem["errors"][0]["loc"] == ["body", field]
+
+
+@pytest.mark.usefixtures("unchanged")
 async def test_registering_a_community_twice_is_a_409(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/v1/communities",

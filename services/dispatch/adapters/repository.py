@@ -18,6 +18,9 @@ from shared.store.unit_of_work import RetryTransaction, Tx
 COMMUNITIES = "communities"
 DEMANDS = "demands"
 CLAIM_LEDGER = "claim_ledger"
+# One namespace for community, street and district ids: `_id` is the id, `kind` what it
+# names. A community with a street's id would read that street's escalations.
+PLACES = "places"
 
 
 class AlreadyExists(Exception):
@@ -29,6 +32,23 @@ async def ensure_indexes(db: Database) -> None:
     await db[DEMANDS].create_index([("street", 1), ("_id", -1)])
     await db[DEMANDS].create_index([("district", 1), ("_id", -1)])
     await db[DEMANDS].create_index([("status", 1), ("_id", -1)])
+    await _record_existing_places(db)
+
+
+async def _record_existing_places(db: Database) -> None:
+    """Communities registered before the place namespace existed: record their ids (the
+    first to name an id keeps it; a clash already stored is logged, not undone)."""
+    if await db[PLACES].estimated_document_count() > 0:
+        return
+    async for community in db[COMMUNITIES].find({}, {"street": 1, "district": 1}):
+        for place, kind in (
+            (community["_id"], "community"),
+            (community["street"], "street"),
+            (community["district"], "district"),
+        ):
+            await db[PLACES].update_one(
+                {"_id": place}, {"$setOnInsert": {"kind": kind}}, upsert=True
+            )
 
 
 def _to_document(model: Community | Demand) -> dict[str, Any]:
@@ -73,6 +93,18 @@ async def insert_community(tx: Tx, community: Community) -> None:
         await tx.db[COMMUNITIES].insert_one(_to_document(community), session=tx.session)
     except DuplicateKeyError:
         raise AlreadyExists(community.id) from None
+
+
+async def claim_place(tx: Tx, place_id: str, kind: str) -> str | None:
+    """Record `place_id` as a `kind`; the kind it already names when that is another one."""
+    existing = await tx.db[PLACES].find_one({"_id": place_id}, session=tx.session)
+    if existing is not None:
+        return None if existing["kind"] == kind else str(existing["kind"])
+    try:
+        await tx.db[PLACES].insert_one({"_id": place_id, "kind": kind}, session=tx.session)
+    except DuplicateKeyError:
+        raise RetryTransaction(f"place {place_id} was recorded concurrently") from None
+    return None
 
 
 async def get_community(db: Database, community_id: str, tx: Tx | None = None) -> Community | None:
