@@ -113,3 +113,9 @@ def public_view(document: Document) -> dict[str, Any]:
         "read": document.get("read", False),
         "read_at": read_at.isoformat() if read_at else None,
     }
+
+
+async def counters(db: Database, owners: list[str]) -> dict[str, int]:
+    """Each owner's latest `seq`, in one query (the SSE watch's round)."""
+    cursor = db[COUNTERS].find({"_id": {"$in": owners}}, {"seq": 1})
+    return {str(counter["_id"]): int(counter["seq"]) async for counter in cursor}
