@@ -76,6 +76,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
     policy = Policy(
         reminder_lead=timedelta(seconds=settings.reminder_lead_s),
         email_enabled=email is not None,
+        fanout_batch=settings.fanout_batch,
     )
     events.register_consumers(runtime, policy, committed)
     app = create_service_app(
