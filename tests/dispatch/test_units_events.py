@@ -252,7 +252,9 @@ async def test_claim_and_withdraw_cycles_do_not_grow_the_demand_document(
         lambda: db.db["claim_ledger"].count_documents({"demand_id": demand["id"]}),
         lambda count: count == 1,
     )
-    small = len(bson.encode(await db.db["demands"].find_one({"_id": demand["id"]})))
+    first = await db.db["demands"].find_one({"_id": demand["id"]})
+    assert first is not None
+    small = len(bson.encode(first))
     for n in range(1, 25):
         await cycle(n)
     await eventually(

@@ -18,7 +18,7 @@ from tests.conftest import bearer
 from tests.notify import scenario as s
 from tests.notify.receivers import eventually
 from tests.notify.scenario import Notify
-from tests.notify.sse import open_stream
+from tests.notify.sse import Stream, open_stream
 from tests.support.events import publish
 
 pytestmark = pytest.mark.e2e
@@ -290,5 +290,9 @@ async def test_idle_streams_cost_one_query_per_process_not_one_per_stream(
         # One commit notifies all four: each stream is woken and reads its inbox.
         [demand] = await _whistles(notify, rabbitmq, c, 1)
         for stream in opened:
-            assert await eventually(lambda stream=stream: stream.notifications, timeout=5)
+
+            def told(stream: Stream = stream) -> list[dict[str, Any]]:
+                return stream.notifications
+
+            assert await eventually(told, timeout=5)
             assert stream.notifications[0]["demand_id"] == demand
