@@ -23,6 +23,25 @@ MESSAGES_PUBLISHED = Counter(
 )
 OUTBOX_BACKLOG = Gauge("whistle_outbox_backlog", "Events waiting in the outbox", ["service"])
 TIMERS_FIRED = Counter("whistle_timers_fired_total", "Stored timers fired", ["service", "kind"])
+TIMERS_FAILED = Counter(
+    "whistle_timers_failed_total",
+    "Stored timers given up after their handler failed every attempt",
+    ["service", "kind"],
+)
+OUTBOX_SET_ASIDE = Counter(
+    "whistle_outbox_set_aside_total",
+    "Outbox documents set aside because their event no longer validates",
+    ["service"],
+)
+
+
+# The methods a Whistle service answers; anything else a client invents is counted as
+# "other", so a flood of made-up methods cannot grow /metrics without bound.
+SERVED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in SERVED_METHODS else "other"
 
 
 class HttpMetricsMiddleware:
@@ -49,7 +68,7 @@ class HttpMetricsMiddleware:
             # The route template, not the raw path, keeps label cardinality bounded.
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            method = scope.get("method", "")
+            method = method_label(scope.get("method", ""))
             HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
             HTTP_LATENCY.labels(self.service, method, template).observe(
                 time.perf_counter() - started

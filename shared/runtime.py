@@ -19,6 +19,7 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from faststream import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit.annotations import RabbitMessage
 
 from shared.broker.consumer import EventConsumer, EventHandler
 from shared.broker.topology import (
@@ -106,7 +107,7 @@ class ServiceRuntime:
     # --- registration (before start) -------------------------------------------------------
 
     def consume(self, spec: ConsumerQueue, handlers: Mapping[str, EventHandler]) -> None:
-        consumer = EventConsumer(self.name, spec, handlers)
+        consumer = EventConsumer(self.name, spec, handlers, self.republish)
         subscriber = self.broker.subscriber(
             spec.queue(),
             spec.exchange,
@@ -140,6 +141,33 @@ class ServiceRuntime:
             content_type="application/cloudevents+json",
             message_type=event.type,
             timestamp=event.time,
+        )
+
+    async def republish(
+        self, queue: str, message: RabbitMessage, headers: Mapping[str, Any]
+    ) -> None:
+        """Put a message back at the end of `queue`, with `headers` added.
+
+        Through the default exchange, so it reaches only that queue (not every queue bound
+        to its event type). Confirmed and persistent like every publish.
+        """
+        kept = {
+            key: value
+            for key, value in message.headers.items()
+            if not key.startswith(("x-death", "x-first-death", "x-last-death", "x-delivery"))
+        }
+        raw = message.raw_message
+        await self.broker.publish(
+            message.body,
+            queue,
+            persist=True,
+            mandatory=True,
+            headers=kept | dict(headers),
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            content_type=message.content_type or "application/cloudevents+json",
+            message_type=raw.type,
+            timestamp=raw.timestamp,
         )
 
     # --- lifecycle ---------------------------------------------------------------------------

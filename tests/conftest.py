@@ -58,8 +58,14 @@ def service_env(rabbitmq_url: str, mongodb_url: str, db_prefix: str) -> dict[str
 def service_starter(env: dict[str, str], log_dir: Path) -> Iterator[Callable[..., ServiceProcess]]:
     started: list[ServiceProcess] = []
 
+    # Audit's development key and signed checkpoints stay with the test, not in var/.
+    audit_files = {
+        "WHISTLE_AUDIT_SIGNING_KEY_FILE": str(log_dir / "audit-signing-key"),
+        "WHISTLE_AUDIT_CHECKPOINT_FILE": str(log_dir / "audit-checkpoints.jsonl"),
+    }
+
     def start(name: str, wait: bool = True, **extra_env: str) -> ServiceProcess:
-        process = ServiceProcess(name, {**env, **extra_env}, log_dir)
+        process = ServiceProcess(name, {**audit_files, **env, **extra_env}, log_dir)
         started.append(process)
         process.start()
         return process.wait_ready() if wait else process

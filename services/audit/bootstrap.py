@@ -1,8 +1,10 @@
 """Wires audit: settings, runtime, indexes, the recorder, HTTP."""
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
 from services.audit.adapters import log_store
+from services.audit.checkpoints import CheckpointWriter, development_key, private_key_from
 from services.audit.config import AuditSettings
 from services.audit.entrypoints import events, http
 from services.audit.handlers import HeadPinning
@@ -14,11 +16,21 @@ def load_settings() -> AuditSettings:
     return AuditSettings()
 
 
+def signing_key(settings: AuditSettings) -> Ed25519PrivateKey:
+    if settings.signing_key is not None:
+        return private_key_from(settings.signing_key.get_secret_value())
+    return development_key(settings.signing_key_file)  # production refused this in settings
+
+
 def build_app(settings: AuditSettings | None = None) -> FastAPI:
     settings = settings or load_settings()
     runtime = ServiceRuntime("audit", settings)
     runtime.add_indexes(log_store.ensure_indexes)
-    pinning = HeadPinning(every=settings.head_log_every, interval_s=settings.head_log_interval_s)
+    pinning = HeadPinning(
+        every=settings.head_log_every,
+        interval_s=settings.head_log_interval_s,
+        checkpoints=CheckpointWriter(signing_key(settings), settings.checkpoint_file),
+    )
     events.register_consumers(runtime, pinning)
     return create_service_app(
         runtime, [http.router], description="The hash-chained history, for auditors."

@@ -1,14 +1,41 @@
-from pydantic import AliasChoices, Field
+from pathlib import Path
+from typing import Self
 
-from shared.settings import WhistleSettings
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+
+from shared.settings import InsecureSettingsError, WhistleSettings
 
 
 class AuditSettings(WhistleSettings):
     port: int = Field(8004, validation_alias=AliasChoices("WHISTLE_AUDIT_PORT"))
-    # The head (seq, hash) is logged every so many events or seconds, for outside pinning.
+    # The head (seq, hash) is pinned (logged and signed into the checkpoint file) every so
+    # many events or seconds.
     head_log_every: int = Field(
         1000, ge=1, validation_alias=AliasChoices("WHISTLE_AUDIT_HEAD_LOG_EVERY")
     )
     head_log_interval_s: float = Field(
         60.0, gt=0, validation_alias=AliasChoices("WHISTLE_AUDIT_HEAD_LOG_S")
     )
+    # The Ed25519 private key (32 bytes, base64) that signs checkpoints; required in production.
+    signing_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("WHISTLE_AUDIT_SIGNING_KEY")
+    )
+    # Where development keeps the key it generates when none is given.
+    signing_key_file: Path = Field(
+        Path("var/audit-signing-key"),
+        validation_alias=AliasChoices("WHISTLE_AUDIT_SIGNING_KEY_FILE"),
+    )
+    # Append-only; keep it where the database's writers cannot change it.
+    checkpoint_file: Path = Field(
+        Path("var/audit-checkpoints.jsonl"),
+        validation_alias=AliasChoices("WHISTLE_AUDIT_CHECKPOINT_FILE"),
+    )
+
+    @model_validator(mode="after")
+    def _production_signs_with_its_own_key(self) -> Self:
+        if self.env == "production" and self.signing_key is None:
+            raise InsecureSettingsError(
+                "WHISTLE_ENV=production needs WHISTLE_AUDIT_SIGNING_KEY (a base64 Ed25519 "
+                "private key: `whistle audit-key` makes one) to sign the log's checkpoints"
+            )
+        return self

@@ -25,6 +25,7 @@ import structlog
 
 from services.audit import metrics
 from services.audit.adapters import log_store
+from services.audit.checkpoints import CheckpointWriter
 from services.audit.domain.demand_state import event_time
 from shared.events.envelope import CloudEvent
 from shared.store.unit_of_work import TransactionConflict, Tx, UnitOfWork
@@ -71,14 +72,16 @@ def appender(uow: UnitOfWork) -> Append:
 
 @dataclass
 class HeadPinning:
-    """Log the head (seq, hash) every `every` events or `interval_s` seconds, whichever first.
+    """Pin the head (seq, hash) every `every` events or `interval_s` seconds, whichever first.
 
-    An outside copy of these lines pins the chain: rewriting history would change a pinned
-    hash. Logged after commit, so a pinned head is always a committed one.
+    The head is logged, and signed and appended to the checkpoint file when a writer is given
+    (see `checkpoints`): rewriting history would change a pinned hash. Pinned after commit,
+    so a pinned head is always a committed one.
     """
 
     every: int = 1000
     interval_s: float = 60.0
+    checkpoints: CheckpointWriter | None = None
     _last_seq: int = 0
     _last_at: float = field(default_factory=time.monotonic)
 
@@ -87,6 +90,13 @@ class HeadPinning:
         overdue = time.monotonic() - self._last_at >= self.interval_s
         if head_seq > self._last_seq and (crossed or overdue):
             _log.info("log_head", seq=head_seq, hash=head_hash)
+            if self.checkpoints is not None:
+                try:
+                    self.checkpoints.write(head_seq, head_hash)
+                except OSError as error:
+                    # The events are committed; only this pin is missing (the next one covers
+                    # them). Loud, so an operator sees the file is not being written.
+                    _log.error("checkpoint_not_written", seq=head_seq, error=str(error))
             self._last_seq = head_seq
             self._last_at = time.monotonic()
 
@@ -196,10 +206,19 @@ class EventRecorder:
         try:
             appended = await self._append_events([w.event for w in batch])
         except Exception as error:
-            # Every message of the batch fails alike and goes back to the broker.
-            for item in batch:
-                if not item.done.done():
-                    item.done.set_exception(error)
+            if len(batch) == 1:
+                if not batch[0].done.done():
+                    batch[0].done.set_exception(error)
+                return
+            # One event that cannot be stored must not take its neighbours with it: try
+            # them one by one, in order; only the ones that fail alone go back to the broker.
+            _log.warning("batch_append_failed_retrying_singly", size=len(batch), error=str(error))
+            for index, item in enumerate(batch):
+                try:
+                    await self._append([item])
+                except BaseException:
+                    self._waiting[:0] = [w for w in batch[index + 1 :] if not w.done.done()]
+                    raise
             return
         except BaseException:
             # Cancelled mid-transaction (shutdown): the rest wait for the next appender.

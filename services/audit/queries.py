@@ -19,6 +19,7 @@ from services.audit.domain import responsiveness
 from services.audit.domain.demand_state import DemandState, apply, event_time
 from services.audit.domain.responsiveness import Grouping
 from services.audit.domain.verification import ChainWalk
+from shared.clock import utcnow
 from shared.store.mongo import Database, Document
 
 _log = structlog.get_logger("whistle.audit")
@@ -113,19 +114,22 @@ async def responsiveness_report(db: Database, query: ReportQuery) -> dict[str, A
     gives the same report.
     """
     ids = await log_store.published_demand_ids(db, query.start, query.end, query.community_id)
-    states: dict[str, DemandState | None] = {}
+    tallies = responsiveness.Tallies(query.by)
+    # A chunk of demands is folded, tallied and dropped: memory holds one chunk's states and
+    # the rows, not every demand of the period.
     for first in range(0, len(ids), REPORT_CHUNK):
         chunk = ids[first : first + REPORT_CHUNK]
+        states: dict[str, DemandState | None] = {}
         events = LogQuery(demand_ids=chunk, until=query.as_of, until_inclusive=True)
         async for record in log_store.scan(db, events):
             demand_id = record["demand_id"]
             states[demand_id] = apply(states.get(demand_id), record["event"], demand_id)
-    period = [
-        state
-        for state in states.values()
-        if state is not None and responsiveness.whistled_between(state, query.start, query.end)
-    ]
-    rows = responsiveness.report_rows(period, query.by)
+        tallies.add(
+            state
+            for state in states.values()
+            if state is not None and responsiveness.whistled_between(state, query.start, query.end)
+        )
+    rows = tallies.rows()
     return {
         "rules": responsiveness.rules(),
         "from": query.start.isoformat(),
@@ -153,17 +157,41 @@ def report_csv(report: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
-async def verify(db: Database) -> dict[str, Any]:
-    """Walk the chain up to the head read at the start; appends meanwhile are not judged."""
+VERIFY_CHECKPOINT = "verify_checkpoint"
+
+
+async def verify(db: Database, *, full: bool = False) -> dict[str, Any]:
+    """Walk the chain up to the head read at the start; appends meanwhile are not judged.
+
+    A walk that ends ok leaves a checkpoint (seq, hash); the next walk starts there, so a
+    repeat only walks what is new, after checking that the checkpoint's record still has
+    the hash it was verified with (otherwise, or with `full`, it walks from the start).
+    A record rewritten before the checkpoint with the rest re-hashed escapes this check;
+    the signed checkpoints (`whistle verify --checkpoints`) are what catch that.
+    """
     head = await log_store.head(db)
     walk = ChainWalk()
-    async for record in log_store.scan(db, LogQuery(), upto=int(head["seq"]), batch=1000):
+    checkpoint = None if full else await db[VERIFY_CHECKPOINT].find_one({"_id": "verified"})
+    if checkpoint is not None and int(checkpoint["seq"]) <= int(head["seq"]):
+        seq, verified_hash = int(checkpoint["seq"]), str(checkpoint["hash"])
+        record = await db[log_store.EVENTS].find_one({"_id": seq}, {"hash": 1})
+        if record is not None and record.get("hash") == verified_hash:
+            walk = ChainWalk(events=seq, head_hash=verified_hash)
+    start = walk.events
+    async for record in log_store.scan(
+        db, LogQuery(), after=start, upto=int(head["seq"]), batch=1000
+    ):
         if not walk.check(record):
             break
     walk.finish(head)
-    verdict = walk.verdict()
+    verdict = walk.verdict() | {"walked_from_seq": start, "walked": walk.events - start}
     if walk.ok:
-        _log.info("log_verified", seq=walk.events, hash=walk.head_hash)
+        await db[VERIFY_CHECKPOINT].update_one(
+            {"_id": "verified"},
+            {"$set": {"seq": walk.events, "hash": walk.head_hash, "at": utcnow()}},
+            upsert=True,
+        )
+        _log.info("log_verified", seq=walk.events, hash=walk.head_hash, walked=walk.events - start)
     else:
         _log.error("log_tampered", first_bad_seq=walk.first_bad_seq, reason=walk.reason)
     return verdict

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.audit_commands import replay, verify
+from services.cli.audit_commands import audit_key, replay, verify
 from services.cli.registry import SERVICES
 from shared.auth import Role, issue_token
 from shared.logging import configure_logging
@@ -93,6 +93,7 @@ def run(
 
 cli.command()(replay)
 cli.command()(verify)
+cli.command("audit-key")(audit_key)
 
 
 def main() -> None:

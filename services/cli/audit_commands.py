@@ -9,11 +9,22 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import httpx
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.audit.checkpoints import (
+    Checkpoint,
+    SigningKeyError,
+    encode_private_key,
+    parse_line,
+    public_key_from,
+    public_key_text,
+    signature_ok,
+)
 from shared.auth import Role, issue_token
 from shared.settings import WhistleSettings
 
@@ -148,12 +159,33 @@ def verify(
     url: Url = DEFAULT_URL,
     token: Token = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the service's verdict")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="walk from the start, not from the last ok walk")
+    ] = False,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoints",
+            help="audit's signed checkpoint file: also check the log still holds each pinned "
+            "head (catches a chain rewritten and re-hashed)",
+        ),
+    ] = None,
+    public_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="WHISTLE_AUDIT_PUBLIC_KEY",
+            help="trust only checkpoints signed by this Ed25519 public key (base64)",
+        ),
+    ] = None,
 ) -> None:
     """Walk the hash chain; exit 1 when a stored record was changed, removed or reordered."""
+    pinned = _read_checkpoints(checkpoints, public_key) if checkpoints is not None else None
+    headers = {"Authorization": f"Bearer {_token(token)}"}
     with _talking_to(url), httpx.Client(timeout=httpx.Timeout(30.0, read=None)) as client:
         response = client.get(
-            f"{url}/v1/verify", headers={"Authorization": f"Bearer {_token(token)}"}
+            f"{url}/v1/verify", params={"full": "true"} if full else {}, headers=headers
         )
+        rewritten = _first_rewritten(client, url, headers, pinned) if pinned is not None else None
     if response.status_code != 200:
         raise _fail(_problem(response))
     verdict = response.json()
@@ -166,5 +198,64 @@ def verify(
             f"TAMPERED: first bad seq {verdict['first_bad_seq']} ({verdict.get('reason')}); "
             f"{verdict.get('events_verified', 0)} events verified before it"
         )
-    if not verdict["ok"]:
+    if pinned is not None:
+        if rewritten is None:
+            last = max((c.seq for c in pinned), default=0)
+            typer.echo(f"checkpoints ok: {len(pinned)} signed heads hold, up to seq {last}")
+        else:
+            typer.echo(f"REWRITTEN: {rewritten}")
+    if not verdict["ok"] or rewritten is not None:
         raise typer.Exit(EXIT_TAMPERED)
+
+
+def _read_checkpoints(path: Path, public_key: str | None) -> list[Checkpoint]:
+    """Every line of the file, each with a good signature (by the trusted key, if given)."""
+    try:
+        trusted = public_key_from(public_key) if public_key else None
+    except SigningKeyError as error:
+        raise _fail(f"--public-key: {error}") from None
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as error:
+        raise _fail(f"cannot read {path}: {error}") from None
+    pinned: list[Checkpoint] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            checkpoint = parse_line(line)
+        except (ValueError, KeyError, TypeError):
+            raise _fail(f"{path}:{number}: not a checkpoint line") from None
+        if not signature_ok(checkpoint, trusted):
+            typer.echo(f"REWRITTEN: {path}:{number}: the signature does not verify")
+            raise typer.Exit(EXIT_TAMPERED)
+        pinned.append(checkpoint)
+    return pinned
+
+
+def _first_rewritten(
+    client: httpx.Client, url: str, headers: dict[str, str], pinned: list[Checkpoint]
+) -> str | None:
+    """The first pinned head the log no longer holds, described; None when all hold."""
+    for checkpoint in sorted(pinned, key=lambda c: c.seq):
+        response = client.get(
+            f"{url}/v1/events", params={"after": checkpoint.seq - 1, "limit": 1}, headers=headers
+        )
+        if response.status_code != 200:
+            raise _fail(_problem(response))
+        items = response.json()["items"]
+        if not items or items[0]["seq"] != checkpoint.seq:
+            return f"seq {checkpoint.seq}, signed at {checkpoint.at}, is gone from the log"
+        if items[0]["hash"] != checkpoint.hash:
+            return (
+                f"seq {checkpoint.seq} was signed at {checkpoint.at} with hash "
+                f"{checkpoint.hash}; the log now has {items[0]['hash']}"
+            )
+    return None
+
+
+def audit_key() -> None:
+    """Print a new Ed25519 key for WHISTLE_AUDIT_SIGNING_KEY, and its public key."""
+    key = Ed25519PrivateKey.generate()
+    typer.echo(f"WHISTLE_AUDIT_SIGNING_KEY={encode_private_key(key)}")
+    typer.echo(f"WHISTLE_AUDIT_PUBLIC_KEY={public_key_text(key.public_key())}")

@@ -296,9 +296,11 @@ def asyncapi_document() -> dict[str, Any]:
             "title": spec.name,
             "description": (
                 f"{spec.service}'s quorum queue, bound to `{spec.exchange_name}` with "
-                f"{', '.join(f'`{k}`' for k in spec.routing_keys)}. A message returned more "
-                f"often than its delivery limit ({spec.delivery_limit}) is dead-lettered to "
-                f"`{spec.dead_letter_name}` through `{DEAD_LETTER_EXCHANGE.name}`."
+                f"{', '.join(f'`{k}`' for k in spec.routing_keys)}. A message whose handler "
+                f"failed {spec.max_attempts} times (counted by Whistle in `x-whistle-attempt`) "
+                f"or that was redelivered more than {spec.delivery_limit} times after a "
+                f"consumer died is dead-lettered to `{spec.dead_letter_name}` through "
+                f"`{DEAD_LETTER_EXCHANGE.name}`."
             ),
             "messages": _message_refs(received),
             "bindings": _queue_binding(spec.name),
@@ -523,8 +525,9 @@ def _topology_section() -> list[str]:
         "- Every service declares every queue below at start, so no event is unroutable because "
         "its consumer has not started yet.",
         "",
-        "| queue | type | exchange | bound with | receives | delivery limit | dead-letter queue |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| queue | type | exchange | bound with | receives | attempts | delivery limit "
+        "| dead-letter queue |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for spec in ALL_CONSUMER_QUEUES:
         keys = ", ".join(f"`{key}`" for key in spec.routing_keys)
@@ -534,15 +537,18 @@ def _topology_section() -> list[str]:
         )
         lines.append(
             f"| `{spec.name}` | durable quorum | `{spec.exchange_name}` | {keys} | {received} "
-            f"| {spec.delivery_limit} | `{spec.dead_letter_name}` |"
+            f"| {spec.max_attempts} | {spec.delivery_limit} | `{spec.dead_letter_name}` |"
         )
     lines += [
         "",
         "A consumer acks after its effect (and the events it emits) are committed, and records "
         "the event id with the effect, so a redelivery changes nothing twice. A message that "
         "cannot be parsed is rejected straight to the dead-letter queue; one whose handler "
-        "fails is nacked after a backoff and redelivered until it has been returned more often "
-        "than the queue's delivery limit (`x-delivery-limit`), then RabbitMQ dead-letters it.",
+        "fails is published again to its own queue after a backoff, with the attempt count in "
+        "the `x-whistle-attempt` header, and the original acked; after the queue's attempts it "
+        "is rejected to the dead-letter queue. Whistle counts, not RabbitMQ: RabbitMQ 4.3 no "
+        "longer counts a requeueing nack toward `x-delivery-limit`, which stays as the bound "
+        "on redeliveries after a consumer died mid-message.",
         "",
     ]
     return lines

@@ -67,6 +67,7 @@ def _not_found(demand_id: str) -> ProblemError:
 
 
 async def register_community(tx: Tx, command: CommunityIn, actor: Principal) -> Community:
+    """Register a community; its id, street and district share one namespace of place ids."""
     community = Community(**command.model_dump())
     try:
         await repository.insert_community(tx, community)
@@ -77,6 +78,19 @@ async def register_community(tx: Tx, command: CommunityIn, actor: Principal) -> 
             "Community exists",
             f"a community with id '{community.id}' is already registered",
         ) from None
+    places = (
+        (community.id, "community", "id"),
+        (community.street, "street", "street"),
+        (community.district, "district", "district"),
+    )
+    if len({place for place, _, _ in places}) < len(places):
+        raise _place_taken("the community, its street and its district need three distinct ids")
+    for place, kind, field in places:
+        if (taken_as := await repository.claim_place(tx, place, kind)) is not None:
+            raise _place_taken(
+                f"'{place}' is already the id of a {taken_as}; it cannot also name a {kind}",
+                field,
+            )
     tx.emit(
         make_event(
             CommunityRegistered(
@@ -93,6 +107,11 @@ async def register_community(tx: Tx, command: CommunityIn, actor: Principal) -> 
         )
     )
     return community
+
+
+def _place_taken(detail: str, field: str | None = None) -> ProblemError:
+    errors = [{"loc": ["body", field], "msg": detail, "type": "id_taken"}] if field else None
+    return ProblemError(409, "id-taken", "Id taken", detail, errors=errors)
 
 
 def _stored(moment: datetime) -> datetime:
@@ -396,13 +415,17 @@ async def apply_units_event(
     if demand is None:
         _log.warning("units_event_for_unknown_demand", demand_id=data.demand_id)
         return
-    ledger = ledger_after(demand.ledger, event, data)
+    before = demand.ledger
+    if not before.claims and (claim_id := getattr(data, "claim_id", None)) is not None:
+        record = await repository.get_claim_record(tx, demand.id, claim_id)
+        before = before.at_hand(record) if record is not None else before
+    ledger = ledger_after(before, event, data)
     state = lifecycle.with_fill(demand.lifecycle, ledger.filled(demand.slots))
     started_at = demand.started_at
     if ledger.checked_in and started_at is None:
         state = lifecycle.start(state)
         started_at = data.checked_in_at if isinstance(data, ClaimCheckedIn) else _at(event)
-    if ledger == demand.ledger and state == demand.lifecycle and started_at == demand.started_at:
+    if ledger == before and state == demand.lifecycle and started_at == demand.started_at:
         return
     changed = demand.model_copy(
         update={

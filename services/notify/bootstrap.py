@@ -1,15 +1,17 @@
 """Wires notify: settings, runtime, indexes, consumers, timers, the delivery worker, HTTP."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
 
-from services.notify.adapters import deliveries, directory, inbox
+from services.notify.adapters import deliveries, directory, inbox, stream_tickets
 from services.notify.adapters.email import EmailSender, SmtpServer
 from services.notify.adapters.webhook import WebhookSender
-from services.notify.bell import InboxBell
+from services.notify.bell import InboxWatch
 from services.notify.config import NotifySettings
 from services.notify.delivery import DeliveryWorker
 from services.notify.entrypoints import events, http
@@ -32,6 +34,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
     runtime.add_indexes(inbox.ensure_indexes)
     runtime.add_indexes(deliveries.ensure_indexes)
     runtime.add_indexes(deliveries.ensure_recipient_index)
+    runtime.add_indexes(stream_tickets.ensure_indexes)
 
     webhook = WebhookSender(
         timeout_s=settings.webhook_timeout_s,
@@ -59,15 +62,21 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         backoff_base_s=settings.delivery_backoff_base_s,
         backoff_max_s=settings.delivery_backoff_max_s,
     )
-    bell = InboxBell()
+    watch = InboxWatch(
+        runtime.db,
+        poll_s=settings.stream_poll_s,
+        max_streams=settings.stream_max,
+        per_principal=settings.stream_per_principal,
+    )
 
     def committed() -> None:
         worker.wake()
-        bell.ring()
+        watch.ring()
 
     policy = Policy(
         reminder_lead=timedelta(seconds=settings.reminder_lead_s),
         email_enabled=email is not None,
+        fanout_batch=settings.fanout_batch,
     )
     events.register_consumers(runtime, policy, committed)
     app = create_service_app(
@@ -75,16 +84,20 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         [http.router],
         description="Inboxes, live streams, webhooks and email: the right people hear of it.",
     )
-    app.state.inbox_bell = bell
+    app.state.inbox_watch = watch
     runtime_lifespan = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         async with runtime_lifespan(application):
             worker.start()
+            watching = asyncio.create_task(watch.run(), name="inbox-watch")
             try:
                 yield
             finally:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
                 await worker.stop()
                 await webhook.close()
 

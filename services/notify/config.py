@@ -32,6 +32,13 @@ class NotifySettings(WhistleSettings):
     # (another replica may have written them).
     stream_poll_s: float = Field(1.0, gt=0)
     stream_ping_s: float = Field(15.0, gt=0)
+    # Open SSE streams: per principal (the next is 429) and per process (the next is 503).
+    # Recipients notified per transaction when a demand fans out (see notifying.fan_out).
+    fanout_batch: int = Field(200, ge=1, le=5000)
+    stream_per_principal: int = Field(5, ge=1, le=100)
+    stream_max: int = Field(2000, ge=1)
+    # A stream ticket must be redeemed this soon (it is single-use).
+    stream_ticket_ttl_s: float = Field(30.0, gt=0, le=300)
 
     @field_validator("smtp_url")
     @classmethod

@@ -22,7 +22,7 @@ from services.notify.domain.model import (
     Unit,
     Volunteer,
 )
-from services.notify.notifying import Cause, Policy, deliver_waiting, notify
+from services.notify.notifying import Cause, Policy, deliver_waiting, fan_out, notify
 from shared.clock import as_utc, utcnow
 from shared.events.catalogue import (
     ClaimAccepted,
@@ -254,13 +254,13 @@ async def on_demand_published(tx: Tx, event: CloudEvent, policy: Policy) -> None
     units = await directory.units_serving(tx, demand.community_id)
     volunteers = await directory.volunteers_of(tx, demand.community_id)
     to = recipients.for_published(demand, units, volunteers)
-    await notify(
+    await fan_out(
         tx,
         Cause.of(event),
         _notices(to, event.type, messages.published(demand), event.id),
         policy,
+        alerts_for=demand.id,
     )
-    await directory.count_alerts(tx, demand.id, [r.id for r in to if r.type == "volunteer"])
     for claim in await directory.claims_of(tx, demand.id):
         if claim.status in AWAITING_SHIFT:  # claimed while this publication was on its way
             await _schedule_reminder(tx, claim, demand, policy)

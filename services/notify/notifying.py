@@ -6,17 +6,18 @@ redelivered or repeated, each recipient gets it once on each channel.
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
-from services.notify.adapters import contacts, deliveries, inbox
+from services.notify.adapters import contacts, deliveries, directory, inbox
 from services.notify.domain.identity import delivery_id, notification_id
 from services.notify.domain.model import Channel, Notice
 from services.notify.domain.recipients import owner_key
 from shared.clock import utcnow
 from shared.events.catalogue import NotificationFailed, NotificationSent, Recipient
 from shared.events.envelope import CloudEvent, make_event
+from shared.store import timers
 from shared.store.unit_of_work import Tx
 
 SOURCE = "/whistle/notify"
@@ -29,6 +30,8 @@ class Policy:
 
     reminder_lead: timedelta
     email_enabled: bool
+    # Recipients per fan-out transaction (see `fan_out`).
+    fanout_batch: int = 200
 
 
 @dataclass(frozen=True)
@@ -192,3 +195,60 @@ def failed_event(
         causationid=ref["cause_event_id"],
         actor=ACTOR,
     )
+
+
+# --- fan-out in bounded transactions --------------------------------------------------------
+
+FANOUT = "notify.fanout"
+# A critical demand can reach thousands of people; one transaction for all of them could
+# pass MongoDB's 60 s transaction limit (and holds every write in memory until commit). So
+# recipients are notified `Policy.fanout_batch` per transaction: the first batch commits with
+# the cause, the rest as stored timers, each a transaction of its own, fired at once and
+# exactly once (a notification's id is derived from its cause and recipient).
+
+
+async def fan_out(
+    tx: Tx,
+    cause: Cause,
+    notices: list[Notice],
+    policy: Policy,
+    *,
+    alerts_for: str | None = None,
+) -> int:
+    """`notify` for the first batch of notices now; the rest in later batches.
+
+    `alerts_for` (a demand id): count an alert for each volunteer, batch by batch.
+    """
+    batch = policy.fanout_batch
+    first, rest = notices[:batch], notices[batch:]
+    created = await _notify_batch(tx, cause, first, policy, alerts_for)
+    for index, start in enumerate(range(0, len(rest), batch), start=1):
+        chunk = rest[start : start + batch]
+        await timers.schedule(
+            tx,
+            f"fanout:{cause.event_id}:{chunk[0].dedupe_key}:{index}",
+            FANOUT,
+            utcnow(),
+            {
+                "cause": asdict(cause),
+                "notices": [notice.model_dump(mode="json") for notice in chunk],
+                "alerts_for": alerts_for,
+            },
+        )
+    return created
+
+
+async def on_fanout_due(tx: Tx, timer: Mapping[str, Any], policy: Policy) -> None:
+    payload = timer["payload"]
+    notices = [Notice.model_validate(notice) for notice in payload["notices"]]
+    await _notify_batch(tx, Cause(**payload["cause"]), notices, policy, payload["alerts_for"])
+
+
+async def _notify_batch(
+    tx: Tx, cause: Cause, notices: list[Notice], policy: Policy, alerts_for: str | None
+) -> int:
+    created = await notify(tx, cause, notices, policy)
+    if alerts_for is not None:
+        volunteers = [n.recipient.id for n in notices if n.recipient.type == "volunteer"]
+        await directory.count_alerts(tx, alerts_for, volunteers)
+    return created

@@ -14,6 +14,7 @@ from services.units.domain import codes, rules
 from services.units.domain.model import (
     COMMITTED_STATUSES,
     HOLDING_STATUSES,
+    MAX_CLAIMS_PER_DEMAND,
     Claim,
     ClaimStatus,
     Demand,
@@ -336,6 +337,8 @@ async def claim(
     await repository.serialise_claimant(tx, claimant)
     if (existing := await repository.holding_claim(tx, demand.id, claimant)) is not None:
         raise refusals.already_claimed(existing)
+    if await repository.claims_made(tx, demand.id, claimant) >= MAX_CLAIMS_PER_DEMAND:
+        raise refusals.too_many_claims(demand.id, MAX_CLAIMS_PER_DEMAND)
     if isinstance(profile, Volunteer):
         await _check_volunteer_time(tx, claimant, profile, demand, zone)
 

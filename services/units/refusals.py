@@ -39,6 +39,16 @@ def already_claimed(existing: Claim) -> ProblemError:
     )
 
 
+def too_many_claims(demand_id: str, limit: int) -> ProblemError:
+    return ProblemError(
+        409,
+        "too-many-claims",
+        "Too many claims",
+        f"this claimant has already claimed demand '{demand_id}' {limit} times (a claim "
+        f"withdrawn counts too); at most {limit} claims per claimant and demand",
+    )
+
+
 def skills_missing(missing: Sequence[str]) -> ProblemError:
     return ProblemError(
         422,

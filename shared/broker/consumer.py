@@ -2,27 +2,38 @@
 
 - A message that is not a valid CloudEvent, or whose `data` does not fit its model, is a
   poison message: rejected without requeue, so it goes straight to the dead-letter queue.
-- A handler failure is retried: the message is nacked back to its quorum queue after a
-  backoff that grows with `x-delivery-count`; past the queue's delivery limit RabbitMQ
-  dead-letters it. Nothing blocks the queue or loops forever.
+- A handler failure is retried, and Whistle counts the attempts itself: after a backoff the
+  message is published again to its own queue (confirmed, persistent) with the attempt count
+  in the `x-whistle-attempt` header, and the original is acked. After `max_attempts` the
+  message is rejected without requeue, so the queue's dead-letter route takes it to `.dlq`.
+  RabbitMQ's own `x-delivery-count` is not relied on: RabbitMQ 4.3 stopped counting a
+  `nack(requeue=True)` toward `x-delivery-limit`, so on 4.x a nack loop never ends. The
+  queue's delivery limit stays as the backstop for messages whose consumer dies mid-handling.
+  Nothing blocks the queue or loops forever.
 - Handlers are idempotent (see `UnitOfWork.run_once`), so redelivery changes nothing twice.
 """
 
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import structlog
 from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
-from pymongo.errors import ConnectionFailure
 
 from shared.broker.topology import ConsumerQueue
 from shared.events.envelope import CloudEvent
 from shared.logging import message_context
 from shared.metrics import MESSAGES_CONSUMED
+from shared.store.mongo import store_unreachable
 
 EventHandler = Callable[[CloudEvent], Awaitable[None]]
+# Publishes the message again to the named queue with these headers added; returns once the
+# broker has confirmed it.
+Republish = Callable[[str, RabbitMessage, Mapping[str, Any]], Awaitable[None]]
+
+ATTEMPT_HEADER = "x-whistle-attempt"
 
 MAX_OUTAGE_WAIT_S = 5.0
 
@@ -31,23 +42,27 @@ _log = structlog.get_logger("whistle.consumer")
 CATCH_ALL = "#"
 
 
-def _store_unreachable(error: BaseException) -> bool:
-    """The database could not be reached (possibly wrapped, e.g. by TransactionConflict)."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, ConnectionFailure):
-            return True
-        seen = seen.__cause__
-    return False
+def attempts_made(message: RabbitMessage) -> int:
+    """How many times Whistle has already run a handler on this message (0 on first arrival)."""
+    value = message.headers.get(ATTEMPT_HEADER)
+    try:
+        return max(0, int(value)) if value is not None else 0
+    except (TypeError, ValueError):
+        return 0
 
 
 class EventConsumer:
     def __init__(
-        self, service: str, spec: ConsumerQueue, handlers: Mapping[str, EventHandler]
+        self,
+        service: str,
+        spec: ConsumerQueue,
+        handlers: Mapping[str, EventHandler],
+        republish: Republish,
     ) -> None:
         self.service = service
         self.spec = spec
         self.handlers = dict(handlers)
+        self.republish = republish
 
     async def _through_outages(self, handler: EventHandler, event: CloudEvent) -> None:
         """Run the handler, running it again for as long as the database is unreachable.
@@ -61,7 +76,7 @@ class EventConsumer:
                 await handler(event)
                 return
             except Exception as error:
-                if not _store_unreachable(error):
+                if not store_unreachable(error):
                     raise
                 outages += 1
                 delay = min(MAX_OUTAGE_WAIT_S, 0.2 * 2 ** min(outages, 5))
@@ -109,18 +124,38 @@ class EventConsumer:
                 await message.reject(requeue=False)
                 return
             except Exception as error:
-                deliveries = int(message.headers.get("x-delivery-count") or 0)
-                backoff = min(5.0, 0.1 * 2**deliveries)
-                _log.warning(
-                    "event_handler_failed",
-                    error=f"{type(error).__name__}: {error}",
-                    deliveries=deliveries,
-                    retry_in_s=backoff,
-                    exc_info=error,
-                )
-                MESSAGES_CONSUMED.labels(self.service, queue, event.type, "retried").inc()
-                await asyncio.sleep(backoff)
-                await message.nack(requeue=True)
+                await self._retry_or_dead_letter(message, event.type, error)
                 return
             MESSAGES_CONSUMED.labels(self.service, queue, event.type, "ok").inc()
             await message.ack()
+
+    async def _retry_or_dead_letter(
+        self, message: RabbitMessage, event_type: str, error: Exception
+    ) -> None:
+        queue = self.spec.name
+        attempt = attempts_made(message) + 1
+        failure = f"{type(error).__name__}: {error}"
+        if attempt >= self.spec.max_attempts:
+            _log.error("event_handler_gave_up", error=failure, attempts=attempt, exc_info=error)
+            MESSAGES_CONSUMED.labels(self.service, queue, event_type, "dead_lettered").inc()
+            await message.reject(requeue=False)
+            return
+        backoff = min(5.0, 0.1 * 2**attempt)
+        _log.warning(
+            "event_handler_failed",
+            error=failure,
+            attempts=attempt,
+            retry_in_s=backoff,
+            exc_info=error,
+        )
+        MESSAGES_CONSUMED.labels(self.service, queue, event_type, "retried").inc()
+        await asyncio.sleep(backoff)
+        try:
+            await self.republish(queue, message, {ATTEMPT_HEADER: attempt})
+        except Exception as publish_error:
+            # Not confirmed: the original goes back instead (the broker's delivery limit is
+            # then the bound); acking it unconfirmed could lose the event.
+            _log.warning("retry_republish_failed", error=str(publish_error)[:200])
+            await message.nack(requeue=True)
+            return
+        await message.ack()

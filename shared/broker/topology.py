@@ -36,6 +36,10 @@ class ConsumerQueue:
     service: str
     purpose: str
     routing_keys: tuple[str, ...]
+    # Handler runs before the message is dead-lettered, counted by Whistle (see consumer).
+    max_attempts: int = 5
+    # The broker's backstop (`x-delivery-limit`): bounds redeliveries after a consumer died
+    # mid-message, which every RabbitMQ version counts. Not the retry bound for failures.
     delivery_limit: int = 5
     exchange_name: str = EVENTS_EXCHANGE.name
 

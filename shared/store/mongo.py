@@ -4,6 +4,7 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure
 
 Document = dict[str, Any]
 Database = AsyncDatabase[Document]
@@ -23,3 +24,13 @@ def make_client(url: str, *, app_name: str = "whistle") -> AsyncMongoClient[Docu
 
 async def ping(db: Database) -> None:
     await db.command("ping")
+
+
+def store_unreachable(error: BaseException) -> bool:
+    """The database could not be reached (possibly wrapped, e.g. by TransactionConflict)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ConnectionFailure):
+            return True
+        seen = seen.__cause__
+    return False

@@ -5,6 +5,10 @@ never both publish; it publishes a batch in order with publisher confirms (persi
 mandatory, `on_return_raises`), marks the confirmed ones sent, and while the broker is away
 it keeps retrying with backoff: an outage delays events, it never drops them. A crash between
 confirm and mark republishes; consumers are idempotent by event id, so that is harmless.
+
+A document whose event no longer validates (written by an older version, or edited by hand)
+cannot be published: it is set aside (`status: invalid`, with the reason), logged and counted
+in `whistle_outbox_set_aside_total`, and the events behind it go on.
 """
 
 import asyncio
@@ -17,10 +21,11 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
 
 from shared.clock import utcnow
 from shared.events.envelope import CloudEvent
-from shared.metrics import MESSAGES_PUBLISHED, OUTBOX_BACKLOG
+from shared.metrics import MESSAGES_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_SET_ASIDE
 from shared.store.lease import Lease
 from shared.store.mongo import Database, Document
 
@@ -126,7 +131,9 @@ class OutboxRelay:
         OUTBOX_BACKLOG.labels(self._service).set(len(pending))
         if not pending:
             return 0
-        events = [CloudEvent.model_validate(doc["event"]) for doc in pending]
+        events = await self._publishable(pending)
+        if not events:
+            return 0
         # Publishes are pipelined (aio-pika sends frames in call order) and confirmed together.
         # A batch is bounded well inside the lease: a publish whose confirm never comes (a
         # half-dead connection) must not hold the relay while the lease lapses to a replica.
@@ -156,6 +163,22 @@ class OutboxRelay:
         if first_error is not None:
             raise first_error
         return len(confirmed)
+
+    async def _publishable(self, pending: list[Document]) -> list[CloudEvent]:
+        """The batch's events; a document that does not validate is set aside, not retried."""
+        events: list[CloudEvent] = []
+        for doc in pending:
+            try:
+                events.append(CloudEvent.model_validate(doc.get("event")))
+            except ValidationError as error:
+                reason = str(error)[:1000]
+                await self._collection.update_one(
+                    {"_id": doc["_id"], "status": "pending"},
+                    {"$set": {"status": "invalid", "set_aside_at": utcnow(), "error": reason}},
+                )
+                OUTBOX_SET_ASIDE.labels(self._service).inc()
+                _log.error("outbox_document_set_aside", outbox_id=str(doc["_id"]), error=reason)
+        return events
 
     async def backlog(self) -> int:
         return await self._collection.count_documents({"status": "pending"})

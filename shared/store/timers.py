@@ -6,6 +6,11 @@ change that implies them. The `TimerWheel` polls for due timers, takes each with
 (so two replicas don't both try it) and fires it inside a transaction that also marks it
 fired: the effect happens once, a timer due while the service was down fires when it comes
 back, and a firing that crashed is retried when its lease lapses.
+
+A handler that keeps failing is not retried forever: each failure is counted on the timer and
+retried after a backoff; after `max_attempts` the timer is set to `failed` (with its last
+error), logged and counted in `whistle_timers_failed_total`, for an operator to look at. A
+database outage is not the timer's fault and is not counted.
 """
 
 import asyncio
@@ -18,8 +23,8 @@ import structlog
 from pymongo import ReturnDocument
 
 from shared.clock import utcnow
-from shared.metrics import TIMERS_FIRED
-from shared.store.mongo import Database, Document
+from shared.metrics import TIMERS_FAILED, TIMERS_FIRED
+from shared.store.mongo import Database, Document, store_unreachable
 from shared.store.unit_of_work import Tx, UnitOfWork
 
 TIMERS_COLLECTION = "timers"
@@ -67,6 +72,8 @@ class TimerWheel:
         poll_s: float,
         lease_s: float = 30.0,
         batch_size: int = 50,
+        max_attempts: int = 5,
+        retry_base_s: float = 1.0,
     ) -> None:
         self._uow = uow
         self._collection = uow.db[TIMERS_COLLECTION]
@@ -76,6 +83,8 @@ class TimerWheel:
         self._poll_s = poll_s
         self._lease = timedelta(seconds=lease_s)
         self._batch_size = batch_size
+        self._max_attempts = max_attempts
+        self._retry_base_s = retry_base_s
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -148,9 +157,53 @@ class TimerWheel:
         try:
             done = await self._uow.run(fire)
         except Exception as error:
-            _log.warning("timer_fire_failed", timer=key, kind=timer["kind"], error=str(error))
+            if not store_unreachable(error):
+                await self._failed(timer, error)
+            else:
+                _log.warning("timer_fire_deferred", timer=key, error=str(error)[:200])
             return False
         if done:
             TIMERS_FIRED.labels(self._service, timer["kind"]).inc()
             _log.info("timer_fired", timer=key, kind=timer["kind"])
         return done
+
+    async def _failed(self, timer: Document, error: Exception) -> None:
+        """Count a failed firing; retry it after a backoff, or give up after the last try."""
+        key, kind = timer["_id"], timer["kind"]
+        attempts = int(timer.get("attempts") or 0) + 1
+        reason = f"{type(error).__name__}: {error}"[:500]
+        if attempts >= self._max_attempts:
+            await self._collection.update_one(
+                {"_id": key, "state": "pending", "lease_owner": self._owner},
+                {
+                    "$set": {
+                        "state": "failed",
+                        "failed_at": utcnow(),
+                        "attempts": attempts,
+                        "last_error": reason,
+                        "lease_until": None,
+                    }
+                },
+            )
+            TIMERS_FAILED.labels(self._service, kind).inc()
+            _log.error("timer_given_up", timer=key, kind=kind, attempts=attempts, error=reason)
+            return
+        retry_in = self._retry_base_s * 2 ** (attempts - 1)
+        await self._collection.update_one(
+            {"_id": key, "state": "pending", "lease_owner": self._owner},
+            {
+                "$set": {
+                    "attempts": attempts,
+                    "last_error": reason,
+                    "lease_until": utcnow() + timedelta(seconds=retry_in),
+                }
+            },
+        )
+        _log.warning(
+            "timer_fire_failed",
+            timer=key,
+            kind=kind,
+            attempts=attempts,
+            retry_in_s=retry_in,
+            error=reason,
+        )

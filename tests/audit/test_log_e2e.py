@@ -10,14 +10,16 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import aio_pika
 import httpx
 import pytest
 
 from services.audit.domain.chain import chain_hash
 from shared.auth import Role, issue_token
+from shared.broker.topology import AUDIT_EVENTS, EVENTS_EXCHANGE
 from shared.events import catalogue as c
 from shared.events.envelope import CloudEvent
 from shared.settings import DEV_JWT_SECRET
@@ -32,6 +34,7 @@ from tests.audit.support import (
     whistle,
 )
 from tests.conftest import bearer
+from tests.shared.runtime_support import drain, eventually
 from tests.support.events import event_of, publish
 from tests.support.processes import ServiceProcess
 
@@ -294,6 +297,24 @@ async def test_report_json_and_csv_match_the_hand_computed_fixture(
     assert rows[1]["no_shows"] == "1"
 
 
+async def test_a_report_without_from_and_to_covers_the_last_30_days(
+    audit: ServiceProcess, client: httpx.AsyncClient, auditor: str
+) -> None:
+    asked_at = datetime.now(UTC)
+    response = await client.get(f"{audit.url}/v1/reports/responsiveness", headers=bearer(auditor))
+    assert response.status_code == 200, response.text
+    report = response.json()
+    start, end = datetime.fromisoformat(report["from"]), datetime.fromisoformat(report["to"])
+    assert end - start == timedelta(days=30)
+    assert abs((end - asked_at).total_seconds()) < 60
+    longest = await client.get(
+        f"{audit.url}/v1/reports/responsiveness",
+        params={"from": "2029-01-01T00:00:00Z", "to": "2030-02-05T00:00:00Z"},
+        headers=bearer(auditor),
+    )
+    assert longest.status_code == 200, longest.text  # exactly 400 days
+
+
 async def test_a_secretary_reads_only_their_community(
     audit: ServiceProcess,
     history: History,
@@ -345,6 +366,10 @@ async def test_a_secretary_reads_only_their_community(
         ("/v1/demands/d1/state", {"as_of": "soon"}),
         ("/v1/timeline/" + "x" * 201, {}),
         ("/v1/reports/responsiveness", {"from": "2030-03-01T00:00:00Z"}),
+        (  # a window is at most 400 days
+            "/v1/reports/responsiveness",
+            {"from": "2029-01-01T00:00:00Z", "to": "2030-02-05T00:00:01Z"},
+        ),
         (
             "/v1/reports/responsiveness",
             {"from": "2030-03-02T00:00:00Z", "to": "2030-03-01T00:00:00Z"},
@@ -403,3 +428,40 @@ async def test_cli_replay_prints_the_filtered_log_as_ndjson(
     refused = whistle("replay", "--url", audit.url, "--since", "noon")
     assert refused.returncode == 2
     assert "RFC 3339" in refused.stderr
+
+
+async def test_an_event_that_cannot_be_stored_goes_aside_and_its_batch_neighbours_are_recorded(
+    audit: ServiceProcess, amqp_url: str, client: httpx.AsyncClient, auditor: str
+) -> None:
+    before = fresh(15, "nb")
+    [bad] = fresh(1, "bad")
+    after = fresh(15, "na")
+    # A valid CloudEvent whose data MongoDB cannot hold (integers are at most 8 bytes): its
+    # append fails every time, and so did every batch it rode in.
+    unstorable = {**bad.wire(), "data": {**bad.wire()["data"], "n": 2**70}}
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(EVENTS_EXCHANGE.name)
+        for body in [
+            *(json.dumps(e.wire()).encode() for e in before),
+            json.dumps(unstorable).encode(),
+            *(json.dumps(e.wire()).encode() for e in after),
+        ]:
+            await exchange.publish(
+                aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                routing_key=bad.type,
+            )
+
+    async def dead_lettered() -> list[aio_pika.abc.AbstractIncomingMessage]:
+        return await drain(amqp_url, AUDIT_EVENTS.dead_letter_name, quiet_s=0.1)
+
+    dead = await eventually(dead_lettered, timeout=40, interval=0.3)
+    assert [json.loads(message.body)["id"] for message in dead] == [bad.id]
+    neighbours = {event.id for event in [*before, *after]}
+    items = await wait_for_log(
+        client, audit.url, auditor, lambda items: neighbours <= set(event_ids(items))
+    )
+    assert neighbours <= set(event_ids(items))
+    assert bad.id not in event_ids(items)
+    assert_gap_free(items)

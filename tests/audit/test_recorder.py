@@ -116,6 +116,35 @@ async def test_a_failed_batch_fails_each_of_its_messages_and_the_next_goes_on() 
     assert log.ids == [second.id, first.id]
 
 
+class RefusingLog(FakeLog):
+    """A store that cannot take one particular event (and so fails any batch holding it)."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__()
+        self.refused = refused
+
+    async def append(self, events: list[dict[str, Any]]) -> Appended:
+        if any(event["id"] == self.refused for event in events):
+            self.batches.append([e["id"] for e in events])
+            raise OverflowError("MongoDB can only handle up to 8-byte ints")
+        return await super().append(events)
+
+
+async def test_a_failed_batch_is_retried_event_by_event_so_only_the_bad_one_fails() -> None:
+    batch = events(5)
+    log = RefusingLog(refused=batch[2].id)
+    rec = recorder(log)
+    results = await asyncio.gather(
+        *(deliver(rec, event, tag, 0) for tag, event in enumerate(batch, 1)),
+        return_exceptions=True,
+    )
+    assert [isinstance(result, OverflowError) for result in results] == [
+        False, False, True, False, False
+    ]  # fmt: skip
+    assert log.ids == [e.id for e in batch if e.id != batch[2].id]  # neighbours, in order
+    assert any(len(b) > 1 for b in log.batches)  # it was a batch that failed
+
+
 async def test_duplicates_within_and_across_batches_are_stored_once() -> None:
     log = FakeLog()
     rec = recorder(log)

@@ -183,6 +183,7 @@ def test_the_container_environment_is_a_valid_production_configuration(
             monkeypatch.delenv(variable)
     host = {
         "WHISTLE_JWT_SECRET": "j" * 40,
+        "WHISTLE_AUDIT_SIGNING_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
         "WHISTLE_SMTP_URL": "smtp://whistle:pw@mail.example.org:587",
     }
     for name, entry in SERVICES.items():

@@ -26,7 +26,15 @@ from tests.conftest import bearer
 from tests.support.events import event_of
 
 PROBLEM = "application/problem+json"
-COLLECTIONS = ("communities", "demands", "outbox", "idempotency_keys", "timers")
+COLLECTIONS = (
+    "communities",
+    "places",
+    "demands",
+    "claim_ledger",
+    "outbox",
+    "idempotency_keys",
+    "timers",
+)
 
 
 def iso(moment: datetime) -> str:

@@ -89,3 +89,20 @@ def test_every_arrival_order_ends_with_the_same_ledger_count() -> None:
             ledger = fact(ledger)
         results.add((ledger.filled(slots=4), ledger.derived_filled, ledger.checked_in))
     assert results == {(2, 2, True)}
+
+
+def test_a_ledger_stored_with_every_claim_gets_its_totals() -> None:
+    # Demands stored before the ledger moved to its own collection kept the whole list.
+    legacy = ClaimLedger.model_validate(
+        {
+            "claims": [
+                {"id": "a", "headcount": 2, "state": "accepted", "checked_in": True},
+                {"id": "b", "headcount": 3, "state": "withdrawn"},
+                {"id": "c", "headcount": 1, "state": "accepted"},
+            ]
+        }
+    )
+    assert legacy.derived_filled == 3
+    assert legacy.checked_in
+    assert legacy.withdrawn("c", 1, at(1), 2).derived_filled == 2
+    assert legacy.totals().claims == ()

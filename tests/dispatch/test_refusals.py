@@ -1,7 +1,10 @@
 """Every refusal of dispatch's contract: the right status and problem slug, and nothing stored
 or published (the database is read directly, the broker watched by a queue of our own)."""
 
+import asyncio
 import json
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -265,6 +268,30 @@ async def test_an_invalid_community_is_a_422(
 
 
 @pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        # The setup's community sits in street s-1 and district d-1.
+        ({"id": "s-1", "street": "s-7", "district": "d-7"}, "id"),  # a street's id
+        ({"id": "d-1", "street": "s-7", "district": "d-7"}, "id"),  # a district's id
+        ({"id": "c-new", "street": COMMUNITY, "district": "d-7"}, "street"),  # a community's
+        ({"id": "c-new", "street": "d-1", "district": "d-7"}, "street"),  # a district's
+        ({"id": "c-new", "street": "s-7", "district": "s-1"}, "district"),  # a street's
+        ({"id": "c-same", "street": "c-same", "district": "d-7"}, None),  # itself
+    ],
+)
+async def test_community_street_and_district_ids_cannot_collide(
+    client: httpx.AsyncClient, body: dict[str, str], field: str | None
+) -> None:
+    response = await client.post(
+        "/v1/communities", json={"name": "Clash", **body}, headers=bearer(ADMIN)
+    )
+    problem = assert_problem(response, 409, "id-taken")
+    if field is not None:
+        assert problem["errors"][0]["loc"] == ["body", field]
+
+
+@pytest.mark.usefixtures("unchanged")
 async def test_registering_a_community_twice_is_a_409(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/v1/communities",
@@ -340,3 +367,44 @@ async def test_no_refusal_published_anything(setup: Setup) -> None:
     assert sorted(types) == sorted(
         ["community.registered", "demand.published", "demand.published", "demand.cancelled"]
     )
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_a_5_mb_body_from_urllib_reads_a_413_not_a_connection_reset(
+    dispatch: ServiceProcess, chunked: bool
+) -> None:
+    # urllib sends the whole body before it reads the answer (no `Expect: 100-continue`).
+    body = b'{"title": "' + b"x" * (5 * 1024 * 1024) + b'"}'
+    request = urllib.request.Request(
+        f"{dispatch.url}/v1/demands",
+        data=iter([body[i : i + 65536] for i in range(0, len(body), 65536)]) if chunked else body,
+        headers={**bearer(SECRETARY), "Content-Type": "application/json"},
+        method="POST",
+    )
+
+    def post() -> tuple[int, str, dict[str, Any]]:
+        try:
+            urllib.request.urlopen(request, timeout=30)
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers["Content-Type"], json.loads(error.read())
+        raise AssertionError("a 5 MB body was accepted")
+
+    status, content_type, problem = await asyncio.to_thread(post)
+    assert status == 413
+    assert content_type == "application/problem+json"
+    assert problem["type"].endswith("payload-too-large")
+
+
+async def test_invented_methods_do_not_grow_the_metrics(client: httpx.AsyncClient) -> None:
+    for n in range(20):
+        await client.request(f"BREW{n}", "/v1/demands", headers=bearer(SECRETARY))
+    exposed = (await client.get("/metrics")).text
+    methods = {
+        line.split('method="', 1)[1].split('"', 1)[0]
+        for line in exposed.splitlines()
+        if line.startswith("whistle_http_requests_total{")
+    }
+    assert not any(method.startswith("BREW") for method in methods), methods
+    assert "other" in methods
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aio_pika
+import bson
 import httpx
 import pytest
 
@@ -230,3 +231,54 @@ async def test_a_demand_in_progress_can_be_cancelled_and_a_partly_filled_one_com
     )
     assert completed.status_code == 200, completed.text
     assert completed.json()["status"] == "completed"
+
+
+async def test_claim_and_withdraw_cycles_do_not_grow_the_demand_document(
+    client: httpx.AsyncClient, rabbitmq_url: str, db: DispatchDb
+) -> None:
+    demand = await new_demand(client, slots=2)
+    facts = UnitsFacts(demand)
+
+    async def cycle(n: int) -> None:
+        await publish(
+            rabbitmq_url,
+            facts.accepted(f"cyc{n}", 1, filled=1),
+            facts.withdrawn(f"cyc{n}", 1, filled=0),
+        )
+
+    await cycle(0)
+    await settles_at(client, demand["id"], filled=0)
+    await eventually(
+        lambda: db.db["claim_ledger"].count_documents({"demand_id": demand["id"]}),
+        lambda count: count == 1,
+    )
+    first = await db.db["demands"].find_one({"_id": demand["id"]})
+    assert first is not None
+    small = len(bson.encode(first))
+    for n in range(1, 25):
+        await cycle(n)
+    await eventually(
+        lambda: db.db["claim_ledger"].count_documents({"demand_id": demand["id"]}),
+        lambda count: count == 25,
+    )
+    # One accepted claim on top of the 25 tombstones: the totals still come out right.
+    await publish(rabbitmq_url, facts.accepted("stays", 2, filled=2), facts.filled(2))
+    await settles_at(client, demand["id"], filled=2, status="filled")
+    document = await db.db["demands"].find_one({"_id": demand["id"]})
+    assert document is not None
+    assert "claims" not in document["ledger"]
+    assert document["ledger"]["accepted_headcount"] == 2
+    # Bounded: the same few totals whatever the number of cycles (was one record per claim).
+    assert len(bson.encode(document)) <= small + 64
+    assert await db.db["claim_ledger"].find_one({"_id": f"{demand['id']}:cyc7"}) == {
+        "_id": f"{demand['id']}:cyc7",
+        "demand_id": demand["id"],
+        "id": "cyc7",
+        "headcount": 1,
+        "state": "withdrawn",
+        "checked_in": False,
+    }
+    # A late `accepted` for a withdrawn claim still cannot revive it (its tombstone is read).
+    await publish(rabbitmq_url, facts.accepted("cyc7", 1, filled=3))
+    await publish(rabbitmq_url, facts.reopened(1))
+    await settles_at(client, demand["id"], filled=1)

@@ -22,6 +22,8 @@ NOTIFY_ENV = {
     # Long enough that a receiver hanging 30 s really holds its delivery for 30 s.
     "WHISTLE_WEBHOOK_TIMEOUT_S": "40",
     "WHISTLE_STREAM_POLL_S": "0.5",
+    # Small fan-out batches, so every test that reaches a few people crosses batches.
+    "WHISTLE_FANOUT_BATCH": "4",
     "WHISTLE_STREAM_PING_S": "1",
 }
 

@@ -1,5 +1,8 @@
 """The inbox over HTTP: paged newest first, read/unread, live over SSE with resume; re-alerts."""
 
+import asyncio
+import contextlib
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -7,13 +10,15 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.auth import Role, issue_token
 from shared.clock import utcnow
 from shared.events.catalogue import ClaimAccepted
+from shared.settings import DEV_JWT_SECRET
 from tests.conftest import bearer
 from tests.notify import scenario as s
 from tests.notify.receivers import eventually
 from tests.notify.scenario import Notify
-from tests.notify.sse import open_stream
+from tests.notify.sse import Stream, open_stream
 from tests.support.events import publish
 
 pytestmark = pytest.mark.e2e
@@ -111,11 +116,11 @@ async def test_the_stream_delivers_live_and_resumes_after_last_event_id(
 
     missed = await _whistles(notify, rabbitmq, c, 2)  # while nobody was listening
 
-    # A browser's EventSource reconnects with Last-Event-ID (and may only pass its token in
-    # the query string): it gets what it missed, in order, and nothing twice.
-    token = notify.token_for(owner)
+    # A browser's EventSource reconnects with Last-Event-ID (and cannot set a header: it
+    # opens the stream with a single-use ticket): it gets what it missed, in order, once.
+    ticket = await _ticket(notify, owner)
     async with open_stream(
-        url, headers={"Last-Event-ID": last_id}, params={"access_token": token}
+        url, headers={"Last-Event-ID": last_id}, params={"ticket": ticket}
     ) as resumed:
         assert resumed.status == 200
         assert await eventually(lambda: len(resumed.notifications) >= 2, timeout=5)
@@ -186,3 +191,108 @@ async def test_an_unfilled_demand_re_alerts_matching_volunteers_once_at_half_tim
     alerts = await notify.db["alerts"].find_one({"_id": f"{open_one}:{medic}"})
     assert alerts is not None
     assert alerts["count"] == 2
+
+
+async def _ticket(notify: Notify, owner: str, token: str | None = None) -> str:
+    async with httpx.AsyncClient(base_url=notify.url, timeout=10) as client:
+        response = await client.post(
+            "/v1/inbox/stream-ticket", headers=bearer(token or notify.token_for(owner))
+        )
+    assert response.status_code == 201, response.text
+    ticket: str = response.json()["ticket"]
+    return ticket
+
+
+async def _metric(notify: Notify, name: str) -> float:
+    async with httpx.AsyncClient(base_url=notify.url, timeout=10) as client:
+        text = (await client.get("/metrics")).text
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+
+async def test_a_stream_ticket_is_single_use_and_tokens_stay_out_of_the_url(
+    notify: Notify, rabbitmq: str
+) -> None:
+    owner = f"volunteer:{s.uid('v')}"
+    url = f"{notify.url}/v1/inbox/stream"
+    ticket = await _ticket(notify, owner)
+    async with open_stream(url, params={"ticket": ticket}) as live:
+        assert live.status == 200
+    async with open_stream(url, params={"ticket": ticket}) as again:
+        assert again.status == 401  # used once already
+    async with open_stream(url, params={"ticket": "made-up"}) as forged:
+        assert forged.status == 401
+    async with open_stream(url, params={"access_token": notify.token_for(owner)}) as in_url:
+        assert in_url.status == 401  # no token in the URL (RFC 6750 §2.3)
+    stored = await notify.db["stream_tickets"].find_one({})
+    assert stored is None or ticket not in str(stored)  # only a digest is kept, and used up
+
+
+async def test_at_most_five_streams_per_principal_then_429(notify: Notify) -> None:
+    owner = f"volunteer:{s.uid('v')}"
+    url = f"{notify.url}/v1/inbox/stream"
+    auth = bearer(notify.token_for(owner))
+    async with contextlib.AsyncExitStack() as streams:
+        opened = [
+            await streams.enter_async_context(open_stream(url, headers=auth)) for _ in range(5)
+        ]
+        assert [stream.status for stream in opened] == [200] * 5
+        async with httpx.AsyncClient(timeout=10) as client:
+            sixth = await client.get(url, headers=auth)
+        assert sixth.status_code == 429
+        assert sixth.headers["content-type"] == "application/problem+json"
+        assert sixth.json()["type"].endswith("/too-many-streams")
+        other = bearer(notify.token_for(f"volunteer:{s.uid('v')}"))
+        async with open_stream(url, headers=other) as someone_else:
+            assert someone_else.status == 200  # the limit is per principal
+    async with open_stream(url, headers=auth) as after_closing:
+        assert after_closing.status == 200  # closed streams give their slots back
+
+
+async def test_a_stream_closes_when_its_token_expires(notify: Notify) -> None:
+    person = s.uid("v")
+    short = issue_token(
+        DEV_JWT_SECRET, sub=person, role=Role.VOLUNTEER, volunteer=person, ttl=timedelta(seconds=3)
+    )
+    started = time.monotonic()
+    async with open_stream(f"{notify.url}/v1/inbox/stream", headers=bearer(short)) as live:
+        assert live.status == 200
+        assert await eventually(
+            lambda: any(e.get("event") == "expired" for e in live.events), timeout=8
+        )
+    assert time.monotonic() - started < 8
+
+
+async def test_idle_streams_cost_one_query_per_process_not_one_per_stream(
+    notify: Notify, rabbitmq: str
+) -> None:
+    c = s.uid("c")
+    people = [s.uid("v") for _ in range(4)]
+    registry = [s.community(c), *(s.volunteer(person, c) for person in people)]
+    await publish(rabbitmq, *registry)
+    await notify.processed(*registry)
+    url = f"{notify.url}/v1/inbox/stream"
+    async with contextlib.AsyncExitStack() as streams:
+        opened = [
+            await streams.enter_async_context(
+                open_stream(url, headers=bearer(notify.token_for(f"volunteer:{person}")))
+            )
+            for person in people
+        ]
+        await asyncio.sleep(1.5)  # each stream has read its inbox once, on opening
+        reads_before = await _metric(notify, "whistle_notify_stream_inbox_reads_total")
+        rounds_before = await _metric(notify, "whistle_notify_stream_watch_rounds_total")
+        await asyncio.sleep(3.0)  # idle: before, 4 streams x 6 polls of their own
+        idle_reads = await _metric(notify, "whistle_notify_stream_inbox_reads_total") - reads_before
+        rounds = await _metric(notify, "whistle_notify_stream_watch_rounds_total") - rounds_before
+        assert idle_reads == 0
+        # One query per poll (0.5 s here) for all four streams together, plus local rings.
+        assert 1 <= rounds <= 9
+        # One commit notifies all four: each stream is woken and reads its inbox.
+        [demand] = await _whistles(notify, rabbitmq, c, 1)
+        for stream in opened:
+
+            def told(stream: Stream = stream) -> list[dict[str, Any]]:
+                return stream.notifications
+
+            assert await eventually(told, timeout=5)
+            assert stream.notifications[0]["demand_id"] == demand

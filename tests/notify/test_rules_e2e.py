@@ -1,5 +1,6 @@
 """Who hears what, against the real broker and a running notify."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from shared.clock import utcnow
 from shared.events.catalogue import ClaimAccepted, ClaimNoShow, ClaimReleased, ClaimWaitlisted
 from tests.notify import scenario as s
+from tests.notify.receivers import eventually
 from tests.notify.scenario import Notify
 from tests.support.events import publish
 
@@ -138,3 +140,33 @@ async def test_a_registration_handled_after_a_later_whistle_still_hears_it_once(
     alerts = await notify.db["alerts"].find_one({"_id": f"{whistle.data['demand_id']}:{early}"})
     assert alerts is not None
     assert alerts["count"] == 1
+
+
+async def test_a_critical_demand_fans_out_in_bounded_batches_each_person_once(
+    notify: Notify, rabbitmq: str
+) -> None:
+    c = s.uid("c")
+    people = [s.uid("v") for _ in range(11)]
+    registry = [s.community(c), *(s.volunteer(person, c, ["cooking"]) for person in people)]
+    await publish(rabbitmq, *registry)
+    await notify.processed(*registry)
+    demand = s.uid("dem")
+    whistle = s.published(demand, c, ["rare skill"], priority="critical")
+    await publish(rabbitmq, whistle, whistle)  # and once more: still once each
+    await notify.processed(whistle)
+
+    async def all_told() -> bool:
+        return await notify.db["notifications"].count_documents({"demand_id": demand}) >= 11
+
+    await eventually(all_told, timeout=15)
+    await asyncio.sleep(0.5)  # nothing more arrives
+    stored = await notify.db["notifications"].find({"demand_id": demand}).to_list(None)
+    assert sorted(n["recipient"]["id"] for n in stored) == sorted(people)
+    # The event's own transaction told the first 4 (WHISTLE_FANOUT_BATCH); two stored
+    # batches, each its own transaction, told 4 and 3.
+    batches = await notify.db["timers"].find({"kind": "notify.fanout"}).to_list(None)
+    batches = [b for b in batches if b["payload"]["cause"]["demand_id"] == demand]
+    assert sorted(len(b["payload"]["notices"]) for b in batches) == [3, 4]
+    assert {b["state"] for b in batches} == {"fired"}
+    alerts = await notify.db["alerts"].find({"demand_id": demand}).to_list(None)
+    assert sorted(a["count"] for a in alerts) == [1] * 11

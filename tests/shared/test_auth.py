@@ -65,7 +65,8 @@ def test_unknown_role_and_alg_none_are_invalid() -> None:
     bad_role = jwt.encode({"sub": "x", "role": "mayor", "exp": 4102444800}, SECRET)
     with pytest.raises(InvalidToken):
         decode_token(SECRET, bad_role)
-    unsigned = jwt.encode({"sub": "x", "role": "admin", "exp": 4102444800}, None, algorithm="none")
+    # "" is PyJWT's empty key for alg none (typed: with `cryptography` installed, None is not).
+    unsigned = jwt.encode({"sub": "x", "role": "admin", "exp": 4102444800}, "", algorithm="none")
     with pytest.raises(InvalidToken):
         decode_token(SECRET, unsigned)
 

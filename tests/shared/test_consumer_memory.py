@@ -1,7 +1,7 @@
 """The consumer wrapper through FastStream's in-memory broker: routing, ack, poison, retry."""
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import pytest
@@ -13,7 +13,7 @@ from faststream.rabbit import RabbitBroker, TestRabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from pymongo.errors import ServerSelectionTimeoutError
 
-from shared.broker.consumer import EventConsumer, EventHandler
+from shared.broker.consumer import ATTEMPT_HEADER, EventConsumer, EventHandler
 from shared.broker.topology import EVENTS_EXCHANGE, ConsumerQueue
 from shared.events.catalogue import CommunityRegistered, DemandCancelled, parse_data
 from shared.events.envelope import CloudEvent
@@ -28,8 +28,12 @@ class Recorder:
     """Runs the wrapper as a subscriber and records how each message was settled."""
 
     def __init__(self, handlers: dict[str, EventHandler]) -> None:
-        self.consumer = EventConsumer("tests", SPEC, handlers)
+        self.consumer = EventConsumer("tests", SPEC, handlers, self._republish)
         self.outcomes: list[AckStatus | None] = []
+        self.republished: list[tuple[str, dict[str, Any]]] = []
+
+    async def _republish(self, queue: str, _: RabbitMessage, headers: Mapping[str, Any]) -> None:
+        self.republished.append((queue, dict(headers)))
 
     async def __call__(self, message: RabbitMessage) -> None:
         await self.consumer(message)
@@ -139,7 +143,7 @@ async def test_data_that_does_not_fit_its_model_is_rejected() -> None:
     assert recorder.outcomes == [AckStatus.REJECTED]
 
 
-async def test_handler_failure_is_nacked_for_redelivery() -> None:
+async def test_handler_failure_is_republished_with_its_attempt_count() -> None:
     async def handle(_: CloudEvent) -> None:
         raise ConnectionError("database away")
 
@@ -147,7 +151,36 @@ async def test_handler_failure_is_nacked_for_redelivery() -> None:
     broker = _broker(recorder)
     async with TestRabbitBroker(broker):
         await _send(broker, _cancelled().wire(), "demand.cancelled")
-    assert recorder.outcomes == [AckStatus.NACKED]
+        await broker.publish(
+            _cancelled("d_2").wire(),
+            exchange=EVENTS_EXCHANGE,
+            routing_key="demand.cancelled",
+            headers={ATTEMPT_HEADER: 2},
+        )
+    # Whistle counts the attempt itself (RabbitMQ 4.3 no longer counts nacks): the copy
+    # carries it, and the original is acked rather than nacked.
+    assert recorder.republished == [
+        (SPEC.name, {ATTEMPT_HEADER: 1}),
+        (SPEC.name, {ATTEMPT_HEADER: 3}),
+    ]
+    assert recorder.outcomes == [AckStatus.ACKED, AckStatus.ACKED]
+
+
+async def test_handler_failure_at_the_last_attempt_is_dead_lettered() -> None:
+    async def handle(_: CloudEvent) -> None:
+        raise RuntimeError("broken")
+
+    recorder = Recorder({"demand.cancelled": handle})
+    broker = _broker(recorder)
+    async with TestRabbitBroker(broker):
+        await broker.publish(
+            _cancelled().wire(),
+            exchange=EVENTS_EXCHANGE,
+            routing_key="demand.cancelled",
+            headers={ATTEMPT_HEADER: SPEC.max_attempts - 1},
+        )
+    assert recorder.republished == []
+    assert recorder.outcomes == [AckStatus.REJECTED]
 
 
 async def test_queue_receives_only_its_routing_keys() -> None:

@@ -5,7 +5,13 @@ import json
 import aio_pika
 import pytest
 
-from shared.broker.topology import EVENTS_EXCHANGE, NOTIFY_EVENTS
+from shared.broker.consumer import ATTEMPT_HEADER
+from shared.broker.topology import (
+    DEAD_LETTER_EXCHANGE,
+    EVENTS_EXCHANGE,
+    NOTIFY_EVENTS,
+    ConsumerQueue,
+)
 from shared.events.catalogue import DemandCancelled
 from shared.events.envelope import CloudEvent
 from shared.runtime import ServiceRuntime
@@ -76,11 +82,55 @@ async def test_failing_handler_is_retried_then_dead_lettered_at_the_limit(
 
         dead = await eventually(dead_lettered, timeout=30, interval=0.3)
         settled = len(attempts)
-    # The first delivery plus `delivery_limit` redeliveries, then RabbitMQ dead-letters it.
-    assert settled == NOTIFY_EVENTS.delivery_limit + 1
+    # Whistle's own count of attempts, then Whistle dead-letters it (not the broker's limit).
+    assert settled == NOTIFY_EVENTS.max_attempts
     assert set(attempts) == {event.id}
     assert [json.loads(message.body)["id"] for message in dead] == [event.id]
-    assert dead[0].headers["x-first-death-reason"] == "delivery_limit"
+    assert dead[0].headers["x-first-death-reason"] == "rejected"
+    assert dead[0].headers[ATTEMPT_HEADER] == NOTIFY_EVENTS.max_attempts - 1
+    assert dead[0].message_id == event.id
+
+
+# A queue whose broker never dead-letters on its own, as RabbitMQ 4.3 behaves for nacks (it
+# no longer counts them toward `x-delivery-limit`): the bound must still hold.
+UNCOUNTED = ConsumerQueue("tests", "uncounted", ("demand.*",), max_attempts=3, delivery_limit=1000)
+
+
+async def test_attempts_are_bounded_without_the_brokers_delivery_count(
+    rabbitmq_url: str, mongodb_url: str
+) -> None:
+    attempts: list[str] = []
+
+    async def always_fails(event: CloudEvent) -> None:
+        attempts.append(event.id)
+        raise RuntimeError("downstream is broken")
+
+    runtime = ServiceRuntime("tests", runtime_settings(rabbitmq_url, mongodb_url))
+    runtime.consume(UNCOUNTED, {"#": always_fails})
+    event = _event()
+    async with running(runtime):
+        await eventually(runtime.broker_connected)
+        await _declare_dead_letter_queue(rabbitmq_url, UNCOUNTED)
+        await publish(rabbitmq_url, event)
+
+        async def dead_lettered() -> list[aio_pika.abc.AbstractIncomingMessage]:
+            return await drain(rabbitmq_url, UNCOUNTED.dead_letter_name, quiet_s=0.1)
+
+        dead = await eventually(dead_lettered, timeout=20, interval=0.3)
+        settled = len(attempts)
+    assert settled == UNCOUNTED.max_attempts
+    assert [json.loads(message.body)["id"] for message in dead] == [event.id]
+
+
+async def _declare_dead_letter_queue(rabbitmq_url: str, spec: ConsumerQueue) -> None:
+    connection = await aio_pika.connect(rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        dead = await channel.get_exchange(DEAD_LETTER_EXCHANGE.name)
+        queue = await channel.declare_queue(
+            spec.dead_letter_name, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await queue.bind(dead, routing_key=spec.name)
 
 
 async def _truthy(values: list[CloudEvent]) -> bool:

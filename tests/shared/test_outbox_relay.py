@@ -191,3 +191,31 @@ async def test_a_publish_that_never_confirms_does_not_hold_the_batch_past_its_le
     assert time.monotonic() - started < 1.0  # returned before the lease could lapse
     status = {doc["_id"]: doc["status"] async for doc in db[OUTBOX_COLLECTION].find({})}
     assert status == {events[0].id: "sent", stuck: "pending", events[2].id: "sent"}
+
+
+async def test_an_outbox_document_that_no_longer_validates_is_set_aside_not_blocking(
+    rabbitmq_url: str, mongodb_url: str
+) -> None:
+    runtime = ServiceRuntime("tests", runtime_settings(rabbitmq_url, mongodb_url))
+    events = _events(2, "after")
+    async with running(runtime):
+        await eventually(runtime.broker_connected)
+        # An older version's document (its event lacks `specversion` and `time`), first in line.
+        await runtime.db[OUTBOX_COLLECTION].insert_one(
+            {
+                "_id": "legacy-1",
+                "order": 0,
+                "status": "pending",
+                "type": "demand.cancelled",
+                "event": {"id": "legacy-1", "type": "demand.cancelled", "data": {}},
+                "attempts": 0,
+            }
+        )
+        await _emit(runtime, events)
+        await eventually(_pending(runtime.db))
+        published = await drain(rabbitmq_url, EVERYTHING)
+        legacy = await runtime.db[OUTBOX_COLLECTION].find_one({"_id": "legacy-1"})
+    assert [json.loads(m.body)["id"] for m in published] == [e.id for e in events]
+    assert legacy is not None
+    assert legacy["status"] == "invalid"
+    assert "specversion" in legacy["error"] or "time" in legacy["error"]

@@ -4,6 +4,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
 
 from shared.clock import utcnow
@@ -107,7 +108,9 @@ async def test_a_failing_firing_changes_nothing_and_is_retried(
         await schedule(tx, "t1", "expire", utcnow(), {})
 
     await uow.run(plan)
-    wheel = TimerWheel(uow, {"expire": flaky}, service="t", owner="a", poll_s=0.05, lease_s=0.2)
+    wheel = TimerWheel(
+        uow, {"expire": flaky}, service="t", owner="a", poll_s=0.05, retry_base_s=0.05
+    )
     task = asyncio.create_task(wheel.run())
     try:
 
@@ -120,3 +123,59 @@ async def test_a_failing_firing_changes_nothing_and_is_retried(
         await task
     assert calls == 2
     assert [d["call"] async for d in db.effects.find({})] == [2]
+
+
+async def test_a_timer_that_keeps_failing_is_given_up_after_bounded_tries_and_counted(
+    mongo_client: AsyncMongoClient[Document], db: Database
+) -> None:
+    await ensure_timer_indexes(db)
+    uow = UnitOfWork(mongo_client, db)
+    calls = 0
+
+    async def broken(tx: Tx, timer: Document) -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("the handler is broken")
+
+    async def working(tx: Tx, timer: Document) -> None:
+        await tx.db.effects.insert_one({"timer": timer["_id"]}, session=tx.session)
+
+    async def plan(tx: Tx) -> None:
+        await schedule(tx, "bad", "broken", utcnow(), {})
+        await schedule(tx, "good", "working", utcnow() + timedelta(milliseconds=300), {})
+
+    await uow.run(plan)
+    kind = f"broken-{id(db)}"  # a label of its own: the registry is process-wide
+    wheel = TimerWheel(
+        uow,
+        {"broken": broken, "working": working},
+        service=kind,
+        owner="a",
+        poll_s=0.05,
+        lease_s=30,
+        max_attempts=3,
+        retry_base_s=0.05,
+    )
+    task = asyncio.create_task(wheel.run())
+    try:
+
+        async def given_up() -> bool:
+            return await db[TIMERS_COLLECTION].count_documents({"state": "failed"}) == 1
+
+        await eventually(given_up, timeout=10)
+        await eventually(lambda: db.effects.count_documents({"timer": "good"}))
+        await asyncio.sleep(0.3)  # polled again: a failed timer is not retried any more
+    finally:
+        wheel.stop()
+        await task
+    assert calls == 3
+    failed = await db[TIMERS_COLLECTION].find_one({"_id": "bad"})
+    assert failed is not None
+    assert failed["attempts"] == 3
+    assert "the handler is broken" in failed["last_error"]
+    assert (
+        REGISTRY.get_sample_value(
+            "whistle_timers_failed_total", {"service": kind, "kind": "broken"}
+        )
+        == 1.0
+    )

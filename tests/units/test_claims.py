@@ -352,6 +352,23 @@ async def test_withdrawing_in_the_last_hour_needs_a_reason(world: UnitsWorld) ->
     assert event["data"]["reason"] == "fever"
 
 
+async def test_a_claimant_claims_the_same_demand_at_most_three_times(world: UnitsWorld) -> None:
+    community = await world.community()
+    demand = await world.demand(community, starts_at=utcnow() + timedelta(hours=5))
+    volunteer = await world.volunteer(community)
+    for _ in range(3):
+        claim = claim_id(await world.claim(volunteer.token, demand))
+        withdrawn = await world.act(volunteer.token, claim, "withdraw", {"reason": "cycle"})
+        assert withdrawn.status_code == 200, withdrawn.text
+    async with refused_without_trace(world):
+        response = await world.claim(volunteer.token, demand)
+        assert response.status_code == 409
+        assert problem_slug(response) == "too-many-claims"
+        assert response.headers["content-type"].startswith("application/problem+json")
+    other = await world.volunteer(community)  # the bound is per claimant, not per demand
+    claim_id(await world.claim(other.token, demand))
+
+
 # --- on site -----------------------------------------------------------------------------------
 
 

@@ -210,20 +210,37 @@ def _round(value: float | None, digits: int) -> float | None:
     return round(value, digits) if value is not None else None
 
 
+class Tallies:
+    """Rows being added up, a batch of demands at a time (only the tallies are kept)."""
+
+    def __init__(self, by: Grouping) -> None:
+        self.by = by
+        self._tallies: dict[str, _Tally] = {}
+
+    def add(self, demands: Iterable[DemandState]) -> None:
+        for demand in demands:
+            if not demand.published or demand.whistle_at is None:
+                continue
+            for key in _row_keys(demand, self.by):
+                self._tallies.setdefault(key, _Tally()).add(
+                    demand, _claims_of(demand, self.by, key)
+                )
+
+    def rows(self) -> list[Row]:
+        rows = sorted(
+            (tally.row(key) for key, tally in self._tallies.items()),
+            key=lambda r: (-r.score, r.key),
+        )
+        ranked: list[Row] = []
+        for position, row in enumerate(rows, start=1):
+            tied = ranked and ranked[-1].score == row.score
+            rank = ranked[-1].rank if tied else position
+            ranked.append(Row(**{**row.__dict__, "rank": rank}))
+        return ranked
+
+
 def report_rows(demands: Iterable[DemandState], by: Grouping) -> list[Row]:
     """Rows for the given demands (already restricted to the period), ranked."""
-    tallies: dict[str, _Tally] = {}
-    for demand in demands:
-        if not demand.published or demand.whistle_at is None:
-            continue
-        for key in _row_keys(demand, by):
-            tallies.setdefault(key, _Tally()).add(demand, _claims_of(demand, by, key))
-    rows = sorted(
-        (tally.row(key) for key, tally in tallies.items()), key=lambda r: (-r.score, r.key)
-    )
-    ranked: list[Row] = []
-    for position, row in enumerate(rows, start=1):
-        tied = ranked and ranked[-1].score == row.score
-        rank = ranked[-1].rank if tied else position
-        ranked.append(Row(**{**row.__dict__, "rank": rank}))
-    return ranked
+    tallies = Tallies(by)
+    tallies.add(demands)
+    return tallies.rows()

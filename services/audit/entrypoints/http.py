@@ -6,7 +6,7 @@ question is narrowed to it, and asking for another community is 403); anyone els
 
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -18,7 +18,7 @@ from services.audit.adapters.log_store import LogQuery
 from services.audit.domain.responsiveness import Grouping
 from services.audit.entrypoints import schemas
 from shared.auth import Principal, Role, forbidden, require_roles
-from shared.clock import as_utc
+from shared.clock import as_utc, utcnow
 from shared.http.dependencies import Runtime
 from shared.http.problems import ProblemError
 
@@ -28,6 +28,8 @@ Reader = Annotated[Principal, require_roles(Role.AUDITOR, Role.SECRETARY)]
 Auditor = Annotated[Principal, require_roles(Role.AUDITOR)]
 NDJSON = "application/x-ndjson"
 DemandId = Annotated[str, Path(min_length=1, max_length=200)]
+DEFAULT_REPORT_WINDOW = timedelta(days=30)
+MAX_REPORT_WINDOW = timedelta(days=400)
 
 
 def community_scope(principal: Principal, asked: str | None) -> str | None:
@@ -136,16 +138,26 @@ async def get_demand_state(
 async def get_responsiveness(
     principal: Reader,
     runtime: Runtime,
-    start: Annotated[AwareDatetime, Query(alias="from")],
-    end: Annotated[AwareDatetime, Query(alias="to")],
+    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
     by: Grouping = "unit",
     as_of: AwareDatetime | None = None,
     community_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     format: Literal["json", "csv"] = "json",
 ) -> dict[str, Any] | PlainTextResponse:
-    """Per unit, volunteer or community: how fast, how full, who showed up; scored and ranked."""
+    """Per unit, volunteer or community: how fast, how full, who showed up; scored and ranked.
+
+    Without `from`/`to`: the last 30 days (`to` defaults to now, `from` to 30 days before
+    `to`). A window is at most 400 days.
+    """
+    end = as_utc(end) if end is not None else utcnow()
+    start = as_utc(start) if start is not None else end - DEFAULT_REPORT_WINDOW
     if start >= end:
         raise _bad_range("'from' must be before 'to'")
+    if end - start > MAX_REPORT_WINDOW:
+        raise _bad_range(
+            f"the window is {(end - start).days} days; at most {MAX_REPORT_WINDOW.days} days"
+        )
     report = await queries.responsiveness_report(
         runtime.db,
         queries.ReportQuery(
@@ -166,6 +178,7 @@ async def get_responsiveness(
 
 
 @router.get("/verify", response_model=schemas.Verdict, response_model_exclude_none=True)
-async def verify(_: Auditor, runtime: Runtime) -> dict[str, Any]:
-    """Walk the whole hash chain; the first bad seq when anything was changed."""
-    return await queries.verify(runtime.db)
+async def verify(_: Auditor, runtime: Runtime, full: bool = False) -> dict[str, Any]:
+    """Walk the hash chain from the last verified checkpoint (`full=true`: from the start);
+    the first bad seq when anything was changed."""
+    return await queries.verify(runtime.db, full=full)

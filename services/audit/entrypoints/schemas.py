@@ -107,3 +107,7 @@ class Verdict(BaseModel):
     first_bad_seq: int | None = Field(None, description="where the chain breaks (when not ok)")
     reason: str | None = None
     events_verified: int | None = Field(None, description="records before the break")
+    walked_from_seq: int | None = Field(
+        None, description="the checkpoint this walk started after (0: the whole chain)"
+    )
+    walked: int | None = Field(None, description="records this walk checked")

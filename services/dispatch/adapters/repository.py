@@ -1,4 +1,8 @@
-"""Dispatch's MongoDB collections: communities and demands."""
+"""Dispatch's MongoDB collections: communities, demands and the claim ledger.
+
+The claim ledger holds one record per claim on a demand (`_id` = "<demand>:<claim>", so a
+fact about a claim reads its record by key); the demand keeps only the totals.
+"""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -6,12 +10,17 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from services.dispatch.domain.claims import ClaimRecord
 from services.dispatch.domain.model import Community, Demand
 from shared.store.mongo import Database, Document
 from shared.store.unit_of_work import RetryTransaction, Tx
 
 COMMUNITIES = "communities"
 DEMANDS = "demands"
+CLAIM_LEDGER = "claim_ledger"
+# One namespace for community, street and district ids: `_id` is the id, `kind` what it
+# names. A community with a street's id would read that street's escalations.
+PLACES = "places"
 
 
 class AlreadyExists(Exception):
@@ -23,12 +32,54 @@ async def ensure_indexes(db: Database) -> None:
     await db[DEMANDS].create_index([("street", 1), ("_id", -1)])
     await db[DEMANDS].create_index([("district", 1), ("_id", -1)])
     await db[DEMANDS].create_index([("status", 1), ("_id", -1)])
+    await _record_existing_places(db)
+
+
+async def _record_existing_places(db: Database) -> None:
+    """Communities registered before the place namespace existed: record their ids (the
+    first to name an id keeps it; a clash already stored is logged, not undone)."""
+    if await db[PLACES].estimated_document_count() > 0:
+        return
+    async for community in db[COMMUNITIES].find({}, {"street": 1, "district": 1}):
+        for place, kind in (
+            (community["_id"], "community"),
+            (community["street"], "street"),
+            (community["district"], "district"),
+        ):
+            await db[PLACES].update_one(
+                {"_id": place}, {"$setOnInsert": {"kind": kind}}, upsert=True
+            )
 
 
 def _to_document(model: Community | Demand) -> dict[str, Any]:
     document = model.model_dump()
     document["_id"] = document.pop("id")
+    if isinstance(model, Demand):
+        document["ledger"].pop("claims")  # they live in CLAIM_LEDGER
     return document
+
+
+def _record_key(demand_id: str, claim_id: str) -> str:
+    return f"{demand_id}:{claim_id}"
+
+
+async def get_claim_record(tx: Tx, demand_id: str, claim_id: str) -> ClaimRecord | None:
+    document = await tx.db[CLAIM_LEDGER].find_one(
+        {"_id": _record_key(demand_id, claim_id)}, session=tx.session
+    )
+    if document is None:
+        return None
+    return ClaimRecord.model_validate({k: v for k, v in document.items() if k != "_id"})
+
+
+async def save_claim_records(tx: Tx, demand_id: str, records: Sequence[ClaimRecord]) -> None:
+    for record in records:
+        await tx.db[CLAIM_LEDGER].replace_one(
+            {"_id": _record_key(demand_id, record.id)},
+            {**record.model_dump(), "demand_id": demand_id},
+            upsert=True,
+            session=tx.session,
+        )
 
 
 def _from_document[M: (Community, Demand)](model: type[M], document: dict[str, Any]) -> M:
@@ -42,6 +93,18 @@ async def insert_community(tx: Tx, community: Community) -> None:
         await tx.db[COMMUNITIES].insert_one(_to_document(community), session=tx.session)
     except DuplicateKeyError:
         raise AlreadyExists(community.id) from None
+
+
+async def claim_place(tx: Tx, place_id: str, kind: str) -> str | None:
+    """Record `place_id` as a `kind`; the kind it already names when that is another one."""
+    existing = await tx.db[PLACES].find_one({"_id": place_id}, session=tx.session)
+    if existing is not None:
+        return None if existing["kind"] == kind else str(existing["kind"])
+    try:
+        await tx.db[PLACES].insert_one({"_id": place_id, "kind": kind}, session=tx.session)
+    except DuplicateKeyError:
+        raise RetryTransaction(f"place {place_id} was recorded concurrently") from None
+    return None
 
 
 async def get_community(db: Database, community_id: str, tx: Tx | None = None) -> Community | None:
@@ -61,8 +124,15 @@ async def get_demand(db: Database, demand_id: str, tx: Tx | None = None) -> Dema
 
 
 async def save_demand(tx: Tx, demand: Demand) -> Demand:
-    """Store a changed demand as `version + 1`, only if nobody changed it since it was read."""
-    saved = demand.model_copy(update={"version": demand.version + 1})
+    """Store a changed demand as `version + 1`, only if nobody changed it since it was read.
+
+    The claim records at hand go to the claim ledger (for a demand stored before the ledger
+    moved out, that is all of them, once).
+    """
+    await save_claim_records(tx, demand.id, demand.ledger.claims)
+    saved = demand.model_copy(
+        update={"version": demand.version + 1, "ledger": demand.ledger.totals()}
+    )
     replaced = await tx.db[DEMANDS].replace_one(
         {"_id": demand.id, "version": demand.version}, _to_document(saved), session=tx.session
     )

@@ -9,12 +9,17 @@ That figure is trusted when it is the newest news about the demand's claims: the
 includes events still in flight to us (so a demand shows `filled` as soon as units says so).
 When a figureless fact is newer (a release), or two figures of the same instant disagree, the
 ledger's own count is used until a newer figure arrives.
+
+The ledger does not hold every claim: that list grew with each claim/withdraw cycle inside
+the demand's document. It keeps the running totals (accepted headcount, whether anyone has
+checked in) and only the records at hand, the ones the fact being applied names; the store
+keeps one record per claim in a collection of its own, read by key.
 """
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 ClaimState = Literal["accepted", "withdrawn", "released"]
 TOMBSTONES: frozenset[ClaimState] = frozenset({"withdrawn", "released"})
@@ -39,24 +44,53 @@ class FillFigure(BaseModel):
     ambiguous: bool = False
 
 
+def _counted(record: ClaimRecord | None) -> int:
+    return record.headcount if record is not None and record.state == "accepted" else 0
+
+
 class ClaimLedger(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    # The records at hand: those loaded for the fact being applied, and those it changed.
     claims: tuple[ClaimRecord, ...] = ()
+    # Running totals over every claim on the demand, kept as each record changes.
+    accepted_headcount: int = 0
+    any_checked_in: bool = False
     figure: FillFigure | None = None
     # The newest fact without a figure that changed the count (a release, a late check-in).
     figureless_at: datetime | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _totals_of_a_full_list(cls, value: Any) -> Any:
+        # A demand stored before the ledger moved out kept every claim and no totals.
+        if isinstance(value, dict) and value.get("claims") and "accepted_headcount" not in value:
+            records = [ClaimRecord.model_validate(claim) for claim in value["claims"]]
+            return {
+                **value,
+                "accepted_headcount": sum(_counted(record) for record in records),
+                "any_checked_in": any(record.checked_in for record in records),
+            }
+        return value
+
     def record(self, claim_id: str) -> ClaimRecord | None:
         return next((claim for claim in self.claims if claim.id == claim_id), None)
 
+    def at_hand(self, *records: ClaimRecord) -> "ClaimLedger":
+        """The ledger with these stored records loaded (the totals already include them)."""
+        return self.model_copy(update={"claims": records})
+
+    def totals(self) -> "ClaimLedger":
+        """What the demand's document keeps: everything but the records."""
+        return self.model_copy(update={"claims": ()})
+
     @property
     def derived_filled(self) -> int:
-        return sum(claim.headcount for claim in self.claims if claim.state == "accepted")
+        return self.accepted_headcount
 
     @property
     def checked_in(self) -> bool:
-        return any(claim.checked_in for claim in self.claims)
+        return self.any_checked_in
 
     def filled(self, slots: int) -> int:
         figure = self.figure
@@ -115,12 +149,22 @@ class ClaimLedger(BaseModel):
         return self._put(existing.model_copy(update={"state": state}))
 
     def _put(self, record: ClaimRecord) -> "ClaimLedger":
-        if self.record(record.id) == record:
+        previous = self.record(record.id)
+        if previous == record:
             return self
-        if self.record(record.id) is None:
-            return self.model_copy(update={"claims": (*self.claims, record)})
-        claims = tuple(record if claim.id == record.id else claim for claim in self.claims)
-        return self.model_copy(update={"claims": claims})
+        if previous is None:
+            claims = (*self.claims, record)
+        else:
+            claims = tuple(record if claim.id == record.id else claim for claim in self.claims)
+        return self.model_copy(
+            update={
+                "claims": claims,
+                "accepted_headcount": self.accepted_headcount
+                + _counted(record)
+                - _counted(previous),
+                "any_checked_in": self.any_checked_in or record.checked_in,
+            }
+        )
 
     def _with_figure(self, at: datetime, filled: int) -> "ClaimLedger":
         current = self.figure

@@ -129,3 +129,9 @@ async def forget_owner(tx: Tx, owner: str) -> None:
     """Erasure: the owner's notifications and their counter go."""
     await tx.db[NOTIFICATIONS].delete_many({"owner": owner}, session=tx.session)
     await tx.db[COUNTERS].delete_one({"_id": owner}, session=tx.session)
+
+
+async def counters(db: Database, owners: list[str]) -> dict[str, int]:
+    """Each owner's latest `seq`, in one query (the SSE watch's round)."""
+    cursor = db[COUNTERS].find({"_id": {"$in": owners}}, {"seq": 1})
+    return {str(counter["_id"]): int(counter["seq"]) async for counter in cursor}

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-from services.notify import handlers
+from services.notify import handlers, notifying
 from services.notify.notifying import Policy
 from shared.broker.consumer import EventHandler
 from shared.broker.topology import NOTIFY_EVENTS, NOTIFY_PRIVATE
@@ -50,3 +50,4 @@ def register_consumers(
     )
     runtime.on_timer(handlers.REMINDER, timer(handlers.on_reminder_due))
     runtime.on_timer(handlers.REALERT, timer(handlers.on_realert_due))
+    runtime.on_timer(notifying.FANOUT, timer(notifying.on_fanout_due))

@@ -3,24 +3,35 @@ deliveries."""
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 
-from services.notify.adapters import deliveries, inbox
-from services.notify.bell import InboxBell
+from services.notify import metrics
+from services.notify.adapters import deliveries, inbox, stream_tickets
+from services.notify.bell import InboxWatch
 from services.notify.config import NotifySettings
-from services.notify.entrypoints.identity import Owner, StreamOwner, inbox_owner
+from services.notify.entrypoints.identity import (
+    Owner,
+    StreamOwner,
+    inbox_owner,
+    principal_key,
+    token_expiry,
+)
 from services.notify.entrypoints.schemas import (
     DeliveryOut,
     InboxPage,
     MarkReadIn,
     MarkReadOut,
     NotificationOut,
+    StreamTicketOut,
 )
 from shared.auth import CurrentPrincipal
+from shared.clock import utcnow
 from shared.http.dependencies import runtime_of
 from shared.http.problems import ProblemError
 from shared.store.mongo import Database
@@ -88,10 +99,26 @@ def _resume_point(last_event_id: str | None) -> int | None:
     return int(last_event_id)
 
 
+@router.post("/inbox/stream-ticket", response_model=StreamTicketOut, status_code=201)
+async def stream_ticket(request: Request, principal: CurrentPrincipal, db: Db) -> dict[str, Any]:
+    """A single-use ticket to open `/v1/inbox/stream?ticket=...` without a token in the URL.
+
+    Redeem it within `expires_at` (30 s); the stream it opens closes when the token that
+    asked for it expires."""
+    settings: NotifySettings = request.app.state.settings
+    grant = stream_tickets.Ticket(
+        inbox_owner(principal), principal_key(principal), token_expiry(request)
+    )
+    value, expires_at = await stream_tickets.issue(
+        db, grant, timedelta(seconds=settings.stream_ticket_ttl_s)
+    )
+    return {"ticket": value, "expires_at": expires_at}
+
+
 @router.get("/inbox/stream", response_class=EventSourceResponse)
 async def stream_inbox(
     request: Request,
-    owner: StreamOwner,
+    access: StreamOwner,
     db: Db,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     last_event_id: Annotated[str | None, Query(max_length=20)] = None,
@@ -100,11 +127,17 @@ async def stream_inbox(
 
     With `Last-Event-ID` (header, as a browser sends on reconnect, or query) the stream
     first replays what came after that id; without it, it starts with what comes next.
+    At most 5 open streams per principal (429 `too-many-streams`); the stream ends when the
+    token expires (reconnect with a fresh one).
     """
     resume = _resume_point(last_event_id_header or last_event_id)
-    start = resume if resume is not None else await inbox.latest_seq(db, owner)
+    owner = access.owner
     settings: NotifySettings = request.app.state.settings
-    bell: InboxBell = request.app.state.inbox_bell
+    watch: InboxWatch = request.app.state.inbox_watch
+    start = resume if resume is not None else await inbox.latest_seq(db, owner)
+    # The slot is taken (or refused) before the response starts; the stream's end gives it
+    # back, and so does the response's cleanup should the stream never start.
+    subscription = watch.subscribe(access.principal, owner)
 
     # On server shutdown the stream ends by itself (within one poll), so the response closes
     # cleanly and the browser reconnects elsewhere with its Last-Event-ID.
@@ -112,20 +145,34 @@ async def stream_inbox(
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         last = start
-        while not shutdown.is_set():
-            items = await inbox.newer_than(db, owner, last, STREAM_BATCH)
-            for item in items:
-                last = item["seq"]
-                yield ServerSentEvent(
-                    data=json.dumps(inbox.public_view(item), ensure_ascii=False),
-                    event="notification",
-                    id=str(last),
-                )
-            if len(items) < STREAM_BATCH:
-                await bell.wait(settings.stream_poll_s)
+        look = True  # read the inbox once on opening, then only when the watch wakes us
+        try:
+            while not shutdown.is_set():
+                left_s = (access.expires_at - utcnow()).total_seconds()
+                if left_s <= 0:
+                    yield ServerSentEvent(event="expired", data="token expired")
+                    return
+                if look:
+                    items = await inbox.newer_than(db, owner, last, STREAM_BATCH)
+                    metrics.STREAM_INBOX_READS.inc()
+                    for item in items:
+                        last = item["seq"]
+                        yield ServerSentEvent(
+                            data=json.dumps(inbox.public_view(item), ensure_ascii=False),
+                            event="notification",
+                            id=str(last),
+                        )
+                    if len(items) == STREAM_BATCH:
+                        continue  # more waiting: read on without waiting to be woken
+                # Bounded so that shutdown and expiry are noticed in time; a timeout alone
+                # costs no query.
+                look = await subscription.wait(min(settings.stream_poll_s, max(left_s, 0.05)))
+        finally:
+            watch.release(subscription)
 
     return EventSourceResponse(
         events(),
+        background=BackgroundTask(watch.release, subscription),
         ping=settings.stream_ping_s,
         shutdown_event=shutdown,
         shutdown_grace_period=settings.stream_poll_s + 1.0,

@@ -1,11 +1,17 @@
 """Whose inbox a token opens: unit -> its unit, volunteer -> themself, secretary -> the office
 of the community (or street or district) named by its `community` claim."""
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
+import jwt
 from fastapi import Depends, Query, Request
 
-from shared.auth import CurrentPrincipal, InvalidToken, Principal, Role, decode_token, forbidden
+from services.notify.adapters import stream_tickets
+from shared.auth import CurrentPrincipal, Principal, Role, current_principal, forbidden
+from shared.clock import as_utc
+from shared.http.dependencies import runtime_of
 from shared.http.problems import ProblemError
 
 
@@ -29,34 +35,50 @@ async def owner_of(principal: CurrentPrincipal) -> str:
 Owner = Annotated[str, Depends(owner_of)]
 
 
-async def stream_owner(
+def principal_key(principal: Principal) -> str:
+    """Who a principal is, for the per-principal stream limit (role and identity, not `sub`)."""
+    ident = principal.unit or principal.volunteer or principal.community or ""
+    return f"{principal.role.value}:{ident}:{principal.sub}"
+
+
+def token_expiry(request: Request) -> datetime:
+    """The `exp` of the bearer token `current_principal` has already verified."""
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    return datetime.fromtimestamp(int(claims["exp"]), UTC)
+
+
+@dataclass(frozen=True)
+class StreamAccess:
+    owner: str
+    principal: str
+    expires_at: datetime
+
+
+async def stream_access(
     request: Request,
-    access_token: Annotated[str | None, Query(max_length=4096)] = None,
-) -> str:
-    """Like `owner_of`, but a browser's EventSource cannot set headers: it may pass
-    `?access_token=` instead of `Authorization: Bearer`."""
-    scheme, _, header_token = request.headers.get("authorization", "").partition(" ")
-    token = header_token.strip() if scheme.lower() == "bearer" else (access_token or "")
-    if not token:
+    ticket: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="from POST /v1/inbox/stream-ticket"),
+    ] = None,
+) -> StreamAccess:
+    """`Authorization: Bearer`, or a single-use `?ticket=` for a browser's EventSource (which
+    cannot set headers). Tokens are not taken in the URL (RFC 6750 §2.3: URLs get logged)."""
+    if ticket is None:
+        principal = await current_principal(request)
+        return StreamAccess(inbox_owner(principal), principal_key(principal), token_expiry(request))
+    db = runtime_of(request).db
+    grant = await stream_tickets.redeem(db, ticket)
+    if grant is None:
         raise ProblemError(
             401,
             "unauthorized",
             "Not authenticated",
-            "send 'Authorization: Bearer <token>' or '?access_token=<token>'",
+            "the stream ticket is unknown, already used or expired: ask for a new one with "
+            "POST /v1/inbox/stream-ticket",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    secret: str = request.app.state.settings.jwt_secret.get_secret_value()
-    try:
-        principal = decode_token(secret, token)
-    except InvalidToken as error:
-        raise ProblemError(
-            401,
-            "unauthorized",
-            "Not authenticated",
-            f"the token is not valid: {error}",
-            headers={"WWW-Authenticate": "Bearer"},
-        ) from error
-    return inbox_owner(principal)
+    return StreamAccess(grant.owner, grant.principal, as_utc(grant.token_expires_at))
 
 
-StreamOwner = Annotated[str, Depends(stream_owner)]
+StreamOwner = Annotated[StreamAccess, Depends(stream_access)]

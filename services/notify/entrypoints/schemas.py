@@ -58,3 +58,8 @@ class DeliveryOut(BaseModel):
     attempts: int
     next_attempt_at: datetime | None
     history: list[AttemptOut]
+
+
+class StreamTicketOut(BaseModel):
+    ticket: str = Field(description="pass as `?ticket=` to /v1/inbox/stream, once")
+    expires_at: datetime

@@ -46,6 +46,7 @@ async def ensure_indexes(db: Database) -> None:
     await db[DEMANDS].create_index([("status", 1), ("priority_rank", 1), ("fill_by", 1)])
     await db[CLAIMS].create_index([("demand_id", 1), ("status", 1), ("created_at", 1)])
     await db[CLAIMS].create_index([("claimant_key", 1), ("status", 1)])
+    await db[CLAIMS].create_index([("claimant_key", 1), ("demand_id", 1)])
 
 
 def _session(tx: Tx | None) -> Any:
@@ -338,6 +339,13 @@ async def holding_claim(tx: Tx, demand_id: str, claimant: Claimant) -> Claim | N
         session=tx.session,
     )
     return _model(Claim, document) if document else None
+
+
+async def claims_made(tx: Tx, demand_id: str, claimant: Claimant) -> int:
+    """How many claims, in any state, this claimant has ever made on the demand."""
+    return await tx.db[CLAIMS].count_documents(
+        {"claimant_key": claimant_key(claimant), "demand_id": demand_id}, session=tx.session
+    )
 
 
 async def claims_of(tx: Tx, claimant: Claimant, statuses: Sequence[ClaimStatus]) -> list[Claim]:

@@ -23,6 +23,9 @@ ClaimStatus = Literal[
 ]
 
 # A claimant holds at most one claim in these states per demand (`already-claimed`).
+# Claim, withdraw, claim again... at most this often per claimant and demand
+# (`too-many-claims`): each cycle costs events, notifications and a place in the history.
+MAX_CLAIMS_PER_DEMAND = 3
 HOLDING_STATUSES: tuple[ClaimStatus, ...] = (
     "accepted",
     "waitlisted",
