@@ -7,8 +7,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from services.console import handlers
-from services.console.domain.accounts import AccountError
+from services.console.adapters import store
+from services.console.domain.accounts import AccountError, pick_language
 from services.console.entrypoints.web import (
+    LANGUAGE_COOKIE,
     SESSION_COOKIE,
     CsrfChecked,
     Db,
@@ -78,17 +80,16 @@ async def sign_in(
         )
     response = go(_safe_next(next, signed.account.home), request)
     set_cookie(response, settings, SESSION_COOKIE, signed.session_secret)
-    if signed.account.language is None:
-        from services.console.adapters import store
-
-        await store.set_language(db, signed.account.id, visit.language)
+    # A language chosen on this browser before signing in (the switcher) becomes the
+    # person's; otherwise the one they chose before, on any device, stays.
+    chosen = pick_language(request.cookies.get(LANGUAGE_COOKIE))
+    if signed.account.language is None or (chosen and chosen != signed.account.language):
+        await store.set_language(db, signed.account.id, chosen or visit.language)
     return response
 
 
 @router.post("/sign-out")
 async def sign_out(visit: CsrfChecked, db: Db, request: Request) -> Response:
-    from services.console.adapters import store
-
     if visit.session_secret:
         await store.end_session(db, visit.session_secret)
     response = go("/sign-in", request)

