@@ -18,7 +18,9 @@ def create(
     community: Annotated[str | None, typer.Option(help="a secretary's community")] = None,
     unit: Annotated[str | None, typer.Option(help="a unit member's unit")] = None,
     volunteer: Annotated[str | None, typer.Option(help="a volunteer's id (from units)")] = None,
-    name: Annotated[str | None, typer.Option(help="the person's name (the login if omitted)")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="the person's name (the login if omitted)")
+    ] = None,
 ) -> None:
     """Make a console account; the password is read from stdin (one line), never an argument."""
     from services.console.bootstrap import load_settings
@@ -38,8 +40,13 @@ def create(
 
             await ensure_indexes(db)
             account = await create_account(
-                db, login=login, password=password, role=role,
-                scope=Scope(community, unit, volunteer), name=name, now=utcnow(),
+                db,
+                login=login,
+                password=password,
+                role=role,
+                scope=Scope(community, unit, volunteer),
+                name=name,
+                now=utcnow(),
             )
             return account.id
         finally:

@@ -173,7 +173,7 @@ async def run_all(embedded_path: Path, embedded_port: int) -> int:
             env["MONGODB_URL"] = url
         else:
             say(f"MongoDB: {redacted(settings.mongodb_url)}")
-        await announce_first_admin(env["MONGODB_URL"] if "MONGODB_URL" in env else None)
+        await announce_first_admin(env.get("MONGODB_URL"))
         for name in SERVICES:
             child = Child(name, [python, "-m", "services.cli", "serve", name], env)
             children.append(child)

@@ -117,7 +117,12 @@ async def ensure_admin(db: Database, now: datetime) -> str | None:
     password = secrets.token_urlsafe(12)
     try:
         await create_account(
-            db, login="admin", password=password, role=Role.ADMIN, scope=Scope(), name="admin",
+            db,
+            login="admin",
+            password=password,
+            role=Role.ADMIN,
+            scope=Scope(),
+            name="admin",
             now=now,
         )
     except AccountError:

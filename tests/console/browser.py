@@ -9,15 +9,30 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Route,
+    ViewportSize,
+    sync_playwright,
+)
 
 from services.console.entrypoints.web import load_translations
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 860}}
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+SIZES: dict[str, ViewportSize] = {
+    "phone": {"width": 390, "height": 844},
+    "desktop": {"width": 1280, "height": 860},
+}
 SCREENSHOTS = ROOT / "var" / "screenshots"
 AXE = (Path(__file__).parent / "vendor" / "axe-4.14.1.min.js").read_text()
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
@@ -26,7 +41,7 @@ _TRANSLATIONS = {lang: load_translations(lang) for lang in ("zh-CN", "en")}
 
 def t(lang: str, text: str) -> str:
     """The console's own words for `text` in `lang` (from its catalogue)."""
-    translated: str = _TRANSLATIONS[lang].gettext(text)  # type: ignore[index]
+    translated: str = _TRANSLATIONS[lang].gettext(text)
     return translated
 
 
@@ -49,8 +64,12 @@ def chromium() -> Iterator[Browser]:
 
 def person(browser: Browser, size: str, outside: Outside) -> BrowserContext:
     context = browser.new_context(
-        viewport=SIZES[size], bypass_csp=True, locale="zh-CN", timezone_id="Asia/Shanghai",
-        is_mobile=size == "phone", has_touch=size == "phone",
+        viewport=SIZES[size],
+        bypass_csp=True,
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+        is_mobile=size == "phone",
+        has_touch=size == "phone",
     )
 
     def guard(route: Route) -> None:

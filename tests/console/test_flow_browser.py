@@ -55,7 +55,8 @@ def open_invitation(page: Page) -> str:
     link = page.locator("#invitation-link")
     expect(link).to_be_visible()
     href = link.get_attribute("href")
-    assert href and "/invite/" in href
+    assert href
+    assert "/invite/" in href
     return href
 
 
@@ -88,13 +89,17 @@ def test_the_whole_flow(
         check_page(admin, f"admin-{tag}")
         form = admin.locator("form[action='/admin/communities']")
         form.get_by_label(t(lang, "Community id"), exact=True).fill(community)
-        form.get_by_label(t(lang, "Name"), exact=True).fill("北门社区" if lang == "zh-CN" else "North Gate")
+        form.get_by_label(t(lang, "Name"), exact=True).fill(
+            "北门社区" if lang == "zh-CN" else "North Gate"
+        )
         form.get_by_label(t(lang, "Street"), exact=True).fill(f"s-east-{suffix}")
         form.get_by_label(t(lang, "District"), exact=True).fill(f"d-river-{suffix}")
         form.get_by_role("button", name=t(lang, "Register community")).click()
         expect(admin.get_by_role("status")).to_be_visible()
         form = admin.locator("form[action='/admin/secretaries']")
-        form.get_by_label(t(lang, "Name"), exact=True).fill("陈书记" if lang == "zh-CN" else "Secretary Chen")
+        form.get_by_label(t(lang, "Name"), exact=True).fill(
+            "陈书记" if lang == "zh-CN" else "Secretary Chen"
+        )
         form.get_by_label(t(lang, "Suggested login"), exact=True).fill(f"chen-{suffix}")
         form.get_by_label(t(lang, "Community id"), exact=True).fill(community)
         form.get_by_role("button", name=t(lang, "Invite secretary")).click()
@@ -117,7 +122,9 @@ def test_the_whole_flow(
         now = datetime.now(ZONE)
         secretary.get_by_label(t(lang, "Title"), exact=True).fill("")
         secretary.get_by_label(t(lang, "Ends"), exact=True).fill(local_field(now))
-        secretary.get_by_label(t(lang, "Starts"), exact=True).fill(local_field(now + timedelta(hours=1)))
+        secretary.get_by_label(t(lang, "Starts"), exact=True).fill(
+            local_field(now + timedelta(hours=1))
+        )
         secretary.get_by_role("button", name=t(lang, "Post demand"), exact=True).click()
         expect(secretary.locator("#e-title")).to_have_text(t(lang, "Required."))
         check_page(secretary, f"demand-new-errors-{tag}")
@@ -126,7 +133,9 @@ def test_the_whole_flow(
         secretary.get_by_label(t(lang, "Title"), exact=True).fill(title)
         secretary.get_by_label(t(lang, "Slots"), exact=True).fill("2")
         secretary.get_by_label(t(lang, "Starts"), exact=True).fill(local_field(starts))
-        secretary.get_by_label(t(lang, "Ends"), exact=True).fill(local_field(starts + timedelta(hours=3)))
+        secretary.get_by_label(t(lang, "Ends"), exact=True).fill(
+            local_field(starts + timedelta(hours=3))
+        )
         expect(secretary.get_by_label(t(lang, "Priority"), exact=True)).to_have_value("routine")
         secretary.get_by_role("button", name=t(lang, "Post demand"), exact=True).click()
         expect(secretary).to_have_url(re.compile(r"/demands/dem"))
@@ -136,7 +145,9 @@ def test_the_whole_flow(
 
         secretary.goto(f"{stack.url}/volunteers")
         phone = "13800138000" if lang == "zh-CN" else "13900139000"
-        secretary.get_by_label(t(lang, "Name"), exact=True).fill("李阿姨" if lang == "zh-CN" else "Auntie Li")
+        secretary.get_by_label(t(lang, "Name"), exact=True).fill(
+            "李阿姨" if lang == "zh-CN" else "Auntie Li"
+        )
         secretary.get_by_label(t(lang, "Phone"), exact=True).fill(phone)
         secretary.get_by_role("button", name=t(lang, "Register and invite")).click()
         volunteer_link = open_invitation(secretary)
@@ -171,17 +182,22 @@ def test_the_whole_flow(
 
         # A second claim by the same volunteer is refused in words.
         # The unread badge lights up without a reload.
-        expect(volunteer.locator("#unread-badge .badge")).not_to_have_attribute("data-count", "0", timeout=10_000)
+        expect(volunteer.locator("#unread-badge .badge")).not_to_have_attribute(
+            "data-count", "0", timeout=10_000
+        )
 
         # --- check-in through the QR link -------------------------------------------------
         secretary.goto(f"{stack.url}/demands/{demand_id}/qr")
         check_page(secretary, f"qr-{tag}")
         qr_link = secretary.locator("#check-in-link").get_attribute("href")
-        assert qr_link and f"/check-in/{demand_id}?code=" in qr_link
+        assert qr_link
+        assert f"/check-in/{demand_id}?code=" in qr_link
         code = qr_link.rsplit("=", 1)[-1]
         secretary.goto(f"{stack.url}/demands/{demand_id}/roster")
         check_page(secretary, f"roster-{tag}")
-        expect(secretary.locator("table")).to_contain_text("李阿姨" if lang == "zh-CN" else "Auntie Li")
+        expect(secretary.locator("table")).to_contain_text(
+            "李阿姨" if lang == "zh-CN" else "Auntie Li"
+        )
 
         volunteer.goto(qr_link)
         expect(volunteer.get_by_label(t(lang, "Check-in code"), exact=True)).to_have_value(code)
@@ -190,7 +206,9 @@ def test_the_whole_flow(
         expect(volunteer.get_by_label(t(lang, "Report"), exact=True)).to_be_visible()
 
         # --- completion --------------------------------------------------------------------
-        volunteer.get_by_label(t(lang, "Report"), exact=True).fill("北门秩序良好" if lang == "zh-CN" else "All calm at the gate")
+        volunteer.get_by_label(t(lang, "Report"), exact=True).fill(
+            "北门秩序良好" if lang == "zh-CN" else "All calm at the gate"
+        )
         volunteer.get_by_role("button", name=t(lang, "Complete"), exact=True).click()
         expect(volunteer.locator("#h-mine")).to_have_count(0)
         volunteer.goto(f"{stack.url}/duties")
@@ -209,8 +227,13 @@ def test_the_whole_flow(
             types = secretary.locator("#timeline li").evaluate_all(
                 "items => items.map(li => li.dataset.type)"
             )
-            wanted = {"demand.published", "claim.accepted", "claim.checked_in",
-                      "claim.completed", "demand.completed"}
+            wanted = {
+                "demand.published",
+                "claim.accepted",
+                "claim.checked_in",
+                "claim.completed",
+                "demand.completed",
+            }
             if wanted <= set(types) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)

@@ -50,7 +50,11 @@ def test_account_create_refuses_a_short_password_and_a_missing_scope(stack: Stac
     ):
         done = subprocess.run(
             [sys.executable, "-m", "services.cli", "account", "create", *args],
-            input=password + "\n", capture_output=True, text=True, env=stack.env, cwd=ROOT,
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            env=stack.env,
+            cwd=ROOT,
             check=False,
         )
         assert done.returncode == 2, done.stdout + done.stderr
@@ -148,8 +152,11 @@ def test_a_disabled_account_cannot_sign_in_and_loses_its_sessions(
         assert person.get("/board").status_code == 200
         sign_in(admin, "ops")
         page = admin.get("/admin").text
-        account_id = re.search(r'/admin/accounts/([^/]+)/disable"[^>]*>\s*<input[^>]*>\s*\S+\s*'
-                               r'<button[^>]*aria-label="[^"]*gone', page)
+        account_id = re.search(
+            r'/admin/accounts/([^/]+)/disable"[^>]*>\s*<input[^>]*>\s*\S+\s*'
+            r'<button[^>]*aria-label="[^"]*gone',
+            page,
+        )
         db = console_db(stack)
         gone = db.accounts.find_one({"login": "gone"})
         assert gone is not None
@@ -221,8 +228,9 @@ def accept(stack: Stack, link: str, login: str) -> httpx.Response:
         form = http.get(path)
         if form.status_code != 200:
             return form
-        return http.post(path, data={"login": login, "password": PASSWORD,
-                                     "csrf": csrf_of(form.text)})
+        return http.post(
+            path, data={"login": login, "password": PASSWORD, "csrf": csrf_of(form.text)}
+        )
 
 
 def test_an_invitation_works_once(stack: Stack, accounts: None) -> None:
@@ -253,9 +261,7 @@ def test_an_invitation_lasts_seven_days(stack: Stack, accounts: None) -> None:
     assert doc["expires_at"] - doc["created_at"] == timedelta(days=7)
 
 
-def test_the_landing_page_is_zh_cn_and_english_is_remembered(
-    stack: Stack, accounts: None
-) -> None:
+def test_the_landing_page_is_zh_cn_and_english_is_remembered(stack: Stack, accounts: None) -> None:
     with client(stack) as http:
         assert '<html lang="zh-CN">' in http.get("/sign-in").text
         assert '<html lang="en">' in http.get("/sign-in?lang=en").text

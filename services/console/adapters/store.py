@@ -10,7 +10,6 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -132,9 +131,7 @@ async def tag_community(db: Database, account_id: str, community: str) -> None:
 async def calendar_token(db: Database, account_id: str) -> str:
     """A fresh secret for the person's calendar feed (the old link stops working)."""
     token = new_secret()
-    await db.accounts.update_one(
-        {"_id": account_id}, {"$set": {"calendar_token": token}}
-    )
+    await db.accounts.update_one({"_id": account_id}, {"$set": {"calendar_token": token}})
     return token
 
 
@@ -150,8 +147,13 @@ async def open_session(db: Database, account_id: str, now: datetime) -> tuple[st
     """A new session: (cookie value, CSRF token)."""
     secret, csrf = new_secret(), new_secret()
     await db.sessions.insert_one(
-        {"_id": digest(secret), "account_id": account_id, "csrf": csrf, "created_at": now,
-         "seen_at": now}
+        {
+            "_id": digest(secret),
+            "account_id": account_id,
+            "csrf": csrf,
+            "created_at": now,
+            "seen_at": now,
+        }
     )
     return secret, csrf
 
@@ -180,7 +182,9 @@ async def end_session(db: Database, secret: str) -> None:
 # --- sign-in failures -----------------------------------------------------------------------
 
 
-async def failures_since(db: Database, keys: list[str], since: datetime) -> dict[str, list[datetime]]:
+async def failures_since(
+    db: Database, keys: list[str], since: datetime
+) -> dict[str, list[datetime]]:
     found: dict[str, list[datetime]] = {key: [] for key in keys}
     async for doc in db.sign_in_failures.find({"key": {"$in": keys}, "at": {"$gt": since}}):
         found[doc["key"]].append(doc["at"])
@@ -260,5 +264,3 @@ def scope_of(doc: Document) -> Scope:
 
 def role_of(doc: Document) -> Role:
     return Role(doc["role"])
-
-

@@ -32,7 +32,9 @@ class Problem:
 
 
 def instants(detail: str) -> list[datetime]:
-    return [datetime.fromisoformat(text.replace("Z", "+00:00")) for text in _INSTANT.findall(detail)]
+    return [
+        datetime.fromisoformat(text.replace("Z", "+00:00")) for text in _INSTANT.findall(detail)
+    ]
 
 
 def explain(problem: Problem, _: Gettext, when: TimeFormat) -> str:
@@ -59,7 +61,9 @@ def explain(problem: Problem, _: Gettext, when: TimeFormat) -> str:
     if slug == "hours-exceeded":
         numbers = re.findall(r"(\d+(?:\.\d+)?) hours", problem.detail)
         if len(numbers) >= 2:
-            return _("This shift would bring you to %(hours)s hours this week, over your cap of %(cap)s.") % {
+            return _(
+                "This shift would bring you to %(hours)s hours this week, over your cap of %(cap)s."
+            ) % {
                 "hours": numbers[0],
                 "cap": numbers[1],
             }
@@ -82,7 +86,9 @@ def _sentences(_: Gettext) -> dict[str, str]:
         "rest-too-short": _("You would not have enough rest between two shifts."),
         "too-many-consecutive-days": _("You would work too many days in a row."),
         "not-eligible": _("You are not eligible for this demand."),
-        "wrong-check-in-code": _("That check-in code is not this demand's. Ask the secretary on site."),
+        "wrong-check-in-code": _(
+            "That check-in code is not this demand's. Ask the secretary on site."
+        ),
         "invalid-claim-state": _("Your claim is not in a state that allows this."),
         "unknown-community": _("There is no such community."),
         "not-found": _("Not found: it may have been removed."),

@@ -30,7 +30,13 @@ router = APIRouter()
 Admin = signed_in(Role.ADMIN)
 
 UNIT_KINDS = (
-    "department", "enterprise", "school", "social_org", "party_branch", "property", "other",
+    "department",
+    "enterprise",
+    "school",
+    "social_org",
+    "party_branch",
+    "property",
+    "other",
 )
 
 
@@ -41,7 +47,12 @@ async def _admin_page(
     context.setdefault("errors", {})
     context.setdefault("values", {})
     return page(
-        pages, visit, "admin.html", status=status, accounts=accounts, unit_kinds=UNIT_KINDS,
+        pages,
+        visit,
+        "admin.html",
+        status=status,
+        accounts=accounts,
+        unit_kinds=UNIT_KINDS,
         **context,
     )
 
@@ -63,14 +74,23 @@ async def register_community(
     assert visit.account is not None
     try:
         await services.call(
-            visit.account, "dispatch", "POST", "/v1/communities", json=body,
+            visit.account,
+            "dispatch",
+            "POST",
+            "/v1/communities",
+            json=body,
             idempotency_key=forms.text(form, "idem", 100) or None,
         )
     except Refused as refused:
         return await _admin_page(
-            pages, visit, db, status=refused.problem.status, form="community",
+            pages,
+            visit,
+            db,
+            status=refused.problem.status,
+            form="community",
             problem=refusal(pages, visit, refused.problem),
-            errors={"community": fields(pages, visit, refused.problem)}, values=body,
+            errors={"community": fields(pages, visit, refused.problem)},
+            values=body,
         )
     return await _admin_page(
         pages, visit, db, done=_("Community %(name)s registered.") % {"name": body["name"]}
@@ -95,12 +115,22 @@ async def invite_secretary(
             pages, visit, db, status=422, errors={"secretary": errors}, values=values
         )
     link, _doc = await handlers.invite(
-        db, settings, role=Role.SECRETARY, scope=Scope(community=values["community"]),
-        name=values["name"], login_hint=values["login"] or None, community=values["community"],
-        invited_by=visit.account.login, now=utcnow(),
+        db,
+        settings,
+        role=Role.SECRETARY,
+        scope=Scope(community=values["community"]),
+        name=values["name"],
+        login_hint=values["login"] or None,
+        community=values["community"],
+        invited_by=visit.account.login,
+        now=utcnow(),
     )
     return await _admin_page(
-        pages, visit, db, invitation=link, invited=values["name"],
+        pages,
+        visit,
+        db,
+        invitation=link,
+        invited=values["name"],
         invitation_qr=qr_svg(link, label=_("Invitation QR code")),
     )
 
@@ -118,7 +148,10 @@ async def register_unit(
         return go("/", request)
     _ = pages.translator(visit.language)
     form = await request.form()
-    values = {key: forms.text(form, key, 400) for key in ("name", "kind", "communities", "skills", "login")}
+    values = {
+        key: forms.text(form, key, 400)
+        for key in ("name", "kind", "communities", "skills", "login")
+    }
     body = {
         "name": values["name"],
         "kind": values["kind"] or "other",
@@ -127,23 +160,41 @@ async def register_unit(
     }
     try:
         unit = await services.call(
-            visit.account, "units", "POST", "/v1/units", json=body,
+            visit.account,
+            "units",
+            "POST",
+            "/v1/units",
+            json=body,
             idempotency_key=forms.text(form, "idem", 100) or None,
         )
     except Refused as refused:
         return await _admin_page(
-            pages, visit, db, status=refused.problem.status, form="unit",
+            pages,
+            visit,
+            db,
+            status=refused.problem.status,
+            form="unit",
             problem=refusal(pages, visit, refused.problem),
-            errors={"unit": fields(pages, visit, refused.problem)}, values=values,
+            errors={"unit": fields(pages, visit, refused.problem)},
+            values=values,
         )
     link, _doc = await handlers.invite(
-        db, settings, role=Role.UNIT, scope=Scope(unit=unit["id"]), name=unit["name"],
+        db,
+        settings,
+        role=Role.UNIT,
+        scope=Scope(unit=unit["id"]),
+        name=unit["name"],
         login_hint=values["login"] or None,
         community=body["communities"][0] if body["communities"] else None,
-        invited_by=visit.account.login, now=utcnow(),
+        invited_by=visit.account.login,
+        now=utcnow(),
     )
     return await _admin_page(
-        pages, visit, db, invitation=link, invited=unit["name"],
+        pages,
+        visit,
+        db,
+        invitation=link,
+        invited=unit["name"],
         invitation_qr=qr_svg(link, label=_("Invitation QR code")),
     )
 
@@ -158,5 +209,3 @@ async def switch_account(
         return go("/admin", request)
     await store.set_active(db, account_id, action == "enable")
     return go("/admin", request)
-
-

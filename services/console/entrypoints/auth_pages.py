@@ -70,14 +70,18 @@ async def sign_in(
             "minutes": minutes
         }
         return page(
-            pages, visit, "sign_in.html", status=429, headers={"Retry-After": str(wait)},
-            next=next, error=error, login=login,
+            pages,
+            visit,
+            "sign_in.html",
+            status=429,
+            headers={"Retry-After": str(wait)},
+            next=next,
+            error=error,
+            login=login,
         )
     except handlers.SignInFailed:
         error = _("Wrong login or password, or the account is disabled.")
-        return page(
-            pages, visit, "sign_in.html", status=401, next=next, error=error, login=login
-        )
+        return page(pages, visit, "sign_in.html", status=401, next=next, error=error, login=login)
     response = go(_safe_next(next, signed.account.home), request)
     set_cookie(response, settings, SESSION_COOKIE, signed.session_secret)
     # A language chosen on this browser before signing in (the switcher) becomes the
@@ -104,8 +108,14 @@ async def invitation_page(token: str, visit: VisitDep, pages: PagesDep, db: Db) 
     except handlers.InvitationUnusable as unusable:
         return page(pages, visit, "invite_unusable.html", status=410, why=unusable.why)
     return page(
-        pages, visit, "invite.html", invitation=doc, login=doc.get("login_hint") or "",
-        errors={}, token=token, expires_at=doc["expires_at"].astimezone(UTC),
+        pages,
+        visit,
+        "invite.html",
+        invitation=doc,
+        login=doc.get("login_hint") or "",
+        errors={},
+        token=token,
+        expires_at=doc["expires_at"].astimezone(UTC),
     )
 
 
@@ -128,13 +138,23 @@ async def accept_invitation(
     except AccountError as error:
         doc = await handlers.usable_invitation(db, token, now)
         return page(
-            pages, visit, "invite.html", status=422, invitation=doc, login=login, token=token,
+            pages,
+            visit,
+            "invite.html",
+            status=422,
+            invitation=doc,
+            login=login,
+            token=token,
             errors={error.field: account_error(pages, visit, error)},
             expires_at=doc["expires_at"],
         )
     signed = await handlers.sign_in(
-        db, settings, account.login, password,
-        request.client.host if request.client else "unknown", now,
+        db,
+        settings,
+        account.login,
+        password,
+        request.client.host if request.client else "unknown",
+        now,
     )
     response = go(account.home, request)
     set_cookie(response, settings, SESSION_COOKIE, signed.session_secret)

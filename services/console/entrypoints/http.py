@@ -47,7 +47,7 @@ def install(app: FastAPI) -> None:
         return go(f"/sign-in?next={quote(error.next_path, safe='')}", request)
 
     @app.exception_handler(Forbidden)
-    async def _forbidden(request: Request, _: Forbidden) -> Response:
+    async def _forbidden(request: Request, error: Forbidden) -> Response:
         visit = await visit_of(request)
         pages = pages_of(request)
         _ = pages.translator(visit.language)
@@ -55,7 +55,7 @@ def install(app: FastAPI) -> None:
         return page(pages, visit, "problem.html", status=403, problem=text)
 
     @app.exception_handler(CsrfRefused)
-    async def _csrf(request: Request, _: CsrfRefused) -> Response:
+    async def _csrf(request: Request, error: CsrfRefused) -> Response:
         visit = await visit_of(request)
         pages = pages_of(request)
         _ = pages.translator(visit.language)
@@ -70,9 +70,15 @@ def install(app: FastAPI) -> None:
         # Browsers get a page; anything asking for JSON gets the usual problem.
         if "text/html" not in request.headers.get("accept", ""):
             return JSONResponse(
-                {"type": "https://whistle.dev/problems/not-found" if error.status_code == 404
-                 else "about:blank", "title": str(error.detail), "status": error.status_code},
-                status_code=error.status_code, media_type="application/problem+json",
+                {
+                    "type": "https://whistle.dev/problems/not-found"
+                    if error.status_code == 404
+                    else "about:blank",
+                    "title": str(error.detail),
+                    "status": error.status_code,
+                },
+                status_code=error.status_code,
+                media_type="application/problem+json",
             )
         visit = await visit_of(request)
         pages = pages_of(request)
@@ -96,9 +102,11 @@ def install(app: FastAPI) -> None:
         upstream = await request.app.state.services.ready()
         ready = checks["database"] == "ok"
         return JSONResponse(
-            {"status": "ready" if ready else "unready", "service": "console",
-             "checks": checks, "services": upstream},
+            {
+                "status": "ready" if ready else "unready",
+                "service": "console",
+                "checks": checks,
+                "services": upstream,
+            },
             status_code=200 if ready else 503,
         )
-
-

@@ -25,9 +25,10 @@ def stream(visit: Visit, parts: dict[str, Render]) -> EventSourceResponse:
     async def events() -> AsyncIterator[ServerSentEvent]:
         sent: dict[str, str] = {}
         while True:
-            if visit.session_secret is None or await store.live_session(
-                db, visit.session_secret, utcnow(), idle
-            ) is None:
+            if (
+                visit.session_secret is None
+                or await store.live_session(db, visit.session_secret, utcnow(), idle) is None
+            ):
                 yield ServerSentEvent(data="", event="signed-out")
                 return
             for name, render in parts.items():

@@ -38,8 +38,21 @@ router = APIRouter()
 Secretary = signed_in(Role.SECRETARY)
 
 BOARD_STATUSES = ("open", "filled", "in_progress")
-DEMAND_FIELDS = ("title", "slots", "starts_at", "ends_at", "fill_by", "priority", "skills",
-                 "kind", "description", "grid", "building", "address", "days")
+DEMAND_FIELDS = (
+    "title",
+    "slots",
+    "starts_at",
+    "ends_at",
+    "fill_by",
+    "priority",
+    "skills",
+    "kind",
+    "description",
+    "grid",
+    "building",
+    "address",
+    "days",
+)
 
 
 def new_key() -> str:
@@ -51,12 +64,21 @@ def new_key() -> str:
 
 async def board_groups(services: Services, account: Account) -> dict[str, list[dict[str, Any]]]:
     page_ = await services.call(
-        account, "dispatch", "GET", "/v1/demands",
-        params={"community_id": account.scope.community, "status": list(BOARD_STATUSES),
-                "limit": 200},
+        account,
+        "dispatch",
+        "GET",
+        "/v1/demands",
+        params={
+            "community_id": account.scope.community,
+            "status": list(BOARD_STATUSES),
+            "limit": 200,
+        },
     )
     groups: dict[str, list[dict[str, Any]]] = {
-        "escalated": [], "open": [], "filled": [], "in_progress": [],
+        "escalated": [],
+        "open": [],
+        "filled": [],
+        "in_progress": [],
     }
     for demand in page_["items"]:
         demand["remaining"] = max(0, demand["slots"] - demand["filled"])
@@ -110,8 +132,14 @@ def _defaults(settings: Settings) -> dict[str, str]:
 @router.get("/demands/new")
 async def new_demand(pages: PagesDep, settings: Settings, visit: Visit = Secretary) -> Response:
     return page(
-        pages, visit, "demand_new.html", values=_defaults(settings), errors={}, problem=None,
-        idem=new_key(), max_days=MAX_DAYS,
+        pages,
+        visit,
+        "demand_new.html",
+        values=_defaults(settings),
+        errors={},
+        problem=None,
+        idem=new_key(),
+        max_days=MAX_DAYS,
     )
 
 
@@ -126,8 +154,9 @@ def demand_body(values: dict[str, str], community: str, settings: Settings) -> d
         "starts_at": forms.local_instant(values.get("starts_at", ""), settings.zone),
         "ends_at": forms.local_instant(values.get("ends_at", ""), settings.zone),
         "priority": values.get("priority") or "routine",
-        "skills": [s.strip() for s in values.get("skills", "").replace("，", ",").split(",")
-                   if s.strip()],
+        "skills": [
+            s.strip() for s in values.get("skills", "").replace("，", ",").split(",") if s.strip()
+        ],
     }
     if values.get("fill_by"):
         body["fill_by"] = forms.local_instant(values["fill_by"], settings.zone)
@@ -137,6 +166,13 @@ def demand_body(values: dict[str, str], community: str, settings: Settings) -> d
     if location:
         body["location"] = location
     return body
+
+
+def _instant(value: Any) -> datetime | None:
+    try:
+        return parse_instant(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _days(values: dict[str, str]) -> int | None:
@@ -161,46 +197,73 @@ async def post_demand(
     days = _days(values)
     if days is None:
         return page(
-            pages, visit, "demand_new.html", status=422, values=values, idem=idem,
-            errors={"days": _("1 to %(max)s days.") % {"max": MAX_DAYS}}, problem=None,
+            pages,
+            visit,
+            "demand_new.html",
+            status=422,
+            values=values,
+            idem=idem,
+            errors={"days": _("1 to %(max)s days.") % {"max": MAX_DAYS}},
+            problem=None,
             max_days=MAX_DAYS,
         )
     community = visit.account.scope.community or ""
     body = demand_body(values, community, settings)
     confirmed = forms.text(form, "confirm") == "yes"
-    if days > 1 and not confirmed:
-        starts, ends = parse_instant(body["starts_at"]), parse_instant(body["ends_at"])
-        fill_by = parse_instant(body.get("fill_by"))
-        if isinstance(starts, datetime) and isinstance(ends, datetime):
-            shifts = repeat_daily(starts, ends, fill_by, days)
-            return page(
-                pages, visit, "series_preview.html", values=values, shifts=shifts, idem=idem,
-                body=body,
-            )
+    starts, ends = _instant(body["starts_at"]), _instant(body["ends_at"])
+    # With times the service would refuse, post once: its refusal says what to correct.
     shifts = (
-        repeat_daily(parse_instant(body["starts_at"]), parse_instant(body["ends_at"]),  # type: ignore[arg-type]
-                     parse_instant(body.get("fill_by")), days)
-        if days > 1 else []
+        repeat_daily(starts, ends, _instant(body.get("fill_by")), days)
+        if days > 1 and starts and ends
+        else []
     )
-    bodies = [body] if not shifts else [
-        {**body, "starts_at": shift.starts_at.isoformat(), "ends_at": shift.ends_at.isoformat(),
-         **({"fill_by": shift.fill_by.isoformat()} if shift.fill_by else {})}
-        for shift in shifts
-    ]
+    if shifts and not confirmed:
+        return page(
+            pages,
+            visit,
+            "series_preview.html",
+            values=values,
+            shifts=shifts,
+            idem=idem,
+            body=body,
+        )
+    bodies = (
+        [body]
+        if not shifts
+        else [
+            {
+                **body,
+                "starts_at": shift.starts_at.isoformat(),
+                "ends_at": shift.ends_at.isoformat(),
+                **({"fill_by": shift.fill_by.isoformat()} if shift.fill_by else {}),
+            }
+            for shift in shifts
+        ]
+    )
     posted: list[dict[str, Any]] = []
     for index, each in enumerate(bodies):
         try:
             posted.append(
                 await services.call(
-                    visit.account, "dispatch", "POST", "/v1/demands", json=each,
+                    visit.account,
+                    "dispatch",
+                    "POST",
+                    "/v1/demands",
+                    json=each,
                     idempotency_key=f"{idem}-{index}",
                 )
             )
         except Refused as refused:
             return page(
-                pages, visit, "demand_new.html", status=refused.problem.status, values=values,
-                idem=idem, errors=fields(pages, visit, refused.problem),
-                problem=refusal(pages, visit, refused.problem), posted=posted,
+                pages,
+                visit,
+                "demand_new.html",
+                status=refused.problem.status,
+                values=values,
+                idem=idem,
+                errors=fields(pages, visit, refused.problem),
+                problem=refusal(pages, visit, refused.problem),
+                posted=posted,
                 max_days=MAX_DAYS,
             )
     if len(posted) == 1:
@@ -214,7 +277,9 @@ DEFAULT_KEYS = DEMAND_FIELDS
 # --- a demand's page ------------------------------------------------------------------------
 
 
-async def _names(services: Services, account: Account, claims: list[dict[str, Any]]) -> dict[str, str]:
+async def _names(
+    services: Services, account: Account, claims: list[dict[str, Any]]
+) -> dict[str, str]:
     """Claimant id -> name, read from units (the registry owns names)."""
 
     async def name_of(claimant: dict[str, str]) -> tuple[str, str]:
@@ -231,9 +296,9 @@ async def _names(services: Services, account: Account, claims: list[dict[str, An
 
 async def secretary_view(services: Services, account: Account, demand_id: str) -> dict[str, Any]:
     demand = await services.call(account, "dispatch", "GET", f"/v1/demands/{demand_id}")
-    claims = (await services.call(
-        account, "units", "GET", "/v1/claims", params={"demand_id": demand_id}
-    ))["items"]
+    claims = (
+        await services.call(account, "units", "GET", "/v1/claims", params={"demand_id": demand_id})
+    )["items"]
     claims.sort(key=lambda claim: claim["created_at"])
     names = await _names(services, account, claims)
     try:
@@ -270,12 +335,20 @@ async def secretary_demand_page(
         view = await secretary_view(services, visit.account, demand_id)
     except Refused as refused:
         return page(
-            pages, visit, "problem.html", status=refused.problem.status,
+            pages,
+            visit,
+            "problem.html",
+            status=refused.problem.status,
             problem=refusal(pages, visit, refused.problem),
         )
     live_html = pages.render(visit.language, "_demand_live.html", **view, now=utcnow())
     return page(
-        pages, visit, "demand_secretary.html", live_html=live_html, idem=new_key(), **view,
+        pages,
+        visit,
+        "demand_secretary.html",
+        live_html=live_html,
+        idem=new_key(),
+        **view,
         **extra,
     )
 
@@ -311,8 +384,10 @@ async def close_demand(
     services: ServicesDep,
     visit: CsrfChecked,
 ) -> Response:
-    if visit.role is not Role.SECRETARY or visit.account is None or action not in (
-        "cancel", "complete"
+    if (
+        visit.role is not Role.SECRETARY
+        or visit.account is None
+        or action not in ("cancel", "complete")
     ):
         return go("/", request)
     form = await request.form()
@@ -323,12 +398,19 @@ async def close_demand(
     )
     try:
         await services.call(
-            visit.account, "dispatch", "POST", f"/v1/demands/{demand_id}/{action}", json=body,
+            visit.account,
+            "dispatch",
+            "POST",
+            f"/v1/demands/{demand_id}/{action}",
+            json=body,
             idempotency_key=forms.text(form, "idem", 100) or None,
         )
     except Refused as refused:
         return await secretary_demand_page(
-            pages, visit, services, demand_id,
+            pages,
+            visit,
+            services,
+            demand_id,
             problem=refusal(pages, visit, refused.problem),
             close_errors={action: fields(pages, visit, refused.problem)},
         )
@@ -362,31 +444,49 @@ async def _code_view(
 
 @router.get("/demands/{demand_id}/qr")
 async def check_in_qr(
-    demand_id: str, pages: PagesDep, services: ServicesDep, settings: Settings,
+    demand_id: str,
+    pages: PagesDep,
+    services: ServicesDep,
+    settings: Settings,
     visit: Visit = Secretary,
 ) -> Response:
     try:
         view = await _code_view(pages, visit, services, settings, demand_id)
     except Refused as refused:
-        return page(pages, visit, "problem.html", status=refused.problem.status,
-                    problem=refusal(pages, visit, refused.problem))
+        return page(
+            pages,
+            visit,
+            "problem.html",
+            status=refused.problem.status,
+            problem=refusal(pages, visit, refused.problem),
+        )
     return page(pages, visit, "qr.html", **view)
 
 
 @router.get("/demands/{demand_id}/roster")
 async def roster(
-    demand_id: str, pages: PagesDep, services: ServicesDep, settings: Settings,
+    demand_id: str,
+    pages: PagesDep,
+    services: ServicesDep,
+    settings: Settings,
     visit: Visit = Secretary,
 ) -> Response:
     assert visit.account is not None
     try:
         view = await _code_view(pages, visit, services, settings, demand_id)
-        claims = (await services.call(
-            visit.account, "units", "GET", "/v1/claims", params={"demand_id": demand_id}
-        ))["items"]
+        claims = (
+            await services.call(
+                visit.account, "units", "GET", "/v1/claims", params={"demand_id": demand_id}
+            )
+        )["items"]
     except Refused as refused:
-        return page(pages, visit, "problem.html", status=refused.problem.status,
-                    problem=refusal(pages, visit, refused.problem))
+        return page(
+            pages,
+            visit,
+            "problem.html",
+            status=refused.problem.status,
+            problem=refusal(pages, visit, refused.problem),
+        )
     claims = [c for c in claims if c["status"] in ("accepted", "checked_in", "completed")]
     claims.sort(key=lambda claim: claim["created_at"])
     names = await _names(services, visit.account, claims)
@@ -409,18 +509,26 @@ async def _volunteers_page(
     assert visit.account is not None
     community = visit.account.scope.community or ""
     accounts = [
-        a for a in await store.accounts_of_community(db, community)
+        a
+        for a in await store.accounts_of_community(db, community)
         if a.role in (Role.VOLUNTEER, Role.UNIT)
     ]
     invitations = [
-        doc for doc in await store.invitations_of_community(db, community)
+        doc
+        for doc in await store.invitations_of_community(db, community)
         if doc["role"] == Role.VOLUNTEER.value
     ]
     context.setdefault("values", {})
     context.setdefault("errors", {})
     return page(
-        pages, visit, "volunteers.html", status=status, accounts=accounts,
-        invitations=invitations, idem=new_key(), **context,
+        pages,
+        visit,
+        "volunteers.html",
+        status=status,
+        accounts=accounts,
+        invitations=invitations,
+        idem=new_key(),
+        **context,
     )
 
 
@@ -442,8 +550,10 @@ async def register_volunteer(
         return go("/", request)
     _ = pages.translator(visit.language)
     form = await request.form()
-    values = {key: forms.text(form, key, 200) for key in
-              ("name", "phone", "building", "skills", "max_hours_per_week")}
+    values = {
+        key: forms.text(form, key, 200)
+        for key in ("name", "phone", "building", "skills", "max_hours_per_week")
+    }
     community = visit.account.scope.community or ""
     body: dict[str, Any] = {
         "name": values["name"],
@@ -458,7 +568,11 @@ async def register_volunteer(
         body["contact"] = {"phone": values["phone"]}
     try:
         volunteer = await services.call(
-            visit.account, "units", "POST", "/v1/volunteers", json=body,
+            visit.account,
+            "units",
+            "POST",
+            "/v1/volunteers",
+            json=body,
             idempotency_key=forms.text(form, "idem", 100) or None,
         )
     except Refused as refused:
@@ -466,15 +580,30 @@ async def register_volunteer(
         if "contact" in errors:
             errors["phone"] = errors.pop("contact")
         return await _volunteers_page(
-            pages, visit, db, status=refused.problem.status, values=values, errors=errors,
+            pages,
+            visit,
+            db,
+            status=refused.problem.status,
+            values=values,
+            errors=errors,
             problem=refusal(pages, visit, refused.problem),
         )
     link, _doc = await handlers.invite(
-        db, settings, role=Role.VOLUNTEER, scope=Scope(volunteer=volunteer["id"]),
-        name=volunteer["name"], login_hint=(values["phone"] or "").replace(" ", "") or None,
-        community=community, invited_by=visit.account.login, now=utcnow(),
+        db,
+        settings,
+        role=Role.VOLUNTEER,
+        scope=Scope(volunteer=volunteer["id"]),
+        name=volunteer["name"],
+        login_hint=(values["phone"] or "").replace(" ", "") or None,
+        community=community,
+        invited_by=visit.account.login,
+        now=utcnow(),
     )
     return await _volunteers_page(
-        pages, visit, db, invitation=link, invited=volunteer["name"],
+        pages,
+        visit,
+        db,
+        invitation=link,
+        invited=volunteer["name"],
         invitation_qr=qr_svg(link, label=_("Invitation QR code")),
     )

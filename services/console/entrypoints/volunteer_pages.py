@@ -60,7 +60,10 @@ async def needs(pages: PagesDep, services: ServicesDep, visit: Visit = Claimer) 
 
 async def _my_claims(services: Services, account: Account, demand_id: str) -> list[dict[str, Any]]:
     found = await services.call(
-        account, "units", "GET", "/v1/claims",
+        account,
+        "units",
+        "GET",
+        "/v1/claims",
         params={"demand_id": demand_id, "claimant_id": claimant_id(account)},
     )
     items: list[dict[str, Any]] = found["items"]
@@ -68,7 +71,12 @@ async def _my_claims(services: Services, account: Account, demand_id: str) -> li
 
 
 async def claimer_demand_page(
-    pages: Pages, visit: Visit, services: Services, demand_id: str, *, status: int = 200,
+    pages: Pages,
+    visit: Visit,
+    services: Services,
+    demand_id: str,
+    *,
+    status: int = 200,
     **extra: Any,
 ) -> Response:
     assert visit.account is not None
@@ -76,14 +84,26 @@ async def claimer_demand_page(
         demand = await services.call(visit.account, "dispatch", "GET", f"/v1/demands/{demand_id}")
         claims = await _my_claims(services, visit.account, demand_id)
     except Refused as refused:
-        return page(pages, visit, "problem.html", status=refused.problem.status,
-                    problem=refusal(pages, visit, refused.problem))
+        return page(
+            pages,
+            visit,
+            "problem.html",
+            status=refused.problem.status,
+            problem=refusal(pages, visit, refused.problem),
+        )
     demand["remaining"] = max(0, demand["slots"] - demand["filled"])
     active = [claim for claim in claims if claim["status"] in ACTIVE]
     extra.setdefault("errors", {})
     return page(
-        pages, visit, "demand_claimer.html", status=status, demand=demand, claims=claims,
-        active=active[0] if active else None, idem=new_key(), **extra,
+        pages,
+        visit,
+        "demand_claimer.html",
+        status=status,
+        demand=demand,
+        claims=claims,
+        active=active[0] if active else None,
+        idem=new_key(),
+        **extra,
     )
 
 
@@ -111,12 +131,20 @@ async def claim(
             body["members"] = members
     try:
         await services.call(
-            visit.account, "units", "POST", f"/v1/demands/{demand_id}/claims", json=body,
+            visit.account,
+            "units",
+            "POST",
+            f"/v1/demands/{demand_id}/claims",
+            json=body,
             idempotency_key=forms.text(form, "idem", 100) or None,
         )
     except Refused as refused:
         return await claimer_demand_page(
-            pages, visit, services, demand_id, status=refused.problem.status,
+            pages,
+            visit,
+            services,
+            demand_id,
+            status=refused.problem.status,
             problem=refusal(pages, visit, refused.problem),
             problem_slug=refused.problem.slug,
             errors=fields(pages, visit, refused.problem),
@@ -128,8 +156,14 @@ async def claim(
 
 
 async def _claim_action(
-    claim_id: str, action: str, body: dict[str, Any], request: Request, pages: Pages,
-    services: Services, visit: Visit, back: str,
+    claim_id: str,
+    action: str,
+    body: dict[str, Any],
+    request: Request,
+    pages: Pages,
+    services: Services,
+    visit: Visit,
+    back: str,
 ) -> Response:
     assert visit.account is not None
     try:
@@ -140,11 +174,20 @@ async def _claim_action(
         demand_id = forms.text(await request.form(), "demand_id", 200)
         if back == "check-in":
             return await check_in_page(
-                demand_id, pages, services, visit, code=body.get("code", ""),
-                status=refused.problem.status, problem=refusal(pages, visit, refused.problem),
+                demand_id,
+                pages,
+                services,
+                visit,
+                code=body.get("code", ""),
+                status=refused.problem.status,
+                problem=refusal(pages, visit, refused.problem),
             )
         return await claimer_demand_page(
-            pages, visit, services, demand_id, status=refused.problem.status,
+            pages,
+            visit,
+            services,
+            demand_id,
+            status=refused.problem.status,
             problem=refusal(pages, visit, refused.problem),
             errors=fields(pages, visit, refused.problem),
         )
@@ -159,8 +202,14 @@ async def withdraw(
         return go("/", request)
     reason = forms.text(await request.form(), "reason", 1000)
     return await _claim_action(
-        claim_id, "withdraw", {"reason": reason} if reason else {}, request, pages, services,
-        visit, "demand",
+        claim_id,
+        "withdraw",
+        {"reason": reason} if reason else {},
+        request,
+        pages,
+        services,
+        visit,
+        "demand",
     )
 
 
@@ -174,8 +223,9 @@ async def complete(
     body: dict[str, Any] = {"report": forms.text(form, "report")}
     if forms.text(form, "served"):
         body["served"] = forms.text(form, "served")
-    return await _claim_action(claim_id, "complete", body, request, pages, services, visit,
-                               "demand")
+    return await _claim_action(
+        claim_id, "complete", body, request, pages, services, visit, "demand"
+    )
 
 
 @router.post("/claims/{claim_id}/check-in")
@@ -185,31 +235,52 @@ async def check_in(
     if visit.account is None:
         return go("/", request)
     code = forms.text(await request.form(), "code", 32)
-    return await _claim_action(claim_id, "check-in", {"code": code}, request, pages, services,
-                               visit, "check-in")
+    return await _claim_action(
+        claim_id, "check-in", {"code": code}, request, pages, services, visit, "check-in"
+    )
 
 
 async def check_in_page(
-    demand_id: str, pages: Pages, services: Services, visit: Visit, *, code: str,
-    status: int = 200, problem: str | None = None,
+    demand_id: str,
+    pages: Pages,
+    services: Services,
+    visit: Visit,
+    *,
+    code: str,
+    status: int = 200,
+    problem: str | None = None,
 ) -> Response:
     assert visit.account is not None
     try:
         demand = await services.call(visit.account, "dispatch", "GET", f"/v1/demands/{demand_id}")
         claims = await _my_claims(services, visit.account, demand_id)
     except Refused as refused:
-        return page(pages, visit, "problem.html", status=refused.problem.status,
-                    problem=refusal(pages, visit, refused.problem))
+        return page(
+            pages,
+            visit,
+            "problem.html",
+            status=refused.problem.status,
+            problem=refusal(pages, visit, refused.problem),
+        )
     active = [c for c in claims if c["status"] in ("accepted", "checked_in")]
     return page(
-        pages, visit, "check_in.html", status=status, demand=demand,
-        claim=active[0] if active else None, code=code, problem=problem,
+        pages,
+        visit,
+        "check_in.html",
+        status=status,
+        demand=demand,
+        claim=active[0] if active else None,
+        code=code,
+        problem=problem,
     )
 
 
 @router.get("/check-in/{demand_id}")
 async def check_in_from_qr(
-    demand_id: str, pages: PagesDep, services: ServicesDep, code: str = "",
+    demand_id: str,
+    pages: PagesDep,
+    services: ServicesDep,
+    code: str = "",
     visit: Visit = Claimer,
 ) -> Response:
     """Where the on-site QR code leads: the code filled in, one tap to check in."""
@@ -230,8 +301,9 @@ async def _duties(services: Services, account: Account) -> list[dict[str, Any]]:
 
     async def demand_of(demand_id: str) -> tuple[str, dict[str, Any] | None]:
         try:
-            return demand_id, await services.call(account, "dispatch", "GET",
-                                                  f"/v1/demands/{demand_id}")
+            return demand_id, await services.call(
+                account, "dispatch", "GET", f"/v1/demands/{demand_id}"
+            )
         except Refused:
             return demand_id, None
 
@@ -243,7 +315,10 @@ async def _duties(services: Services, account: Account) -> list[dict[str, Any]]:
 
 @router.get("/duties")
 async def duties(
-    pages: PagesDep, services: ServicesDep, settings: Settings, db: Db,
+    pages: PagesDep,
+    services: ServicesDep,
+    settings: Settings,
+    db: Db,
     visit: Visit = Claimer,
 ) -> Response:
     assert visit.account is not None
@@ -255,7 +330,12 @@ async def duties(
     upcoming, past = split(claims, now)
     token = visit.account.calendar_token
     return page(
-        pages, visit, "duties.html", upcoming=upcoming, past=past, problem=problem,
+        pages,
+        visit,
+        "duties.html",
+        upcoming=upcoming,
+        past=past,
+        problem=problem,
         hours=hours_this_week(claims, now, settings.zone),
         calendar_url=f"{settings.public_url.rstrip('/')}/calendar/{token}.ics" if token else None,
     )
@@ -282,8 +362,12 @@ async def calendar(
     try:
         claims = await _duties(services, account)
     except Refused:
-        return Response("the services are unreachable\n", status_code=503,
-                        media_type="text/plain", headers={"Retry-After": "60"})
+        return Response(
+            "the services are unreachable\n",
+            status_code=503,
+            media_type="text/plain",
+            headers={"Retry-After": "60"},
+        )
     host = settings.public_url.split("//", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "whistle"
     _ = pages.translator(account.language or "zh-CN")
     cal = Calendar()
@@ -302,17 +386,22 @@ async def calendar(
         event.add("dtend", claim["ends_at"].astimezone(UTC))
         event.add("dtstamp", utcnow())
         cancelled = claim["status"] in ("withdrawn", "released") or demand.get("status") in (
-            "cancelled", "expired")
+            "cancelled",
+            "expired",
+        )
         event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
         # The demand's version rises with every change of it; the claim's state adds to it.
         event.add("sequence", int(demand.get("version", 0)) * 10 + (1 if cancelled else 0))
         location = demand.get("location") or {}
-        where = " ".join(str(location[k]) for k in ("address", "building", "grid") if location.get(k))
+        where = " ".join(
+            str(location[k]) for k in ("address", "building", "grid") if location.get(k)
+        )
         if where:
             event.add("location", where)
         event.add("url", f"{settings.public_url.rstrip('/')}/demands/{claim['demand_id']}")
         cal.add_component(event)
-    return Response(cal.to_ical(), media_type="text/calendar; charset=utf-8",
-                    headers={"Cache-Control": "no-store"})
-
-
+    return Response(
+        cal.to_ical(),
+        media_type="text/calendar; charset=utf-8",
+        headers={"Cache-Control": "no-store"},
+    )

@@ -282,9 +282,10 @@ def remember(visit: Visit, response: Response) -> None:
     settings = settings_of(visit.request)
     if visit.account is None and not visit.request.cookies.get(FORM_COOKIE) and visit.csrf:
         set_cookie(response, settings, FORM_COOKIE, visit.csrf)
-    if visit.request.query_params.get("lang") and visit.request.cookies.get(
-        LANGUAGE_COOKIE
-    ) != visit.language:
+    if (
+        visit.request.query_params.get("lang")
+        and visit.request.cookies.get(LANGUAGE_COOKIE) != visit.language
+    ):
         set_cookie(response, settings, LANGUAGE_COOKIE, visit.language, max_age=365 * 86400)
 
 

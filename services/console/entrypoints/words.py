@@ -25,4 +25,4 @@ def account_error(pages: Pages, visit: Visit, error: AccountError) -> str:
         "scope-missing": _("Required for this role."),
         "scope-unexpected": _("Not for this role."),
     }
-    return sentences.get(error.code, _("Not valid."))
+    return str(sentences.get(error.code, _("Not valid.")))
