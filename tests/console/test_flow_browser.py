@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
@@ -21,6 +22,8 @@ pytestmark = pytest.mark.e2e
 
 ZONE = ZoneInfo("Asia/Shanghai")
 ADMIN_PASSWORD = "admin-password-for-tests"
+# What the flows leave behind, for the tour of every screen at both sizes.
+SEEN: dict[str, dict[str, str]] = {}
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +183,6 @@ def test_the_whole_flow(
         check_page(secretary, f"board-claimed-{tag}")
         check_page(volunteer, f"demand-volunteer-claimed-{tag}-phone")
 
-        # A second claim by the same volunteer is refused in words.
         # The unread badge lights up without a reload.
         expect(volunteer.locator("#unread-badge .badge")).not_to_have_attribute(
             "data-count", "0", timeout=10_000
@@ -205,7 +207,28 @@ def test_the_whole_flow(
         volunteer.get_by_role("button", name=t(lang, "Check in"), exact=True).click()
         expect(volunteer.get_by_label(t(lang, "Report"), exact=True)).to_be_visible()
 
+        # A shift at the same time is refused, in words and local times.
+        secretary.goto(f"{stack.url}/demands/new")
+        secretary.get_by_label(t(lang, "Title"), exact=True).fill(title + " 2")
+        secretary.get_by_label(t(lang, "Slots"), exact=True).fill("3")
+        secretary.get_by_label(t(lang, "Starts"), exact=True).fill(local_field(starts))
+        secretary.get_by_label(t(lang, "Ends"), exact=True).fill(
+            local_field(starts + timedelta(hours=1))
+        )
+        secretary.get_by_role("button", name=t(lang, "Post demand"), exact=True).click()
+        expect(secretary).to_have_url(re.compile(r"/demands/dem"))
+        second_id = secretary.url.rsplit("/", 1)[-1]
+        volunteer.goto(f"{stack.url}/demands/{second_id}")
+        volunteer.get_by_role("button", name=t(lang, "Claim"), exact=True).click()
+        overlap = t(lang, "You are already on a shift from %(start)s to %(end)s.") % {
+            "start": starts.strftime("%Y-%m-%d %H:%M"),
+            "end": (starts + timedelta(hours=3)).strftime("%Y-%m-%d %H:%M"),
+        }
+        expect(volunteer.get_by_role("alert")).to_have_text(overlap)
+        check_page(volunteer, f"claim-refused-{tag}-phone")
+
         # --- completion --------------------------------------------------------------------
+        volunteer.goto(f"{stack.url}/demands/{demand_id}")
         volunteer.get_by_label(t(lang, "Report"), exact=True).fill(
             "北门秩序良好" if lang == "zh-CN" else "All calm at the gate"
         )
@@ -213,7 +236,16 @@ def test_the_whole_flow(
         expect(volunteer.locator("#h-mine")).to_have_count(0)
         volunteer.goto(f"{stack.url}/duties")
         expect(volunteer.locator("#hours-week")).not_to_have_text("0")
+        volunteer.get_by_role("button", name=t(lang, "Make calendar address")).click()
+        feed = volunteer.locator("#calendar-url").inner_text().strip()
         check_page(volunteer, f"duties-{tag}-phone")
+        first, again = httpx.get(feed), httpx.get(feed)
+        assert first.status_code == 200
+        assert first.headers["content-type"].startswith("text/calendar")
+        uids = re.findall(r"^UID:(.+)$", first.text.replace("\r", ""), flags=re.M)
+        assert uids
+        assert uids == re.findall(r"^UID:(.+)$", again.text.replace("\r", ""), flags=re.M)
+        assert "STATUS:CONFIRMED" in first.text
         volunteer.goto(f"{stack.url}/inbox")
         check_page(volunteer, f"inbox-volunteer-{tag}-phone")
 
@@ -243,8 +275,99 @@ def test_the_whole_flow(
         check_page(secretary, f"demand-secretary-completed-{tag}")
         secretary.goto(f"{stack.url}/inbox")
         check_page(secretary, f"inbox-secretary-{tag}")
+        SEEN[lang] = {
+            "secretary": f"chen-{suffix}",
+            "volunteer": phone,
+            "demand": demand_id,
+            "open_demand": second_id,
+            "code": code,
+        }
     finally:
         for context in contexts:
+            context.close()
+
+
+def test_a_demand_repeated_over_days_is_previewed_before_anything_is_posted(
+    stack: Stack, browser: Browser, outside: Outside
+) -> None:
+    assert "en" in SEEN, "runs after the English flow"
+    context = person(browser, "desktop", outside)
+    try:
+        page = context.new_page()
+        sign_in(page, stack, "en", SEEN["en"]["secretary"], "secretary-pass-1")
+        page.goto(f"{stack.url}/demands/new")
+        page.get_by_label("Title", exact=True).fill("Daily call to residents living alone")
+        page.get_by_label("Slots", exact=True).fill("2")
+        page.get_by_label("Repeat on this many days", exact=True).fill("3")
+        page.get_by_role("button", name="Post demand", exact=True).click()
+        rows = page.locator("table tbody tr")
+        expect(rows).to_have_count(3)
+        check_page(page, "series-preview-en-desktop")
+        page.goto(f"{stack.url}/board")
+        expect(page.locator("#board")).not_to_contain_text("Daily call to residents")
+        page.go_back()
+        page.get_by_role("button", name="Post all 3").click()
+        expect(page).to_have_url(re.compile(r"/board$"))
+        expect(page.locator("#board li", has_text="Daily call to residents")).to_have_count(3)
+    finally:
+        context.close()
+
+
+SCREENS = {
+    "secretary": [
+        ("board", "/board"),
+        ("demand-new", "/demands/new"),
+        ("volunteers", "/volunteers"),
+        ("demand-secretary", "/demands/{open_demand}"),
+        ("qr", "/demands/{open_demand}/qr"),
+        ("roster", "/demands/{demand}/roster"),
+        ("inbox-secretary", "/inbox"),
+    ],
+    "volunteer": [
+        ("needs", "/needs"),
+        ("demand-volunteer", "/demands/{open_demand}"),
+        ("duties", "/duties"),
+        ("check-in", "/check-in/{demand}?code={code}"),
+        ("inbox-volunteer", "/inbox"),
+    ],
+    "admin": [("admin", "/admin")],
+    "anonymous": [("sign-in", "/sign-in")],
+}
+PASSWORDS = {
+    "secretary": "secretary-pass-1",
+    "volunteer": "volunteer-pass-1",
+    "admin": ADMIN_PASSWORD,
+}
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_every_screen_at_both_sizes_passes_axe(
+    stack: Stack, browser: Browser, outside: Outside, lang: str, size: str
+) -> None:
+    seen = SEEN[lang]
+    for role, screens in SCREENS.items():
+        context = person(browser, size, outside)
+        try:
+            page = context.new_page()
+            if role != "anonymous":
+                login = "admin" if role == "admin" else seen[role]
+                sign_in(page, stack, lang, login, PASSWORDS[role])
+                page.wait_for_url(re.compile(r"/(board|needs|admin)$"))
+            for name, path in screens:
+                page.goto(
+                    f"{stack.url}{path.format(**seen)}"
+                    + ("&" if "?" in path else "?")
+                    + f"lang={lang}"
+                )
+                expect(page.locator("html")).to_have_attribute("lang", lang)
+                check_page(page, f"tour-{name}-{lang}-{size}")
+                # Nothing is wider than the screen (usable at 360 px and up).
+                overflow = page.evaluate(
+                    "() => document.documentElement.scrollWidth - window.innerWidth"
+                )
+                assert overflow <= 0, f"{name} is {overflow}px wider than the screen"
+        finally:
             context.close()
 
 
