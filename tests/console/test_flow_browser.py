@@ -313,6 +313,68 @@ def test_a_demand_repeated_over_days_is_previewed_before_anything_is_posted(
         context.close()
 
 
+def test_a_unit_member_invited_by_the_admin_claims_for_several_people(
+    stack: Stack, browser: Browser, outside: Outside
+) -> None:
+    seen = SEEN["zh-CN"]
+    contexts = [person(browser, "desktop", outside), person(browser, "phone", outside)]
+    try:
+        admin, member = (context.new_page() for context in contexts)
+        sign_in(admin, stack, "zh-CN", "admin", ADMIN_PASSWORD)
+        form = admin.locator("form[action='/admin/units']")
+        form.get_by_label(t("zh-CN", "Name"), exact=True).fill("街道卫生服务中心")
+        form.get_by_label(t("zh-CN", "Kind of unit"), exact=True).select_option("department")
+        form.get_by_label(t("zh-CN", "Communities served"), exact=True).fill("c-north-zh")
+        form.get_by_label(t("zh-CN", "First member's suggested login"), exact=True).fill(
+            "health-centre"
+        )
+        form.get_by_role("button", name=t("zh-CN", "Register unit")).click()
+        link = open_invitation(admin)
+        member.goto(link)
+        expect(member.get_by_label(t("zh-CN", "Login"), exact=True)).to_have_value("health-centre")
+        member.get_by_label(t("zh-CN", "Password"), exact=True).fill("unit-member-pass")
+        member.get_by_role("button", name=t("zh-CN", "Set password")).click()
+        expect(member).to_have_url(re.compile(r"/needs$"))
+        member.get_by_role("link", name="北门卡口值守 2").click()
+        member.get_by_label(t("zh-CN", "Headcount"), exact=True).fill("2")
+        member.get_by_label(t("zh-CN", "Members"), exact=True).fill("张医生，王护士")
+        check_page(member, "demand-unit-zh-CN-phone")
+        member.get_by_role("button", name=t("zh-CN", "Claim"), exact=True).click()
+        expect(member.locator("#h-mine")).to_be_visible()
+        expect(member.get_by_text(t("zh-CN", "%(count)s people") % {"count": 2})).to_be_visible()
+        admin.goto(f"{stack.url}/sign-in")
+        # The secretary's page names the unit and its members.
+        secretary = contexts[0].new_page()
+        contexts[0].clear_cookies()
+        sign_in(secretary, stack, "zh-CN", seen["secretary"], "secretary-pass-1")
+        secretary.goto(f"{stack.url}/demands/{seen['open_demand']}")
+        claims = secretary.locator("#claims")
+        expect(claims).to_contain_text("街道卫生服务中心 × 2")
+        expect(claims).to_contain_text("张医生, 王护士")
+    finally:
+        for context in contexts:
+            context.close()
+
+
+def test_the_qr_link_opened_signed_out_signs_in_and_comes_back_with_the_code(
+    stack: Stack, browser: Browser, outside: Outside
+) -> None:
+    seen = SEEN["en"]
+    context = person(browser, "phone", outside)
+    try:
+        page = context.new_page()
+        page.goto(f"{stack.url}/check-in/{seen['demand']}?code={seen['code']}&lang=en")
+        expect(page).to_have_url(re.compile(r"/sign-in\?next="))
+        page.get_by_label("Login", exact=True).fill(seen["volunteer"])
+        page.get_by_label("Password", exact=True).fill("volunteer-pass-1")
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        expect(page).to_have_url(re.compile(rf"/check-in/{seen['demand']}\?code="))
+        # Already checked in (and completed) in the flow: the page says so.
+        expect(page.locator("h1")).to_contain_text("Check in")
+    finally:
+        context.close()
+
+
 SCREENS = {
     "secretary": [
         ("board", "/board"),

@@ -20,7 +20,7 @@ from tests.support.processes import ROOT, free_port
 pytestmark = pytest.mark.e2e
 
 SERVICES = ("dispatch", "units", "notify", "audit", "console")
-PREFIX = re.compile(r"^(whistle|mongo|dispatch|units|notify|audit) *\| ")
+PREFIX = re.compile(r"^(whistle|mongo|dispatch|units|notify|audit|console) *\| ")
 
 
 class Output:

@@ -1,10 +1,13 @@
 """The console's HTTP app: pages, static files, probes, and how errors become pages."""
 
+from urllib.parse import quote
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.console.domain.accounts import pick_language
 from services.console.entrypoints import (
     admin_pages,
     auth_pages,
@@ -42,9 +45,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, error: SignInRequired) -> Response:
-        from urllib.parse import quote
-
-        return go(f"/sign-in?next={quote(error.next_path, safe='')}", request)
+        target = f"/sign-in?next={quote(error.next_path, safe='')}"
+        # A language asked for in the link holds on the sign-in page too.
+        if language := pick_language(request.query_params.get("lang")):
+            target += f"&lang={language}"
+        return go(target, request)
 
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, error: Forbidden) -> Response:
