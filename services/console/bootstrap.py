@@ -11,6 +11,7 @@ from services.console.adapters import store
 from services.console.adapters.services import Services
 from services.console.config import ConsoleSettings
 from services.console.entrypoints import http
+from services.console.entrypoints.security import SecurityHeadersMiddleware
 from services.console.entrypoints.web import Pages
 from shared.http.body_limit import BodySizeLimitMiddleware
 from shared.metrics import HttpMetricsMiddleware, metrics_endpoint
@@ -52,6 +53,7 @@ def build_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.state.db = db
     app.state.services = Services(settings, client)
     app.state.pages = Pages(settings)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetricsMiddleware, service="console")
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)

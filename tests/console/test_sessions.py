@@ -270,3 +270,27 @@ def test_the_landing_page_is_zh_cn_and_english_is_remembered(stack: Stack, accou
     with client(stack) as elsewhere:
         sign_in(elsewhere, "sec-1")
         assert '<html lang="en">' in elsewhere.get("/board").text  # remembered per person
+
+
+def test_pages_allow_only_their_own_scripts_and_send_no_referer(stack: Stack) -> None:
+    with client(stack) as http:
+        answer = http.get("/sign-in")
+        policy = answer.headers["content-security-policy"]
+        assert "script-src 'self'" in policy
+        assert "frame-ancestors 'none'" in policy
+        assert answer.headers["referrer-policy"] == "no-referrer"
+        assert "<script>" not in answer.text  # no inline script: every script is a file
+        for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', answer.text):
+            assert http.get(asset).status_code == 200, asset
+
+
+def test_a_problem_from_the_console_itself_is_a_page_not_a_stack_trace(stack: Stack) -> None:
+    with client(stack) as http:
+        missing = http.get("/no-such-page", headers={"accept": "text/html"})
+        assert missing.status_code == 404
+        assert '<html lang="zh-CN">' in missing.text
+        api = http.get("/no-such-page", headers={"accept": "application/json"})
+        assert api.status_code == 404
+        assert api.headers["content-type"] == "application/problem+json"
+        calendar = http.get("/calendar/not-a-token.ics")
+        assert calendar.status_code == 404
