@@ -208,5 +208,8 @@ def test_whistle_run_serves_the_flow_and_stops_cleanly(
     assert "whistle | ready: every service answers /readyz" in text
     assert "whistle | stopped" in text
     # A fresh store has no admin: the banner shows the first one's password, once.
-    assert re.search(r"whistle \| console: created the first admin account: login 'admin', "
-                     r"password '\S{12,}'", text)
+    assert re.search(
+        r"whistle \| console: created the first admin account: login 'admin', "
+        r"password '\S{12,}'",
+        text,
+    )
