@@ -351,6 +351,11 @@ def test_a_unit_member_invited_by_the_admin_claims_for_several_people(
         claims = secretary.locator("#claims")
         expect(claims).to_contain_text("街道卫生服务中心 × 2")
         expect(claims).to_contain_text("张医生, 王护士")
+        # The unit withdraws (more than an hour before the start: no reason needed) and the
+        # secretary's open page shows it without a reload.
+        member.get_by_role("button", name=t("zh-CN", "Withdraw"), exact=True).click()
+        expect(member.get_by_role("button", name=t("zh-CN", "Claim"), exact=True)).to_be_visible()
+        expect(claims).to_contain_text(t("zh-CN", "withdrawn"))
     finally:
         for context in contexts:
             context.close()

@@ -16,8 +16,8 @@ class Shift:
 def repeat_daily(
     starts_at: datetime, ends_at: datetime, fill_by: datetime | None, days: int
 ) -> list[Shift]:
-    """`days` shifts, the same local hours each day (a zone-aware start keeps its wall clock
-    across a change of offset)."""
+    """`days` shifts, each a whole day after the one before (24 h: the console's default zone,
+    Asia/Shanghai, has no daylight saving, so that is the same local hours each day)."""
     if not 1 <= days <= MAX_DAYS:
         raise ValueError(f"days must be 1 to {MAX_DAYS}")
     return [
