@@ -351,8 +351,13 @@ def test_a_unit_member_invited_by_the_admin_claims_for_several_people(
         claims = secretary.locator("#claims")
         expect(claims).to_contain_text("街道卫生服务中心 × 2")
         expect(claims).to_contain_text("张医生, 王护士")
-        # The unit withdraws (more than an hour before the start: no reason needed) and the
-        # secretary's open page shows it without a reload.
+        # The unit withdraws: the shift starts within the hour, so a reason is asked for, in
+        # words; with one, the secretary's open page shows the withdrawal without a reload.
+        member.get_by_role("button", name=t("zh-CN", "Withdraw"), exact=True).click()
+        expect(member.get_by_role("alert")).to_have_text(
+            t("zh-CN", "The shift starts within the hour: say why you withdraw.")
+        )
+        member.get_by_label(t("zh-CN", "Reason"), exact=True).fill("临时有抢险任务")
         member.get_by_role("button", name=t("zh-CN", "Withdraw"), exact=True).click()
         expect(member.get_by_role("button", name=t("zh-CN", "Claim"), exact=True)).to_be_visible()
         expect(claims).to_contain_text(t("zh-CN", "withdrawn"))
