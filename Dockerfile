@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image for the four Whistle services: `whistle serve dispatch|units|notify|audit`.
+# One image for the Whistle services: `whistle serve dispatch|units|notify|audit|console`.
 # Build: docker build -t whistle .   (docker compose builds it for you)
 
 FROM python:3.13-slim AS build
@@ -36,7 +36,7 @@ ENV PATH="/app/.venv/bin:$PATH" \
     WHISTLE_HOST=0.0.0.0
 WORKDIR /app
 USER whistle
-EXPOSE 8001 8002 8003 8004
+EXPOSE 8000 8001 8002 8003 8004
 # /readyz of whichever Whistle service listens here (stdlib only: the slim image has no curl).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "/app/deploy/healthcheck.py"]

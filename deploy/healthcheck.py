@@ -1,6 +1,6 @@
 """Container healthcheck: is the Whistle service listening here ready?
 
-One image runs any of the four services, so this does not need to be told which: it asks
+One image runs any of the services, so this does not need to be told which: it asks
 `/readyz` on every Whistle port (the defaults, or `WHISTLE_<NAME>_PORT`) and is healthy when at
 least one answers and every one that answers says 200. Ports given as arguments are asked
 instead. Standard library only: the slim image has no curl, and importing the services would
@@ -14,7 +14,7 @@ import sys
 import urllib.error
 import urllib.request
 
-DEFAULT_PORTS = {"dispatch": 8001, "units": 8002, "notify": 8003, "audit": 8004}
+DEFAULT_PORTS = {"dispatch": 8001, "units": 8002, "notify": 8003, "audit": 8004, "console": 8000}
 TIMEOUT_S = 3.0
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from services.cli.account_commands import account_cli
 from services.cli.audit_commands import audit_key, replay, verify
 from services.cli.registry import SERVICES
 from shared.auth import Role, issue_token
@@ -54,7 +55,9 @@ def token(
 
 
 @cli.command()
-def serve(service: Annotated[str, typer.Argument(help="dispatch, units, notify or audit")]) -> None:
+def serve(
+    service: Annotated[str, typer.Argument(help="dispatch, units, notify, audit or console")],
+) -> None:
     """Start one service (HTTP and its consumers)."""
     from shared.http.app import serve as serve_app
 
@@ -94,6 +97,7 @@ def run(
 cli.command()(replay)
 cli.command()(verify)
 cli.command("audit-key")(audit_key)
+cli.add_typer(account_cli, name="account")
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""The four services, their default ports, and where their apps are built."""
+"""The services (the four and the console), their default ports, and where their apps are
+built."""
 
 import importlib
 from dataclasses import dataclass
@@ -30,5 +31,6 @@ SERVICES: dict[str, ServiceEntry] = {
         ServiceEntry("units", 8002, "services.units.bootstrap"),
         ServiceEntry("notify", 8003, "services.notify.bootstrap"),
         ServiceEntry("audit", 8004, "services.audit.bootstrap"),
+        ServiceEntry("console", 8000, "services.console.bootstrap"),
     )
 }

@@ -109,6 +109,31 @@ async def announce_ready(addresses: dict[str, str], patience_s: float = 60.0) ->
     say("ready: every service answers /readyz")
 
 
+async def announce_first_admin(mongodb_url: str | None) -> None:
+    """On a console store with no admin, make `admin` and print its password, this once."""
+    from services.console.adapters.store import ensure_indexes
+    from services.console.config import ConsoleSettings
+    from services.console.handlers import ensure_admin
+    from shared.clock import utcnow
+    from shared.store.mongo import make_client
+
+    settings = ConsoleSettings()
+    client = make_client(mongodb_url or settings.mongodb_url, app_name="whistle-run")
+    try:
+        db = client[settings.database_name("console")]
+        await ensure_indexes(db)
+        password = await ensure_admin(db, utcnow())
+    except Exception as error:  # the console will say more when it starts; do not stop here
+        say(f"console: could not check for an admin account ({type(error).__name__})")
+        return
+    finally:
+        await client.close()
+    if password is not None:
+        say(f"console: created the first admin account: login 'admin', password '{password}'")
+        say("console: this password is shown once; sign in and keep it safe")
+    say(f"console: open {settings.public_url}")
+
+
 async def run_all(embedded_path: Path, embedded_port: int) -> int:
     settings = WhistleSettings()
     env = dict(os.environ)
@@ -148,6 +173,7 @@ async def run_all(embedded_path: Path, embedded_port: int) -> int:
             env["MONGODB_URL"] = url
         else:
             say(f"MongoDB: {redacted(settings.mongodb_url)}")
+        await announce_first_admin(env.get("MONGODB_URL"))
         for name in SERVICES:
             child = Child(name, [python, "-m", "services.cli", "serve", name], env)
             children.append(child)

@@ -204,6 +204,28 @@ def test_the_container_environment_is_a_valid_production_configuration(
         assert settings.mongodb_url == env["MONGODB_URL"]
 
 
+def test_the_console_reaches_the_four_services_by_name_and_serves_secure_cookies(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in list(os.environ):
+        if variable.startswith("WHISTLE_") or variable in {"RABBITMQ_URL", "MONGODB_URL"}:
+            monkeypatch.delenv(variable)
+    host = {"WHISTLE_JWT_SECRET": "j" * 40, "WHISTLE_WEBHOOK_SECRET": "w" * 40}
+    env = container_env(services["console"], host)
+    with monkeypatch.context() as patch:
+        for variable, value in env.items():
+            patch.setenv(variable, value)
+        settings = _bootstrap_module(SERVICES["console"].module).load_settings()
+    for name in ("dispatch", "units", "notify", "audit"):
+        url = urlsplit(getattr(settings, f"{name}_url"))
+        assert (url.hostname, url.port) == (name, SERVICES[name].default_port)
+    assert settings.public_url == "http://localhost:8000"
+    assert settings.timezone == "Asia/Shanghai"
+    assert settings.secure_cookies  # production: cookies over HTTPS only
+    # The console needs the database, not the broker, but starts after both are healthy.
+    assert set(services["console"]["depends_on"]) >= {"mongodb"}
+
+
 def test_smtp_reaches_notify_only_when_the_host_sets_it(
     services: dict[str, dict[str, Any]],
 ) -> None:

@@ -47,7 +47,7 @@ def test_default_ports_are_the_registry_ports() -> None:
 @pytest.mark.unit
 def test_port_variables_override_the_defaults() -> None:
     script = load_script()
-    assert script.configured_ports({"WHISTLE_AUDIT_PORT": "9004"}) == [8001, 8002, 8003, 9004]
+    assert script.configured_ports({"WHISTLE_AUDIT_PORT": "9004"}) == [8001, 8002, 8003, 9004, 8000]
 
 
 @pytest.mark.unit

@@ -19,8 +19,8 @@ from tests.support.processes import ROOT, free_port
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = ("dispatch", "units", "notify", "audit")
-PREFIX = re.compile(r"^(whistle|mongo|dispatch|units|notify|audit) *\| ")
+SERVICES = ("dispatch", "units", "notify", "audit", "console")
+PREFIX = re.compile(r"^(whistle|mongo|dispatch|units|notify|audit|console) *\| ")
 
 
 class Output:
@@ -154,7 +154,7 @@ def test_whistle_run_serves_the_flow_and_stops_cleanly(
     for url in urls.values():
         _wait_ready(url, process, output)
     children = _children_of(process.pid)
-    assert len(children) == 5, children  # the embedded MongoDB and the four services
+    assert len(children) == 6, children  # the embedded MongoDB, the four services, the console
 
     admin = _cli("token", "--role", "admin", "--sub", "tester", env=run_env)
     secretary = _cli(
@@ -207,3 +207,9 @@ def test_whistle_run_serves_the_flow_and_stops_cleanly(
         assert f"{name} {url}" in text  # the ports it really uses
     assert "whistle | ready: every service answers /readyz" in text
     assert "whistle | stopped" in text
+    # A fresh store has no admin: the banner shows the first one's password, once.
+    assert re.search(
+        r"whistle \| console: created the first admin account: login 'admin', "
+        r"password '\S{12,}'",
+        text,
+    )

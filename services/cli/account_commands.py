@@ -1,0 +1,60 @@
+"""`whistle account create`: an account in the console's database (password from stdin)."""
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+
+from shared.auth import Role
+
+account_cli = typer.Typer(help="Console accounts.", no_args_is_help=True)
+
+
+@account_cli.command("create")
+def create(
+    login: Annotated[str, typer.Option(help="a phone number or user name")],
+    role: Annotated[Role, typer.Option(help="secretary, unit, volunteer, auditor or admin")],
+    community: Annotated[str | None, typer.Option(help="a secretary's community")] = None,
+    unit: Annotated[str | None, typer.Option(help="a unit member's unit")] = None,
+    volunteer: Annotated[str | None, typer.Option(help="a volunteer's id (from units)")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="the person's name (the login if omitted)")
+    ] = None,
+) -> None:
+    """Make a console account; the password is read from stdin (one line), never an argument."""
+    from services.console.bootstrap import load_settings
+    from services.console.domain.accounts import AccountError, Scope
+    from services.console.handlers import create_account
+    from shared.clock import utcnow
+    from shared.store.mongo import make_client
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    settings = load_settings()
+
+    async def make() -> str:
+        client = make_client(settings.mongodb_url, app_name="whistle-cli")
+        try:
+            db = client[settings.database_name("console")]
+            from services.console.adapters.store import ensure_indexes
+
+            await ensure_indexes(db)
+            account = await create_account(
+                db,
+                login=login,
+                password=password,
+                role=role,
+                scope=Scope(community, unit, volunteer),
+                name=name,
+                now=utcnow(),
+            )
+            return account.id
+        finally:
+            await client.close()
+
+    try:
+        account_id = asyncio.run(make())
+    except AccountError as error:
+        typer.echo(f"refused: {error.field}: {error.code}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"created {account_id} ({role.value} {login})")

@@ -1,0 +1,71 @@
+"""The real stack under the console's tests: RabbitMQ (a vhost of its own), the MongoDB wire
+server, the four services and the console, each a real process, started once per module."""
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from pymongo import MongoClient
+
+from tests.support.processes import ROOT, ServiceProcess
+
+FOUR = ("dispatch", "units", "notify", "audit")
+
+
+@dataclass
+class Stack:
+    console: ServiceProcess
+    services: dict[str, ServiceProcess]
+    env: dict[str, str]
+    mongodb_url: str
+    db_prefix: str
+
+    @property
+    def url(self) -> str:
+        return self.console.url
+
+    def console_db(self) -> "MongoClient[dict[str, object]]":
+        return MongoClient(self.mongodb_url, tz_aware=True)
+
+    def create_account(self, login: str, password: str, *args: str) -> str:
+        """`whistle account create` as an operator runs it: the password on stdin."""
+        done = subprocess.run(
+            [sys.executable, "-m", "services.cli", "account", "create", "--login", login, *args],
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=ROOT,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr + done.stdout
+        return done.stdout
+
+
+def start_stack(env: dict[str, str], log_dir: Path, **console_env: str) -> Iterator[Stack]:
+    started: list[ServiceProcess] = []
+    try:
+        services = {}
+        for name in FOUR:
+            process = ServiceProcess(name, env, log_dir)
+            started.append(process)
+            services[name] = process.start()
+        for process in services.values():
+            process.wait_ready(60)
+        urls = {f"WHISTLE_{name.upper()}_URL": p.url for name, p in services.items()}
+        console = ServiceProcess("console", {**env, **urls, **console_env}, log_dir)
+        console.env["WHISTLE_PUBLIC_URL"] = console.url
+        started.append(console)
+        console.start().wait_ready(60)
+        full_env = {**console.env}
+        yield Stack(console, services, full_env, env["MONGODB_URL"], env["WHISTLE_DB_PREFIX"])
+    finally:
+        for process in reversed(started):
+            process.terminate()
+
+
+def client(stack: Stack) -> httpx.Client:
+    return httpx.Client(base_url=stack.url, follow_redirects=False, timeout=20)
