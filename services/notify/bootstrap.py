@@ -35,7 +35,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
     webhook = WebhookSender(
         settings.webhook_secret.get_secret_value().encode(),
         timeout_s=settings.webhook_timeout_s,
-        refuse_private=settings.refuse_private_webhooks,
+        allow_loopback=settings.webhooks_may_reach_loopback,
     )
     email = (
         EmailSender(

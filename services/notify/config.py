@@ -3,7 +3,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
-from shared.settings import DEV_WEBHOOK_SECRET, InsecureSettingsError, WhistleSettings
+from shared.settings import DEV_WEBHOOK_SECRET, WhistleSettings, check_secret
 
 
 class NotifySettings(WhistleSettings):
@@ -45,18 +45,14 @@ class NotifySettings(WhistleSettings):
         return value
 
     @model_validator(mode="after")
-    def _refuse_dev_webhook_secret_in_production(self) -> Self:
-        if (
-            self.env == "production"
-            and self.webhook_secret.get_secret_value() == DEV_WEBHOOK_SECRET
-        ):
-            raise InsecureSettingsError(
-                "WHISTLE_ENV=production refuses the development webhook secret: "
-                "set WHISTLE_WEBHOOK_SECRET"
-            )
+    def _refuse_weak_webhook_secret_in_production(self) -> Self:
+        if self.is_production:
+            check_secret("WHISTLE_WEBHOOK_SECRET", self.webhook_secret, DEV_WEBHOOK_SECRET)
         return self
 
     @property
-    def refuse_private_webhooks(self) -> bool:
-        """SSRF guard: in production a webhook may not reach private or loopback addresses."""
-        return self.env == "production"
+    def webhooks_may_reach_loopback(self) -> bool:
+        """The SSRF guard is always on; only development lets a webhook reach this machine
+        (so people can try one locally). Private and link-local ranges are refused always.
+        There is deliberately no setting to turn the guard off."""
+        return not self.is_production
