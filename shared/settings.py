@@ -45,6 +45,16 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f"'{text}' is not a duration: use e.g. 30m, 8h, 2d") from None
 
 
+def format_duration(duration: timedelta) -> str:
+    """`24h`, `30m`, `90s`: the way WHISTLE_JWT_MAX_TTL and `--ttl` are written."""
+    seconds = int(duration.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        # Days only from two on: "24h" reads better than "1d".
+        if seconds and seconds % size == 0 and (unit != "d" or seconds >= 2 * size):
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def is_loopback_host(host: str) -> bool:
     if host.lower() in {"localhost", "localhost.localdomain"}:
         return True

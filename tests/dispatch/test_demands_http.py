@@ -200,6 +200,25 @@ async def test_the_same_idempotency_key_and_body_creates_one_demand_under_concur
     assert await db.db["demands"].count_documents({"community_id": "c-b"}) == before + 1
 
 
+async def test_an_idempotency_key_belongs_to_the_whole_principal_not_its_sub(
+    client: httpx.AsyncClient, token: Callable[..., str], db: DispatchDb
+) -> None:
+    # Two people who happen to share a `sub` (a console account name, say) are two callers.
+    secretary = token("secretary", "zhang", community="c-a")
+    admin = token("admin", "zhang")
+    body = demand_body("c-a", title="Sandbags for the east gate")
+    key = {"Idempotency-Key": "sandbags"}
+    first = await client.post("/v1/demands", json=body, headers=bearer(secretary) | key)
+    assert first.status_code == 201, first.text
+    second = await client.post("/v1/demands", json=body, headers=bearer(admin) | key)
+    assert second.status_code == 201, second.text
+    assert second.headers.get("idempotent-replayed") is None
+    assert second.json()["id"] != first.json()["id"]
+    assert second.json()["created_by"] == "zhang"
+    again = await client.post("/v1/demands", json=body, headers=bearer(admin) | key)
+    assert again.json()["id"] == second.json()["id"]
+
+
 async def test_an_idempotency_key_expires_after_24_hours(
     client: httpx.AsyncClient, token: Callable[..., str], db: DispatchDb
 ) -> None:
@@ -212,7 +231,7 @@ async def test_an_idempotency_key_expires_after_24_hours(
     assert replay.json()["id"] == first.json()["id"]
     # A day passes (the record's age is what the TTL index looks at).
     await db.db["idempotency_keys"].update_one(
-        {"_id": "expiry-sec:daily-call"},
+        {"_id": "secretary/c-b/expiry-sec:daily-call"},
         {"$set": {"created_at": datetime.now(UTC) - timedelta(hours=24, minutes=1)}},
     )
     later = await client.post("/v1/demands", json=body, headers=headers)

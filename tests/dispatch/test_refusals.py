@@ -2,12 +2,14 @@
 or published (the database is read directly, the broker watched by a queue of our own)."""
 
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from shared.auth import Role, issue_token
@@ -171,10 +173,31 @@ async def test_an_oversized_body_is_a_413(client: httpx.AsyncClient) -> None:
 
 
 EXPIRED = issue_token(
-    DEV_JWT_SECRET, sub="late", role=Role.SECRETARY, community=COMMUNITY, ttl=timedelta(seconds=-5)
+    DEV_JWT_SECRET, sub="late", role=Role.SECRETARY, community=COMMUNITY, ttl=timedelta(seconds=-60)
 )
 FORGED = issue_token("not-the-secret-the-services-sign-with", sub="forger", role=Role.ADMIN)
+
+
+def _raw(**claims: object) -> str:
+    """A token signed with the right secret but claims `mint_token` would never write."""
+    now = int(time.time())
+    base: dict[str, object] = {"iss": "whistle", "aud": "whistle", "iat": now, "exp": now + 600}
+    payload = {key: value for key, value in {**base, **claims}.items() if value is not None}
+    return jwt.encode(payload, DEV_JWT_SECRET, algorithm="HS256")
+
+
 UNAUTHENTICATED: dict[str, dict[str, str]] = {
+    "thirty years": bearer(_raw(sub="a", role="admin", exp=int(time.time()) + 30 * 365 * 86400)),
+    "no issuer": bearer(_raw(sub="a", role="admin", iss=None)),
+    "another audience": bearer(_raw(sub="a", role="admin", aud="elsewhere")),
+    "volunteer naming a community": bearer(
+        _raw(sub="v", role="volunteer", volunteer="v-1", community=COMMUNITY)
+    ),
+    "secretary naming a unit": bearer(
+        _raw(sub="s", role="secretary", community=COMMUNITY, unit="u-1")
+    ),
+    "empty sub": bearer(_raw(sub="", role="secretary", community=COMMUNITY)),
+    "over-long sub": bearer(_raw(sub="s" * 5000, role="secretary", community=COMMUNITY)),
     "no token": {},
     "not bearer": {"Authorization": "Basic c2VjOnNlYw=="},
     "garbage": {"Authorization": "Bearer not.a.jwt"},

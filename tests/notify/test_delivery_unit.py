@@ -172,9 +172,7 @@ def test_production_refuses_a_development_or_short_webhook_secret() -> None:
         NotifySettings(env="production", jwt_secret=REAL_JWT_SECRET)
     with pytest.raises(ValidationError, match="at least 32 bytes"):
         NotifySettings(env="production", jwt_secret=REAL_JWT_SECRET, webhook_secret="w" * 31)
-    settings = NotifySettings(
-        env="production", jwt_secret=REAL_JWT_SECRET, webhook_secret="w" * 32
-    )
+    settings = NotifySettings(env="production", jwt_secret=REAL_JWT_SECRET, webhook_secret="w" * 32)
     assert not settings.webhooks_may_reach_loopback
     development = NotifySettings(env="development", jwt_secret=DEV_JWT_SECRET)
     assert development.webhooks_may_reach_loopback

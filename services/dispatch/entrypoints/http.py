@@ -48,7 +48,7 @@ async def register_community(
         )
 
     return await create_once(
-        runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=create
+        runtime.idempotency, runtime.uow, request=request, scope=principal.scope_key, create=create
     )
 
 
@@ -75,7 +75,7 @@ async def publish_demand(
         )
 
     return await create_once(
-        runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=create
+        runtime.idempotency, runtime.uow, request=request, scope=principal.scope_key, create=create
     )
 
 
@@ -176,7 +176,7 @@ async def _close(
 
     # A retried close with the same Idempotency-Key gets its first answer, not a 409.
     return await create_once(
-        runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=closing
+        runtime.idempotency, runtime.uow, request=request, scope=principal.scope_key, create=closing
     )
 
 

@@ -45,9 +45,8 @@ async def stream_owner(
             "send 'Authorization: Bearer <token>' or '?access_token=<token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    secret: str = request.app.state.settings.jwt_secret.get_secret_value()
     try:
-        principal = decode_token(secret, token)
+        principal = decode_token(request.app.state.settings, token)
     except InvalidToken as error:
         raise ProblemError(
             401,

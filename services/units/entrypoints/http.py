@@ -76,7 +76,11 @@ async def register_unit(
 
     return await patiently(
         lambda: create_once(
-            runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=create
+            runtime.idempotency,
+            runtime.uow,
+            request=request,
+            scope=principal.scope_key,
+            create=create,
         )
     )
 
@@ -111,7 +115,11 @@ async def register_volunteer(
 
     return await patiently(
         lambda: create_once(
-            runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=create
+            runtime.idempotency,
+            runtime.uow,
+            request=request,
+            scope=principal.scope_key,
+            create=create,
         )
     )
 
@@ -202,7 +210,7 @@ async def claim_demand(
                     runtime.idempotency,
                     runtime.uow,
                     request=request,
-                    scope=principal.sub,
+                    scope=principal.scope_key,
                     create=create,
                 )
             )
