@@ -1,12 +1,12 @@
 """Dispatch's commands, events and timers, one function each: check the rule, change the state,
 emit the event (through the outbox, in the same transaction)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import structlog
 
-from services.dispatch.adapters import repository
+from services.dispatch.adapters import reach, repository
 from services.dispatch.domain import lifecycle
 from services.dispatch.domain.claims import ClaimLedger
 from services.dispatch.domain.model import Community, Demand
@@ -16,6 +16,7 @@ from shared.clock import as_utc, utcnow
 from shared.events.catalogue import (
     ClaimAccepted,
     ClaimCheckedIn,
+    ClaimData,
     ClaimPromoted,
     ClaimReleased,
     ClaimWithdrawn,
@@ -296,11 +297,18 @@ async def _close(
     return await repository.save_demand(tx, demand.model_copy(update=update))
 
 
-def reading_scopes(principal: Principal) -> list[Document]:
-    """A secretary reads their community's demands and those escalated to their street or
-    district (street/district staff hold a secretary token whose `community` is that id)."""
-    if principal.role is not Role.SECRETARY or principal.community is None:
+def reading_scopes(principal: Principal, communities: Sequence[str] = ()) -> list[Document]:
+    """Alternatives that admit a demand to the principal's reads (empty: everything).
+
+    A secretary reads their community's demands and those escalated to their street or
+    district (street/district staff hold a secretary token whose `community` is that id); a
+    volunteer or unit the demands of the communities it serves (`communities`, from dispatch's
+    projection of units' registry); auditors and admins everything."""
+    if principal.role in (Role.AUDITOR, Role.ADMIN):
         return []
+    if principal.role in (Role.VOLUNTEER, Role.UNIT):
+        # `$in: []` matches nothing: no registration seen yet, nothing to read.
+        return [{"community_id": {"$in": list(communities)}}]
     scope = principal.community
     return [
         {"community_id": scope},
@@ -309,9 +317,11 @@ def reading_scopes(principal: Principal) -> list[Document]:
     ]
 
 
-def may_read(principal: Principal, demand: Demand) -> bool:
-    if principal.role is not Role.SECRETARY:
+def may_read(principal: Principal, demand: Demand, communities: Sequence[str] = ()) -> bool:
+    if principal.role in (Role.AUDITOR, Role.ADMIN):
         return True
+    if principal.role in (Role.VOLUNTEER, Role.UNIT):
+        return demand.community_id in communities
     scope = principal.community
     return (
         demand.community_id == scope
@@ -320,12 +330,29 @@ def may_read(principal: Principal, demand: Demand) -> bool:
     )
 
 
-async def check_listing_scope(db: Database, principal: Principal, community_id: str | None) -> None:
-    """A secretary naming a community outside their street or district is refused, not
-    answered with a misleading empty page."""
-    if principal.role is not Role.SECRETARY or community_id in (None, principal.community):
+def sees_the_exact_place(principal: Principal, accepted: bool) -> bool:
+    """Claimants see a demand's address, building, coordinates and description only once
+    their claim is accepted; everyone who may read the demand otherwise sees it all."""
+    return principal.role not in (Role.VOLUNTEER, Role.UNIT) or accepted
+
+
+def claimant_state(data: ClaimData) -> reach.ClaimantState:
+    return "ended" if isinstance(data, ClaimWithdrawn | ClaimReleased) else "accepted"
+
+
+async def check_listing_scope(
+    db: Database, principal: Principal, community_id: str | None, communities: Sequence[str]
+) -> None:
+    """Naming a community outside one's reach is refused, not answered with a misleading
+    empty page."""
+    if community_id is None or principal.role in (Role.AUDITOR, Role.ADMIN):
         return
-    assert community_id is not None
+    if principal.role in (Role.VOLUNTEER, Role.UNIT):
+        if community_id not in communities:
+            raise forbidden(f"demands of community '{community_id}' are not yours to read")
+        return
+    if community_id == principal.community:
+        return
     community = await repository.get_community(db, community_id)
     if community is None or principal.community not in (community.street, community.district):
         raise forbidden(f"demands of community '{community_id}' are not yours to read")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.dispatch import handlers
-from services.dispatch.adapters import repository
+from services.dispatch.adapters import reach, repository
 from services.dispatch.domain.model import Demand, Status
 from services.dispatch.entrypoints.schemas import (
     CancelIn,
@@ -108,9 +108,10 @@ async def list_demands(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> DemandPage:
     """Newest first. A secretary sees their community's demands and those escalated to them."""
-    await handlers.check_listing_scope(runtime.db, principal, community_id)
+    communities = await reach.communities_of(runtime.db, principal)
+    await handlers.check_listing_scope(runtime.db, principal, community_id, communities)
     query = repository.DemandQuery(
-        scopes=handlers.reading_scopes(principal),
+        scopes=handlers.reading_scopes(principal, communities),
         community_id=community_id,
         statuses=status or (),
         levels=level or (),
@@ -122,8 +123,14 @@ async def list_demands(
     demands = await repository.list_demands(runtime.db, query)
     page = demands[:limit]
     more = len(demands) > limit
+    accepted = await reach.accepted_on(runtime.db, principal, (demand.id for demand in page))
     return DemandPage(
-        items=[DemandOut.of(demand) for demand in page],
+        items=[
+            DemandOut.of(
+                demand, full=handlers.sees_the_exact_place(principal, demand.id in accepted)
+            )
+            for demand in page
+        ],
         next_cursor=_encode_cursor(page[-1].id) if more else None,
     )
 
@@ -133,14 +140,15 @@ async def get_demand(demand_id: str, principal: CurrentPrincipal, runtime: Runti
     demand = await repository.get_demand(runtime.db, demand_id)
     if demand is None:
         raise ProblemError(404, "not-found", "Not found", f"no demand '{demand_id}'")
-    if not handlers.may_read(principal, demand):
+    communities = await reach.communities_of(runtime.db, principal)
+    if not handlers.may_read(principal, demand, communities):
         raise forbidden(
-            f"demand '{demand_id}' belongs to community '{demand.community_id}' "
-            "and has not been escalated to yours"
+            f"demand '{demand_id}' belongs to community '{demand.community_id}', "
+            "which is not within your reach"
         )
-    return JSONResponse(
-        DemandOut.of(demand).model_dump(mode="json"), headers={"ETag": f'"{demand.version}"'}
-    )
+    accepted = demand.id in await reach.accepted_on(runtime.db, principal, [demand.id])
+    out = DemandOut.of(demand, full=handlers.sees_the_exact_place(principal, accepted))
+    return JSONResponse(out.model_dump(mode="json"), headers={"ETag": f'"{demand.version}"'})
 
 
 def _expected_version(if_match: str | None) -> int | None:
