@@ -75,9 +75,11 @@ async def demands(client: httpx.AsyncClient, rabbitmq_url: str) -> dict[str, dic
         ),
     )
     for token in (VOLUNTEER, UNIT):  # the registrations have travelled
-        await eventually(
-            lambda token=token: _ids(client, token), lambda ids: len(ids) == 1, timeout=15
-        )
+
+        async def probe(token: str = token) -> list[str]:
+            return await _ids(client, token)
+
+        await eventually(probe, lambda ids: len(ids) == 1, timeout=15)
     return {"north": north, "south": south}
 
 
