@@ -59,8 +59,15 @@ class UnitOut(BaseModel):
     totals: ServiceTotals
 
     @classmethod
-    def of(cls, unit: Unit) -> Self:
-        return cls.model_validate(unit.model_dump())
+    def of(cls, unit: Unit, *, admin: bool = True) -> Self:
+        """`admin=False`: without the webhook URL, which only admins are shown (it is where
+        Whistle sends the unit's notifications, and may carry a receiver's token)."""
+        out = cls.model_validate(unit.model_dump())
+        if admin:
+            return out
+        return out.model_copy(
+            update={"contact": out.contact.model_copy(update={"webhook_url": None})}
+        )
 
 
 class VolunteerOut(BaseModel):
@@ -105,16 +112,29 @@ class OpenDemandOut(BaseModel):
     priority: str
     level: str
     status: str
+    # True when the exact place (address, building, coordinates) and the description are
+    # withheld: a claimant sees them once its claim is accepted.
+    details_withheld: bool = False
 
     @classmethod
-    def of(cls, demand: Demand) -> Self:
-        return cls.model_validate(
+    def of(cls, demand: Demand, *, full: bool = True) -> Self:
+        out = cls.model_validate(
             {**demand.model_dump(), "filled": demand.accepted, "remaining": demand.remaining}
+        )
+        if full:
+            return out
+        return out.model_copy(
+            update={
+                "description": None,
+                "location": Location(grid=out.location.grid),
+                "details_withheld": True,
+            }
         )
 
 
 class OpenDemandsOut(BaseModel):
     items: list[OpenDemandOut]
+    next_cursor: str | None = None
 
 
 class ClaimIn(Strict):
