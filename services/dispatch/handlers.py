@@ -44,6 +44,10 @@ ESCALATE = "demand.escalate"
 EXPIRE = "demand.expire"
 
 _log = structlog.get_logger("whistle.dispatch")
+# A demand's deadline may lie this far in the past (clocks differ), not more.
+PAST_LEEWAY = timedelta(minutes=1)
+# The versions If-Match admits (strongly matched entity tags); None: no precondition.
+Expected = frozenset[int] | None
 
 
 def _event(data: EventData, demand: Demand, causationid: str, actor: str) -> CloudEvent:
@@ -125,6 +129,16 @@ async def publish_demand(tx: Tx, command: DemandIn, actor: Principal, request_id
             "Unprocessable content",
             "the request is not valid: body.ends_at",
             errors=[{"loc": ["body", "ends_at"], "msg": "ends_at is in the past", "type": "past"}],
+        )
+    # A deadline already passed would escalate at once; a minute of leeway for clocks.
+    if (command.fill_by or command.starts_at) < now - PAST_LEEWAY:
+        field = "fill_by" if command.fill_by is not None else "starts_at"
+        raise ProblemError(
+            422,
+            "validation-error",
+            "Unprocessable content",
+            f"the request is not valid: body.{field} is in the past",
+            errors=[{"loc": ["body", field], "msg": f"{field} is in the past", "type": "past"}],
         )
     community = await repository.get_community(tx.db, command.community_id, tx)
     if community is None:
@@ -215,7 +229,7 @@ async def publish_demand(tx: Tx, command: DemandIn, actor: Principal, request_id
 
 
 async def _demand_to_close(
-    tx: Tx, demand_id: str, actor: Principal, expected_version: int | None
+    tx: Tx, demand_id: str, actor: Principal, expected_version: Expected
 ) -> Demand:
     demand = await repository.get_demand(tx.db, demand_id, tx)
     if demand is None:
@@ -224,12 +238,13 @@ async def _demand_to_close(
         raise forbidden(
             f"only the secretary of community '{demand.community_id}' closes its demands"
         )
-    if expected_version is not None and expected_version != demand.version:
+    if expected_version is not None and demand.version not in expected_version:
+        asked = ", ".join(str(version) for version in sorted(expected_version)) or "none"
         raise ProblemError(
             412,
             "version-mismatch",
             "The demand changed",
-            f"If-Match asked for version {expected_version}; the demand is at {demand.version}",
+            f"If-Match asked for version {asked}; the demand is at {demand.version}",
         )
     return demand
 
@@ -252,7 +267,7 @@ async def cancel_demand(
     command: CancelIn,
     actor: Principal,
     request_id: str,
-    expected_version: int | None = None,
+    expected_version: Expected = None,
 ) -> Demand:
     """The secretary calls the whistle off; units releases every claim when it hears of it."""
     demand = await _demand_to_close(tx, demand_id, actor, expected_version)
@@ -270,7 +285,7 @@ async def complete_demand(
     command: CompleteIn,
     actor: Principal,
     request_id: str,
-    expected_version: int | None = None,
+    expected_version: Expected = None,
 ) -> Demand:
     """The secretary confirms the work done."""
     demand = await _demand_to_close(tx, demand_id, actor, expected_version)

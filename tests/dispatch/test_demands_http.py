@@ -155,6 +155,47 @@ async def test_if_match_makes_a_close_conditional_on_the_version(
     assert fresh.status_code == 200, fresh.text
 
 
+async def test_if_match_compares_strongly_and_takes_a_list(
+    client: httpx.AsyncClient, token: Callable[..., str]
+) -> None:
+    secretary = token("secretary", community="c-a")
+    demand = await post_demand(client, secretary, demand_body("c-a"))
+    url = f"/v1/demands/{demand['id']}/cancel"
+    weak = await client.post(
+        url, json={"reason": "x"}, headers={**bearer(secretary), "If-Match": 'W/"1"'}
+    )
+    assert_problem(weak, 412, "version-mismatch")  # a weak tag never matches strongly
+    listed = await client.post(
+        url, json={"reason": "x"}, headers={**bearer(secretary), "If-Match": '"5", "1"'}
+    )
+    assert listed.status_code == 200, listed.text
+    bad = await client.post(
+        url, json={"reason": "x"}, headers={**bearer(secretary), "If-Match": "1"}
+    )
+    assert_problem(bad, 422, "validation-error")  # not an entity tag: the schema says so
+
+
+async def test_if_none_match_answers_304_while_the_demand_is_unchanged(
+    client: httpx.AsyncClient, token: Callable[..., str]
+) -> None:
+    secretary = token("secretary", community="c-a")
+    demand = await post_demand(client, secretary, demand_body("c-a"))
+    url = f"/v1/demands/{demand['id']}"
+    first = await client.get(url, headers=bearer(secretary))
+    etag = first.headers["etag"]
+    assert etag == '"1"'
+    same = await client.get(url, headers={**bearer(secretary), "If-None-Match": f"W/{etag}"})
+    assert same.status_code == 304
+    assert same.content == b""
+    assert same.headers["etag"] == etag
+    other = await client.get(url, headers={**bearer(secretary), "If-None-Match": '"0", "9"'})
+    assert other.status_code == 200
+    head = await client.head(url, headers=bearer(secretary))
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["etag"] == etag
+
+
 async def test_only_the_communitys_secretary_or_an_admin_closes_a_demand(
     client: httpx.AsyncClient, token: Callable[..., str]
 ) -> None:

@@ -121,6 +121,8 @@ INVALID_DEMANDS: dict[str, dict[str, Any]] = {
         "ends_at": iso(soon(-3600)),
     },
     "ends too far ahead": {"ends_at": "9999-12-31T23:00:00+00:00"},
+    "starts in the year 1000": {"starts_at": "1000-01-01T08:00:00+00:00"},
+    "fill_by in the past": {"fill_by": "2020-01-01T08:00:00+00:00"},
     "unknown field": {"budget": 100},
     "latitude out of range": {"location": {"lat": 91}},
     "too many skills": {"skills": [f"skill {n}" for n in range(51)]},
