@@ -206,6 +206,17 @@ UNAUTHENTICATED: dict[str, dict[str, str]] = {
     "expired": bearer(EXPIRED),
     "forged": bearer(FORGED),
 }
+# What the 401 must say for the cases that test one rule of the token (the reason, not only
+# the status: a token failing for some other reason would hide a rule that is not kept).
+REASONS = {
+    "thirty years": "WHISTLE_JWT_MAX_TTL",
+    "no issuer": '"iss"',
+    "another audience": "Audience doesn't match",
+    "volunteer naming a community": "may not carry 'community'",
+    "secretary naming a unit": "may not carry 'unit'",
+    "empty sub": "sub: String should have at least 1 character",
+    "over-long sub": "sub: String should have at most 128 characters",
+}
 
 
 @pytest.mark.usefixtures("unchanged")
@@ -228,8 +239,9 @@ async def test_a_request_without_a_valid_token_is_a_401(
     ]
     for request in requests:
         response = await request
-        assert_problem(response, 401, "unauthorized")
+        problem = assert_problem(response, 401, "unauthorized")
         assert response.headers["www-authenticate"] == "Bearer"
+        assert REASONS.get(case, "") in problem["detail"]
 
 
 FORBIDDEN_POSTERS = {
