@@ -30,10 +30,13 @@ RUN groupadd --system --gid 10001 whistle \
     && useradd --system --uid 10001 --gid whistle --home-dir /app --shell /usr/sbin/nologin whistle
 COPY --from=build --chown=whistle:whistle /app/.venv /app/.venv
 COPY --chown=whistle:whistle deploy/healthcheck.py /app/deploy/healthcheck.py
-# Inside a container the services must listen on every interface (the default is 127.0.0.1).
+# Inside a container the services must listen on every interface (the default is 127.0.0.1),
+# and a container listening on every interface is production: it refuses the development
+# secrets that are public in the repository (a bare `docker run` must not accept them).
 ENV PATH="/app/.venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
-    WHISTLE_HOST=0.0.0.0
+    WHISTLE_HOST=0.0.0.0 \
+    WHISTLE_ENV=production
 WORKDIR /app
 USER whistle
 EXPOSE 8000 8001 8002 8003 8004

@@ -17,8 +17,9 @@ $(BIN)/whistle: pyproject.toml uv.lock
 	@$(BIN)/uv sync --locked --inexact --quiet
 	@touch $(BIN)/whistle
 
+# Development, said explicitly: production is the default everywhere else (fail closed).
 run: install
-	$(BIN)/whistle run
+	WHISTLE_ENV=development $(BIN)/whistle run
 
 rabbitmq:
 	@./.ci/ensure-rabbitmq
@@ -39,7 +40,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install rabbitmq
-	$(BIN)/python -m bench
+	WHISTLE_ENV=development $(BIN)/python -m bench
 
 # CPU ms and MongoDB commands per event for each service (docs/scale.md quotes a run).
 bench-costs: install rabbitmq

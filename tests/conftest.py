@@ -1,5 +1,6 @@
 """Fixtures that find the real services (see tests/support/infra.py) and run ours."""
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -10,6 +11,10 @@ import pytest
 from tests.support.auth import make_token
 from tests.support.infra import Rabbit, mongodb, rabbit
 from tests.support.processes import ServiceProcess
+
+# Production is the default everywhere else (fail closed); the tests say development, which
+# accepts the development secrets and lets webhooks reach the test's loopback receivers.
+os.environ["WHISTLE_ENV"] = "development"
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +46,7 @@ def make_service_env(rabbitmq_url: str, mongodb_url: str, db_prefix: str) -> dic
         "RABBITMQ_URL": rabbitmq_url,
         "MONGODB_URL": mongodb_url,
         "WHISTLE_DB_PREFIX": db_prefix,
-        "WHISTLE_ENV": "test",
+        "WHISTLE_ENV": "development",
         "WHISTLE_LOG_LEVEL": "INFO",
         "WHISTLE_OUTBOX_POLL_S": "0.1",
         "WHISTLE_TIMER_POLL_S": "0.2",

@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from services.cli.account_commands import account_cli
 from services.cli.audit_commands import audit_key, replay, verify
 from services.cli.registry import SERVICES
-from shared.auth import Role, issue_token
+from shared.auth import InvalidToken, Principal, Role, mint_token
 from shared.logging import configure_logging
-from shared.settings import WhistleSettings
+from shared.settings import DEV_JWT_SECRET, TokenSettings, WhistleSettings, parse_duration
 
 cli = typer.Typer(
     help="Whistle: community blows the whistle, units report for duty.", no_args_is_help=True
@@ -20,10 +21,9 @@ cli = typer.Typer(
 
 
 def _parse_ttl(text: str) -> timedelta:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     try:
-        return timedelta(seconds=float(text[:-1]) * units[text[-1]])
-    except (KeyError, ValueError, IndexError):
+        return parse_duration(text)
+    except ValueError:
         raise typer.BadParameter("use a number and a unit, e.g. 30m, 8h, 2d") from None
 
 
@@ -36,22 +36,27 @@ def token(
     volunteer: Annotated[str | None, typer.Option(help="a volunteer's id")] = None,
     ttl: Annotated[str, typer.Option(help="lifetime, e.g. 30m, 8h, 2d")] = "8h",
 ) -> None:
-    """Print a token signed with the services' secret (WHISTLE_JWT_SECRET)."""
-    settings = WhistleSettings()
+    """Print a token signed with the services' secret (WHISTLE_JWT_SECRET), addressed to
+    WHISTLE_JWT_ISSUER / WHISTLE_JWT_AUDIENCE, living at most WHISTLE_JWT_MAX_TTL."""
+    settings = TokenSettings()
     try:
-        print(
-            issue_token(
-                settings.jwt_secret.get_secret_value(),
-                sub=sub,
-                role=role,
-                community=community,
-                unit=unit,
-                volunteer=volunteer,
-                ttl=_parse_ttl(ttl),
-            )
+        principal = Principal(
+            sub=sub, role=role, community=community, unit=unit, volunteer=volunteer
         )
-    except ValueError as error:
+        minted = mint_token(principal, settings, ttl=_parse_ttl(ttl))
+    except ValidationError as error:
+        raise typer.BadParameter(
+            "; ".join(str(item["msg"]).removeprefix("Value error, ") for item in error.errors())
+        ) from None
+    except InvalidToken as error:
         raise typer.BadParameter(str(error)) from None
+    if settings.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
+        typer.echo(
+            "whistle: signed with the development secret: only services in "
+            "WHISTLE_ENV=development accept it",
+            err=True,
+        )
+    print(minted)
 
 
 @cli.command()

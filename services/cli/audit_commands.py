@@ -25,8 +25,8 @@ from services.audit.checkpoints import (
     public_key_text,
     signature_ok,
 )
-from shared.auth import Role, issue_token
-from shared.settings import WhistleSettings
+from shared.auth import Principal, Role, mint_token
+from shared.settings import TokenSettings
 
 DEFAULT_URL = "http://127.0.0.1:8004"
 EXIT_TAMPERED = 1
@@ -42,8 +42,8 @@ Token = Annotated[
 def _token(given: str | None) -> str:
     if given:
         return given
-    secret = WhistleSettings().jwt_secret.get_secret_value()
-    return issue_token(secret, sub="whistle-cli", role=Role.AUDITOR, ttl=timedelta(hours=1))
+    principal = Principal(sub="whistle-cli", role=Role.AUDITOR)
+    return mint_token(principal, TokenSettings(), ttl=timedelta(hours=1))
 
 
 def _instant(value: str | None, name: str) -> str | None:

@@ -16,6 +16,7 @@ code generates now.
 import difflib
 import importlib
 import json
+import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -704,4 +705,7 @@ def check(
 
 
 if __name__ == "__main__":
+    # The documents are rendered from apps that never serve: development settings suffice
+    # (production, the default, would ask for secrets only a deployment has).
+    os.environ.setdefault("WHISTLE_ENV", "development")
     cli()

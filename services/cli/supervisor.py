@@ -134,7 +134,24 @@ async def announce_first_admin(mongodb_url: str | None) -> None:
     say(f"console: open {settings.public_url}")
 
 
+def environment_lines(settings: WhistleSettings) -> list[str]:
+    """What `whistle run` says about the environment it runs the services in."""
+    if settings.is_production:
+        return [
+            "environment: production (WHISTLE_ENV): real secrets required, "
+            "webhooks reach public addresses only"
+        ]
+    return [
+        "environment: development (WHISTLE_ENV; production is the default elsewhere): "
+        "the development secrets are accepted, tokens from 'whistle token' work",
+        "webhooks may reach this machine's loopback (127.0.0.1, ::1) to try them out; "
+        "private and link-local addresses are refused",
+    ]
+
+
 async def run_all(embedded_path: Path, embedded_port: int) -> int:
+    # `whistle run` is the way to try Whistle on one machine: development unless told otherwise.
+    os.environ.setdefault("WHISTLE_ENV", "development")
     settings = WhistleSettings()
     env = dict(os.environ)
     children: list[Child] = []
@@ -144,6 +161,8 @@ async def run_all(embedded_path: Path, embedded_port: int) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     addresses = service_addresses()
+    for line in environment_lines(settings):
+        say(line)
     say(f"broker: {redacted(settings.rabbitmq_url)} (set RABBITMQ_URL to change)")
     python = sys.executable
     try:

@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from services.dispatch.adapters import repository
+from services.dispatch.adapters import reach, repository
 from services.dispatch.config import DispatchSettings
 from services.dispatch.entrypoints import events, http
 from shared.http.app import create_service_app
@@ -17,6 +17,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     settings = settings or load_settings()
     runtime = ServiceRuntime("dispatch", settings)
     runtime.add_indexes(repository.ensure_indexes)
+    runtime.add_indexes(reach.ensure_indexes)
     events.register_consumers(runtime, settings)
     return create_service_app(
         runtime,

@@ -1,12 +1,12 @@
 """Dispatch's commands, events and timers, one function each: check the rule, change the state,
 emit the event (through the outbox, in the same transaction)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import structlog
 
-from services.dispatch.adapters import repository
+from services.dispatch.adapters import reach, repository
 from services.dispatch.domain import lifecycle
 from services.dispatch.domain.claims import ClaimLedger
 from services.dispatch.domain.model import Community, Demand
@@ -16,6 +16,7 @@ from shared.clock import as_utc, utcnow
 from shared.events.catalogue import (
     ClaimAccepted,
     ClaimCheckedIn,
+    ClaimData,
     ClaimPromoted,
     ClaimReleased,
     ClaimWithdrawn,
@@ -46,6 +47,10 @@ ESCALATE = "demand.escalate"
 EXPIRE = "demand.expire"
 
 _log = structlog.get_logger("whistle.dispatch")
+# A demand's deadline may lie this far in the past (clocks differ), not more.
+PAST_LEEWAY = timedelta(minutes=1)
+# The versions If-Match admits (strongly matched entity tags); None: no precondition.
+Expected = frozenset[int] | None
 
 
 def _event(data: EventData, demand: Demand, causationid: str, actor: str) -> CloudEvent:
@@ -146,6 +151,16 @@ async def publish_demand(tx: Tx, command: DemandIn, actor: Principal, request_id
             "Unprocessable content",
             "the request is not valid: body.ends_at",
             errors=[{"loc": ["body", "ends_at"], "msg": "ends_at is in the past", "type": "past"}],
+        )
+    # A deadline already passed would escalate at once; a minute of leeway for clocks.
+    if (command.fill_by or command.starts_at) < now - PAST_LEEWAY:
+        field = "fill_by" if command.fill_by is not None else "starts_at"
+        raise ProblemError(
+            422,
+            "validation-error",
+            "Unprocessable content",
+            f"the request is not valid: body.{field} is in the past",
+            errors=[{"loc": ["body", field], "msg": f"{field} is in the past", "type": "past"}],
         )
     community = await repository.get_community(tx.db, command.community_id, tx)
     if community is None:
@@ -258,7 +273,7 @@ async def publish_demand(tx: Tx, command: DemandIn, actor: Principal, request_id
 
 
 async def _demand_to_close(
-    tx: Tx, demand_id: str, actor: Principal, expected_version: int | None
+    tx: Tx, demand_id: str, actor: Principal, expected_version: Expected
 ) -> Demand:
     demand = await repository.get_demand(tx.db, demand_id, tx)
     if demand is None:
@@ -267,12 +282,13 @@ async def _demand_to_close(
         raise forbidden(
             f"only the secretary of community '{demand.community_id}' closes its demands"
         )
-    if expected_version is not None and expected_version != demand.version:
+    if expected_version is not None and demand.version not in expected_version:
+        asked = ", ".join(str(version) for version in sorted(expected_version)) or "none"
         raise ProblemError(
             412,
             "version-mismatch",
             "The demand changed",
-            f"If-Match asked for version {expected_version}; the demand is at {demand.version}",
+            f"If-Match asked for version {asked}; the demand is at {demand.version}",
         )
     return demand
 
@@ -295,7 +311,7 @@ async def cancel_demand(
     command: CancelIn,
     actor: Principal,
     request_id: str,
-    expected_version: int | None = None,
+    expected_version: Expected = None,
 ) -> Demand:
     """The secretary calls the whistle off; units releases every claim when it hears of it."""
     demand = await _demand_to_close(tx, demand_id, actor, expected_version)
@@ -313,7 +329,7 @@ async def complete_demand(
     command: CompleteIn,
     actor: Principal,
     request_id: str,
-    expected_version: int | None = None,
+    expected_version: Expected = None,
 ) -> Demand:
     """The secretary confirms the work done."""
     demand = await _demand_to_close(tx, demand_id, actor, expected_version)
@@ -340,11 +356,18 @@ async def _close(
     return await repository.save_demand(tx, demand.model_copy(update=update))
 
 
-def reading_scopes(principal: Principal) -> list[Document]:
-    """A secretary reads their community's demands and those escalated to their street or
-    district (street/district staff hold a secretary token whose `community` is that id)."""
-    if principal.role is not Role.SECRETARY or principal.community is None:
+def reading_scopes(principal: Principal, communities: Sequence[str] = ()) -> list[Document]:
+    """Alternatives that admit a demand to the principal's reads (empty: everything).
+
+    A secretary reads their community's demands and those escalated to their street or
+    district (street/district staff hold a secretary token whose `community` is that id); a
+    volunteer or unit the demands of the communities it serves (`communities`, from dispatch's
+    projection of units' registry); auditors and admins everything."""
+    if principal.role in (Role.AUDITOR, Role.ADMIN):
         return []
+    if principal.role in (Role.VOLUNTEER, Role.UNIT):
+        # `$in: []` matches nothing: no registration seen yet, nothing to read.
+        return [{"community_id": {"$in": list(communities)}}]
     scope = principal.community
     return [
         {"community_id": scope},
@@ -353,9 +376,11 @@ def reading_scopes(principal: Principal) -> list[Document]:
     ]
 
 
-def may_read(principal: Principal, demand: Demand) -> bool:
-    if principal.role is not Role.SECRETARY:
+def may_read(principal: Principal, demand: Demand, communities: Sequence[str] = ()) -> bool:
+    if principal.role in (Role.AUDITOR, Role.ADMIN):
         return True
+    if principal.role in (Role.VOLUNTEER, Role.UNIT):
+        return demand.community_id in communities
     scope = principal.community
     return (
         demand.community_id == scope
@@ -364,12 +389,29 @@ def may_read(principal: Principal, demand: Demand) -> bool:
     )
 
 
-async def check_listing_scope(db: Database, principal: Principal, community_id: str | None) -> None:
-    """A secretary naming a community outside their street or district is refused, not
-    answered with a misleading empty page."""
-    if principal.role is not Role.SECRETARY or community_id in (None, principal.community):
+def sees_the_exact_place(principal: Principal, accepted: bool) -> bool:
+    """Claimants see a demand's address, building, coordinates and description only once
+    their claim is accepted; everyone who may read the demand otherwise sees it all."""
+    return principal.role not in (Role.VOLUNTEER, Role.UNIT) or accepted
+
+
+def claimant_state(data: ClaimData) -> reach.ClaimantState:
+    return "ended" if isinstance(data, ClaimWithdrawn | ClaimReleased) else "accepted"
+
+
+async def check_listing_scope(
+    db: Database, principal: Principal, community_id: str | None, communities: Sequence[str]
+) -> None:
+    """Naming a community outside one's reach is refused, not answered with a misleading
+    empty page."""
+    if community_id is None or principal.role in (Role.AUDITOR, Role.ADMIN):
         return
-    assert community_id is not None
+    if principal.role in (Role.VOLUNTEER, Role.UNIT):
+        if community_id not in communities:
+            raise forbidden(f"demands of community '{community_id}' are not yours to read")
+        return
+    if community_id == principal.community:
+        return
     community = await repository.get_community(db, community_id)
     if community is None or principal.community not in (community.street, community.district):
         raise forbidden(f"demands of community '{community_id}' are not yours to read")

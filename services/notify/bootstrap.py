@@ -38,7 +38,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
 
     webhook = WebhookSender(
         timeout_s=settings.webhook_timeout_s,
-        refuse_private=settings.refuse_private_webhooks,
+        allow_loopback=settings.webhooks_may_reach_loopback,
     )
     email = (
         EmailSender(

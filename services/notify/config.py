@@ -51,6 +51,8 @@ class NotifySettings(WhistleSettings):
         return value
 
     @property
-    def refuse_private_webhooks(self) -> bool:
-        """SSRF guard: in production a webhook may not reach private or loopback addresses."""
-        return self.env == "production"
+    def webhooks_may_reach_loopback(self) -> bool:
+        """The SSRF guard is always on; only development lets a webhook reach this machine
+        (so people can try one locally). Private and link-local ranges are refused always.
+        There is deliberately no setting to turn the guard off."""
+        return not self.is_production

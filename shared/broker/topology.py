@@ -91,6 +91,9 @@ DISPATCH_UNIT_EVENTS = ConsumerQueue(
         "claim.withdrawn",
         "claim.released",
         "claim.checked_in",
+        # Who serves which community: dispatch scopes volunteers' and units' reads by it.
+        "unit.registered",
+        "volunteer.registered",
     ),
 )
 UNITS_DEMAND_EVENTS = ConsumerQueue(

@@ -16,7 +16,11 @@ from shared.ids import new_event_id
 
 class CloudEvent(BaseModel):
     # Unknown extensions are kept, so audit stores (and hashes) exactly what producers sent.
-    model_config = ConfigDict(frozen=True, extra="allow")
+    # Every field with a default is still always on the wire: the published schema says so
+    # (CloudEvents requires `specversion`; a schema leaving it optional misleads validators).
+    model_config = ConfigDict(
+        frozen=True, extra="allow", json_schema_serialization_defaults_required=True
+    )
 
     specversion: Literal["1.0"] = "1.0"
     id: str = Field(min_length=1, max_length=200)

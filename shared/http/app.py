@@ -8,7 +8,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
 from shared.http.body_limit import BodySizeLimitMiddleware
+from shared.http.openapi import whistle_openapi
 from shared.http.problems import install_problem_handlers
+from shared.http.semantics import HttpSemanticsMiddleware
 from shared.metrics import HttpMetricsMiddleware, metrics_endpoint
 from shared.runtime import ServiceRuntime
 
@@ -35,6 +37,8 @@ def create_service_app(
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(HttpMetricsMiddleware, service=runtime.name)
+    # Outermost: a HEAD is a GET to everything inside (metrics included).
+    app.add_middleware(HttpSemanticsMiddleware)
 
     @app.get("/healthz", tags=["probes"])
     async def healthz() -> dict[str, str]:
@@ -52,6 +56,7 @@ def create_service_app(
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     for router in routers:
         app.include_router(router)
+    app.openapi = lambda: whistle_openapi(app)  # type: ignore[method-assign]
     return app
 
 

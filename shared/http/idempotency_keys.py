@@ -1,8 +1,9 @@
 """`Idempotency-Key` on creating POSTs: a repeat returns the first response, creates nothing.
 
-The key is scoped to the caller (`sub`). The first request reserves it; the response is
-stored in the same transaction as the state change it describes, so "created" and
-"remembered" cannot come apart. Concurrent repeats wait for the first to finish and replay
+The key is scoped to the whole caller (role, identity and `sub`: `Principal.scope_key`), so
+two principals sharing a `sub` never replay each other's answers. The first request reserves
+it; the response is stored in the same transaction as the state change it describes, so "created"
+and "remembered" cannot come apart. Concurrent repeats wait for the first to finish and replay
 its response; the same key with a different body is a 422; keys expire after 24 hours.
 A reservation whose request failed is dropped, so a corrected retry may reuse the key.
 """

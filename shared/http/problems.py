@@ -7,12 +7,14 @@ client gets a 500 problem that says nothing about the internals.
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from shared.store.unit_of_work import CommitOutcomeUnknown, TransactionConflict
 
@@ -55,7 +57,7 @@ class ProblemError(Exception):
         self.slug = slug
         self.title = title
         self.detail = detail
-        self.errors = list(errors) if errors is not None else None
+        self.errors = [error_item(item) for item in errors] if errors is not None else None
         self.headers = dict(headers or {})
 
     def body(self, instance: str | None = None) -> dict[str, Any]:
@@ -72,9 +74,27 @@ class ProblemError(Exception):
         return body
 
 
+def error_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The one shape of an `errors[]` entry: where (`loc`), what (`msg`), which rule (`type`)."""
+    return {
+        "loc": [str(part) for part in item.get("loc", ())],
+        "msg": str(item.get("msg", "")),
+        "type": str(item.get("type", "value_error")),
+    }
+
+
+# RFC 3986 pchar and "/": everything else in a path is percent-encoded.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+def instance_of(path: str | None) -> str | None:
+    """A request path as a valid URI reference (raw spaces and controls percent-encoded)."""
+    return quote(path, safe=_PATH_SAFE) if path else None
+
+
 def problem_response(problem: ProblemError, instance: str | None = None) -> JSONResponse:
     return JSONResponse(
-        problem.body(instance),
+        problem.body(instance_of(instance)),
         status_code=problem.status,
         media_type=PROBLEM_MEDIA_TYPE,
         headers=problem.headers,
@@ -84,6 +104,16 @@ def problem_response(problem: ProblemError, instance: str | None = None) -> JSON
 def problem_for_status(status: int, detail: str) -> ProblemError:
     slug, title = _STATUS_SLUGS.get(status, ("error", "Error"))
     return ProblemError(status, slug, title, detail)
+
+
+def _malformed_json(detail: str, errors: Sequence[Mapping[str, Any]] | None = None) -> ProblemError:
+    return ProblemError(
+        400,
+        "malformed-json",
+        "Malformed JSON",
+        detail,
+        errors=errors or [{"loc": ["body"], "msg": detail, "type": "json_invalid"}],
+    )
 
 
 def _validation_problem(error: RequestValidationError) -> ProblemError:
@@ -96,13 +126,7 @@ def _validation_problem(error: RequestValidationError) -> ProblemError:
         for item in error.errors()
     ]
     if any(item["type"] == "json_invalid" for item in errors):
-        return ProblemError(
-            400,
-            "malformed-json",
-            "Malformed JSON",
-            "the request body is not valid JSON",
-            errors=errors,
-        )
+        return _malformed_json("the request body is not valid JSON", errors)
     fields = ", ".join(".".join(item["loc"]) for item in errors[:5])
     return ProblemError(
         422,
@@ -111,6 +135,17 @@ def _validation_problem(error: RequestValidationError) -> ProblemError:
         f"the request is not valid: {fields}",
         errors=errors,
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")  # answered for every GET route (shared.http.semantics)
+    return sorted(methods)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -125,10 +160,16 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            # FastAPI's answer to a body that is not UTF-8: malformed JSON like any other.
+            return problem_response(_malformed_json("the body is not UTF-8"), request.url.path)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such resource: {request.method} {request.url.path}"
         problem = problem_for_status(exc.status_code, detail)
         problem.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # Every method the path serves, not only those of the first route that matched.
+            problem.headers["Allow"] = ", ".join(_allowed_methods(request))
         return problem_response(problem, request.url.path)
 
     async def on_conflict(request: Request, exc: Exception) -> JSONResponse:

@@ -397,6 +397,38 @@ async def test_bad_input_is_a_422_problem(
     assert response.json()["type"] == "https://whistle.dev/problems/validation-error"
 
 
+@pytest.mark.parametrize("accept", ["application/json", "application/x-ndjson"])
+async def test_an_after_beyond_mongodbs_integers_is_a_422_before_any_stream(
+    audit: ServiceProcess, client: httpx.AsyncClient, auditor: str, accept: str
+) -> None:
+    response = await client.get(
+        f"{audit.url}/v1/events",
+        params={"after": str(2**63)},
+        headers={**bearer(auditor), "Accept": accept},
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_log_negotiates_accept_with_q_values_and_says_vary(
+    audit: ServiceProcess, client: httpx.AsyncClient, auditor: str
+) -> None:
+    url = f"{audit.url}/v1/events"
+    refused_ndjson = await client.get(
+        url, headers={**bearer(auditor), "Accept": "application/x-ndjson;q=0, application/json"}
+    )
+    assert refused_ndjson.headers["content-type"] == "application/json"
+    assert "accept" in refused_ndjson.headers["vary"].lower()
+    streamed = await client.get(
+        url,
+        headers={**bearer(auditor), "Accept": "application/json;q=0.2, application/x-ndjson"},
+    )
+    assert streamed.headers["content-type"] == "application/x-ndjson"
+    assert "accept" in streamed.headers["vary"].lower()
+    nothing = await client.get(url, headers={**bearer(auditor), "Accept": "text/html"})
+    assert nothing.status_code == 406
+
+
 async def test_verify_walks_the_whole_chain(
     audit: ServiceProcess, history: History, client: httpx.AsyncClient, auditor: str
 ) -> None:

@@ -292,6 +292,8 @@ def test_dockerfile_exposes_every_service_port_and_enters_through_whistle() -> N
     assert entrypoints == ['["whistle"]']
     envs = " ".join(args for keyword, args in instructions if keyword == "ENV")
     assert "WHISTLE_HOST=0.0.0.0" in envs
+    # Listening on every interface, a bare `docker run` must refuse the public dev secrets.
+    assert "WHISTLE_ENV=production" in envs
 
 
 def test_dockerfile_healthcheck_uses_python_and_the_script_it_copies() -> None:

@@ -163,3 +163,43 @@ def test_asyncapi_receive_operations_follow_the_queue_bindings(asyncapi: dict[st
     # Bound with `#` to whistle.events: everything but the private details (issue 10).
     assert len(audit["messages"]) == len(CATALOGUE) - len(PRIVATE_TYPES)
     assert not any(name.endswith("Details") for name in audit["messages"])
+
+
+def test_the_asyncapi_cloudevent_requires_specversion(asyncapi: dict[str, Any]) -> None:
+    cloud_event = asyncapi["components"]["schemas"]["CloudEvent"]
+    assert {"specversion", "id", "source", "type"} <= set(cloud_event["required"])
+
+
+def test_openapi_says_bearer_auth_and_problem_bodies_on_every_v1_route() -> None:
+    for name, document in docs.openapi_documents().documents.items():
+        assert document["components"]["securitySchemes"]["bearer"] == {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+        }, name
+        assert "HTTPValidationError" not in document["components"]["schemas"], name
+        assert "Problem" in document["components"]["schemas"]
+        for path, operations in document["paths"].items():
+            for method, operation in operations.items():
+                responses = operation["responses"]
+                if path.startswith("/v1"):
+                    assert operation["security"] == [{"bearer": []}], (name, path, method)
+                    wanted = {"400", "401", "403", "404", "422", "429", "503"}
+                    if method == "post":
+                        wanted |= {"409", "412", "413", "415"}
+                    assert wanted <= set(responses), (name, path, method)
+                for status, response in responses.items():
+                    if status.startswith(("4", "5")):
+                        assert set(response["content"]) == {"application/problem+json"}, (
+                            name,
+                            path,
+                            status,
+                        )
+
+
+def test_openapi_names_the_streaming_media_types() -> None:
+    documents = docs.openapi_documents().documents
+    stream = documents["notify"]["paths"]["/v1/inbox/stream"]["get"]["responses"]["200"]
+    assert "text/event-stream" in stream["content"]
+    log = documents["audit"]["paths"]["/v1/events"]["get"]["responses"]["200"]
+    assert "application/x-ndjson" in log["content"]

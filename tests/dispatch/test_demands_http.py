@@ -165,6 +165,47 @@ async def test_if_match_makes_a_close_conditional_on_the_version(
     assert fresh.status_code == 200, fresh.text
 
 
+async def test_if_match_compares_strongly_and_takes_a_list(
+    client: httpx.AsyncClient, token: Callable[..., str]
+) -> None:
+    secretary = token("secretary", community="c-a")
+    demand = await post_demand(client, secretary, demand_body("c-a"))
+    url = f"/v1/demands/{demand['id']}/cancel"
+    weak = await client.post(
+        url, json={"reason": "x"}, headers={**bearer(secretary), "If-Match": 'W/"1"'}
+    )
+    assert_problem(weak, 412, "version-mismatch")  # a weak tag never matches strongly
+    listed = await client.post(
+        url, json={"reason": "x"}, headers={**bearer(secretary), "If-Match": '"5", "1"'}
+    )
+    assert listed.status_code == 200, listed.text
+    bad = await client.post(
+        url, json={"reason": "x"}, headers={**bearer(secretary), "If-Match": "1"}
+    )
+    assert_problem(bad, 422, "validation-error")  # not an entity tag: the schema says so
+
+
+async def test_if_none_match_answers_304_while_the_demand_is_unchanged(
+    client: httpx.AsyncClient, token: Callable[..., str]
+) -> None:
+    secretary = token("secretary", community="c-a")
+    demand = await post_demand(client, secretary, demand_body("c-a"))
+    url = f"/v1/demands/{demand['id']}"
+    first = await client.get(url, headers=bearer(secretary))
+    etag = first.headers["etag"]
+    assert etag == '"1"'
+    same = await client.get(url, headers={**bearer(secretary), "If-None-Match": f"W/{etag}"})
+    assert same.status_code == 304
+    assert same.content == b""
+    assert same.headers["etag"] == etag
+    other = await client.get(url, headers={**bearer(secretary), "If-None-Match": '"0", "9"'})
+    assert other.status_code == 200
+    head = await client.head(url, headers=bearer(secretary))
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["etag"] == etag
+
+
 async def test_only_the_communitys_secretary_or_an_admin_closes_a_demand(
     client: httpx.AsyncClient, token: Callable[..., str]
 ) -> None:
@@ -210,6 +251,25 @@ async def test_the_same_idempotency_key_and_body_creates_one_demand_under_concur
     assert await db.db["demands"].count_documents({"community_id": "c-b"}) == before + 1
 
 
+async def test_an_idempotency_key_belongs_to_the_whole_principal_not_its_sub(
+    client: httpx.AsyncClient, token: Callable[..., str], db: DispatchDb
+) -> None:
+    # Two people who happen to share a `sub` (a console account name, say) are two callers.
+    secretary = token("secretary", "zhang", community="c-a")
+    admin = token("admin", "zhang")
+    body = demand_body("c-a", title="Sandbags for the east gate")
+    key = {"Idempotency-Key": "sandbags"}
+    first = await client.post("/v1/demands", json=body, headers=bearer(secretary) | key)
+    assert first.status_code == 201, first.text
+    second = await client.post("/v1/demands", json=body, headers=bearer(admin) | key)
+    assert second.status_code == 201, second.text
+    assert second.headers.get("idempotent-replayed") is None
+    assert second.json()["id"] != first.json()["id"]
+    assert second.json()["created_by"] == "zhang"
+    again = await client.post("/v1/demands", json=body, headers=bearer(admin) | key)
+    assert again.json()["id"] == second.json()["id"]
+
+
 async def test_an_idempotency_key_expires_after_24_hours(
     client: httpx.AsyncClient, token: Callable[..., str], db: DispatchDb
 ) -> None:
@@ -222,7 +282,7 @@ async def test_an_idempotency_key_expires_after_24_hours(
     assert replay.json()["id"] == first.json()["id"]
     # A day passes (the record's age is what the TTL index looks at).
     await db.db["idempotency_keys"].update_one(
-        {"_id": "expiry-sec:daily-call"},
+        {"_id": "secretary/c-b/expiry-sec:daily-call"},
         {"$set": {"created_at": datetime.now(UTC) - timedelta(hours=24, minutes=1)}},
     )
     later = await client.post("/v1/demands", json=body, headers=headers)

@@ -3,6 +3,7 @@ or published (the database is read directly, the broker watched by a queue of ou
 
 import asyncio
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable
@@ -11,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from shared.auth import Role, issue_token
@@ -122,6 +124,8 @@ INVALID_DEMANDS: dict[str, dict[str, Any]] = {
         "ends_at": iso(soon(-3600)),
     },
     "ends too far ahead": {"ends_at": "9999-12-31T23:00:00+00:00"},
+    "starts in the year 1000": {"starts_at": "1000-01-01T08:00:00+00:00"},
+    "fill_by in the past": {"fill_by": "2020-01-01T08:00:00+00:00"},
     "unknown field": {"budget": 100},
     "latitude out of range": {"location": {"lat": 91}},
     "too many skills": {"skills": [f"skill {n}" for n in range(51)]},
@@ -174,15 +178,47 @@ async def test_an_oversized_body_is_a_413(client: httpx.AsyncClient) -> None:
 
 
 EXPIRED = issue_token(
-    DEV_JWT_SECRET, sub="late", role=Role.SECRETARY, community=COMMUNITY, ttl=timedelta(seconds=-5)
+    DEV_JWT_SECRET, sub="late", role=Role.SECRETARY, community=COMMUNITY, ttl=timedelta(seconds=-60)
 )
 FORGED = issue_token("not-the-secret-the-services-sign-with", sub="forger", role=Role.ADMIN)
+
+
+def _raw(**claims: object) -> str:
+    """A token signed with the right secret but claims `mint_token` would never write."""
+    now = int(time.time())
+    base: dict[str, object] = {"iss": "whistle", "aud": "whistle", "iat": now, "exp": now + 600}
+    payload = {key: value for key, value in {**base, **claims}.items() if value is not None}
+    return jwt.encode(payload, DEV_JWT_SECRET, algorithm="HS256")
+
+
 UNAUTHENTICATED: dict[str, dict[str, str]] = {
+    "thirty years": bearer(_raw(sub="a", role="admin", exp=int(time.time()) + 30 * 365 * 86400)),
+    "no issuer": bearer(_raw(sub="a", role="admin", iss=None)),
+    "another audience": bearer(_raw(sub="a", role="admin", aud="elsewhere")),
+    "volunteer naming a community": bearer(
+        _raw(sub="v", role="volunteer", volunteer="v-1", community=COMMUNITY)
+    ),
+    "secretary naming a unit": bearer(
+        _raw(sub="s", role="secretary", community=COMMUNITY, unit="u-1")
+    ),
+    "empty sub": bearer(_raw(sub="", role="secretary", community=COMMUNITY)),
+    "over-long sub": bearer(_raw(sub="s" * 5000, role="secretary", community=COMMUNITY)),
     "no token": {},
     "not bearer": {"Authorization": "Basic c2VjOnNlYw=="},
     "garbage": {"Authorization": "Bearer not.a.jwt"},
     "expired": bearer(EXPIRED),
     "forged": bearer(FORGED),
+}
+# What the 401 must say for the cases that test one rule of the token (the reason, not only
+# the status: a token failing for some other reason would hide a rule that is not kept).
+REASONS = {
+    "thirty years": "WHISTLE_JWT_MAX_TTL",
+    "no issuer": '"iss"',
+    "another audience": "Audience doesn't match",
+    "volunteer naming a community": "may not carry 'community'",
+    "secretary naming a unit": "may not carry 'unit'",
+    "empty sub": "sub: String should have at least 1 character",
+    "over-long sub": "sub: String should have at most 128 characters",
 }
 
 
@@ -206,8 +242,9 @@ async def test_a_request_without_a_valid_token_is_a_401(
     ]
     for request in requests:
         response = await request
-        assert_problem(response, 401, "unauthorized")
+        problem = assert_problem(response, 401, "unauthorized")
         assert response.headers["www-authenticate"] == "Bearer"
+        assert REASONS.get(case, "") in problem["detail"]
 
 
 FORBIDDEN_POSTERS = {

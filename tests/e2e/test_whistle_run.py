@@ -87,10 +87,9 @@ def _cli(*args: str, env: dict[str, str]) -> str:
 @pytest.fixture
 def run_env(rabbitmq_url: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("WHISTLE_")}
-    env.pop("MONGODB_URL", None)
+    env.pop("MONGODB_URL", None)  # WHISTLE_ENV unset too: `whistle run` says development
     env |= {
         "RABBITMQ_URL": rabbitmq_url,
-        "WHISTLE_ENV": "test",
         "WHISTLE_OUTBOX_POLL_S": "0.1",
     }
     for name in SERVICES:
@@ -199,6 +198,8 @@ def test_whistle_run_serves_the_flow_and_stops_cleanly(
     ][:5]
     for name in SERVICES:
         assert any(line.startswith(f"{name} ") for line in output.lines), f"no {name} output"
+    assert "whistle | environment: development" in text
+    assert "loopback (127.0.0.1, ::1)" in text
     assert "whistle | broker: amqp://guest:****@127.0.0.1" in text
     assert "guest:guest" not in text
     assert "whistle | MongoDB: starting the embedded stand-in" in text

@@ -100,7 +100,7 @@ async def test_the_guard_resolves_the_host_and_checks_every_address() -> None:
 
 
 async def test_a_production_sender_refuses_before_connecting() -> None:
-    sender = WebhookSender(timeout_s=1, refuse_private=True)
+    sender = WebhookSender(timeout_s=1)
     try:
         with pytest.raises(RefusedTarget):
             await sender.send("http://localhost:9/hook", b"{}", {}, "whsec_k")
@@ -108,6 +108,36 @@ async def test_a_production_sender_refuses_before_connecting() -> None:
             await sender.send("ftp://hooks.example/", b"{}", {}, "whsec_k")
     finally:
         await sender.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.8/hook",
+        "http://192.168.1.1/hook",
+        "http://172.16.0.1/hook",
+        "http://169.254.169.254/latest/meta-data/",  # the cloud metadata endpoint
+        "http://[fe80::1]/hook",
+        "http://[fd00::1]/hook",
+        "http://0.0.0.0:9/hook",
+    ],
+)
+async def test_a_development_sender_refuses_private_and_link_local_ranges(url: str) -> None:
+    sender = WebhookSender(timeout_s=1, allow_loopback=True)
+    try:
+        with pytest.raises(RefusedTarget, match="non-public"):
+            await sender.send(url, b"{}", {}, "whsec_k")
+    finally:
+        await sender.close()
+
+
+async def test_development_lets_a_webhook_reach_loopback_only() -> None:
+    await guard("http://127.0.0.1:9/hook", allow_loopback=True)
+    await guard("http://[::1]:9/hook", allow_loopback=True)
+    check_addresses("mapped.example", ["::ffff:127.0.0.1"], allow_loopback=True)
+    with pytest.raises(RefusedTarget):
+        # One private address among loopback ones still refuses the host.
+        check_addresses("mixed.example", ["127.0.0.1", "10.1.2.3"], allow_loopback=True)
 
 
 @pytest.mark.parametrize(
@@ -147,9 +177,17 @@ def test_the_signature_is_the_hex_hmac_sha256_of_the_timestamp_dot_raw_body() ->
 def test_there_is_no_shared_webhook_secret_to_configure() -> None:
     # Each receiver has its own secret; the old WHISTLE_WEBHOOK_SECRET is not a setting.
     assert "webhook_secret" not in NotifySettings.model_fields
-    settings = NotifySettings(env="production", jwt_secret="a-real-jwt-secret")
-    assert settings.refuse_private_webhooks
-    assert not NotifySettings(env="test", jwt_secret=DEV_JWT_SECRET).refuse_private_webhooks
+    settings = NotifySettings(env="production", jwt_secret="j" * 32)
+    assert not settings.webhooks_may_reach_loopback
+    development = NotifySettings(env="development", jwt_secret=DEV_JWT_SECRET)
+    assert development.webhooks_may_reach_loopback
+
+
+def test_there_is_no_switch_that_turns_the_ssrf_guard_off() -> None:
+    switches = [name for name in NotifySettings.model_fields if "private" in name or "ssrf" in name]
+    assert switches == []
+    assert "allow_loopback" in WebhookSender.__init__.__code__.co_varnames
+    assert "refuse_private" not in WebhookSender.__init__.__code__.co_varnames
 
 
 def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -94,6 +94,22 @@ async def test_roles_without_an_inbox_and_bad_input_are_refused(
         assert (await client.get("/v1/inbox/stream")).status_code == 401
 
 
+async def test_integers_beyond_what_mongodb_stores_are_a_422_not_a_500(
+    notify: Notify, token: Callable[..., str]
+) -> None:
+    auth = bearer(token("unit", unit="u-bounds"))
+    async with httpx.AsyncClient(base_url=notify.url) as client:
+        huge = await client.get(
+            "/v1/inbox", params={"after": "104197897407664914432"}, headers=auth
+        )
+        assert huge.status_code == 422, huge.text
+        marked = await client.post("/v1/inbox/read", json={"up_to": 2**63}, headers=auth)
+        assert marked.status_code == 422, marked.text
+        assert marked.headers["content-type"] == "application/problem+json"
+        largest = await client.post("/v1/inbox/read", json={"up_to": 2**63 - 1}, headers=auth)
+        assert largest.status_code == 200, largest.text
+
+
 async def test_the_stream_delivers_live_and_resumes_after_last_event_id(
     notify: Notify, rabbitmq: str
 ) -> None:

@@ -29,7 +29,7 @@ def _envelope(event_type: str, data: dict[str, Any] | None = None) -> CloudEvent
 def _runtime(
     monkeypatch: pytest.MonkeyPatch, applied: list[str], fresh: bool = True
 ) -> ServiceRuntime:
-    runtime = ServiceRuntime("notify", NotifySettings(env="test"))
+    runtime = ServiceRuntime("notify", NotifySettings(env="development"))
 
     async def run_once(consumer: str, event: CloudEvent, work: Any) -> bool:
         applied.append(event.type)
@@ -86,7 +86,7 @@ async def test_a_duplicate_wakes_nothing(monkeypatch: pytest.MonkeyPatch) -> Non
 async def test_data_that_does_not_fit_is_dead_lettered_not_retried(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    runtime = ServiceRuntime("notify", NotifySettings(env="test"))
+    runtime = ServiceRuntime("notify", NotifySettings(env="development"))
 
     async def run_once(consumer: str, event: CloudEvent, work: Any) -> bool:
         await work(None)  # the handler parses `data` before it touches the transaction

@@ -18,7 +18,7 @@ def runtime_settings(rabbitmq_url: str, mongodb_url: str, **overrides: object) -
         "rabbitmq_url": rabbitmq_url,
         "mongodb_url": mongodb_url,
         "db_prefix": f"t{uuid.uuid4().hex[:10]}_",
-        "env": "test",
+        "env": "development",
         "outbox_poll_s": 0.1,
         "timer_poll_s": 0.1,
         "lease_ttl_s": 3.0,

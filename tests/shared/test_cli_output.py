@@ -2,7 +2,8 @@
 
 import pytest
 
-from services.cli.supervisor import redacted, service_addresses
+from services.cli.supervisor import environment_lines, redacted, service_addresses
+from shared.settings import WhistleSettings
 
 pytestmark = pytest.mark.unit
 
@@ -36,3 +37,12 @@ def test_service_addresses_follow_the_port_variables(monkeypatch: pytest.MonkeyP
         "notify": "http://127.0.0.1:8003",
         "audit": "http://127.0.0.1:9904",
     }
+
+
+def test_whistle_run_says_it_runs_in_development_and_what_that_allows() -> None:
+    lines = environment_lines(WhistleSettings(env="development"))
+    assert lines[0].startswith("environment: development")
+    assert "loopback" in lines[1]
+    assert "private and link-local addresses are refused" in lines[1]
+    production = environment_lines(WhistleSettings(env="production", jwt_secret="k" * 32))
+    assert production[0].startswith("environment: production")

@@ -64,10 +64,12 @@ class UnitsWorld:
 
     # --- dispatch's side, as events --------------------------------------------------------
 
-    async def community(self, community_id: str | None = None, street: str = "s-1") -> str:
+    async def community(
+        self, community_id: str | None = None, street: str = "s-1", district: str = "d-1"
+    ) -> str:
         community_id = community_id or f"c-{uuid.uuid4().hex[:8]}"
         data = CommunityRegistered(
-            community_id=community_id, name=community_id, street=street, district="d-1"
+            community_id=community_id, name=community_id, street=street, district=district
         )
         await publish(self.rabbitmq_url, event_of(data, subject=community_id))
         known = await wait_until(
@@ -91,7 +93,9 @@ class UnitsWorld:
         fill_by: datetime | None = None,
         ends_at: datetime | None = None,
         street: str = "s-1",
+        **details: Any,
     ) -> str:
+        """`details`: more of `demand.published`'s fields (description, location, level)."""
         demand_id = f"dem_{uuid.uuid4().hex[:12]}"
         starts = starts_at or utcnow() + timedelta(days=3)
         data = DemandPublished.model_validate(
@@ -109,6 +113,7 @@ class UnitsWorld:
                 "fill_by": fill_by or starts,
                 "priority": priority,
                 "created_by": "secretary",
+                **details,
             }
         )
         await publish(self.rabbitmq_url, event_of(data, subject=demand_id))

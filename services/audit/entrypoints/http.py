@@ -10,8 +10,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import PlainTextResponse, StreamingResponse
-from pydantic import AwareDatetime
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from services.audit import queries
 from services.audit.adapters.log_store import LogQuery
@@ -20,6 +19,7 @@ from services.audit.entrypoints import schemas
 from shared.auth import Principal, Role, forbidden, require_roles
 from shared.clock import as_utc, utcnow
 from shared.http.dependencies import Runtime
+from shared.http.negotiation import MAX_INT64, Rfc3339, negotiate
 from shared.http.problems import ProblemError
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -69,14 +69,14 @@ async def list_events(
     request: Request,
     principal: Reader,
     runtime: Runtime,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     type: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     subject: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     community_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
-) -> dict[str, Any] | StreamingResponse:
+    since: Rfc3339 | None = None,
+    until: Rfc3339 | None = None,
+) -> JSONResponse | StreamingResponse:
     """The log in seq order; `Accept: application/x-ndjson` streams every match instead."""
     if since and until and since >= until:
         raise _bad_range("'since' must be before 'until'")
@@ -87,15 +87,17 @@ async def list_events(
         since=_utc(since),
         until=_utc(until),
     )
-    if NDJSON in request.headers.get("accept", ""):
+    # Every parameter is checked above, before a streamed answer could begin.
+    media_type = negotiate(request.headers.get("accept"), ("application/json", NDJSON))
+    if media_type == NDJSON:
         upto = await queries.head_seq(runtime.db)
         return StreamingResponse(
             _ndjson(queries.events_stream(runtime.db, query, after, upto)),
             media_type=NDJSON,
-            headers={"X-Whistle-Head-Seq": str(upto)},
+            headers={"X-Whistle-Head-Seq": str(upto), "Vary": "Accept"},
         )
     items, next_after = await queries.events_page(runtime.db, query, after, limit)
-    return {"items": items, "next_after": next_after}
+    return JSONResponse({"items": items, "next_after": next_after}, headers={"Vary": "Accept"})
 
 
 async def _ndjson(items: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
@@ -118,7 +120,7 @@ async def get_demand_state(
     demand_id: DemandId,
     principal: Reader,
     runtime: Runtime,
-    as_of: AwareDatetime | None = None,
+    as_of: Rfc3339 | None = None,
 ) -> dict[str, Any]:
     """The demand as it stood at `as_of` (default: after every event of it), from the log."""
     at = _utc(as_of)
@@ -138,10 +140,10 @@ async def get_demand_state(
 async def get_responsiveness(
     principal: Reader,
     runtime: Runtime,
-    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    start: Annotated[Rfc3339 | None, Query(alias="from")] = None,
+    end: Annotated[Rfc3339 | None, Query(alias="to")] = None,
     by: Grouping = "unit",
-    as_of: AwareDatetime | None = None,
+    as_of: Rfc3339 | None = None,
     community_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     format: Literal["json", "csv"] = "json",
 ) -> dict[str, Any] | PlainTextResponse:

@@ -50,11 +50,7 @@ class Services:
         params: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Any:
-        token = mint_for(
-            account,
-            self._settings.jwt_secret.get_secret_value(),
-            self._settings.call_token_ttl_s,
-        )
+        token = mint_for(account, self._settings, self._settings.call_token_ttl_s)
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key

@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from services.dispatch import handlers
-from services.dispatch.adapters import repository
+from services.dispatch.adapters import reach, repository
 from services.dispatch.domain.model import Demand, Status
 from services.dispatch.entrypoints.schemas import (
     CancelIn,
@@ -24,6 +24,7 @@ from shared.auth import CurrentPrincipal, Principal, Role, forbidden, require_ro
 from shared.events.catalogue import DemandKind, Level, Priority
 from shared.http.dependencies import Runtime
 from shared.http.idempotency_keys import StoredResponse, create_once
+from shared.http.negotiation import ENTITY_TAGS, entity_tags, weak_match
 from shared.http.problems import ProblemError
 from shared.ids import new_id
 from shared.runtime import ServiceRuntime
@@ -48,7 +49,7 @@ async def register_community(
         )
 
     return await create_once(
-        runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=create
+        runtime.idempotency, runtime.uow, request=request, scope=principal.scope_key, create=create
     )
 
 
@@ -75,7 +76,7 @@ async def publish_demand(
         )
 
     return await create_once(
-        runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=create
+        runtime.idempotency, runtime.uow, request=request, scope=principal.scope_key, create=create
     )
 
 
@@ -108,9 +109,10 @@ async def list_demands(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> DemandPage:
     """Newest first. A secretary sees their community's demands and those escalated to them."""
-    await handlers.check_listing_scope(runtime.db, principal, community_id)
+    communities = await reach.communities_of(runtime.db, principal)
+    await handlers.check_listing_scope(runtime.db, principal, community_id, communities)
     query = repository.DemandQuery(
-        scopes=handlers.reading_scopes(principal),
+        scopes=handlers.reading_scopes(principal, communities),
         community_id=community_id,
         statuses=status or (),
         levels=level or (),
@@ -122,40 +124,60 @@ async def list_demands(
     demands = await repository.list_demands(runtime.db, query)
     page = demands[:limit]
     more = len(demands) > limit
+    accepted = await reach.accepted_on(runtime.db, principal, (demand.id for demand in page))
     return DemandPage(
-        items=[DemandOut.of(demand) for demand in page],
+        items=[
+            DemandOut.of(
+                demand, full=handlers.sees_the_exact_place(principal, demand.id in accepted)
+            )
+            for demand in page
+        ],
         next_cursor=_encode_cursor(page[-1].id) if more else None,
     )
 
 
 @router.get("/demands/{demand_id}", response_model=DemandOut)
-async def get_demand(demand_id: str, principal: CurrentPrincipal, runtime: Runtime) -> JSONResponse:
+async def get_demand(
+    demand_id: str,
+    principal: CurrentPrincipal,
+    runtime: Runtime,
+    if_none_match: Annotated[str | None, Header(max_length=1000, pattern=ENTITY_TAGS)] = None,
+) -> Response:
     demand = await repository.get_demand(runtime.db, demand_id)
     if demand is None:
         raise ProblemError(404, "not-found", "Not found", f"no demand '{demand_id}'")
-    if not handlers.may_read(principal, demand):
+    communities = await reach.communities_of(runtime.db, principal)
+    if not handlers.may_read(principal, demand, communities):
         raise forbidden(
-            f"demand '{demand_id}' belongs to community '{demand.community_id}' "
-            "and has not been escalated to yours"
+            f"demand '{demand_id}' belongs to community '{demand.community_id}', "
+            "which is not within your reach"
         )
-    return JSONResponse(
-        DemandOut.of(demand).model_dump(mode="json"), headers={"ETag": f'"{demand.version}"'}
+    accepted = demand.id in await reach.accepted_on(runtime.db, principal, [demand.id])
+    full = handlers.sees_the_exact_place(principal, accepted)
+    out = DemandOut.of(demand, full=full)
+    # The tag names the representation: a withheld view is not the full one.
+    etag = f'"{demand.version}"' if full else f'"{demand.version}-w"'
+    if if_none_match is not None and weak_match(entity_tags(if_none_match), etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    return JSONResponse(out.model_dump(mode="json"), headers={"ETag": etag})
+
+
+def _expected_version(if_match: str | None) -> handlers.Expected:
+    """`If-Match: "<version>"[, ...]` (ETags of GET) makes a close conditional on one of those
+    versions, compared strongly (RFC 9110 13.1.1): a weak tag `W/"2"` matches nothing."""
+    if if_match is None:
+        return None
+    tags = entity_tags(if_match)
+    if tags is None:
+        return None  # `*`: the demand exists (a 404 otherwise)
+    return frozenset(
+        int(tag.strip('"'))
+        for tag in tags
+        if not tag.startswith("W/") and tag.strip('"').isdigit() and len(tag) < 25
     )
 
 
-def _expected_version(if_match: str | None) -> int | None:
-    """`If-Match: "<version>"` (the ETag of GET) makes a close conditional on that version."""
-    if if_match is None or if_match.strip() == "*":
-        return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise ProblemError(
-            400, "invalid-if-match", "Invalid If-Match", "If-Match must be a demand's ETag"
-        )
-    return int(value)
-
-
-Closer = Callable[[Tx, str, int | None], Awaitable[Demand]]
+Closer = Callable[[Tx, str, handlers.Expected], Awaitable[Demand]]
 
 
 async def _close(
@@ -176,11 +198,11 @@ async def _close(
 
     # A retried close with the same Idempotency-Key gets its first answer, not a 409.
     return await create_once(
-        runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=closing
+        runtime.idempotency, runtime.uow, request=request, scope=principal.scope_key, create=closing
     )
 
 
-IfMatch = Annotated[str | None, Header(max_length=100)]
+IfMatch = Annotated[str | None, Header(max_length=1000, pattern=ENTITY_TAGS)]
 
 
 @router.post("/demands/{demand_id}/cancel", response_model=DemandOut)
@@ -192,7 +214,7 @@ async def cancel_demand(
     runtime: Runtime,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    async def close(tx: Tx, request_id: str, expected: int | None) -> Demand:
+    async def close(tx: Tx, request_id: str, expected: handlers.Expected) -> Demand:
         return await handlers.cancel_demand(tx, demand_id, body, principal, request_id, expected)
 
     return await _close(request, principal, runtime, close, if_match)
@@ -209,7 +231,7 @@ async def complete_demand(
 ) -> JSONResponse:
     command = body or CompleteIn()
 
-    async def close(tx: Tx, request_id: str, expected: int | None) -> Demand:
+    async def close(tx: Tx, request_id: str, expected: handlers.Expected) -> Demand:
         return await handlers.complete_demand(
             tx, demand_id, command, principal, request_id, expected
         )

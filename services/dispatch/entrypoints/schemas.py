@@ -111,10 +111,23 @@ class DemandOut(BaseModel):
     closed_at: datetime | None = None
     cancel_reason: str | None = None
     summary: str | None = None
+    # True when the exact place (address, building, coordinates) and the description are
+    # withheld: a claimant sees them once their claim is accepted.
+    details_withheld: bool = False
 
     @classmethod
-    def of(cls, demand: Demand) -> Self:
-        return cls.model_validate(demand.model_dump())
+    def of(cls, demand: Demand, *, full: bool = True) -> Self:
+        out = cls.model_validate(demand.model_dump())
+        return out if full else out.withheld()
+
+    def withheld(self) -> Self:
+        return self.model_copy(
+            update={
+                "description": None,
+                "location": Location(grid=self.location.grid),
+                "details_withheld": True,
+            }
+        )
 
 
 class DemandPage(BaseModel):

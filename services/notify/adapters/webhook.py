@@ -42,15 +42,15 @@ async def resolve(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-async def guard(url: str, resolver: Resolver = resolve) -> str:
-    """Raise RefusedTarget unless every address the URL's host resolves to is public;
-    returns the address to connect to."""
+async def guard(url: str, resolver: Resolver = resolve, *, allow_loopback: bool = False) -> str:
+    """Raise RefusedTarget unless every address the URL's host resolves to is public
+    (or loopback, with `allow_loopback`); returns the address to connect to."""
     _, host, port = parse_webhook_url(url)
     try:
         addresses = await resolver(host, port)
     except OSError as error:
         raise DeliveryFailed(f"cannot resolve '{host}': {error}") from error
-    check_addresses(host, addresses)
+    check_addresses(host, addresses, allow_loopback=allow_loopback)
     return addresses[0]
 
 
@@ -87,11 +87,11 @@ class WebhookSender:
         self,
         *,
         timeout_s: float,
-        refuse_private: bool,
+        allow_loopback: bool = False,
         resolver: Resolver = resolve,
     ) -> None:
         self._timeout_s = timeout_s
-        self._refuse_private = refuse_private
+        self._allow_loopback = allow_loopback
         self._resolver = resolver
         # No redirects (a 3xx could point past the SSRF guard), no proxies from the env.
         self._client = httpx.AsyncClient(
@@ -102,10 +102,9 @@ class WebhookSender:
         """POST `body` signed with the receiver's `secret`; returns the status on 2xx, raises
         DeliveryFailed or RefusedTarget."""
         parse_webhook_url(url)
-        extensions: dict[str, str] = {}
-        pinned_headers: dict[str, str] = {}
-        if self._refuse_private:
-            url, pinned_headers, extensions = pinned(url, await guard(url, self._resolver))
+        # Always guarded, in every environment: the address checked is the one connected to.
+        address = await guard(url, self._resolver, allow_loopback=self._allow_loopback)
+        url, pinned_headers, extensions = pinned(url, address)
         request_headers = {
             **headers,
             **pinned_headers,

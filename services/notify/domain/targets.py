@@ -1,4 +1,8 @@
-"""SSRF guard: which webhook addresses a production deployment may call."""
+"""SSRF guard: which webhook addresses may be called.
+
+Only public addresses, always; development (`allow_loopback`) also lets a webhook reach this
+machine's loopback, never a private or link-local range (another host, a cloud metadata
+endpoint)."""
 
 import ipaddress
 from urllib.parse import urlsplit
@@ -38,12 +42,21 @@ def parse_webhook_url(url: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, port
 
 
-def check_addresses(host: str, addresses: list[str]) -> None:
-    """Refuse the host if any address it resolves to is not public (or it resolves to none)."""
+def is_loopback(address: IPAddress) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def check_addresses(host: str, addresses: list[str], *, allow_loopback: bool = False) -> None:
+    """Refuse the host if any address it resolves to is not public (or it resolves to none);
+    with `allow_loopback` (development only) loopback addresses pass too."""
     if not addresses:
         raise RefusedTarget(f"webhook host '{host}' does not resolve")
     for raw in addresses:
         address = ipaddress.ip_address(raw.split("%", 1)[0])
+        if allow_loopback and is_loopback(address):
+            continue
         if not is_public(address):
             raise RefusedTarget(
                 f"webhook host '{host}' resolves to {address}, a non-public address"

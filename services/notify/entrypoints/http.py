@@ -33,6 +33,7 @@ from services.notify.entrypoints.schemas import (
 from shared.auth import CurrentPrincipal
 from shared.clock import utcnow
 from shared.http.dependencies import runtime_of
+from shared.http.negotiation import MAX_INT64
 from shared.http.problems import ProblemError
 from shared.store.mongo import Database
 
@@ -57,7 +58,9 @@ def _not_found(notification_id: str) -> ProblemError:
 async def list_inbox(
     owner: Owner,
     db: Db,
-    after: Annotated[int | None, Query(ge=1, description="`next_after` of the page before")] = None,
+    after: Annotated[
+        int | None, Query(ge=1, le=MAX_INT64, description="`next_after` of the page before")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     unread: Annotated[bool, Query(description="only unread notifications")] = False,
 ) -> dict[str, Any]:
@@ -115,7 +118,16 @@ async def stream_ticket(request: Request, principal: CurrentPrincipal, db: Db) -
     return {"ticket": value, "expires_at": expires_at}
 
 
-@router.get("/inbox/stream", response_class=EventSourceResponse)
+@router.get(
+    "/inbox/stream",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "description": "`event: notification` lines, `id:` = seq; comments as pings",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def stream_inbox(
     request: Request,
     access: StreamOwner,

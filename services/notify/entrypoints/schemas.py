@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events.catalogue import Recipient
+from shared.http.negotiation import MAX_INT64
 
 
 class NotificationOut(BaseModel):
@@ -33,7 +34,7 @@ class MarkReadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Everything up to this `seq` (what the reader has seen), not what arrived since.
-    up_to: int = Field(ge=1)
+    up_to: int = Field(ge=1, le=MAX_INT64)
 
 
 class MarkReadOut(BaseModel):

@@ -185,20 +185,56 @@ async def give_back_slots(tx: Tx, demand_id: str, headcount: int) -> Demand:
     return _model(Demand, document)
 
 
+OpenDemandsKey = tuple[int, datetime, str]
+
+
 async def open_demands(
-    db: Database, *, community_ids: Sequence[str] | None, skill: str | None, now: datetime
-) -> list[Demand]:
-    query: dict[str, Any] = {
-        "status": "open",
-        "ends_at": {"$gt": now},
-        "$expr": {"$lt": ["$accepted", "$slots"]},
-    }
+    db: Database,
+    *,
+    scopes: Sequence[Document] | None,
+    community_ids: Sequence[str] | None,
+    skill: str | None,
+    now: datetime,
+    after: OpenDemandsKey | None = None,
+    limit: int = 200,
+) -> list[tuple[Demand, OpenDemandsKey]]:
+    """Open demands most urgent first, each with its place in that order (for a cursor);
+    `scopes` are alternatives (any one admits a demand), None admits every demand."""
+    clauses: list[Document] = [
+        {"status": "open"},
+        {"ends_at": {"$gt": now}},
+        {"$expr": {"$lt": ["$accepted", "$slots"]}},
+    ]
+    if scopes is not None:
+        clauses.append({"$or": list(scopes)} if scopes else {"_id": {"$in": []}})
     if community_ids is not None:
-        query["community_id"] = {"$in": list(community_ids)}
+        clauses.append({"community_id": {"$in": list(community_ids)}})
     if skill:
-        query["skills"] = skill
-    cursor = db[DEMANDS].find(query).sort([("priority_rank", 1), ("fill_by", 1), ("_id", 1)])
-    return [_model(Demand, document) async for document in cursor]
+        clauses.append({"skills": skill})
+    if after is not None:
+        rank, fill_by, demand_id = after
+        clauses.append(
+            {
+                "$or": [
+                    {"priority_rank": {"$gt": rank}},
+                    {"priority_rank": rank, "fill_by": {"$gt": fill_by}},
+                    {"priority_rank": rank, "fill_by": fill_by, "_id": {"$gt": demand_id}},
+                ]
+            }
+        )
+    cursor = (
+        db[DEMANDS]
+        .find({"$and": clauses})
+        .sort([("priority_rank", 1), ("fill_by", 1), ("_id", 1)])
+        .limit(limit)
+    )
+    return [
+        (
+            _model(Demand, document),
+            (document["priority_rank"], document["fill_by"], document["_id"]),
+        )
+        async for document in cursor
+    ]
 
 
 async def get_check_in_code(db: Database, demand_id: str, tx: Tx | None = None) -> str | None:

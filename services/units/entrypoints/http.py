@@ -1,5 +1,8 @@
 """Units' HTTP side: thin, it parses, authorises by role and calls a handler."""
 
+import base64
+import json
+from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -7,11 +10,11 @@ import structlog
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from services.units import handlers, refusals
+from services.units import handlers, reach, refusals
 from services.units.adapters import repository
 from services.units.config import UnitsSettings
 from services.units.domain import rules
-from services.units.domain.model import Claim, Demand
+from services.units.domain.model import Claim, Community, Demand
 from services.units.entrypoints.gate import KeyedGate
 from services.units.entrypoints.patience import patiently
 from services.units.entrypoints.schemas import (
@@ -83,7 +86,11 @@ async def register_unit(
 
     return await patiently(
         lambda: create_once(
-            runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=create
+            runtime.idempotency,
+            runtime.uow,
+            request=request,
+            scope=principal.scope_key,
+            create=create,
         )
     )
 
@@ -99,7 +106,7 @@ async def get_unit(unit_id: str, principal: CurrentPrincipal, runtime: Runtime) 
         or (principal.role is Role.SECRETARY and principal.community in unit.communities)
     ):
         raise forbidden("a unit's record is for its members and its communities' secretaries")
-    return UnitOut.of(unit)
+    return UnitOut.of(unit, admin=principal.is_admin)
 
 
 @router.post("/volunteers", status_code=201, response_model=VolunteerWithSecretOut)
@@ -118,7 +125,11 @@ async def register_volunteer(
 
     return await patiently(
         lambda: create_once(
-            runtime.idempotency, runtime.uow, request=request, scope=principal.sub, create=create
+            runtime.idempotency,
+            runtime.uow,
+            request=request,
+            scope=principal.scope_key,
+            create=create,
         )
     )
 
@@ -235,27 +246,104 @@ async def get_community(community_id: str, _: CurrentPrincipal, runtime: Runtime
 # --- open demands ---------------------------------------------------------------------------
 
 
+def _encode_cursor(key: repository.OpenDemandsKey) -> str:
+    rank, fill_by, demand_id = key
+    raw = json.dumps([rank, fill_by.isoformat(), demand_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> repository.OpenDemandsKey:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        rank, fill_by, demand_id = json.loads(raw)
+        if isinstance(rank, int) and isinstance(demand_id, str):
+            return rank, datetime.fromisoformat(fill_by), demand_id
+    except (ValueError, TypeError):
+        pass
+    raise ProblemError(
+        400, "invalid-cursor", "Invalid cursor", "the cursor is not one this service gave"
+    )
+
+
+# A page of claimable demands is filtered after the query (skills, claims held): scan at
+# most this many candidates per request, then hand back a cursor where the scan stopped.
+OPEN_DEMANDS_SCAN = 1000
+
+
 @router.get("/open-demands", response_model=OpenDemandsOut)
 async def open_demands(
     principal: CurrentPrincipal,
     runtime: Runtime,
     community_id: Annotated[str | None, Query(max_length=64)] = None,
     skill: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> OpenDemandsOut:
-    """Demands that still need people, most urgent first; a claimant sees what it may claim."""
+    """Demands that still need people within the caller's reach, most urgent first; a
+    claimant sees what it may claim, without the exact place until its claim is accepted."""
     skill = rules.normalise_skills([skill])[0] if skill and skill.strip() else None
-    demands = await repository.open_demands(
-        runtime.db,
-        community_ids=[community_id] if community_id else None,
-        skill=skill,
-        now=utcnow(),
+    after = _decode_cursor(cursor) if cursor else None
+    claimant = principal.role in (Role.UNIT, Role.VOLUNTEER)
+    served = await _served(runtime, principal) if claimant else []
+    scopes = await reach.scopes_for(runtime.db, principal, served, community_id)
+    found: list[Demand] = []
+    next_key: repository.OpenDemandsKey | None = None
+    scanned = 0
+    batch_size = limit + 1
+    while True:
+        batch = await repository.open_demands(
+            runtime.db,
+            scopes=scopes,
+            community_ids=[community_id] if community_id else None,
+            skill=skill,
+            now=utcnow(),
+            after=after,
+            limit=batch_size,
+        )
+        candidates = [demand for demand, _ in batch]
+        kept = (
+            {demand.id for demand in await _claimable(runtime, principal, candidates)}
+            if claimant
+            else {demand.id for demand in candidates}
+        )
+        full = False
+        for demand, key in batch:
+            if demand.id in kept:
+                if len(found) == limit:
+                    full = True  # one more exists: the next page starts after the last kept
+                    break
+                found.append(demand)
+                next_key = key
+            after = key
+        scanned += len(batch)
+        if full:
+            break
+        if len(batch) < batch_size:
+            next_key = None  # the end of the list
+            break
+        if scanned >= OPEN_DEMANDS_SCAN:
+            next_key = after  # scan budget spent: go on from there next time
+            break
+    # The private details (`demand.details`) only for readers who may see them.
+    details = (
+        await repository.demand_details(runtime.db, [demand.id for demand in found])
+        if not claimant
+        else {}
     )
-    if principal.role in (Role.UNIT, Role.VOLUNTEER):
-        demands = await _claimable(runtime, principal, demands)
-    details = await repository.demand_details(runtime.db, [demand.id for demand in demands])
     return OpenDemandsOut(
-        items=[OpenDemandOut.of(demand, details.get(demand.id)) for demand in demands]
+        items=[
+            OpenDemandOut.of(demand, details.get(demand.id), full=not claimant) for demand in found
+        ],
+        next_cursor=_encode_cursor(next_key) if next_key else None,
     )
+
+
+async def _served(runtime: ServiceRuntime, principal: Principal) -> list[Community]:
+    async def look(tx: Tx) -> list[Community]:
+        _, profile = await handlers.claimant_of(tx, principal)
+        return await repository.get_communities(tx.db, handlers.communities_served(profile), tx)
+
+    return await runtime.uow.run(look)
 
 
 async def _claimable(
@@ -296,7 +384,7 @@ async def claim_demand(
                     runtime.idempotency,
                     runtime.uow,
                     request=request,
-                    scope=principal.sub,
+                    scope=principal.scope_key,
                     create=create,
                 )
             )

@@ -77,8 +77,15 @@ class UnitOut(BaseModel):
     totals: ServiceTotals
 
     @classmethod
-    def of(cls, unit: Unit) -> Self:
-        return cls.model_validate(unit.model_dump())
+    def of(cls, unit: Unit, *, admin: bool = True) -> Self:
+        """`admin=False`: without the webhook URL, which only admins are shown (it is where
+        Whistle sends the unit's notifications, and may carry a receiver's token)."""
+        out = cls.model_validate(unit.model_dump())
+        if admin:
+            return out
+        return out.model_copy(
+            update={"contact": out.contact.model_copy(update={"webhook_url": None})}
+        )
 
 
 class UnitWithSecretOut(UnitOut):
@@ -90,9 +97,6 @@ class UnitWithSecretOut(UnitOut):
         "it (registration, or the correction that first set a webhook_url); rotate to replace",
     )
 
-    @classmethod
-    def of(cls, unit: Unit) -> Self:
-        return cls.model_validate(unit.model_dump())
 
 
 class VolunteerOut(BaseModel):
@@ -154,19 +158,35 @@ class OpenDemandOut(BaseModel):
     priority: str
     level: str
     status: str
+    # True when the exact place (address, building, coordinates) and the description are
+    # withheld: a claimant sees them once its claim is accepted.
+    details_withheld: bool = False
 
     @classmethod
-    def of(cls, demand: Demand, details: Mapping[str, Any] | None = None) -> Self:
-        """The demand, with its private details (`demand.details`) when units has them."""
+    def of(
+        cls, demand: Demand, details: Mapping[str, Any] | None = None, *, full: bool = True
+    ) -> Self:
+        """The demand, with its private details (`demand.details`) when units has them and
+        the reader may see them (`full`); otherwise the grid and the title only."""
         values = {**demand.model_dump(), "filled": demand.accepted, "remaining": demand.remaining}
         if details is not None:
             values["description"] = details.get("description")
             values["location"] = details.get("location") or values["location"]
-        return cls.model_validate(values)
+        out = cls.model_validate(values)
+        if full:
+            return out
+        return out.model_copy(
+            update={
+                "description": None,
+                "location": Location(grid=out.location.grid),
+                "details_withheld": True,
+            }
+        )
 
 
 class OpenDemandsOut(BaseModel):
     items: list[OpenDemandOut]
+    next_cursor: str | None = None
 
 
 class ClaimIn(Strict):
