@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mongoeco.engines import MemoryEngine, SQLiteEngine
-from mongoeco.wire.sessions import WireSessionStore
-
+from shared.store import embedded_patches
 from shared.store.embedded_gate import SerialTransactionServer
 
 EMBEDDED_WARNING = (
@@ -24,25 +23,7 @@ EMBEDDED_WARNING = (
 )
 
 
-def _commit_or_abort(self: WireSessionStore, body: dict[str, Any]) -> dict[str, Any]:
-    """commitTransaction that aborts a transaction whose commit failed, as MongoDB does.
-
-    mongoeco leaves such a transaction open on its wire session; PyMongo reuses the session
-    id for the next transaction, which then silently continues the stale snapshot (its writes
-    reappear, later commits lose documents). Aborting on failure restores MongoDB's behaviour.
-    """
-    session = self._require_session(body)
-    if session.transaction_active:
-        try:
-            session.commit_transaction()
-        except BaseException:
-            with suppress(Exception):
-                session.abort_transaction()
-            raise
-    return {"ok": 1.0}
-
-
-WireSessionStore.commit_transaction = _commit_or_abort  # type: ignore[method-assign]
+embedded_patches.apply()
 
 
 def url_for(host: str, port: int) -> str:

@@ -13,14 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.cli.registry import SERVICES as REGISTRY
 from tests.conftest import bearer
 from tests.e2e.test_first_flow import demand_body
 from tests.support.processes import ROOT, free_port
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = ("dispatch", "units", "notify", "audit")
-PREFIX = re.compile(r"^(whistle|mongo|dispatch|units|notify|audit) *\| ")
+SERVICES = tuple(REGISTRY)
+PREFIX = re.compile(rf"^(whistle|(mongo-)?({'|'.join(SERVICES)})) *\| ")
 
 
 class Output:
@@ -109,9 +110,9 @@ def whistle_run(
             "services.cli",
             "run",
             "--data",
-            str(tmp_path / "whistle.sqlite"),
+            str(tmp_path / "var"),
             "--mongo-port",
-            str(free_port()),
+            "0",
         ],
         env=run_env,
         cwd=ROOT,
@@ -145,7 +146,7 @@ def _wait_ready(url: str, process: subprocess.Popen[str], output: Output) -> Non
 
 
 def test_whistle_run_serves_the_flow_and_stops_cleanly(
-    whistle_run: tuple[subprocess.Popen[str], Output], run_env: dict[str, str]
+    whistle_run: tuple[subprocess.Popen[str], Output], run_env: dict[str, str], tmp_path: Path
 ) -> None:
     process, output = whistle_run
     urls = {
@@ -154,7 +155,8 @@ def test_whistle_run_serves_the_flow_and_stops_cleanly(
     for url in urls.values():
         _wait_ready(url, process, output)
     children = _children_of(process.pid)
-    assert len(children) == 5, children  # the embedded MongoDB and the four services
+    # One embedded MongoDB per service, and the services.
+    assert len(children) == 2 * len(SERVICES), children
 
     admin = _cli("token", "--role", "admin", "--sub", "tester", env=run_env)
     secretary = _cli(
@@ -201,7 +203,10 @@ def test_whistle_run_serves_the_flow_and_stops_cleanly(
         assert any(line.startswith(f"{name} ") for line in output.lines), f"no {name} output"
     assert "whistle | broker: amqp://guest:****@127.0.0.1" in text
     assert "guest:guest" not in text
-    assert "whistle | MongoDB: starting the embedded stand-in" in text
+    assert "whistle | MongoDB: starting one embedded stand-in per service" in text
+    for name in SERVICES:
+        assert re.search(rf"whistle \| MongoDB for {name}: embedded stand-in at mongodb://", text)
+        assert (tmp_path / "var" / f"{name}.sqlite").exists()
     assert re.search(r"whistle \| WARNING: the embedded MongoDB stand-in .*MONGODB_URL", text)
     for name, url in urls.items():
         assert f"{name} {url}" in text  # the ports it really uses
