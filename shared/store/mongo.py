@@ -8,9 +8,33 @@ import structlog
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, ExecutionTimeout
+from pymongo.monitoring import (
+    CommandFailedEvent,
+    CommandListener,
+    CommandStartedEvent,
+    CommandSucceededEvent,
+)
+
+from shared.metrics import MONGO_COMMANDS
 
 Document = dict[str, Any]
 Database = AsyncDatabase[Document]
+
+
+class CommandCounter(CommandListener):
+    """Counts every command on `/metrics`, so `make bench` can show commands per request."""
+
+    def started(self, event: CommandStartedEvent) -> None:
+        MONGO_COMMANDS.labels(event.command_name).inc()
+
+    def succeeded(self, event: CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: CommandFailedEvent) -> None:
+        pass
+
+
+_COMMAND_COUNTER = CommandCounter()
 
 
 def make_client(url: str, *, app_name: str = "whistle") -> AsyncMongoClient[Document]:
@@ -22,6 +46,7 @@ def make_client(url: str, *, app_name: str = "whistle") -> AsyncMongoClient[Docu
         serverSelectionTimeoutMS=5000,
         connectTimeoutMS=3000,
         uuidRepresentation="standard",
+        event_listeners=[_COMMAND_COUNTER],
     )
 
 
