@@ -4,6 +4,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import sys
 import uuid
 from collections.abc import Iterator
@@ -57,8 +58,10 @@ def mongodb() -> Iterator[Store]:
     if url := os.environ.get("MONGODB_URL"):
         yield Store(url, f"MongoDB at {url}", embedded=False)
         return
+    scratch = tempfile.TemporaryDirectory(prefix="whistle-bench-audit-")
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "mongo", "--port", "0"],
+        [sys.executable, "-m", "services.cli", "mongo", "--port", "0"]
+        + ["--path", os.path.join(scratch.name, "audit.sqlite")],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -70,8 +73,8 @@ def mongodb() -> Iterator[Store]:
             raise SystemExit(f"the embedded MongoDB did not start: {line!r}")
         yield Store(
             line.removeprefix("ready "),
-            "the embedded MongoDB stand-in (mongoeco, in memory): its figures do not judge "
-            "production; set MONGODB_URL to measure a real MongoDB",
+            "the embedded MongoDB stand-in on SQLite, as make run uses it: its figures do not "
+            "judge production; set MONGODB_URL to measure a real MongoDB",
             embedded=True,
         )
     finally:
@@ -80,3 +83,4 @@ def mongodb() -> Iterator[Store]:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+        scratch.cleanup()

@@ -120,7 +120,9 @@ async def setup_offices(client: httpx.AsyncClient, urls: dict[str, str], n: int)
                 },
             )
             if registered.status_code != 201:
-                raise SystemExit(f"volunteer registration: {registered.status_code} {registered.text}")
+                raise SystemExit(
+                    f"volunteer registration: {registered.status_code} {registered.text}"
+                )
             volunteer_id = registered.json()["id"]
             volunteers.append(
                 (volunteer_id, token(Role.VOLUNTEER, f"vol-{i}-{v}", volunteer=volunteer_id))
@@ -166,7 +168,9 @@ async def office_loop(
         demand_id = posted.json()["id"]
         office.demands.append(demand_id)
         _, first_token = office.volunteers[0]
-        if not await appears_in_open_demands(office, client, urls, recorder, demand_id, first_token):
+        if not await appears_in_open_demands(
+            office, client, urls, recorder, demand_id, first_token
+        ):
             continue
         for _, volunteer_token in office.volunteers:
             claimed = await recorder.call(
@@ -292,7 +296,9 @@ async def overbooked(
                 continue
             checked += 1
             accepted = sum(
-                item["headcount"] for item in response.json()["items"] if item["status"] == "accepted"
+                item["headcount"]
+                for item in response.json()["items"]
+                if item["status"] == "accepted"
             )
             over += accepted > 2
     return checked, over
@@ -388,7 +394,9 @@ async def load_run(urls: dict[str, str], clients: int, seconds: float) -> dict[s
         }
         picture = chart(recorder, RESULTS_DIR / "latency-vs-stored-events.png")
         summary["chart"] = str(picture) if picture else "matplotlib not installed: no chart"
-        summary["stored_curve"] = recorder.stored_curve[:: max(1, len(recorder.stored_curve) // 200)]
+        summary["stored_curve"] = recorder.stored_curve[
+            :: max(1, len(recorder.stored_curve) // 200)
+        ]
         return summary
 
 
@@ -398,7 +406,9 @@ WRITE_ROUTES = ("POST /v1/demands", "POST /v1/demands/{id}/claims")
 
 def judge(summary: dict[str, Any]) -> list[tuple[str, bool, str]]:
     """The issue's targets, each with whether this run met it."""
-    verdicts = [("no 5xx", summary["server_errors_5xx"] == 0, f"{summary['server_errors_5xx']} 5xx")]
+    verdicts = [
+        ("no 5xx", summary["server_errors_5xx"] == 0, f"{summary['server_errors_5xx']} 5xx")
+    ]
     for route in WRITE_ROUTES:
         figures = summary["routes"][route]
         for key, limit in TARGETS.items():
@@ -417,8 +427,16 @@ def judge(summary: dict[str, Any]) -> list[tuple[str, bool, str]]:
             )
         )
     checks = summary["checks"]
-    verdicts.append(("no demand overbooked", checks["demands_overbooked"] == 0, str(checks["demands_overbooked"])))
-    verdicts.append(("/v1/verify ok", bool(checks["verify"].get("ok")), json.dumps(checks["verify"])))
+    verdicts.append(
+        (
+            "no demand overbooked",
+            checks["demands_overbooked"] == 0,
+            str(checks["demands_overbooked"]),
+        )
+    )
+    verdicts.append(
+        ("/v1/verify ok", bool(checks["verify"].get("ok")), json.dumps(checks["verify"]))
+    )
     verdicts.append(
         (
             "every accepted claim in audit",
@@ -438,6 +456,7 @@ def print_load(summary: dict[str, Any]) -> None:
     header = f"  {'route':<30} {'n':>6} {'p50':>8} {'p95':>8} {'p99':>8}  {'first p95':>9} {'last p95':>9}  statuses"
     print(header)
     for route, figures in summary["routes"].items():
+
         def ms(value: float | None) -> str:
             return "-" if value is None else f"{value:.0f}"
 
@@ -454,8 +473,11 @@ def print_load(summary: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.load",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=300)
     args = parser.parse_args()
@@ -467,7 +489,9 @@ def main() -> None:
         summary = asyncio.run(load_run(stack.urls, args.clients, args.seconds))
         summary["store_bytes"] = stack.store_bytes()
     print_load(summary)
-    path = write_results({"run": describe_run(embedded=stack.embedded), "load": summary}, merge=True)
+    path = write_results(
+        {"run": describe_run(embedded=stack.embedded), "load": summary}, merge=True
+    )
     print(f"results: {path}")
 
 

@@ -23,7 +23,9 @@ MESSAGES_PUBLISHED = Counter(
 )
 OUTBOX_BACKLOG = Gauge("whistle_outbox_backlog", "Events waiting in the outbox", ["service"])
 MONGO_COMMANDS = Counter(
-    "whistle_mongo_commands_total", "MongoDB commands sent (PyMongo command monitoring)", ["command"]
+    "whistle_mongo_commands_total",
+    "MongoDB commands sent (PyMongo command monitoring)",
+    ["command"],
 )
 TIMERS_FIRED = Counter("whistle_timers_fired_total", "Stored timers fired", ["service", "kind"])
 
