@@ -128,9 +128,9 @@ def _demand(community: str, starts: datetime, slots: int) -> dict[str, Any]:
     }
 
 
-async def _until(probe: Callable[[], Awaitable[bool]], timeout: float = 30.0) -> float | None:
+async def _until(probe: Callable[[], Awaitable[bool]], within_s: float = 30.0) -> float | None:
     started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
+    while time.perf_counter() - started < within_s:
         if await probe():
             return time.perf_counter()
         await asyncio.sleep(0.003)
@@ -158,7 +158,7 @@ async def whistle_latency(
             raise SystemExit(f"posting a demand: {posted.status_code} {posted.text}")
         demand_id = posted.json()["id"]
 
-        async def in_audit() -> bool:
+        async def in_audit(demand_id: str = demand_id) -> bool:
             response = await client.get(
                 f"{urls['audit']}/v1/events",
                 headers=auditor,
@@ -166,7 +166,7 @@ async def whistle_latency(
             )
             return response.status_code == 200 and bool(response.json()["items"])
 
-        async def in_inbox() -> bool:
+        async def in_inbox(demand_id: str = demand_id) -> bool:
             response = await client.get(
                 f"{urls['notify']}/v1/inbox", headers=volunteer, params={"limit": 5}
             )
@@ -221,7 +221,7 @@ async def claims_race(
             raise SystemExit(f"posting a demand: {posted.status_code} {posted.text}")
         demand_id = posted.json()["id"]
 
-        async def known() -> bool:
+        async def known(demand_id: str = demand_id) -> bool:
             response = await client.get(
                 f"{urls['units']}/v1/open-demands",
                 headers=claimants[0][1],
@@ -231,7 +231,7 @@ async def claims_race(
 
         await _until(known)
 
-        async def claim(i: int, volunteer: dict[str, str]) -> int:
+        async def claim(i: int, volunteer: dict[str, str], demand_id: str = demand_id) -> int:
             response = await client.post(
                 f"{units_urls[i % 2]}/v1/demands/{demand_id}/claims",
                 headers=volunteer,

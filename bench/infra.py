@@ -4,8 +4,8 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,8 +60,10 @@ def mongodb() -> Iterator[Store]:
         return
     scratch = tempfile.TemporaryDirectory(prefix="whistle-bench-audit-")
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "mongo", "--port", "0"]
-        + ["--path", os.path.join(scratch.name, "audit.sqlite")],
+        [
+            *(sys.executable, "-m", "services.cli", "mongo", "--port", "0"),
+            *("--path", os.path.join(scratch.name, "audit.sqlite")),
+        ],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,

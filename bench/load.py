@@ -212,9 +212,12 @@ async def appears_in_open_demands(
             headers=volunteer_token,
             params={"community_id": office.community},
         )
-        if response is not None and response.status_code == 200:
-            if any(item["id"] == demand_id for item in response.json()["items"]):
-                return True
+        if (
+            response is not None
+            and response.status_code == 200
+            and any(item["id"] == demand_id for item in response.json()["items"])
+        ):
+            return True
         await asyncio.sleep(0.05)
     return False
 
@@ -453,7 +456,10 @@ def print_load(summary: dict[str, Any]) -> None:
         f"{summary['requests']} requests ({summary['requests_per_s']:.1f}/s), "
         f"{summary['stored_events_at_end']} events stored in audit at the end"
     )
-    header = f"  {'route':<30} {'n':>6} {'p50':>8} {'p95':>8} {'p99':>8}  {'first p95':>9} {'last p95':>9}  statuses"
+    header = (
+        f"  {'route':<30} {'n':>6} {'p50':>8} {'p95':>8} {'p99':>8}  "
+        f"{'first p95':>9} {'last p95':>9}  statuses"
+    )
     print(header)
     for route, figures in summary["routes"].items():
 

@@ -98,8 +98,10 @@ def whistle_stack(rabbitmq_url: str, *, keep_data: Path | None = None) -> Iterat
     with tempfile.TemporaryDirectory(prefix="whistle-bench-") as scratch:
         data_dir = keep_data or Path(scratch) / "var"
         process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "run", "--data", str(data_dir)]
-            + ["--mongo-port", "0"],
+            [
+                *(sys.executable, "-m", "services.cli", "run"),
+                *("--data", str(data_dir), "--mongo-port", "0"),
+            ],
             env=env,
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -119,7 +121,11 @@ def whistle_stack(rabbitmq_url: str, *, keep_data: Path | None = None) -> Iterat
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
         try:
-            wait_ready(urls, process, 120)
+            try:
+                wait_ready(urls, process, 300)
+            except SystemExit:
+                print("\n".join(stack.lines[-60:]))  # what the services said meanwhile
+                raise
             yield stack
         finally:
             for extra in stack.extra:

@@ -9,6 +9,7 @@ HTTP comes up even while the broker is away: the outbox keeps what happens meanw
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -140,7 +141,7 @@ class ServiceRuntime:
     async def start(self) -> None:
         for setup in self._index_setups:
             await until_store_answers(
-                lambda setup=setup: setup(self.db), what=getattr(setup, "__qualname__", "indexes")
+                functools.partial(setup, self.db), what=getattr(setup, "__qualname__", "indexes")
             )
         self._tasks.append(asyncio.create_task(self._connect_broker(), name="broker-connect"))
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))

@@ -96,9 +96,8 @@ async def start_embedded_stores(
     urls = {}
     for name, child in stores.items():
         urls[name] = await asyncio.wait_for(child.ready_line, 60)
-        say(
-            f"MongoDB for {name}: embedded stand-in at {urls[name]}, data in {data_dir / name}.sqlite"
-        )
+        path = data_dir / f"{name}.sqlite"
+        say(f"MongoDB for {name}: embedded stand-in at {urls[name]}, data in {path}")
     return urls
 
 

@@ -1,24 +1,28 @@
 """The embedded MongoDB-wire-compatible server (mongoeco) for trying Whistle out and for tests.
 
 It speaks the MongoDB wire protocol, so the services use the real PyMongo client against it.
-It is a stand-in: it checks unique indexes by scanning, so inserts slow down as collections
-grow (measured on its SQLite engine: 5 ms at 200 documents, 51 ms at 3,000). Point
-`MONGODB_URL` at a real MongoDB for anything beyond a trial.
+It is a stand-in. `whistle run` gives each service a server of its own (one transaction at a
+time per store); embedded_patches.py makes inserts check `_id` from the primary key instead of
+decoding the whole collection (measured: flat at about 2 ms per insert to 5,000 documents,
+where it was 25 ms at 500 and 48 ms at 1,500). Point `MONGODB_URL` at a real MongoDB for
+anything beyond a trial.
 """
 
 import asyncio
 import signal
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
 
 from mongoeco.engines import MemoryEngine, SQLiteEngine
+
 from shared.store import embedded_patches
 from shared.store.embedded_gate import SerialTransactionServer
 
 EMBEDDED_WARNING = (
-    "the embedded MongoDB stand-in is for trying Whistle out: its inserts slow down as data "
-    "grows (measured 5 ms at 200 documents, 51 ms at 3,000 on the SQLite engine). "
+    "the embedded MongoDB stand-in is for trying Whistle out, one store per service. "
+    "Measured (make bench, 2 shared cores): 8 clients posting and claiming answered with no 5xx, "
+    "posting a demand p50 about 0.2 s, p95 0.6-0.9 s, a claim p50 0.4-0.6 s; audit records "
+    "30-160 events/s. Contention answers 503 busy with Retry-After, never 500. "
     "Set MONGODB_URL to a real MongoDB (a replica set, for transactions) for real use."
 )
 

@@ -34,7 +34,7 @@ from mongoeco.core.bson_scalars import (
 )
 from mongoeco.core.identity import id_contains_numeric_value
 from mongoeco.engines import SQLiteEngine
-from mongoeco.types import Decimal128
+from mongoeco.types import Decimal128  # type: ignore[attr-defined]
 from mongoeco.wire.sessions import WireSessionStore
 
 PATCHED_FOR = "4.11.0"
@@ -118,7 +118,8 @@ def _numeric_id_taken(
     assert value is not None
     conn = engine._require_connection()
     keys = {engine._storage_key(candidate) for candidate in _equal_numbers(value)}
-    keys.discard(exclude_storage_key)  # type: ignore[arg-type]
+    if exclude_storage_key is not None:
+        keys.discard(exclude_storage_key)
     if keys:
         marks = ", ".join("?" * len(keys))
         row = conn.execute(
@@ -168,7 +169,7 @@ def _validate_unique_by_index(
             if self._storage_key(document_id) != exclude_storage_key and _numeric_id_taken(
                 self, db_name, coll_name, document_id, exclude_storage_key
             ):
-                raise self._unique_key_error(
+                raise self._unique_key_error(  # type: ignore[no-untyped-call]
                     f"Duplicate key: _id={document_id}", f"{db_name}.{coll_name}", document
                 )
             skip_id_check = True

@@ -6,7 +6,7 @@ it), served in this process so its document loads can be counted.
 """
 
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ class Loads:
 
 
 @pytest.fixture
-def loads(monkeypatch: pytest.MonkeyPatch) -> Iterator[Loads]:
+def loads(monkeypatch: pytest.MonkeyPatch) -> Loads:
     counter = Loads()
     original = SQLiteEngine._deserialize_document
 
@@ -42,7 +42,7 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> Iterator[Loads]:
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(SQLiteEngine, "_deserialize_document", counting)
-    yield counter
+    return counter
 
 
 @pytest.fixture
