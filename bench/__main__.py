@@ -79,7 +79,7 @@ async def _audit(rabbitmq_url: str, audit_url: str, events: int) -> dict[str, An
 async def _flows(stack_urls: dict[str, str], second_units: str) -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=60) as client:
         latency, latency_costs = await command_costs(
-            client, stack_urls, lambda: whistle_latency(client, stack_urls, 60)
+            client, stack_urls, lambda: whistle_latency(client, stack_urls, 30)
         )
         race, race_costs = await command_costs(
             client,
