@@ -2,8 +2,10 @@
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +15,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from shared.settings import DEFAULT_RABBITMQ_URL
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @contextmanager
@@ -49,8 +58,12 @@ def mongodb() -> Iterator[Store]:
     if url := os.environ.get("MONGODB_URL"):
         yield Store(url, f"MongoDB at {url}", embedded=False)
         return
+    scratch = tempfile.TemporaryDirectory(prefix="whistle-bench-audit-")
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "mongo", "--port", "0"],
+        [
+            *(sys.executable, "-m", "services.cli", "mongo", "--port", "0"),
+            *("--path", os.path.join(scratch.name, "audit.sqlite")),
+        ],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -62,8 +75,8 @@ def mongodb() -> Iterator[Store]:
             raise SystemExit(f"the embedded MongoDB did not start: {line!r}")
         yield Store(
             line.removeprefix("ready "),
-            "the embedded MongoDB stand-in (mongoeco, in memory): its figures do not judge "
-            "production; set MONGODB_URL to measure a real MongoDB",
+            "the embedded MongoDB stand-in on SQLite, as make run uses it: its figures do not "
+            "judge production; set MONGODB_URL to measure a real MongoDB",
             embedded=True,
         )
     finally:
@@ -72,3 +85,4 @@ def mongodb() -> Iterator[Store]:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+        scratch.cleanup()

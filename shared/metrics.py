@@ -22,6 +22,11 @@ MESSAGES_PUBLISHED = Counter(
     "whistle_messages_published_total", "Events published and confirmed", ["service", "type"]
 )
 OUTBOX_BACKLOG = Gauge("whistle_outbox_backlog", "Events waiting in the outbox", ["service"])
+MONGO_COMMANDS = Counter(
+    "whistle_mongo_commands_total",
+    "MongoDB commands sent (PyMongo command monitoring)",
+    ["command"],
+)
 TIMERS_FIRED = Counter("whistle_timers_fired_total", "Stored timers fired", ["service", "kind"])
 TIMERS_FAILED = Counter(
     "whistle_timers_failed_total",

@@ -9,6 +9,7 @@ HTTP comes up even while the broker is away: the outbox keeps what happens meanw
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -33,7 +34,7 @@ from shared.broker.topology import (
 from shared.events.envelope import CloudEvent
 from shared.http.idempotency_keys import IdempotencyKeys, ensure_idempotency_indexes
 from shared.settings import WhistleSettings
-from shared.store.mongo import Database, make_client, ping
+from shared.store.mongo import Database, make_client, ping, until_store_answers
 from shared.store.outbox import OutboxRelay, ensure_outbox_indexes
 from shared.store.timers import TimerHandler, TimerWheel, ensure_timer_indexes
 from shared.store.unit_of_work import UnitOfWork
@@ -174,7 +175,9 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         for setup in self._index_setups:
-            await setup(self.db)
+            await until_store_answers(
+                functools.partial(setup, self.db), what=getattr(setup, "__qualname__", "indexes")
+            )
         self._tasks.append(asyncio.create_task(self._connect_broker(), name="broker-connect"))
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self._timer_handlers:

@@ -88,12 +88,15 @@ def mongo(
 
 @cli.command()
 def run(
-    data: Annotated[Path, typer.Option(help="embedded MongoDB's SQLite file")] = Path(
-        "var/whistle.sqlite"
-    ),
-    mongo_port: Annotated[int, typer.Option(help="embedded MongoDB's port")] = 27017,
+    data: Annotated[
+        Path, typer.Option(help="folder of the embedded stores: one <service>.sqlite each")
+    ] = Path("var"),
+    mongo_port: Annotated[
+        int,
+        typer.Option(help="first embedded store's port; the next services' follow (0: any free)"),
+    ] = 27017,
 ) -> None:
-    """Start all four services, and the embedded MongoDB when MONGODB_URL is unset."""
+    """Start the services, and one embedded MongoDB per service when MONGODB_URL is unset."""
     from services.cli.supervisor import run_all
 
     raise typer.Exit(asyncio.run(run_all(data, mongo_port)))

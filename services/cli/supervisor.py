@@ -1,7 +1,10 @@
-"""`whistle run`: the embedded MongoDB (when no MONGODB_URL) and the four services, together.
+"""`whistle run`: the services and, when MONGODB_URL is unset, one embedded MongoDB per service.
 
-Each child's output lines are prefixed with its name. Ctrl-C (or SIGTERM) stops the services
-first, then the database, each given a few seconds to drain before it is killed.
+Each service owns its database, so on the embedded stand-in each gets its own server process
+and SQLite file (`<data>/<service>.sqlite`): the stand-in runs one transaction at a time per
+store, and no service ever waits for another's. Each child's output lines are prefixed with
+its name. Ctrl-C (or SIGTERM) stops the services first, then the databases, each given a few
+seconds to drain before it is killed.
 """
 
 import asyncio
@@ -44,7 +47,7 @@ class Child:
     async def _relay_output(self) -> None:
         assert self.process is not None
         assert self.process.stdout is not None
-        width = max(len(name) for name in [*SERVICES, "mongo"])
+        width = max(len(name) for name in [*SERVICES, *(mongo_name(n) for n in SERVICES)])
         async for raw in self.process.stdout:
             line = raw.decode(errors="replace").rstrip()
             if line.startswith("ready ") and not self.ready_line.done():
@@ -66,6 +69,36 @@ class Child:
         if self._pump is not None:
             with suppress(Exception):
                 await asyncio.wait_for(self._pump, 1.0)
+
+
+def mongo_name(service: str) -> str:
+    return f"mongo-{service}"
+
+
+def embedded_port(base_port: int, index: int) -> int:
+    """Port of the index-th service's store: base, base+1, ...; 0 lets each pick a free one."""
+    return 0 if base_port == 0 else base_port + index
+
+
+async def start_embedded_stores(
+    data_dir: Path, base_port: int, env: dict[str, str], children: list["Child"]
+) -> dict[str, str]:
+    """One embedded server per service, started together; service name -> MONGODB_URL."""
+    stores: dict[str, Child] = {}
+    for index, name in enumerate(SERVICES):
+        path = data_dir / f"{name}.sqlite"
+        argv = [sys.executable, "-m", "services.cli", "mongo"]
+        argv += ["--port", str(embedded_port(base_port, index)), "--path", str(path)]
+        child = Child(mongo_name(name), argv, env)
+        children.append(child)
+        await child.start()
+        stores[name] = child
+    urls = {}
+    for name, child in stores.items():
+        urls[name] = await asyncio.wait_for(child.ready_line, 60)
+        path = data_dir / f"{name}.sqlite"
+        say(f"MongoDB for {name}: embedded stand-in at {urls[name]}, data in {path}")
+    return urls
 
 
 def say(message: str) -> None:
@@ -149,7 +182,7 @@ def environment_lines(settings: WhistleSettings) -> list[str]:
     ]
 
 
-async def run_all(embedded_path: Path, embedded_port: int) -> int:
+async def run_all(data_dir: Path, embedded_base_port: int) -> int:
     # `whistle run` is the way to try Whistle on one machine: development unless told otherwise.
     os.environ.setdefault("WHISTLE_ENV", "development")
     settings = WhistleSettings()
@@ -166,35 +199,19 @@ async def run_all(embedded_path: Path, embedded_port: int) -> int:
     say(f"broker: {redacted(settings.rabbitmq_url)} (set RABBITMQ_URL to change)")
     python = sys.executable
     try:
+        store_urls: dict[str, str] = {}
         if "MONGODB_URL" not in os.environ:
-            say(
-                f"MongoDB: starting the embedded stand-in on port {embedded_port}, "
-                f"data in {embedded_path}"
-            )
+            say(f"MongoDB: starting one embedded stand-in per service, data in {data_dir}/")
             say(f"WARNING: {EMBEDDED_WARNING}")
-            mongo = Child(
-                "mongo",
-                [
-                    python,
-                    "-m",
-                    "services.cli",
-                    "mongo",
-                    "--port",
-                    str(embedded_port),
-                    "--path",
-                    str(embedded_path),
-                ],
-                env,
-            )
-            children.append(mongo)
-            await mongo.start()
-            url = await asyncio.wait_for(mongo.ready_line, 30)
-            env["MONGODB_URL"] = url
+            store_urls = await start_embedded_stores(data_dir, embedded_base_port, env, children)
         else:
             say(f"MongoDB: {redacted(settings.mongodb_url)}")
-        await announce_first_admin(env.get("MONGODB_URL"))
+        await announce_first_admin(store_urls.get("console") or env.get("MONGODB_URL"))
         for name in SERVICES:
-            child = Child(name, [python, "-m", "services.cli", "serve", name], env)
+            service_env = dict(env)
+            if name in store_urls:
+                service_env["MONGODB_URL"] = store_urls[name]
+            child = Child(name, [python, "-m", "services.cli", "serve", name], service_env)
             children.append(child)
             await child.start()
         listing = ", ".join(f"{name} {address}" for name, address in addresses.items())
@@ -212,7 +229,7 @@ async def run_all(embedded_path: Path, embedded_port: int) -> int:
         return code
     finally:
         say("stopping")
-        services = [c for c in children if c.name != "mongo"]
-        await asyncio.gather(*(c.stop() for c in services))
-        await asyncio.gather(*(c.stop() for c in children if c.name == "mongo"))
+        stores = {mongo_name(name) for name in SERVICES}
+        await asyncio.gather(*(c.stop() for c in children if c.name not in stores))
+        await asyncio.gather(*(c.stop() for c in children if c.name in stores))
         say("stopped")

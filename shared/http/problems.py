@@ -13,6 +13,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import ExecutionTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -184,6 +185,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
         return problem_response(problem, request.url.path)
 
+    async def on_store_busy(request: Request, exc: Exception) -> JSONResponse:
+        # The database ran out of time for the command (it never got its turn): busy.
+        _log.warning("store_busy", path=request.url.path, error=str(exc))
+        problem = ProblemError(
+            503,
+            "busy",
+            "Busy",
+            "the database is busy with other work; nothing was changed, retry",
+            headers={"Retry-After": "1"},
+        )
+        return problem_response(problem, request.url.path)
+
     async def on_commit_unknown(request: Request, exc: Exception) -> JSONResponse:
         _log.warning("commit_outcome_unknown", path=request.url.path, error=str(exc))
         problem = ProblemError(
@@ -211,4 +224,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(TransactionConflict, on_conflict)
     app.add_exception_handler(CommitOutcomeUnknown, on_commit_unknown)
+    app.add_exception_handler(ExecutionTimeout, on_store_busy)
     app.add_exception_handler(Exception, on_unexpected)

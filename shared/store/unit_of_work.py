@@ -24,7 +24,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailur
 
 from shared.clock import utcnow
 from shared.events.envelope import CloudEvent
-from shared.store.mongo import Database, Document
+from shared.store.mongo import Database, Document, store_busy
 from shared.store.outbox import OUTBOX_COLLECTION, outbox_document
 
 PROCESSED_COLLECTION = "processed_events"
@@ -130,6 +130,10 @@ class UnitOfWork:
             except AlreadyProcessed:
                 raise
             except Exception as error:
+                if store_busy(error):
+                    # The store already made this command wait its bounded time: say busy
+                    # now rather than queue up again behind the same transaction.
+                    raise TransactionConflict(str(error)) from error
                 if not _is_transient(error) or attempt == MAX_ATTEMPTS - 1:
                     if _is_transient(error):
                         raise TransactionConflict(str(error)) from error

@@ -1,5 +1,6 @@
 """`whistle run`: everything up with the embedded MongoDB, one flow, Ctrl-C stops it all."""
 
+import contextlib
 import os
 import re
 import signal
@@ -13,14 +14,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.cli.registry import SERVICES as REGISTRY
 from tests.conftest import bearer
 from tests.e2e.test_first_flow import demand_body
 from tests.support.processes import ROOT, free_port
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = ("dispatch", "units", "notify", "audit", "console")
-PREFIX = re.compile(r"^(whistle|mongo|dispatch|units|notify|audit|console) *\| ")
+SERVICES = tuple(REGISTRY)
+PREFIX = re.compile(rf"^(whistle|(mongo-)?({'|'.join(SERVICES)})) *\| ")
 
 
 class Output:
@@ -108,9 +110,9 @@ def whistle_run(
             "services.cli",
             "run",
             "--data",
-            str(tmp_path / "whistle.sqlite"),
+            str(tmp_path / "var"),
             "--mongo-port",
-            str(free_port()),
+            "0",
         ],
         env=run_env,
         cwd=ROOT,
@@ -144,7 +146,7 @@ def _wait_ready(url: str, process: subprocess.Popen[str], output: Output) -> Non
 
 
 def test_whistle_run_serves_the_flow_and_stops_cleanly(
-    whistle_run: tuple[subprocess.Popen[str], Output], run_env: dict[str, str]
+    whistle_run: tuple[subprocess.Popen[str], Output], run_env: dict[str, str], tmp_path: Path
 ) -> None:
     process, output = whistle_run
     urls = {
@@ -153,7 +155,8 @@ def test_whistle_run_serves_the_flow_and_stops_cleanly(
     for url in urls.values():
         _wait_ready(url, process, output)
     children = _children_of(process.pid)
-    assert len(children) == 6, children  # the embedded MongoDB, the four services, the console
+    # One embedded MongoDB per service, and the services.
+    assert len(children) == 2 * len(SERVICES), children
 
     admin = _cli("token", "--role", "admin", "--sub", "tester", env=run_env)
     secretary = _cli(
@@ -202,7 +205,10 @@ def test_whistle_run_serves_the_flow_and_stops_cleanly(
     assert "loopback (127.0.0.1, ::1)" in text
     assert "whistle | broker: amqp://guest:****@127.0.0.1" in text
     assert "guest:guest" not in text
-    assert "whistle | MongoDB: starting the embedded stand-in" in text
+    assert "whistle | MongoDB: starting one embedded stand-in per service" in text
+    for name in SERVICES:
+        assert re.search(rf"whistle \| MongoDB for {name}: embedded stand-in at mongodb://", text)
+        assert (tmp_path / "var" / f"{name}.sqlite").exists()
     assert re.search(r"whistle \| WARNING: the embedded MongoDB stand-in .*MONGODB_URL", text)
     for name, url in urls.items():
         assert f"{name} {url}" in text  # the ports it really uses
@@ -214,3 +220,100 @@ def test_whistle_run_serves_the_flow_and_stops_cleanly(
         r"password '\S{12,}'",
         text,
     )
+
+
+def _start_run(run_env: dict[str, str], data: Path) -> tuple[subprocess.Popen[str], Output]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "run", "--data", str(data), "--mongo-port", "0"],
+        env=run_env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return process, Output(process)
+
+
+def _crash(process: subprocess.Popen[str]) -> None:
+    """SIGKILL the supervisor, every service and every store at once: nothing shuts down."""
+    children = _children_of(process.pid)
+    process.kill()
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    process.wait(10)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid, cmd) for pid, cmd in children.items()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def test_whistle_run_restarts_on_stores_left_with_a_backlog(
+    run_env: dict[str, str], tmp_path: Path
+) -> None:
+    data = tmp_path / "var"
+    urls = {
+        name: f"http://127.0.0.1:{run_env[f'WHISTLE_{name.upper()}_PORT']}" for name in SERVICES
+    }
+    admin = bearer(_cli("token", "--role", "admin", "--sub", "tester", env=run_env))
+    secretary = bearer(
+        _cli("token", "--role", "secretary", "--community", "c-back", "--sub", "wang", env=run_env)
+    )
+    auditor = bearer(_cli("token", "--role", "auditor", "--sub", "li", env=run_env))
+    process, output = _start_run(run_env, data)
+    try:
+        for url in urls.values():
+            _wait_ready(url, process, output)
+        created = httpx.post(
+            f"{urls['dispatch']}/v1/communities",
+            headers=admin,
+            json={"id": "c-back", "name": "Backlog", "street": "s-1", "district": "d-1"},
+        )
+        assert created.status_code == 201, created.text
+        volunteer = httpx.post(
+            f"{urls['units']}/v1/volunteers",
+            headers=secretary,
+            json={"name": "Wang", "community_id": "c-back", "skills": ["checkpoint"]},
+            timeout=30,
+        )
+        assert volunteer.status_code == 201, volunteer.text
+        posted = []
+        with httpx.Client(timeout=30) as client:
+            for _ in range(40):  # each fans out to units, notify and audit: they fall behind
+                response = client.post(
+                    f"{urls['dispatch']}/v1/demands",
+                    headers=secretary,
+                    json=demand_body("c-back"),
+                )
+                assert response.status_code == 201, response.text
+                posted.append(response.json()["id"])
+        _crash(process)  # mid-backlog: consumers' transactions are left open in the stores
+    finally:
+        if process.poll() is None:
+            _crash(process)
+        print(output.text()[-3000:])
+
+    again, again_output = _start_run(run_env, data)
+    try:
+        for url in urls.values():
+            _wait_ready(url, again, again_output)
+        # The backlog is worked off after the restart: audit ends up with every demand.
+        deadline = time.monotonic() + 60
+        stored: set[str] = set()
+        while time.monotonic() < deadline and not set(posted) <= stored:
+            response = httpx.get(
+                f"{urls['audit']}/v1/events",
+                params={"type": "demand.published", "limit": 1000},
+                headers=auditor,
+            )
+            stored = {item["event"]["subject"] for item in response.json()["items"]}
+            time.sleep(0.5)
+        assert set(posted) <= stored, f"{len(set(posted) - stored)} demands missing in audit"
+        verified = httpx.get(f"{urls['audit']}/v1/verify", headers=auditor, timeout=60).json()
+        assert verified["ok"] is True, verified
+        again.send_signal(signal.SIGINT)
+        assert again.wait(30) == 0
+    finally:
+        if again.poll() is None:
+            _crash(again)
+        again_output.join()
+        print(again_output.text()[-3000:])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from shared.store.mongo import make_client
-from shared.store.unit_of_work import Tx, UnitOfWork
+from shared.store.unit_of_work import TransactionConflict, Tx, UnitOfWork
 from tests.support.processes import ROOT
 
 pytestmark = pytest.mark.broker
@@ -79,10 +79,11 @@ async def test_transactions_and_plain_operations_from_many_clients_all_succeed(
             await client.close()
 
 
-async def test_an_operation_outside_the_open_transaction_is_not_deadlocked(
+async def test_an_operation_outside_the_open_transaction_waits_bounded_then_is_busy(
     mongodb_url: str,
 ) -> None:
-    """A work function that (wrongly) reads outside its session waits a little, not forever."""
+    """A work function that (wrongly) reads outside its session is refused busy after a
+    bounded wait: never let through alongside the open transaction (that was the 500)."""
     client = make_client(mongodb_url)
     try:
         db = client[f"t{uuid.uuid4().hex[:8]}_gate"]
@@ -92,10 +93,13 @@ async def test_an_operation_outside_the_open_transaction_is_not_deadlocked(
             await tx.db.inside.update_one(
                 {"_id": 1}, {"$set": {"x": 1}}, upsert=True, session=tx.session
             )
-            # No session: this waits for the gate's patience, then runs anyway.
-            await db.outside.find_one({"_id": 1})
+            await db.outside.find_one({"_id": 1})  # no session: waits for its own transaction
 
-        await asyncio.wait_for(uow.run(work), 30)
+        with pytest.raises(TransactionConflict, match="busy"):
+            await asyncio.wait_for(uow.run(work), 30)
+        # The transaction was aborted: nothing of it stored, and the store is free again.
+        assert await db.inside.count_documents({}) == 0
+        await db.inside.insert_one({"_id": 2})
         assert await db.inside.count_documents({}) == 1
     finally:
         await client.close()

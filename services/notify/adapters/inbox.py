@@ -5,6 +5,11 @@ there. `seq` counts up per owner through a counter document updated in the same 
 two transactions for one owner conflict on the counter and one retries, so an owner's items
 commit in `seq` order and a reader that resumes "after seq N" (the SSE stream's
 `Last-Event-ID`) never skips one.
+
+Uniqueness of (owner, seq) rests on `owner_seq`, one string field, rather than on a compound
+unique index: the embedded stand-in checks a compound unique index by decoding every stored
+notification on each insert, while a single string field is checked from its index (MongoDB
+serves both from an index, so nothing is lost there).
 """
 
 from typing import Any
@@ -21,8 +26,15 @@ COUNTERS = "inbox_counters"
 
 
 async def ensure_indexes(db: Database) -> None:
-    await db[NOTIFICATIONS].create_index([("owner", 1), ("seq", 1)], unique=True)
+    await db[NOTIFICATIONS].create_index(
+        "owner_seq", unique=True, partialFilterExpression={"owner_seq": {"$type": "string"}}
+    )
+    await db[NOTIFICATIONS].create_index([("owner", 1), ("seq", -1)])
     await db[NOTIFICATIONS].create_index([("owner", 1), ("read", 1)])
+
+
+def owner_seq(owner: str, seq: int) -> str:
+    return f"{owner}/{seq}"
 
 
 async def add(tx: Tx, document: Document) -> Document | None:
@@ -41,7 +53,14 @@ async def add(tx: Tx, document: Document) -> Document | None:
         )
         if counter is None:
             raise RetryTransaction("inbox counter not returned")
-        stored = {**document, "seq": counter["seq"], "read": False, "read_at": None}
+        seq = counter["seq"]
+        stored = {
+            **document,
+            "seq": seq,
+            "owner_seq": owner_seq(document["owner"], seq),
+            "read": False,
+            "read_at": None,
+        }
         await tx.db[NOTIFICATIONS].insert_one(stored, session=tx.session)
     except DuplicateKeyError:
         # A concurrent transaction created the counter or this notification first.

@@ -15,6 +15,7 @@ from services.units.adapters import repository
 from services.units.config import UnitsSettings
 from services.units.domain import rules
 from services.units.domain.model import Claim, Community, Demand
+from services.units.entrypoints.arrivals import communities_arrived
 from services.units.entrypoints.gate import KeyedGate
 from services.units.entrypoints.patience import patiently
 from services.units.entrypoints.schemas import (
@@ -75,6 +76,7 @@ async def register_unit(
     body: UnitIn, request: Request, principal: Admin, runtime: Runtime
 ) -> JSONResponse:
     request_id = new_id("req")
+    await communities_arrived(runtime.db, body.communities)  # the handler decides after it
 
     async def create(tx: Tx) -> StoredResponse:
         unit = await handlers.register_unit(tx, body, principal, request_id)
@@ -114,6 +116,7 @@ async def register_volunteer(
     body: VolunteerIn, request: Request, principal: Secretary, runtime: Runtime
 ) -> JSONResponse:
     request_id = new_id("req")
+    await communities_arrived(runtime.db, [body.community_id])  # the handler decides after it
 
     async def create(tx: Tx) -> StoredResponse:
         volunteer = await handlers.register_volunteer(tx, body, principal, request_id)

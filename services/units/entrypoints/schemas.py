@@ -98,7 +98,6 @@ class UnitWithSecretOut(UnitOut):
     )
 
 
-
 class VolunteerOut(BaseModel):
     id: str
     name: str

@@ -1,0 +1,179 @@
+"""The stand-in's patches (shared/store/embedded_patches.py): MongoDB's semantics still hold,
+and Whistle's inserts no longer read every stored document.
+
+Real PyMongo over the wire to an embedded server on its SQLite engine (as `whistle run` uses
+it), served in this process so its document loads can be counted.
+"""
+
+import warnings
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import mongoeco
+import pytest
+from bson import Decimal128, Int64
+from mongoeco.engines import SQLiteEngine
+from pymongo.errors import DuplicateKeyError
+
+from services.audit.adapters import log_store
+from services.notify.adapters import inbox
+from shared.store import embedded_patches
+from shared.store.embedded_gate import SerialTransactionServer
+from shared.store.mongo import Database, make_client
+
+pytestmark = pytest.mark.broker
+
+
+class Loads:
+    """How many stored documents the engine has decoded (every read of one goes through it)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> Loads:
+    counter = Loads()
+    original = SQLiteEngine._deserialize_document
+
+    def counting(self: SQLiteEngine, *args: Any, **kwargs: Any) -> Any:
+        counter.count += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLiteEngine, "_deserialize_document", counting)
+    return counter
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    assert embedded_patches.apply()
+    engine = SQLiteEngine(str(tmp_path / "patched.sqlite"))
+    async with SerialTransactionServer(engine=engine, host="127.0.0.1", port=0) as server:
+        address = server.address
+        client = make_client(f"mongodb://{address.host}:{address.port}/?directConnection=true")
+        try:
+            yield client.patched
+        finally:
+            await client.close()
+
+
+async def test_a_duplicate_id_is_still_refused(db: Database) -> None:
+    await db.c.insert_one({"_id": "n-1", "x": 1})
+    with pytest.raises(DuplicateKeyError):
+        await db.c.insert_one({"_id": "n-1", "x": 2})
+    await db.c.insert_one({"_id": {"owner": "o", "n": "1"}})
+    with pytest.raises(DuplicateKeyError):
+        await db.c.insert_one({"_id": {"owner": "o", "n": "1"}})
+    assert await db.c.count_documents({}) == 2
+
+
+@pytest.mark.parametrize(
+    ("stored", "again"),
+    [
+        (1, 1.0),
+        (1.0, 1),
+        (1, Int64(1)),
+        (Int64(2**40), float(2**40)),
+        (3, Decimal128("3.0")),
+        (Decimal128("4"), 4),
+        (Decimal128("2.50"), 2.5),
+        (2.5, Decimal128("2.5")),
+        ({"a": 1}, {"a": 1.0}),  # documents holding numbers keep mongoeco's own check
+    ],
+)
+async def test_numeric_ids_collide_as_mongodb_compares_them(
+    db: Database, stored: Any, again: Any
+) -> None:
+    await db.c.insert_one({"_id": stored})
+    with pytest.raises(DuplicateKeyError):
+        await db.c.insert_one({"_id": again})
+    assert await db.c.count_documents({}) == 1
+
+
+async def test_different_ids_are_all_accepted(db: Database) -> None:
+    ids: list[Any] = [1, 2, 2.5, "1", Int64(2**40), Decimal128("7.25"), True, {"a": "1"}]
+    for identifier in ids:
+        await db.c.insert_one({"_id": identifier})
+    assert await db.c.count_documents({}) == len(ids)
+
+
+async def test_a_document_updated_in_place_is_not_its_own_duplicate(db: Database) -> None:
+    await db.c.insert_one({"_id": 5, "v": 1})
+    await db.c.replace_one({"_id": 5}, {"v": 2})
+    await db.c.update_one({"_id": 6}, {"$set": {"v": 3}}, upsert=True)
+    assert [d["v"] async for d in db.c.find({}).sort("_id", 1)] == [2, 3]
+
+
+async def test_a_duplicate_owner_seq_is_refused(db: Database) -> None:
+    await inbox.ensure_indexes(db)
+    first = {"_id": "n-a", "owner": "vol-1", "seq": 1, "owner_seq": inbox.owner_seq("vol-1", 1)}
+    await db[inbox.NOTIFICATIONS].insert_one(first)
+    with pytest.raises(DuplicateKeyError):
+        await db[inbox.NOTIFICATIONS].insert_one({**first, "_id": "n-b"})
+    await db[inbox.NOTIFICATIONS].insert_one(
+        {**first, "_id": "n-c", "seq": 2, "owner_seq": inbox.owner_seq("vol-1", 2)}
+    )
+
+
+def test_another_mongoeco_version_gets_no_patch_and_a_clear_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(mongoeco, "__version__", "9.9.9")
+    monkeypatch.setattr(SQLiteEngine, "_whistle_patched", False, raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert embedded_patches.apply() is False
+    [warning] = [
+        w for w in caught if issubclass(w.category, embedded_patches.EmbeddedVersionWarning)
+    ]
+    assert "written for 4.11.0" in str(warning.message)
+
+
+async def _fill(db: Database, total: int, loads: Loads, sample: int) -> tuple[int, int]:
+    """Insert `total` audit records and notifications; loads in the first and last `sample`."""
+    first = last = 0
+    for seq in range(1, total + 1):
+        before = loads.count
+        owner = f"vol-{seq % 40}"
+        await db[log_store.EVENTS].insert_one(
+            {
+                "_id": seq,
+                "event_id": f"evt-{seq}",
+                "type": "claim.accepted",
+                "subject": f"dem-{seq % 300}",
+                "community_id": f"c-{seq % 20}",
+                "correlationid": f"dem-{seq % 300}",
+                "demand_id": f"dem-{seq % 300}",
+            }
+        )
+        await db[inbox.NOTIFICATIONS].insert_one(
+            {
+                "_id": f"evt-{seq}:{owner}",
+                "owner": owner,
+                "seq": seq,
+                "owner_seq": inbox.owner_seq(owner, seq),
+                "read": False,
+            }
+        )
+        spent = loads.count - before
+        if seq <= sample:
+            first += spent
+        elif seq > total - sample:
+            last += spent
+    return first, last
+
+
+async def test_the_last_of_5000_inserts_read_no_more_stored_documents_than_the_first(
+    db: Database, loads: Loads
+) -> None:
+    """Counted, not timed: unpatched, insert n decoded all n - 1 documents before it."""
+    await log_store.ensure_indexes(db)
+    await inbox.ensure_indexes(db)
+    first, last = await _fill(db, 5000, loads, sample=200)
+    assert last <= first, f"first 200 inserts read {first} documents, the last 200 read {last}"
+    assert await db[log_store.EVENTS].count_documents({}) == 5000
+    with pytest.raises(DuplicateKeyError):
+        await db[log_store.EVENTS].insert_one({"_id": 4999.0, "event_id": "evt-new"})
+    with pytest.raises(DuplicateKeyError):
+        await db[log_store.EVENTS].insert_one({"_id": 5001, "event_id": "evt-17"})
