@@ -27,7 +27,7 @@ import typer
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from services.cli.registry import SERVICES
+from services.cli.registry import APIS, SERVICES
 from shared.broker.topology import (
     ALL_CONSUMER_QUEUES,
     DEAD_LETTER_EXCHANGE,
@@ -371,7 +371,7 @@ class OpenApiDocuments:
 def openapi_documents() -> OpenApiDocuments:
     """Each service's OpenAPI; a service whose bootstrap module does not exist yet is skipped."""
     found = OpenApiDocuments()
-    for name, entry in SERVICES.items():
+    for name, entry in APIS.items():
         try:
             bootstrap = importlib.import_module(entry.module)
         except ModuleNotFoundError as missing:

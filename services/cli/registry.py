@@ -34,3 +34,9 @@ SERVICES: dict[str, ServiceEntry] = {
         ServiceEntry("console", 8000, "services.console.bootstrap"),
     )
 }
+
+# The four services with a public JSON API. The console is the browser's backend: it serves
+# pages, not an OpenAPI, and calls these four on a person's behalf.
+APIS: dict[str, ServiceEntry] = {
+    name: entry for name, entry in SERVICES.items() if name != "console"
+}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cli.registry import SERVICES
+from services.cli.registry import APIS
 from tests.support.auth import make_token
 from tests.support.processes import ServiceProcess
 
@@ -61,7 +61,7 @@ def _run(url: str, role: str, cwd: Path) -> subprocess.Popen[str]:
     )
 
 
-@pytest.mark.parametrize("service", list(SERVICES))
+@pytest.mark.parametrize("service", list(APIS))
 def test_schemathesis_finds_no_failure_for_any_role(
     service: str, start_module_service: Callable[..., ServiceProcess], tmp_path: Path
 ) -> None:

@@ -27,7 +27,7 @@ def test_urls_are_printed_without_their_password(url: str, shown: str) -> None:
 
 
 def test_service_addresses_follow_the_port_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DISPATCH", "UNITS", "NOTIFY", "AUDIT"):
+    for name in ("DISPATCH", "UNITS", "NOTIFY", "AUDIT", "CONSOLE"):
         monkeypatch.delenv(f"WHISTLE_{name}_PORT", raising=False)
     monkeypatch.delenv("WHISTLE_HOST", raising=False)
     monkeypatch.setenv("WHISTLE_AUDIT_PORT", "9904")
@@ -36,6 +36,7 @@ def test_service_addresses_follow_the_port_variables(monkeypatch: pytest.MonkeyP
         "units": "http://127.0.0.1:8002",
         "notify": "http://127.0.0.1:8003",
         "audit": "http://127.0.0.1:9904",
+        "console": "http://127.0.0.1:8000",
     }
 
 

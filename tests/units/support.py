@@ -13,7 +13,12 @@ import httpx
 from pymongo import AsyncMongoClient
 
 from shared.clock import utcnow
-from shared.events.catalogue import CommunityRegistered, DemandCancelled, DemandPublished
+from shared.events.catalogue import (
+    CommunityRegistered,
+    DemandCancelled,
+    DemandDetails,
+    DemandPublished,
+)
 from tests.conftest import bearer
 from tests.support.auth import make_token
 from tests.support.events import EventCollector, event_of, publish
@@ -95,8 +100,11 @@ class UnitsWorld:
         street: str = "s-1",
         **details: Any,
     ) -> str:
-        """`details`: more of `demand.published`'s fields (description, location, level)."""
+        """`details`: more of `demand.published`'s fields (level...); a `description` or an
+        exact `location` travel as dispatch sends them: in the private `demand.details`."""
         demand_id = f"dem_{uuid.uuid4().hex[:12]}"
+        description = details.pop("description", None)
+        location = details.pop("location", None)
         starts = starts_at or utcnow() + timedelta(days=3)
         data = DemandPublished.model_validate(
             {
@@ -113,10 +121,21 @@ class UnitsWorld:
                 "fill_by": fill_by or starts,
                 "priority": priority,
                 "created_by": "secretary",
+                "location": {"grid": (location or {}).get("grid")},
                 **details,
             }
         )
         await publish(self.rabbitmq_url, event_of(data, subject=demand_id))
+        if description is not None or location is not None:
+            private = DemandDetails.model_validate(
+                {
+                    "demand_id": demand_id,
+                    "community_id": community_id,
+                    "description": description,
+                    "location": location or {},
+                }
+            )
+            await publish(self.rabbitmq_url, event_of(private, subject=demand_id))
         await self.wait_known(demand_id)
         return demand_id
 

@@ -209,8 +209,9 @@ async def test_two_replicas_mark_a_no_show_once(world: UnitsWorld, cluster: Clus
             "kind": "task",
             "title": "Phone round to residents living alone",
             "slots": 2,
-            "starts_at": (now - timedelta(minutes=30)).isoformat(),
-            "ends_at": (now + timedelta(seconds=4)).isoformat(),
+            # A demand may not start in the past; it starts now and ends in a few seconds.
+            "starts_at": (now + timedelta(seconds=1)).isoformat(),
+            "ends_at": (now + timedelta(seconds=6)).isoformat(),
             "priority": "routine",
         },
     )

@@ -11,7 +11,7 @@ import pytest
 from shared.clock import utcnow
 from tests.conftest import bearer
 from tests.support.processes import ServiceProcess
-from tests.units.support import ADMIN, UnitsWorld, problem_slug, tok
+from tests.units.support import ADMIN, UnitsWorld, problem_slug, tok, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -126,7 +126,13 @@ async def test_claimants_see_the_grid_and_title_not_the_exact_place(world: Units
     }
     assert item["description"] is None
     assert item["details_withheld"] is True
-    full = await _open(world, tok("secretary", community=community))
+    # The details come on their own queue (whistle.private): wait for them to land.
+    full = await wait_until(
+        lambda: _open(world, tok("secretary", community=community)),
+        lambda response: any(
+            item["id"] == demand and item["description"] for item in response.json()["items"]
+        ),
+    )
     (shown,) = [item for item in full.json()["items"] if item["id"] == demand]
     assert shown["location"]["address"] == "Flat 201"
     assert shown["description"] == "Knock twice"
