@@ -65,28 +65,46 @@ async def events_stream(
 class Timeline:
     community_id: str | None
     items: list[dict[str, Any]]
+    next_after: int | None  # where the next page starts; None: this page is the last
 
 
-async def timeline(db: Database, demand_id: str) -> Timeline | None:
-    records = [record async for record in log_store.scan(db, LogQuery(demand=demand_id))]
-    if not records:
+TIMELINE_PAGE = 500
+
+
+async def timeline(
+    db: Database, demand_id: str, *, after: int = 0, limit: int = TIMELINE_PAGE
+) -> Timeline | None:
+    """One page of the demand's timeline: at most `limit` records after seq `after`, so a
+    demand with a long story is read in pages, never held whole in memory."""
+    query = LogQuery(demand=demand_id)
+    records: list[Document] = []
+    more = False
+    async for record in log_store.scan(db, query, after=after, batch=min(limit + 1, 1000)):
+        if len(records) == limit:
+            more = True
+            break
+        records.append(record)
+    first = await _first_of(db, demand_id)
+    if first is None:
         return None
-    whistle = next(
-        (
-            event_time(r["event"])
-            for r in records
-            if r["type"] == "demand.published" and r.get("demand_id") == demand_id
-        ),
-        None,
+    published = await _first_of(db, demand_id, LogQuery(demand=demand_id, type="demand.published"))
+    whistle = event_time(published["event"]) if published is not None else None
+    community = first.get("community_id") or next(
+        (r["community_id"] for r in records if r.get("community_id")), None
     )
-    community = next((r["community_id"] for r in records if r.get("community_id")), None)
     items = []
     for record in records:
         item = record_out(record)
         since = (event_time(record["event"]) - whistle).total_seconds() if whistle else None
         item["since_whistle_s"] = round(since, 3) if since is not None else None
         items.append(item)
-    return Timeline(community, items)
+    return Timeline(community, items, records[-1]["_id"] if more and records else None)
+
+
+async def _first_of(db: Database, demand_id: str, query: LogQuery | None = None) -> Document | None:
+    async for record in log_store.scan(db, query or LogQuery(demand=demand_id), batch=1):
+        return record
+    return None
 
 
 async def demand_state(db: Database, demand_id: str, as_of: datetime | None) -> DemandState | None:

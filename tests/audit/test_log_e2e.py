@@ -222,6 +222,33 @@ async def test_timeline_is_in_order_with_time_since_the_whistle(
     assert missing.headers["content-type"] == "application/problem+json"
 
 
+async def test_timeline_comes_in_bounded_pages_that_add_up_to_the_whole(
+    audit: ServiceProcess, history: History, client: httpx.AsyncClient, auditor: str
+) -> None:
+    whole = (await client.get(f"{audit.url}/v1/timeline/d1", headers=bearer(auditor))).json()
+    assert whole["next_after"] is None
+    pages: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        page = await client.get(
+            f"{audit.url}/v1/timeline/d1",
+            params={"after": after, "limit": 2},
+            headers=bearer(auditor),
+        )
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert len(body["items"]) <= 2
+        pages.extend(body["items"])
+        if body["next_after"] is None:
+            break
+        after = body["next_after"]
+    assert pages == whole["items"]  # the time since the whistle too, on every page
+    refused = await client.get(
+        f"{audit.url}/v1/timeline/d1", params={"limit": 100_000}, headers=bearer(auditor)
+    )
+    assert refused.status_code == 422
+
+
 async def test_state_as_of_before_and_after_a_claim(
     audit: ServiceProcess, history: History, client: httpx.AsyncClient, auditor: str
 ) -> None:

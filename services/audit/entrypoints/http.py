@@ -106,13 +106,20 @@ async def _ndjson(items: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
 
 
 @router.get("/timeline/{demand_id}", response_model=schemas.Timeline)
-async def get_timeline(demand_id: DemandId, principal: Reader, runtime: Runtime) -> dict[str, Any]:
-    """Every event of the demand, its claims and notifications, in order, timed from the whistle."""
-    found = await queries.timeline(runtime.db, demand_id)
+async def get_timeline(
+    demand_id: DemandId,
+    principal: Reader,
+    runtime: Runtime,
+    after: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = queries.TIMELINE_PAGE,
+) -> dict[str, Any]:
+    """Every event of the demand, its claims and notifications, in order, timed from the
+    whistle; a page at a time (`next_after` is the `after` of the next page, null at the end)."""
+    found = await queries.timeline(runtime.db, demand_id, after=after, limit=limit)
     if found is None:
         raise _not_found(f"the log has no event of demand '{demand_id}'")
     check_community(principal, found.community_id)
-    return {"demand_id": demand_id, "items": found.items}
+    return {"demand_id": demand_id, "items": found.items, "next_after": found.next_after}
 
 
 @router.get("/demands/{demand_id}/state", response_model=schemas.DemandState)

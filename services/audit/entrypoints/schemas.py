@@ -28,6 +28,9 @@ class TimelineItem(Record):
 class Timeline(BaseModel):
     demand_id: str
     items: list[TimelineItem]
+    next_after: int | None = Field(
+        None, description="`after` for the next page of the timeline; null on the last page"
+    )
 
 
 class Claimant(BaseModel):
