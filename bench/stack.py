@@ -82,6 +82,9 @@ def wait_ready(urls: dict[str, str], process: subprocess.Popen[bytes], timeout: 
         time.sleep(0.2)
 
 
+ERROR_LINE = re.compile(r'"level": ?"(error|critical)"|Traceback|unhandled_error')
+
+
 @contextmanager
 def whistle_stack(rabbitmq_url: str, *, keep_data: Path | None = None) -> Iterator[Stack]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("WHISTLE_")}
@@ -143,3 +146,12 @@ def whistle_stack(rabbitmq_url: str, *, keep_data: Path | None = None) -> Iterat
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait(5)
             reader.join(5)
+            report_errors(stack.lines)
+
+
+def report_errors(lines: list[str]) -> None:
+    """A 5xx in a run must say why: print what the services logged as errors."""
+    errors = [line for line in lines if ERROR_LINE.search(line)]
+    if errors:
+        print(f"the services logged {len(errors)} error line(s); the last ones:")
+        print("\n".join(errors[-30:]))
