@@ -4,6 +4,7 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -176,7 +177,7 @@ def test_each_model_declares_its_event_once(event_type: str) -> None:
     assert set(model.UPCASTS) == set(range(1, model.DATAVERSION))
 
 
-V1_DATA = {
+V1_DATA: dict[str, dict[str, Any]] = {
     "demand.published": {
         "demand_id": "d_1",
         "community_id": "c-1",
