@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from services.units.adapters import repository
 from services.units.config import UnitsSettings
-from services.units.entrypoints import events, http
+from services.units.entrypoints import events, http, problems
 from shared.http.app import create_service_app
 from shared.runtime import ServiceRuntime
 
@@ -18,8 +18,10 @@ def build_app(settings: UnitsSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime("units", settings)
     runtime.add_indexes(repository.ensure_indexes)
     events.register_consumers(runtime)
-    return create_service_app(
+    app = create_service_app(
         runtime,
         [http.router],
         description="Units and volunteers answer the whistle: registry, open demands, claims.",
     )
+    problems.install(app)
+    return app

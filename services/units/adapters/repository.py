@@ -188,6 +188,25 @@ async def give_back_slots(tx: Tx, demand_id: str, headcount: int) -> Demand:
 OpenDemandsKey = tuple[int, datetime, str]
 
 
+def claimant_reach(served: Sequence[Community]) -> list[Document]:
+    """What reaches a volunteer or unit serving `served`: their communities' demands, and
+    those escalated to their streets or districts (`scopes` of `open_demands`)."""
+    return [
+        {"community_id": {"$in": [community.id for community in served]}},
+        {"level": "street", "street": {"$in": [community.street for community in served]}},
+        {"level": "district", "district": {"$in": [community.district for community in served]}},
+    ]
+
+
+def secretary_reach(scope: str) -> list[Document]:
+    """What reaches a secretary token's `community`: a community, street or district."""
+    return [
+        {"community_id": scope},
+        {"street": scope, "level": {"$in": ["street", "district"]}},
+        {"district": scope, "level": "district"},
+    ]
+
+
 async def open_demands(
     db: Database,
     *,

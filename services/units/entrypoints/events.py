@@ -2,7 +2,7 @@
 
 from collections.abc import Awaitable, Callable
 
-from services.units import demand_handlers
+from services.units.handlers import events, timers
 from shared.broker.consumer import EventHandler
 from shared.broker.topology import UNITS_DEMAND_EVENTS, UNITS_PRIVATE, ConsumerQueue
 from shared.events.envelope import CloudEvent
@@ -12,16 +12,16 @@ from shared.store.unit_of_work import Tx
 Work = Callable[[Tx, CloudEvent], Awaitable[None]]
 
 HANDLERS: dict[str, Work] = {
-    "community.registered": demand_handlers.on_community_registered,
-    "demand.published": demand_handlers.on_demand_published,
-    "demand.escalated": demand_handlers.on_demand_escalated,
-    "demand.cancelled": demand_handlers.on_demand_cancelled,
-    "demand.completed": demand_handlers.on_demand_completed,
-    "demand.expired": demand_handlers.on_demand_expired,
+    "community.registered": events.on_community_registered,
+    "demand.published": events.on_demand_published,
+    "demand.escalated": events.on_demand_escalated,
+    "demand.cancelled": events.on_demand_cancelled,
+    "demand.completed": events.on_demand_completed,
+    "demand.expired": events.on_demand_expired,
 }
 # From `whistle.private`, which audit does not record.
 PRIVATE_HANDLERS: dict[str, Work] = {
-    "demand.details": demand_handlers.on_demand_details,
+    "demand.details": events.on_demand_details,
 }
 
 
@@ -51,4 +51,4 @@ def register_consumers(runtime: ServiceRuntime) -> None:
             for event_type, work in PRIVATE_HANDLERS.items()
         },
     )
-    runtime.on_timer(demand_handlers.NO_SHOW_TIMER, demand_handlers.on_no_show_due)
+    runtime.on_timer(timers.NO_SHOW_TIMER, timers.on_no_show_due)

@@ -1,17 +1,16 @@
-"""Units' handlers for dispatch's events and for its own no-show timer.
+"""Units' handlers for dispatch's events, one per event type.
 
 Units keeps its own copy of each demand (and of the communities, to know streets and
 districts) from dispatch's events; each handler runs once per event (`run_once`) inside the
 transaction that records it.
 """
 
-from services.units import outgoing
-from services.units.adapters import repository
+from services.units.adapters import outgoing, repository
 from services.units.domain import codes
 from services.units.domain.model import RELEASABLE_STATUSES, Community, Demand, DemandStatus
+from services.units.handlers.timers import NO_SHOW_TIMER, no_show_key
 from shared.clock import utcnow
 from shared.events.catalogue import (
-    ClaimNoShow,
     ClaimReleased,
     CommunityRegistered,
     DemandCancelled,
@@ -25,14 +24,7 @@ from shared.events.catalogue import (
 )
 from shared.events.envelope import CloudEvent
 from shared.store import timers
-from shared.store.mongo import Document
 from shared.store.unit_of_work import RetryTransaction, Tx
-
-NO_SHOW_TIMER = "units.no-show"
-
-
-def no_show_key(demand_id: str) -> str:
-    return f"no-show:{demand_id}"
 
 
 async def on_community_registered(tx: Tx, event: CloudEvent) -> None:
@@ -132,20 +124,3 @@ async def on_demand_completed(tx: Tx, event: CloudEvent) -> None:
 async def on_demand_expired(tx: Tx, event: CloudEvent) -> None:
     data = parse_data(DemandExpired, event.data)
     await _close(tx, data.demand_id, "expired")
-
-
-async def on_no_show_due(tx: Tx, timer: Document) -> None:
-    """At `ends_at`, accepted claims that never checked in become no-shows."""
-    demand_id = timer["payload"]["demand_id"]
-    for absent in await repository.claims_on(tx, demand_id, ["accepted"]):
-        marked = await repository.move_claim(tx, absent.id, ["accepted"], {"status": "no_show"})
-        if marked is None:
-            raise RetryTransaction(f"claim {absent.id} changed while marking no-shows")
-        tx.emit(
-            outgoing.claim_event(
-                ClaimNoShow,
-                marked,
-                actor=outgoing.SERVICE_ACTOR,
-                causationid=f"timer:{timer['_id']}",
-            )
-        )
