@@ -18,10 +18,9 @@ def build_app(settings: UnitsSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime("units", settings)
     runtime.add_indexes(repository.ensure_indexes)
     events.register_consumers(runtime)
-    app = create_service_app(
+    return create_service_app(
         runtime,
         [http.router],
         description="Units and volunteers answer the whistle: registry, open demands, claims.",
+        refusals=problems.REFUSALS,
     )
-    problems.install(app)
-    return app

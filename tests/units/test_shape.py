@@ -6,10 +6,11 @@ import pytest
 
 from services.units.domain import access, refusals
 from services.units.domain.model import Claim, Community, Unit, Volunteer
-from services.units.entrypoints.problems import REFUSALS, problem_of
+from services.units.entrypoints.problems import REFUSALS
 from shared.auth import Principal, Role
 from shared.clock import utcnow
 from shared.events.catalogue import Claimant
+from shared.http.problems import problem_of
 
 pytestmark = pytest.mark.unit
 
@@ -26,13 +27,14 @@ def test_every_refusal_has_exactly_one_problem() -> None:
 
 
 def test_a_problem_carries_the_refusals_detail_and_fields() -> None:
-    problem = problem_of(refusals.UnknownCommunity("c-9", "communities"))
+    problem = problem_of(refusals.UnknownCommunity("c-9", "communities"), REFUSALS)
+    assert problem is not None
     assert (problem.status, problem.slug) == (422, "unknown-community")
     assert problem.detail == "community 'c-9' is not registered"
     assert problem.errors == [
         {"loc": ["body", "communities"], "msg": "unknown community", "type": "unknown_community"}
     ]
-    assert problem_of(refusals.NotFound("claim", "clm_1")).detail == "no claim 'clm_1'"
+    assert problem_of(ValueError("not a refusal"), REFUSALS) is None
 
 
 ADMIN = Principal(sub="root", role=Role.ADMIN)

@@ -1,5 +1,10 @@
-"""The events units publishes, built from its own state: claim.*, demand.filled/reopened and
-the registry's. Subject and correlation of claim and demand events are the demand's id."""
+"""The `data` of the events units publishes, built from its own state: claim.*,
+demand.filled/reopened and the registry's. The envelopes are `tx.emit`'s.
+
+Claim and demand events are about the demand: subject and correlation are its id. A registry
+event's subject is the unit or volunteer; its private half (`*.details`, contact and secret)
+goes out first, so a receiver never hears of a record it cannot reach yet.
+"""
 
 from typing import Any
 
@@ -17,15 +22,11 @@ from shared.events.catalogue import (
     VolunteerUpdated,
 )
 from shared.events.digest import details_digest
-from shared.events.envelope import CloudEvent, make_event
-
-SOURCE = "/whistle/units"
-SERVICE_ACTOR = "units"
+from shared.store.unit_of_work import Tx
 
 
-def claim_event(
-    model: type[ClaimData], claim: Claim, *, actor: str, causationid: str, **extra: Any
-) -> CloudEvent:
+def emit_claim(tx: Tx, model: type[ClaimData], claim: Claim, **extra: Any) -> None:
+    """A claim.* event: who claimed how many, never the members' names (a digest of them)."""
     data = model(
         claim_id=claim.id,
         demand_id=claim.demand_id,
@@ -40,66 +41,28 @@ def claim_event(
         ),
         **extra,
     )
-    return make_event(
-        data,
-        source=SOURCE,
-        subject=claim.demand_id,
-        correlationid=claim.demand_id,
-        causationid=causationid,
-        actor=actor,
-    )
+    tx.emit(data, subject=claim.demand_id, correlation=claim.demand_id)
 
 
-def fill_change(
-    before: Demand, after: Demand, *, actor: str, causationid: str
-) -> CloudEvent | None:
-    """demand.filled / demand.reopened when the accepted count crosses `slots`, else None."""
+def emit_fill_change(tx: Tx, before: Demand, after: Demand) -> None:
+    """demand.filled / demand.reopened when the accepted count crosses `slots`."""
     model: type[DemandFilled] | type[DemandReopened]
     if after.is_full and not before.is_full:
         model = DemandFilled
     elif before.is_full and not after.is_full:
         model = DemandReopened
     else:
-        return None
-    return make_event(
-        model(
-            demand_id=after.id,
-            community_id=after.community_id,
-            filled=after.accepted,
-            slots=after.slots,
-        ),
-        source=SOURCE,
-        subject=after.id,
-        correlationid=after.id,
-        causationid=causationid,
-        actor=actor,
+        return
+    data = model(
+        demand_id=after.id,
+        community_id=after.community_id,
+        filled=after.accepted,
+        slots=after.slots,
     )
+    tx.emit(data, subject=after.id, correlation=after.id)
 
 
-def _registry_event(
-    data: UnitRegistered
-    | UnitUpdated
-    | UnitDetails
-    | VolunteerRegistered
-    | VolunteerUpdated
-    | VolunteerDetails
-    | VolunteerErased,
-    subject: str,
-    *,
-    actor: str,
-    causationid: str,
-) -> CloudEvent:
-    return make_event(
-        data,
-        source=SOURCE,
-        subject=subject,
-        correlationid=subject,
-        causationid=causationid,
-        actor=actor,
-    )
-
-
-def unit_details(unit: Unit) -> UnitDetails:
+def _unit_details(unit: Unit) -> UnitDetails:
     return UnitDetails(
         unit_id=unit.id,
         version=unit.version,
@@ -108,49 +71,43 @@ def unit_details(unit: Unit) -> UnitDetails:
     )
 
 
-def unit_digest(unit: Unit) -> str:
+def _unit_digest(unit: Unit) -> str:
     # The secret is a key, not something said: it is not part of what the digest proves.
     return details_digest(unit.salt, {"contact": unit.contact.model_dump(mode="json")})
 
 
-def unit_registered(unit: Unit, *, causationid: str) -> list[CloudEvent]:
+def emit_unit_registered(tx: Tx, unit: Unit) -> None:
     """The audited registration (no contact) and, privately, how to reach the unit."""
+    tx.emit(_unit_details(unit), subject=unit.id)
     public = UnitRegistered(
         unit_id=unit.id,
         name=unit.name,
         kind=unit.kind,
         communities=unit.communities,
         skills=unit.skills,
-        details_digest=unit_digest(unit),
+        details_digest=_unit_digest(unit),
     )
-    return [
-        _registry_event(
-            unit_details(unit), unit.id, actor=unit.created_by, causationid=causationid
-        ),
-        _registry_event(public, unit.id, actor=unit.created_by, causationid=causationid),
-    ]
+    tx.emit(public, subject=unit.id)
 
 
-def unit_updated(unit: Unit, *, actor: str, causationid: str) -> list[CloudEvent]:
+def emit_unit_updated(tx: Tx, unit: Unit) -> None:
+    tx.emit(_unit_details(unit), subject=unit.id)
     public = UnitUpdated(
         unit_id=unit.id,
         version=unit.version,
         name=unit.name,
         communities=unit.communities,
         skills=unit.skills,
-        details_digest=unit_digest(unit),
+        details_digest=_unit_digest(unit),
     )
-    return [
-        _registry_event(unit_details(unit), unit.id, actor=actor, causationid=causationid),
-        _registry_event(public, unit.id, actor=actor, causationid=causationid),
-    ]
+    tx.emit(public, subject=unit.id)
 
 
-def unit_secret_rotated(unit: Unit, *, actor: str, causationid: str) -> CloudEvent:
-    return _registry_event(unit_details(unit), unit.id, actor=actor, causationid=causationid)
+def emit_unit_secret_rotated(tx: Tx, unit: Unit) -> None:
+    tx.emit(_unit_details(unit), subject=unit.id)
 
 
-def volunteer_details(volunteer: Volunteer) -> VolunteerDetails:
+def _volunteer_details(volunteer: Volunteer) -> VolunteerDetails:
     return VolunteerDetails(
         volunteer_id=volunteer.id,
         community_id=volunteer.community_id,
@@ -162,62 +119,49 @@ def volunteer_details(volunteer: Volunteer) -> VolunteerDetails:
     )
 
 
-def volunteer_digest(volunteer: Volunteer) -> str:
+def _volunteer_digest(volunteer: Volunteer) -> str:
     return details_digest(
         volunteer.salt,
-        volunteer_details(volunteer).model_dump(
+        _volunteer_details(volunteer).model_dump(
             mode="json", include={"name", "building", "contact"}
         ),
     )
 
 
-def volunteer_registered(volunteer: Volunteer, *, causationid: str) -> list[CloudEvent]:
+def emit_volunteer_registered(tx: Tx, volunteer: Volunteer) -> None:
     """The audited registration (ids, skills, hours) and, privately, who and where they are."""
+    tx.emit(_volunteer_details(volunteer), subject=volunteer.id)
     public = VolunteerRegistered(
         volunteer_id=volunteer.id,
         community_id=volunteer.community_id,
         skills=volunteer.skills,
         max_hours_per_week=volunteer.max_hours_per_week,
-        details_digest=volunteer_digest(volunteer),
+        details_digest=_volunteer_digest(volunteer),
     )
-    actor = volunteer.created_by
-    return [
-        _registry_event(
-            volunteer_details(volunteer), volunteer.id, actor=actor, causationid=causationid
-        ),
-        _registry_event(public, volunteer.id, actor=actor, causationid=causationid),
-    ]
+    tx.emit(public, subject=volunteer.id)
 
 
-def volunteer_updated(volunteer: Volunteer, *, actor: str, causationid: str) -> list[CloudEvent]:
+def emit_volunteer_updated(tx: Tx, volunteer: Volunteer) -> None:
+    tx.emit(_volunteer_details(volunteer), subject=volunteer.id)
     public = VolunteerUpdated(
         volunteer_id=volunteer.id,
         community_id=volunteer.community_id,
         version=volunteer.version,
         skills=volunteer.skills,
         max_hours_per_week=volunteer.max_hours_per_week,
-        details_digest=volunteer_digest(volunteer),
+        details_digest=_volunteer_digest(volunteer),
     )
-    return [
-        _registry_event(
-            volunteer_details(volunteer), volunteer.id, actor=actor, causationid=causationid
-        ),
-        _registry_event(public, volunteer.id, actor=actor, causationid=causationid),
-    ]
+    tx.emit(public, subject=volunteer.id)
 
 
-def volunteer_secret_rotated(volunteer: Volunteer, *, actor: str, causationid: str) -> CloudEvent:
-    return _registry_event(
-        volunteer_details(volunteer), volunteer.id, actor=actor, causationid=causationid
-    )
+def emit_volunteer_secret_rotated(tx: Tx, volunteer: Volunteer) -> None:
+    tx.emit(_volunteer_details(volunteer), subject=volunteer.id)
 
 
-def volunteer_erased(
-    volunteer: Volunteer, withdrawn: list[str], *, actor: str, causationid: str
-) -> CloudEvent:
+def emit_volunteer_erased(tx: Tx, volunteer: Volunteer, withdrawn: list[str]) -> None:
     data = VolunteerErased(
         volunteer_id=volunteer.id,
         community_id=volunteer.community_id,
         claims_withdrawn=tuple(withdrawn),
     )
-    return _registry_event(data, volunteer.id, actor=actor, causationid=causationid)
+    tx.emit(data, subject=volunteer.id)

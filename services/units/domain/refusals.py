@@ -23,13 +23,6 @@ class Refusal(Exception):
         self.errors = list(errors) if errors is not None else None
 
 
-class NotFound(Refusal):
-    def __init__(self, kind: str, identifier: str) -> None:
-        super().__init__(f"no {kind} '{identifier}'")
-        self.kind = kind
-        self.identifier = identifier
-
-
 class Forbidden(Refusal):
     """The caller may not do or read this (domain/access.py said no)."""
 

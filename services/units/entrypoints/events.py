@@ -1,54 +1,63 @@
-"""Units' AMQP side: dispatch's demand events keep units' copy of demands and communities."""
+"""Units' AMQP side: dispatch's demand events keep units' copy of demands and communities.
 
-from collections.abc import Awaitable, Callable
+Each map names exactly its queue's models (`shared.broker.topology`); the consumer refuses
+to start otherwise. Every handler applies its effect once: a redelivery finds the event
+processed and changes nothing.
+"""
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from services.units.handlers import events, timers
-from shared.broker.consumer import EventHandler
+from shared.broker.consumer import Handler, HandlerMap, Incoming
 from shared.broker.topology import UNITS_DEMAND_EVENTS, UNITS_PRIVATE, ConsumerQueue
-from shared.events.envelope import CloudEvent
+from shared.events.catalogue import (
+    CommunityRegistered,
+    DemandCancelled,
+    DemandCompleted,
+    DemandDetails,
+    DemandEscalated,
+    DemandExpired,
+    DemandPublished,
+    EventData,
+)
 from shared.runtime import ServiceRuntime
 from shared.store.unit_of_work import Tx
 
-Work = Callable[[Tx, CloudEvent], Awaitable[None]]
+Work = Callable[[Tx, Incoming[Any]], Awaitable[None]]
 
-HANDLERS: dict[str, Work] = {
-    "community.registered": events.on_community_registered,
-    "demand.published": events.on_demand_published,
-    "demand.escalated": events.on_demand_escalated,
-    "demand.cancelled": events.on_demand_cancelled,
-    "demand.completed": events.on_demand_completed,
-    "demand.expired": events.on_demand_expired,
+DEMAND_EVENTS: Mapping[type[EventData], Work] = {
+    CommunityRegistered: events.on_community_registered,
+    DemandPublished: events.on_demand_published,
+    DemandEscalated: events.on_demand_escalated,
+    DemandCancelled: events.on_demand_cancelled,
+    DemandCompleted: events.on_demand_completed,
+    DemandExpired: events.on_demand_expired,
 }
 # From `whistle.private`, which audit does not record.
-PRIVATE_HANDLERS: dict[str, Work] = {
-    "demand.details": events.on_demand_details,
+PRIVATE_EVENTS: Mapping[type[EventData], Work] = {
+    DemandDetails: events.on_demand_details,
 }
 
 
 def once(
-    runtime: ServiceRuntime, work: Work, spec: ConsumerQueue = UNITS_DEMAND_EVENTS
-) -> EventHandler:
-    """Apply the effect exactly once: a redelivery finds the event processed, changes nothing."""
+    runtime: ServiceRuntime, spec: ConsumerQueue, works: Mapping[type[EventData], Work]
+) -> HandlerMap:
+    """Each work in its own transaction with the record that `spec`'s consumer applied it."""
 
-    async def handle(event: CloudEvent) -> None:
-        async def apply(tx: Tx) -> None:
-            await work(tx, event)
+    def handler(work: Work) -> Handler:
+        async def handle(event: Incoming[Any]) -> None:
+            async def apply(tx: Tx) -> None:
+                await work(tx, event)
 
-        await runtime.uow.run_once(spec.name, event, apply)
+            await runtime.uow.run_once(spec.name, event.envelope, apply)
 
-    return handle
+        return handle
+
+    return {model: handler(work) for model, work in works.items()}
 
 
 def register_consumers(runtime: ServiceRuntime) -> None:
-    runtime.consume(
-        UNITS_DEMAND_EVENTS,
-        {event_type: once(runtime, work) for event_type, work in HANDLERS.items()},
-    )
-    runtime.consume(
-        UNITS_PRIVATE,
-        {
-            event_type: once(runtime, work, UNITS_PRIVATE)
-            for event_type, work in PRIVATE_HANDLERS.items()
-        },
-    )
+    runtime.consume(UNITS_DEMAND_EVENTS, once(runtime, UNITS_DEMAND_EVENTS, DEMAND_EVENTS))
+    runtime.consume(UNITS_PRIVATE, once(runtime, UNITS_PRIVATE, PRIVATE_EVENTS))
     runtime.on_timer(timers.NO_SHOW_TIMER, timers.on_no_show_due)

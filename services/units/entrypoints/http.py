@@ -1,9 +1,7 @@
 """Units' HTTP side: each route parses, authorises by role, executes and presents."""
 
 import base64
-import contextlib
 import json
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -16,11 +14,8 @@ from services.units.adapters.metrics import CLAIMS_DECIDED
 from services.units.config import UnitsSettings
 from services.units.domain import commands as do
 from services.units.domain import rules
-from services.units.domain.model import Demand
-from services.units.domain.refusals import Refusal
-from services.units.entrypoints import problems
-from services.units.entrypoints.gate import KeyedGate
-from services.units.entrypoints.patience import patiently
+from services.units.domain.model import Claim, Demand
+from services.units.entrypoints.problems import REFUSALS
 from services.units.entrypoints.schemas import (
     CheckInCodeOut,
     CheckInIn,
@@ -45,12 +40,10 @@ from services.units.entrypoints.schemas import (
 from services.units.handlers import commands as handle
 from services.units.handlers import queries
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
+from shared.http.commands import execute
 from shared.http.dependencies import Runtime
-from shared.http.idempotency_keys import StoredResponse, create_once
-from shared.http.problems import ProblemError
-from shared.ids import new_id
-from shared.runtime import ServiceRuntime
-from shared.store.unit_of_work import Tx
+from shared.http.idempotency_keys import StoredResponse
+from shared.http.problems import ProblemError, problem_of
 
 router = APIRouter(prefix="/v1", tags=["units"])
 
@@ -66,45 +59,9 @@ def week_zone_of(request: Request) -> ZoneInfo:
 
 WeekZone = Annotated[ZoneInfo, Depends(week_zone_of)]
 
-# One claim transaction per demand at a time in this process (see gate.py): claims and
-# withdrawals on one demand write its count, so they queue rather than conflict.
-_claims_per_demand = KeyedGate()
 
-
-async def _execute[T](
-    runtime: ServiceRuntime, work: Callable[[Tx], Awaitable[T]], *, key: str | None = None
-) -> T:
-    gate = _claims_per_demand.hold(key) if key is not None else contextlib.nullcontext()
-    async with gate:
-        return await patiently(lambda: runtime.uow.run(work))
-
-
-async def _create(
-    runtime: ServiceRuntime,
-    request: Request,
-    principal: Principal,
-    work: Callable[[Tx], Awaitable[StoredResponse]],
-    *,
-    key: str | None = None,
-) -> JSONResponse:
-    """As `_execute`, honouring an `Idempotency-Key`: the answer is stored with the change."""
-    gate = _claims_per_demand.hold(key) if key is not None else contextlib.nullcontext()
-    async with gate:
-        return await patiently(
-            lambda: create_once(
-                runtime.idempotency,
-                runtime.uow,
-                request=request,
-                scope=principal.scope_key,
-                create=work,
-            )
-        )
-
-
-def _created(
-    status: int, body: UnitWithSecretOut | VolunteerWithSecretOut | ClaimOut, location: str
-) -> StoredResponse:
-    return StoredResponse(status, body.model_dump(mode="json"), {"Location": location})
+def _created(out: UnitWithSecretOut | VolunteerWithSecretOut, kind: str) -> StoredResponse:
+    return StoredResponse.of(out, 201, {"Location": f"/v1/{kind}/{out.id}"})
 
 
 # --- registry -------------------------------------------------------------------------------
@@ -116,14 +73,13 @@ async def register_unit(
 ) -> JSONResponse:
     command = do.RegisterUnit.model_validate(body.model_dump())
     await queries.communities_arrived(runtime.db, command.communities)  # decided after it
-    cause = new_id("req")
-
-    async def work(tx: Tx) -> StoredResponse:
-        recorded = await handle.register_unit(tx, command, principal, cause)
-        out = UnitWithSecretOut.recorded(recorded)
-        return _created(201, out, f"/v1/units/{out.id}")
-
-    return await _create(runtime, request, principal, work)
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: handle.register_unit(tx, command, principal),
+        present=lambda recorded: _created(UnitWithSecretOut.recorded(recorded), "units"),
+    )
 
 
 @router.get("/units/{unit_id}", response_model=UnitOut)
@@ -138,79 +94,99 @@ async def register_volunteer(
 ) -> JSONResponse:
     command = do.RegisterVolunteer.model_validate(body.model_dump())
     await queries.communities_arrived(runtime.db, [command.community_id])  # decided after it
-    cause = new_id("req")
-
-    async def work(tx: Tx) -> StoredResponse:
-        recorded = await handle.register_volunteer(tx, command, principal, cause)
-        out = VolunteerWithSecretOut.recorded(recorded)
-        return _created(201, out, f"/v1/volunteers/{out.id}")
-
-    return await _create(runtime, request, principal, work)
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: handle.register_volunteer(tx, command, principal),
+        present=lambda recorded: _created(VolunteerWithSecretOut.recorded(recorded), "volunteers"),
+    )
 
 
 @router.patch("/units/{unit_id}", response_model=UnitWithSecretOut)
 async def correct_unit(
-    unit_id: str, body: UnitPatch, principal: Admin, runtime: Runtime
-) -> UnitWithSecretOut:
+    unit_id: str, body: UnitPatch, request: Request, principal: Admin, runtime: Runtime
+) -> JSONResponse:
     """Correct a unit's record (admin). A webhook URL set for the first time gets a secret,
     shown in this answer only."""
     command = do.CorrectUnit(unit_id=unit_id, **body.model_dump(exclude_unset=True))
-    cause = new_id("req")
-    recorded = await _execute(
-        runtime, lambda tx: handle.correct_unit(tx, command, principal, cause)
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: handle.correct_unit(tx, command, principal),
+        present=lambda recorded: StoredResponse.of(UnitWithSecretOut.recorded(recorded)),
     )
-    return UnitWithSecretOut.recorded(recorded)
 
 
 @router.post("/units/{unit_id}/webhook-secret", response_model=WebhookSecretOut)
 async def rotate_unit_webhook_secret(
-    unit_id: str, principal: CurrentPrincipal, runtime: Runtime
-) -> WebhookSecretOut:
+    unit_id: str, request: Request, principal: CurrentPrincipal, runtime: Runtime
+) -> JSONResponse:
     """A new webhook secret (admin or the unit); deliveries are signed with it at once."""
     command = do.RotateUnitSecret(unit_id=unit_id)
-    cause = new_id("req")
-    recorded = await _execute(
-        runtime, lambda tx: handle.rotate_unit_secret(tx, command, principal, cause)
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: handle.rotate_unit_secret(tx, command, principal),
+        present=lambda recorded: StoredResponse.of(WebhookSecretOut.recorded(recorded)),
     )
-    return WebhookSecretOut.recorded(recorded)
 
 
 @router.patch("/volunteers/{volunteer_id}", response_model=VolunteerWithSecretOut)
 async def correct_volunteer(
-    volunteer_id: str, body: VolunteerPatch, principal: CurrentPrincipal, runtime: Runtime
-) -> VolunteerWithSecretOut:
+    volunteer_id: str,
+    body: VolunteerPatch,
+    request: Request,
+    principal: CurrentPrincipal,
+    runtime: Runtime,
+) -> JSONResponse:
     """Correct a volunteer's record (admin, or their community's secretary)."""
     command = do.CorrectVolunteer(volunteer_id=volunteer_id, **body.model_dump(exclude_unset=True))
-    cause = new_id("req")
-    recorded = await _execute(
-        runtime, lambda tx: handle.correct_volunteer(tx, command, principal, cause)
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: handle.correct_volunteer(tx, command, principal),
+        present=lambda recorded: StoredResponse.of(VolunteerWithSecretOut.recorded(recorded)),
     )
-    return VolunteerWithSecretOut.recorded(recorded)
 
 
 @router.post("/volunteers/{volunteer_id}/webhook-secret", response_model=WebhookSecretOut)
 async def rotate_volunteer_webhook_secret(
-    volunteer_id: str, principal: CurrentPrincipal, runtime: Runtime
-) -> WebhookSecretOut:
+    volunteer_id: str, request: Request, principal: CurrentPrincipal, runtime: Runtime
+) -> JSONResponse:
     command = do.RotateVolunteerSecret(volunteer_id=volunteer_id)
-    cause = new_id("req")
-    recorded = await _execute(
-        runtime, lambda tx: handle.rotate_volunteer_secret(tx, command, principal, cause)
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: handle.rotate_volunteer_secret(tx, command, principal),
+        present=lambda recorded: StoredResponse.of(WebhookSecretOut.recorded(recorded)),
     )
-    return WebhookSecretOut.recorded(recorded)
 
 
 @router.delete("/volunteers/{volunteer_id}", status_code=204)
 async def erase_volunteer(
-    volunteer_id: str, principal: CurrentPrincipal, runtime: Runtime, zone: WeekZone
+    volunteer_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    runtime: Runtime,
+    zone: WeekZone,
 ) -> Response:
     """Erase a volunteer (admin, or their community's secretary): their name, building and
     contact leave every service; their open places are given back; `volunteer.erased` says
     so in the history, by id only. Repeating it answers 204 again."""
     command = do.EraseVolunteer(volunteer_id=volunteer_id)
-    cause = new_id("req")
-    await _execute(runtime, lambda tx: handle.erase_volunteer(tx, command, principal, cause, zone))
-    return Response(status_code=204)
+    await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: handle.erase_volunteer(tx, command, principal, zone),
+        present=lambda _: StoredResponse(204, None, {}),
+    )
+    return Response(status_code=204)  # no body at all (a JSON `null` would be one)
 
 
 @router.get("/volunteers/{volunteer_id}", response_model=VolunteerOut)
@@ -291,64 +267,78 @@ async def claim_demand(
     zone: WeekZone,
 ) -> JSONResponse:
     command = do.ClaimDemand(demand_id=demand_id, **body.model_dump())
-    cause = new_id("req")
-
-    async def work(tx: Tx) -> StoredResponse:
-        claim = await handle.claim(tx, command, principal, cause, zone)
-        status = 201 if claim.status == "accepted" else 202
-        return _created(status, ClaimOut.of(claim), f"/v1/claims/{claim.id}")
-
     try:
-        response = await _create(runtime, request, principal, work, key=demand_id)
-    except Refusal as refusal:
-        CLAIMS_DECIDED.labels(problems.problem_of(refusal).slug).inc()
-        raise
-    except ProblemError as refusal:
-        CLAIMS_DECIDED.labels(refusal.slug).inc()
+        response = await execute(
+            runtime,
+            request,
+            principal,
+            lambda tx: handle.claim(tx, command, principal, zone),
+            present=lambda claim: StoredResponse.of(
+                ClaimOut.of(claim),
+                201 if claim.status == "accepted" else 202,
+                {"Location": f"/v1/claims/{claim.id}"},
+            ),
+            serialise_on=demand_id,
+        )
+    except Exception as error:
+        problem = error if isinstance(error, ProblemError) else problem_of(error, REFUSALS)
+        if problem is not None:
+            CLAIMS_DECIDED.labels(problem.slug).inc()
         raise
     CLAIMS_DECIDED.labels("accepted" if response.status_code == 201 else "waitlisted").inc()
     return response
 
 
+def _claim_answer(claim: Claim) -> StoredResponse:
+    return StoredResponse.of(ClaimOut.of(claim))
+
+
 @router.post("/claims/{claim_id}/withdraw", response_model=ClaimOut)
 async def withdraw_claim(
     claim_id: str,
+    request: Request,
     principal: CurrentPrincipal,
     runtime: Runtime,
     zone: WeekZone,
     body: WithdrawIn | None = None,
-) -> ClaimOut:
+) -> JSONResponse:
     command = do.WithdrawClaim(claim_id=claim_id, **(body or WithdrawIn()).model_dump())
-    cause = new_id("req")
-    # A withdrawal writes the demand's count too: it queues with the demand's claims.
-    found = await repository.get_claim(runtime.db, claim_id)
-    claim = await _execute(
+    return await execute(
         runtime,
-        lambda tx: handle.withdraw(tx, command, principal, cause, zone),
-        key=found.demand_id if found else claim_id,
+        request,
+        principal,
+        lambda tx: handle.withdraw(tx, command, principal, zone),
+        present=_claim_answer,
+        # A withdrawal writes the demand's count too: it queues with the demand's claims.
+        serialise_on=lambda: queries.demand_of_claim(runtime.db, claim_id),
     )
-    return ClaimOut.of(claim)
 
 
 @router.post("/claims/{claim_id}/check-in", response_model=ClaimOut)
 async def check_in(
-    claim_id: str, body: CheckInIn, principal: CurrentPrincipal, runtime: Runtime
-) -> ClaimOut:
+    claim_id: str, body: CheckInIn, request: Request, principal: CurrentPrincipal, runtime: Runtime
+) -> JSONResponse:
     command = do.CheckIn(claim_id=claim_id, **body.model_dump())
-    cause = new_id("req")
-    return ClaimOut.of(
-        await _execute(runtime, lambda tx: handle.check_in(tx, command, principal, cause))
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: handle.check_in(tx, command, principal),
+        present=_claim_answer,
     )
 
 
 @router.post("/claims/{claim_id}/complete", response_model=ClaimOut)
 async def complete_claim(
-    claim_id: str, body: CompleteIn, principal: CurrentPrincipal, runtime: Runtime
-) -> ClaimOut:
+    claim_id: str, body: CompleteIn, request: Request, principal: CurrentPrincipal, runtime: Runtime
+) -> JSONResponse:
     command = do.CompleteClaim(claim_id=claim_id, **body.model_dump())
-    cause = new_id("req")
-    return ClaimOut.of(
-        await _execute(runtime, lambda tx: handle.complete(tx, command, principal, cause))
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: handle.complete(tx, command, principal),
+        present=_claim_answer,
     )
 
 
@@ -394,9 +384,13 @@ async def get_check_in_code(
 
 @router.post("/demands/{demand_id}/check-in-code/rotate", response_model=CheckInCodeOut)
 async def rotate_check_in_code(
-    demand_id: str, principal: Secretary, runtime: Runtime
-) -> CheckInCodeOut:
+    demand_id: str, request: Request, principal: Secretary, runtime: Runtime
+) -> JSONResponse:
     command = do.RotateCheckInCode(demand_id=demand_id)
-    return _code_out(
-        *await _execute(runtime, lambda tx: handle.rotate_check_in_code(tx, command, principal))
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: handle.rotate_check_in_code(tx, command, principal),
+        present=lambda rotated: StoredResponse.of(_code_out(*rotated)),
     )

@@ -36,7 +36,7 @@ from shared.events.catalogue import (
     ClaimWithdrawn,
 )
 from shared.events.digest import new_salt
-from shared.events.envelope import CloudEvent
+from shared.http.problems import not_found
 from shared.ids import new_id
 from shared.store.unit_of_work import RetryTransaction, Tx
 
@@ -64,9 +64,7 @@ async def _known_communities(tx: Tx, community_ids: tuple[str, ...], field: str)
         raise no.UnknownCommunity(unknown[0], field)
 
 
-async def register_unit(
-    tx: Tx, command: do.RegisterUnit, actor: Principal, request_id: str
-) -> Recorded[Unit]:
+async def register_unit(tx: Tx, command: do.RegisterUnit, actor: Principal) -> Recorded[Unit]:
     await _known_communities(tx, command.communities, "communities")
     unit = Unit(
         id=new_id("unit"),
@@ -81,12 +79,12 @@ async def register_unit(
         salt=new_salt(),
     )
     await repository.insert_unit(tx, unit)
-    tx.emit(*outgoing.unit_registered(unit, causationid=request_id))
+    outgoing.emit_unit_registered(tx, unit)
     return Recorded(unit, unit.webhook_secret)
 
 
 async def register_volunteer(
-    tx: Tx, command: do.RegisterVolunteer, actor: Principal, request_id: str
+    tx: Tx, command: do.RegisterVolunteer, actor: Principal
 ) -> Recorded[Volunteer]:
     if not access.may_register_volunteer(actor, command.community_id):
         raise no.Forbidden(
@@ -107,14 +105,14 @@ async def register_volunteer(
         salt=new_salt(),
     )
     await repository.insert_volunteer(tx, volunteer)
-    tx.emit(*outgoing.volunteer_registered(volunteer, causationid=request_id))
+    outgoing.emit_volunteer_registered(tx, volunteer)
     return Recorded(volunteer, volunteer.webhook_secret)
 
 
 async def _unit(tx: Tx, unit_id: str) -> Unit:
     unit = await repository.get_unit(tx.db, unit_id, tx)
     if unit is None:
-        raise no.NotFound("unit", unit_id)
+        raise not_found("unit", unit_id)
     return unit
 
 
@@ -133,9 +131,7 @@ def _corrections(
     return changes
 
 
-async def correct_unit(
-    tx: Tx, command: do.CorrectUnit, actor: Principal, request_id: str
-) -> Recorded[Unit]:
+async def correct_unit(tx: Tx, command: do.CorrectUnit, actor: Principal) -> Recorded[Unit]:
     unit = await _unit(tx, command.unit_id)
     if not access.may_correct_unit(actor):
         raise no.Forbidden("a unit's record is corrected by an admin")
@@ -145,12 +141,12 @@ async def correct_unit(
         changes["communities"] = tuple(dict.fromkeys(command.communities))
     corrected = unit.model_copy(update=changes)
     await repository.replace_unit(tx, corrected)
-    tx.emit(*outgoing.unit_updated(corrected, actor=actor.sub, causationid=request_id))
+    outgoing.emit_unit_updated(tx, corrected)
     return Recorded(corrected, _new_secret(unit.webhook_secret, corrected))
 
 
 async def rotate_unit_secret(
-    tx: Tx, command: do.RotateUnitSecret, actor: Principal, request_id: str
+    tx: Tx, command: do.RotateUnitSecret, actor: Principal
 ) -> Recorded[Unit]:
     unit = await _unit(tx, command.unit_id)
     if not access.may_rotate_unit_secret(actor, unit):
@@ -161,7 +157,7 @@ async def rotate_unit_secret(
         update={"webhook_secret": codes.new_webhook_secret(), "version": unit.version + 1}
     )
     await repository.replace_unit(tx, rotated)
-    tx.emit(outgoing.unit_secret_rotated(rotated, actor=actor.sub, causationid=request_id))
+    outgoing.emit_unit_secret_rotated(tx, rotated)
     return Recorded(rotated, rotated.webhook_secret)
 
 
@@ -172,19 +168,19 @@ def _may_not_correct(volunteer: Volunteer) -> no.Forbidden:
 
 
 async def correct_volunteer(
-    tx: Tx, command: do.CorrectVolunteer, actor: Principal, request_id: str
+    tx: Tx, command: do.CorrectVolunteer, actor: Principal
 ) -> Recorded[Volunteer]:
     volunteer = await queries.volunteer_record(tx.db, command.volunteer_id, tx)
     if not access.may_correct_volunteer(actor, volunteer):
         raise _may_not_correct(volunteer)
     corrected = volunteer.model_copy(update=_corrections(command, volunteer))
     await repository.replace_volunteer(tx, corrected)
-    tx.emit(*outgoing.volunteer_updated(corrected, actor=actor.sub, causationid=request_id))
+    outgoing.emit_volunteer_updated(tx, corrected)
     return Recorded(corrected, _new_secret(volunteer.webhook_secret, corrected))
 
 
 async def rotate_volunteer_secret(
-    tx: Tx, command: do.RotateVolunteerSecret, actor: Principal, request_id: str
+    tx: Tx, command: do.RotateVolunteerSecret, actor: Principal
 ) -> Recorded[Volunteer]:
     volunteer = await queries.volunteer_record(tx.db, command.volunteer_id, tx)
     if not access.may_rotate_volunteer_secret(actor, volunteer):
@@ -195,7 +191,7 @@ async def rotate_volunteer_secret(
         update={"webhook_secret": codes.new_webhook_secret(), "version": volunteer.version + 1}
     )
     await repository.replace_volunteer(tx, rotated)
-    tx.emit(outgoing.volunteer_secret_rotated(rotated, actor=actor.sub, causationid=request_id))
+    outgoing.emit_volunteer_secret_rotated(tx, rotated)
     return Recorded(rotated, rotated.webhook_secret)
 
 
@@ -203,7 +199,7 @@ ERASURE_REASON = "the volunteer's record was erased"
 
 
 async def erase_volunteer(
-    tx: Tx, command: do.EraseVolunteer, actor: Principal, request_id: str, zone: tzinfo
+    tx: Tx, command: do.EraseVolunteer, actor: Principal, zone: tzinfo
 ) -> bool:
     """Erase a volunteer's personal data; False if it was already erased (DELETE repeats).
 
@@ -218,7 +214,7 @@ async def erase_volunteer(
     claimant = Claimant(type="volunteer", id=volunteer.id)
     withdrawn: list[str] = []
     for held in await repository.claims_of(tx, claimant, ("accepted", "waitlisted")):
-        await _withdraw_found(tx, held, ERASURE_REASON, actor.sub, request_id, zone)
+        await _withdraw_found(tx, held, ERASURE_REASON, zone)
         withdrawn.append(held.id)
     erased = ErasedVolunteer(
         id=volunteer.id,
@@ -227,9 +223,7 @@ async def erase_volunteer(
         erased_by=actor.sub,
     )
     await repository.erase_volunteer(tx, erased, sorted(PRIVATE_TYPES))
-    tx.emit(
-        outgoing.volunteer_erased(volunteer, withdrawn, actor=actor.sub, causationid=request_id)
-    )
+    outgoing.emit_volunteer_erased(tx, volunteer, withdrawn)
     return True
 
 
@@ -254,7 +248,7 @@ async def _claimable_demand(
     """The demand, if this claimant may claim it as asked: open, within reach, skills held."""
     demand = await repository.get_demand(tx.db, command.demand_id, tx)
     if demand is None:
-        raise no.NotFound("demand", command.demand_id)
+        raise not_found("demand", command.demand_id)
     if demand.status != "open" or now >= demand.ends_at:
         raise no.DemandClosed(demand)
     members = command.members or ()
@@ -273,9 +267,7 @@ async def _claimable_demand(
     return demand
 
 
-async def claim(
-    tx: Tx, command: do.ClaimDemand, actor: Principal, request_id: str, zone: tzinfo
-) -> Claim:
+async def claim(tx: Tx, command: do.ClaimDemand, actor: Principal, zone: tzinfo) -> Claim:
     """Accept (or waitlist) a claim: the slot check and increment are one atomic update."""
     claimant, profile = await queries.claimant_profile(tx, actor)
     now = utcnow()
@@ -317,32 +309,18 @@ async def claim(
     )
     await repository.insert_claim(tx, new_claim)
     if taken is None:
-        tx.emit(
-            outgoing.claim_event(
-                ClaimWaitlisted, new_claim, actor=actor.sub, causationid=request_id
-            )
-        )
+        outgoing.emit_claim(tx, ClaimWaitlisted, new_claim)
         return new_claim
-    tx.emit(
-        outgoing.claim_event(
-            ClaimAccepted,
-            new_claim,
-            actor=actor.sub,
-            causationid=request_id,
-            filled=taken.accepted,
-            slots=taken.slots,
-        )
-    )
+    outgoing.emit_claim(tx, ClaimAccepted, new_claim, filled=taken.accepted, slots=taken.slots)
     before = taken.model_copy(update={"accepted": taken.accepted - command.headcount})
-    if crossed := outgoing.fill_change(before, taken, actor=actor.sub, causationid=request_id):
-        tx.emit(crossed)
+    outgoing.emit_fill_change(tx, before, taken)
     return new_claim
 
 
 async def _claim(tx: Tx, claim_id: str) -> Claim:
     found = await repository.get_claim(tx.db, claim_id, tx)
     if found is None:
-        raise no.NotFound("claim", claim_id)
+        raise not_found("claim", claim_id)
     return found
 
 
@@ -350,20 +328,8 @@ def _not_yours(claim: Claim) -> no.Forbidden:
     return no.Forbidden(f"claim '{claim.id}' belongs to another claimant")
 
 
-async def _moved(
-    tx: Tx, claim: Claim, from_statuses: tuple[ClaimStatus, ...], changes: dict[str, object]
-) -> Claim:
-    moved = await repository.move_claim(tx, claim.id, from_statuses, changes)
-    if moved is None:
-        raise RetryTransaction(f"claim {claim.id} changed while we decided")
-    return moved
-
-
-async def promote_waitlisted(
-    tx: Tx, demand: Demand, *, actor: str, causationid: str, zone: tzinfo
-) -> tuple[Demand, list[CloudEvent]]:
+async def promote_waitlisted(tx: Tx, demand: Demand, zone: tzinfo) -> Demand:
     """Accept waitlisted claims, oldest first, each that fits the places now free."""
-    events: list[CloudEvent] = []
     current = demand
     for waiting in await repository.claims_on(tx, demand.id, ["waitlisted"]):
         if current.status != "open" or current.remaining == 0:
@@ -384,24 +350,13 @@ async def promote_waitlisted(
         taken = await repository.take_slots(tx, demand.id, waiting.headcount)
         if taken is None:
             raise RetryTransaction(f"demand {demand.id} changed while promoting")
-        promoted = await _moved(tx, waiting, ("waitlisted",), {"status": "accepted"})
-        events.append(
-            outgoing.claim_event(
-                ClaimPromoted,
-                promoted,
-                actor=actor,
-                causationid=causationid,
-                filled=taken.accepted,
-                slots=taken.slots,
-            )
-        )
+        promoted = await repository.move_claim(tx, waiting, ("waitlisted",), {"status": "accepted"})
+        outgoing.emit_claim(tx, ClaimPromoted, promoted, filled=taken.accepted, slots=taken.slots)
         current = taken
-    return current, events
+    return current
 
 
-async def withdraw(
-    tx: Tx, command: do.WithdrawClaim, actor: Principal, request_id: str, zone: tzinfo
-) -> Claim:
+async def withdraw(tx: Tx, command: do.WithdrawClaim, actor: Principal, zone: tzinfo) -> Claim:
     found = await _claim(tx, command.claim_id)
     if not access.may_withdraw(actor, found):
         raise _not_yours(found)
@@ -411,17 +366,15 @@ async def withdraw(
     assert demand is not None
     if rules.withdraw_needs_reason(demand, utcnow()) and not command.reason:
         raise no.ReasonRequired(demand)
-    return await _withdraw_found(tx, found, command.reason, actor.sub, request_id, zone)
+    return await _withdraw_found(tx, found, command.reason, zone)
 
 
-async def _withdraw_found(
-    tx: Tx, found: Claim, reason: str | None, actor: str, request_id: str, zone: tzinfo
-) -> Claim:
+async def _withdraw_found(tx: Tx, found: Claim, reason: str | None, zone: tzinfo) -> Claim:
     """Withdraw a held claim: its places go back, and the waitlist moves up into them."""
     demand = await repository.get_demand(tx.db, found.demand_id, tx)
     assert demand is not None
     now = utcnow()
-    withdrawn = await _moved(
+    withdrawn = await repository.move_claim(
         tx,
         found,
         (found.status,),
@@ -431,32 +384,24 @@ async def _withdraw_found(
     after = (
         await repository.give_back_slots(tx, demand.id, found.headcount) if was_accepted else demand
     )
-    tx.emit(
-        outgoing.claim_event(
-            ClaimWithdrawn,
-            withdrawn,
-            actor=actor,
-            causationid=request_id,
-            reason=reason,
-            was_accepted=was_accepted,
-            filled=after.accepted,
-            slots=after.slots,
-        )
+    outgoing.emit_claim(
+        tx,
+        ClaimWithdrawn,
+        withdrawn,
+        reason=reason,
+        was_accepted=was_accepted,
+        filled=after.accepted,
+        slots=after.slots,
     )
     if was_accepted:
-        final, promotions = await promote_waitlisted(
-            tx, after, actor=actor, causationid=request_id, zone=zone
-        )
-        tx.emit(*promotions)
-        if crossed := outgoing.fill_change(demand, final, actor=actor, causationid=request_id):
-            tx.emit(crossed)
+        outgoing.emit_fill_change(tx, demand, await promote_waitlisted(tx, after, zone))
     return withdrawn
 
 
 # --- on site --------------------------------------------------------------------------------
 
 
-async def check_in(tx: Tx, command: do.CheckIn, actor: Principal, request_id: str) -> Claim:
+async def check_in(tx: Tx, command: do.CheckIn, actor: Principal) -> Claim:
     found = await _claim(tx, command.claim_id)
     if not access.may_check_in(actor, found):
         raise _not_yours(found)
@@ -477,16 +422,12 @@ async def check_in(tx: Tx, command: do.CheckIn, actor: Principal, request_id: st
         if len(command.members) > found.headcount:
             raise no.InvalidClaim("more members named than the headcount", "members")
         changes["members"] = command.members
-    checked_in = await _moved(tx, found, ("accepted",), changes)
-    tx.emit(
-        outgoing.claim_event(
-            ClaimCheckedIn, checked_in, actor=actor.sub, causationid=request_id, checked_in_at=now
-        )
-    )
+    checked_in = await repository.move_claim(tx, found, ("accepted",), changes)
+    outgoing.emit_claim(tx, ClaimCheckedIn, checked_in, checked_in_at=now)
     return checked_in
 
 
-async def complete(tx: Tx, command: do.CompleteClaim, actor: Principal, request_id: str) -> Claim:
+async def complete(tx: Tx, command: do.CompleteClaim, actor: Principal) -> Claim:
     found = await _claim(tx, command.claim_id)
     if not access.may_complete(actor, found):
         raise _not_yours(found)
@@ -494,7 +435,7 @@ async def complete(tx: Tx, command: do.CompleteClaim, actor: Principal, request_
         raise no.InvalidClaimState(found, "completing", ("checked_in",))
     now = utcnow()
     hours = rules.person_hours(found, now)
-    completed = await _moved(
+    completed = await repository.move_claim(
         tx,
         found,
         ("checked_in",),
@@ -508,17 +449,14 @@ async def complete(tx: Tx, command: do.CompleteClaim, actor: Principal, request_
         },
     )
     await repository.add_service(tx, found.claimant, found.headcount, hours)
-    tx.emit(
-        outgoing.claim_event(
-            ClaimCompleted,
-            completed,
-            actor=actor.sub,
-            causationid=request_id,
-            report=command.report,
-            served=command.served,
-            hours=hours,
-            person_times=found.headcount,
-        )
+    outgoing.emit_claim(
+        tx,
+        ClaimCompleted,
+        completed,
+        report=command.report,
+        served=command.served,
+        hours=hours,
+        person_times=found.headcount,
     )
     return completed
 

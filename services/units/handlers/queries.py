@@ -23,10 +23,11 @@ from services.units.domain.model import (
     Unit,
     Volunteer,
 )
-from services.units.domain.refusals import Forbidden, NotFound, VolunteerErased
+from services.units.domain.refusals import Forbidden, VolunteerErased
 from shared.auth import Principal, Role
 from shared.clock import utcnow
 from shared.events.catalogue import Claimant
+from shared.http.problems import not_found
 from shared.store.mongo import Database, Document
 from shared.store.unit_of_work import Tx, UnitOfWork
 
@@ -36,7 +37,7 @@ from shared.store.unit_of_work import Tx, UnitOfWork
 async def unit_for(db: Database, unit_id: str, actor: Principal) -> Unit:
     unit = await repository.get_unit(db, unit_id)
     if unit is None:
-        raise NotFound("unit", unit_id)
+        raise not_found("unit", unit_id)
     if not access.may_read_unit(actor, unit):
         raise Forbidden("a unit's record is for its members and its communities' secretaries")
     return unit
@@ -48,7 +49,7 @@ async def volunteer_record(db: Database, volunteer_id: str, tx: Tx | None = None
     if volunteer is None:
         if await repository.get_erased_volunteer(db, volunteer_id, tx) is not None:
             raise VolunteerErased(volunteer_id)
-        raise NotFound("volunteer", volunteer_id)
+        raise not_found("volunteer", volunteer_id)
     return volunteer
 
 
@@ -62,7 +63,7 @@ async def volunteer_for(db: Database, volunteer_id: str, actor: Principal) -> Vo
 async def community(db: Database, community_id: str) -> Community:
     found = await repository.get_community(db, community_id)
     if found is None:
-        raise NotFound("community", community_id)
+        raise not_found("community", community_id)
     return found
 
 
@@ -168,7 +169,7 @@ async def claim_for(db: Database, claim_id: str, actor: Principal) -> Claim:
     # One not visible is as not there: its id says nothing to someone who may not read it.
     claims = await repository.list_claims(db, {**_claims_visible(actor), "_id": claim_id}, 1)
     if not claims:
-        raise NotFound("claim", claim_id)
+        raise not_found("claim", claim_id)
     return claims[0]
 
 
@@ -176,7 +177,7 @@ async def code_demand(tx: Tx, demand_id: str, actor: Principal) -> Demand:
     """The demand whose on-site code this actor may see: its community's secretary, or admin."""
     demand = await repository.get_demand(tx.db, demand_id, tx)
     if demand is None:
-        raise NotFound("demand", demand_id)
+        raise not_found("demand", demand_id)
     if not access.may_see_check_in_code(actor, demand):
         raise Forbidden(f"only the secretary of community '{demand.community_id}' sees its code")
     return demand
@@ -292,3 +293,11 @@ async def open_demands(
             break
     details = {} if claimant else await repository.demand_details(db, [d.id for d in found])
     return OpenDemandsPage(found, details, next_key, withheld=claimant)
+
+
+async def demand_of_claim(db: Database, claim_id: str) -> str:
+    """The demand a claim is on, to serialise a command on the claim with the demand's
+    claims. Read before the command's transaction, which is safe: a claim never changes
+    demand. An unknown claim serialises on its own id (and is refused not-found inside)."""
+    found = await repository.get_claim(db, claim_id)
+    return found.demand_id if found else claim_id

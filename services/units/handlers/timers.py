@@ -7,7 +7,7 @@ restart; cancelled when the demand is cancelled.
 from services.units.adapters import outgoing, repository
 from shared.events.catalogue import ClaimNoShow
 from shared.store.mongo import Document
-from shared.store.unit_of_work import RetryTransaction, Tx
+from shared.store.unit_of_work import Tx
 
 NO_SHOW_TIMER = "units.no-show"
 
@@ -20,14 +20,5 @@ async def on_no_show_due(tx: Tx, timer: Document) -> None:
     """At `ends_at`, accepted claims that never checked in become no-shows."""
     demand_id = timer["payload"]["demand_id"]
     for absent in await repository.claims_on(tx, demand_id, ["accepted"]):
-        marked = await repository.move_claim(tx, absent.id, ["accepted"], {"status": "no_show"})
-        if marked is None:
-            raise RetryTransaction(f"claim {absent.id} changed while marking no-shows")
-        tx.emit(
-            outgoing.claim_event(
-                ClaimNoShow,
-                marked,
-                actor=outgoing.SERVICE_ACTOR,
-                causationid=f"timer:{timer['_id']}",
-            )
-        )
+        marked = await repository.move_claim(tx, absent, ["accepted"], {"status": "no_show"})
+        outgoing.emit_claim(tx, ClaimNoShow, marked)
