@@ -6,7 +6,8 @@ and builds one of these with the ids from the path; a handler decides on it.
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.events.catalogue import Contact, UnitKind
+from services.units.domain.model import UnitProfile, VolunteerProfile
+from shared.events.catalogue import Contact
 
 
 class Command(BaseModel):
@@ -16,21 +17,12 @@ class Command(BaseModel):
 # --- the registry ---------------------------------------------------------------------------
 
 
-class RegisterUnit(Command):
-    name: str
-    kind: UnitKind
-    communities: tuple[str, ...]
-    skills: tuple[str, ...] = ()
-    contact: Contact = Contact()
+class RegisterUnit(Command, UnitProfile):
+    pass
 
 
-class RegisterVolunteer(Command):
-    name: str
-    community_id: str
-    building: str | None = None
-    skills: tuple[str, ...] = ()
-    max_hours_per_week: float = 40
-    contact: Contact = Contact()
+class RegisterVolunteer(Command, VolunteerProfile):
+    pass
 
 
 class CorrectUnit(Command):

@@ -11,32 +11,24 @@ from typing import Any
 from services.units.handlers import events, timers
 from shared.broker.consumer import Handler, HandlerMap, Incoming
 from shared.broker.topology import UNITS_DEMAND_EVENTS, UNITS_PRIVATE, ConsumerQueue
-from shared.events.catalogue import (
-    CommunityRegistered,
-    DemandCancelled,
-    DemandCompleted,
-    DemandDetails,
-    DemandEscalated,
-    DemandExpired,
-    DemandPublished,
-    EventData,
-)
+from shared.events import catalogue as ev
+from shared.events.catalogue import EventData
 from shared.runtime import ServiceRuntime
 from shared.store.unit_of_work import Tx
 
 Work = Callable[[Tx, Incoming[Any]], Awaitable[None]]
 
 DEMAND_EVENTS: Mapping[type[EventData], Work] = {
-    CommunityRegistered: events.on_community_registered,
-    DemandPublished: events.on_demand_published,
-    DemandEscalated: events.on_demand_escalated,
-    DemandCancelled: events.on_demand_cancelled,
-    DemandCompleted: events.on_demand_completed,
-    DemandExpired: events.on_demand_expired,
+    ev.CommunityRegistered: events.on_community_registered,
+    ev.DemandPublished: events.on_demand_published,
+    ev.DemandEscalated: events.on_demand_escalated,
+    ev.DemandCancelled: events.on_demand_cancelled,
+    ev.DemandCompleted: events.on_demand_completed,
+    ev.DemandExpired: events.on_demand_expired,
 }
 # From `whistle.private`, which audit does not record.
 PRIVATE_EVENTS: Mapping[type[EventData], Work] = {
-    DemandDetails: events.on_demand_details,
+    ev.DemandDetails: events.on_demand_details,
 }
 
 

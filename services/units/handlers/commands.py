@@ -5,8 +5,10 @@ conflict; a refusal (`domain/refusals.py`) aborts the transaction, so a refused 
 nothing and publishes nothing.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Any
 
 from services.units.adapters import outgoing, repository
 from services.units.domain import access, codes, rules
@@ -34,6 +36,7 @@ from shared.events.catalogue import (
     ClaimPromoted,
     ClaimWaitlisted,
     ClaimWithdrawn,
+    Contact,
 )
 from shared.events.digest import new_salt
 from shared.http.problems import not_found
@@ -64,19 +67,23 @@ async def _known_communities(tx: Tx, community_ids: tuple[str, ...], field: str)
         raise no.UnknownCommunity(unknown[0], field)
 
 
+def _registration(prefix: str, contact: Contact, actor: Principal) -> dict[str, Any]:
+    """What units adds to a profile it registers: the id, who and when, the keys."""
+    return {
+        "id": new_id(prefix),
+        "created_at": utcnow(),
+        "created_by": actor.sub,
+        "webhook_secret": codes.secret_for(contact, None),
+        "salt": new_salt(),
+    }
+
+
 async def register_unit(tx: Tx, command: do.RegisterUnit, actor: Principal) -> Recorded[Unit]:
     await _known_communities(tx, command.communities, "communities")
     unit = Unit(
-        id=new_id("unit"),
-        name=command.name,
-        kind=command.kind,
+        **command.model_dump(exclude={"communities"}),
         communities=tuple(dict.fromkeys(command.communities)),
-        skills=command.skills,
-        contact=command.contact,
-        created_at=utcnow(),
-        created_by=actor.sub,
-        webhook_secret=codes.secret_for(command.contact, None),
-        salt=new_salt(),
+        **_registration("unit", command.contact, actor),
     )
     await repository.insert_unit(tx, unit)
     outgoing.emit_unit_registered(tx, unit)
@@ -91,19 +98,7 @@ async def register_volunteer(
             f"only the secretary of community '{command.community_id}' registers its volunteers"
         )
     await _known_communities(tx, (command.community_id,), "community_id")
-    volunteer = Volunteer(
-        id=new_id("vol"),
-        name=command.name,
-        community_id=command.community_id,
-        building=command.building,
-        skills=command.skills,
-        max_hours_per_week=command.max_hours_per_week,
-        contact=command.contact,
-        created_at=utcnow(),
-        created_by=actor.sub,
-        webhook_secret=codes.secret_for(command.contact, None),
-        salt=new_salt(),
-    )
+    volunteer = Volunteer(**command.model_dump(), **_registration("vol", command.contact, actor))
     await repository.insert_volunteer(tx, volunteer)
     outgoing.emit_volunteer_registered(tx, volunteer)
     return Recorded(volunteer, volunteer.webhook_secret)
@@ -131,6 +126,15 @@ def _corrections(
     return changes
 
 
+def _rotated[R: (Unit, Volunteer)](record: R, kind: str) -> R:
+    """The record with a new webhook secret; the old one stops signing at once."""
+    if not record.contact.webhook_url:
+        raise no.NoWebhook(kind, record.id)
+    return record.model_copy(
+        update={"webhook_secret": codes.new_webhook_secret(), "version": record.version + 1}
+    )
+
+
 async def correct_unit(tx: Tx, command: do.CorrectUnit, actor: Principal) -> Recorded[Unit]:
     unit = await _unit(tx, command.unit_id)
     if not access.may_correct_unit(actor):
@@ -151,11 +155,7 @@ async def rotate_unit_secret(
     unit = await _unit(tx, command.unit_id)
     if not access.may_rotate_unit_secret(actor, unit):
         raise no.Forbidden("a unit's record is corrected by an admin or the unit itself")
-    if not unit.contact.webhook_url:
-        raise no.NoWebhook("unit", unit.id)
-    rotated = unit.model_copy(
-        update={"webhook_secret": codes.new_webhook_secret(), "version": unit.version + 1}
-    )
+    rotated = _rotated(unit, "unit")
     await repository.replace_unit(tx, rotated)
     outgoing.emit_unit_secret_rotated(tx, rotated)
     return Recorded(rotated, rotated.webhook_secret)
@@ -185,11 +185,7 @@ async def rotate_volunteer_secret(
     volunteer = await queries.volunteer_record(tx.db, command.volunteer_id, tx)
     if not access.may_rotate_volunteer_secret(actor, volunteer):
         raise _may_not_correct(volunteer)
-    if not volunteer.contact.webhook_url:
-        raise no.NoWebhook("volunteer", volunteer.id)
-    rotated = volunteer.model_copy(
-        update={"webhook_secret": codes.new_webhook_secret(), "version": volunteer.version + 1}
-    )
+    rotated = _rotated(volunteer, "volunteer")
     await repository.replace_volunteer(tx, rotated)
     outgoing.emit_volunteer_secret_rotated(tx, rotated)
     return Recorded(rotated, rotated.webhook_secret)
@@ -317,15 +313,23 @@ async def claim(tx: Tx, command: do.ClaimDemand, actor: Principal, zone: tzinfo)
     return new_claim
 
 
-async def _claim(tx: Tx, claim_id: str) -> Claim:
+async def _claim_to(
+    tx: Tx,
+    claim_id: str,
+    may: Callable[[Principal, Claim], bool],
+    actor: Principal,
+    action: str,
+    allowed: tuple[ClaimStatus, ...],
+) -> Claim:
+    """The claim, if this actor `may` act on it and it is in a state `action` needs."""
     found = await repository.get_claim(tx.db, claim_id, tx)
     if found is None:
         raise not_found("claim", claim_id)
+    if not may(actor, found):
+        raise no.Forbidden(f"claim '{claim_id}' belongs to another claimant")
+    if found.status not in allowed:
+        raise no.InvalidClaimState(found, action, allowed)
     return found
-
-
-def _not_yours(claim: Claim) -> no.Forbidden:
-    return no.Forbidden(f"claim '{claim.id}' belongs to another claimant")
 
 
 async def promote_waitlisted(tx: Tx, demand: Demand, zone: tzinfo) -> Demand:
@@ -357,11 +361,9 @@ async def promote_waitlisted(tx: Tx, demand: Demand, zone: tzinfo) -> Demand:
 
 
 async def withdraw(tx: Tx, command: do.WithdrawClaim, actor: Principal, zone: tzinfo) -> Claim:
-    found = await _claim(tx, command.claim_id)
-    if not access.may_withdraw(actor, found):
-        raise _not_yours(found)
-    if found.status not in ("accepted", "waitlisted"):
-        raise no.InvalidClaimState(found, "withdrawing", ("accepted", "waitlisted"))
+    found = await _claim_to(
+        tx, command.claim_id, access.may_withdraw, actor, "withdrawing", ("accepted", "waitlisted")
+    )
     demand = await repository.get_demand(tx.db, found.demand_id, tx)
     assert demand is not None
     if rules.withdraw_needs_reason(demand, utcnow()) and not command.reason:
@@ -402,11 +404,9 @@ async def _withdraw_found(tx: Tx, found: Claim, reason: str | None, zone: tzinfo
 
 
 async def check_in(tx: Tx, command: do.CheckIn, actor: Principal) -> Claim:
-    found = await _claim(tx, command.claim_id)
-    if not access.may_check_in(actor, found):
-        raise _not_yours(found)
-    if found.status != "accepted":
-        raise no.InvalidClaimState(found, "checking in", ("accepted",))
+    found = await _claim_to(
+        tx, command.claim_id, access.may_check_in, actor, "checking in", ("accepted",)
+    )
     demand = await repository.get_demand(tx.db, found.demand_id, tx)
     assert demand is not None
     now = utcnow()
@@ -428,11 +428,9 @@ async def check_in(tx: Tx, command: do.CheckIn, actor: Principal) -> Claim:
 
 
 async def complete(tx: Tx, command: do.CompleteClaim, actor: Principal) -> Claim:
-    found = await _claim(tx, command.claim_id)
-    if not access.may_complete(actor, found):
-        raise _not_yours(found)
-    if found.status != "checked_in":
-        raise no.InvalidClaimState(found, "completing", ("checked_in",))
+    found = await _claim_to(
+        tx, command.claim_id, access.may_complete, actor, "completing", ("checked_in",)
+    )
     now = utcnow()
     hours = rules.person_hours(found, now)
     completed = await repository.move_claim(
