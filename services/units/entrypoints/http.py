@@ -1,4 +1,9 @@
-"""Units' HTTP side: each route parses, authorises by role, executes and presents."""
+"""Units' HTTP side: each route parses, authorises, executes and presents.
+
+Authorising is two steps: the role here (`require_roles`), then the record itself, which the
+handler reads in its transaction and puts to `domain/access.py`. Every command runs through
+`shared.http.commands.execute` (idempotency, the unit of work, serialisation on a demand).
+"""
 
 import base64
 import json
