@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from services.dispatch.adapters import reach, repository
 from services.dispatch.config import DispatchSettings
-from services.dispatch.entrypoints import events, http
+from services.dispatch.entrypoints import events, http, problems
 from shared.http.app import create_service_app
 from shared.runtime import ServiceRuntime
 
@@ -19,8 +19,10 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     runtime.add_indexes(repository.ensure_indexes)
     runtime.add_indexes(reach.ensure_indexes)
     events.register_consumers(runtime, settings)
-    return create_service_app(
+    app = create_service_app(
         runtime,
         [http.router],
         description="Secretaries post demands; the escalation ladder runs here.",
     )
+    problems.install(app)
+    return app

@@ -1,0 +1,197 @@
+"""Dispatch's commands, one function each: check the rule, change the state, emit the event
+(through the outbox, in the same transaction)."""
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from services.dispatch.adapters import outgoing, repository
+from services.dispatch.domain import access, lifecycle, refusals
+from services.dispatch.domain.commands import (
+    CancelDemand,
+    CompleteDemand,
+    Expected,
+    PublishDemand,
+    RegisterCommunity,
+)
+from services.dispatch.domain.model import Community, Demand
+from services.dispatch.handlers import timers
+from shared.auth import Principal
+from shared.clock import utcnow
+from shared.events.catalogue import (
+    CommunityRegistered,
+    DemandCancelled,
+    DemandCompleted,
+    DemandDetails,
+    DemandPublished,
+    Location,
+    PublicLocation,
+)
+from shared.events.digest import details_digest, new_salt
+from shared.ids import new_id
+from shared.store.unit_of_work import Tx
+
+# A demand's deadline may lie this far in the past (clocks differ), not more.
+PAST_LEEWAY = timedelta(minutes=1)
+
+
+async def register_community(
+    tx: Tx, command: RegisterCommunity, actor: Principal, request_id: str
+) -> Community:
+    """Register a community; its id, street and district share one namespace of place ids."""
+    community = Community(**command.model_dump())
+    try:
+        await repository.insert_community(tx, community)
+    except repository.AlreadyExists:
+        raise refusals.CommunityExists(community.id) from None
+    places = (
+        (community.id, "community", "id"),
+        (community.street, "street", "street"),
+        (community.district, "district", "district"),
+    )
+    if len({place for place, _, _ in places}) < len(places):
+        raise refusals.IdTaken("the community, its street and its district need three distinct ids")
+    for place, kind, field in places:
+        if (taken_as := await repository.claim_place(tx, place, kind)) is not None:
+            raise refusals.IdTaken(
+                f"'{place}' is already the id of a {taken_as}; it cannot also name a {kind}",
+                field=field,
+            )
+    data = CommunityRegistered(
+        community_id=community.id,
+        name=community.name,
+        street=community.street,
+        district=community.district,
+    )
+    outgoing.emit(tx, data, community.id, request_id, actor.sub)
+    return community
+
+
+async def publish_demand(
+    tx: Tx, command: PublishDemand, actor: Principal, request_id: str
+) -> Demand:
+    """The whistle: a secretary of the community (or an admin) posts a demand."""
+    if not access.may_manage(actor, command.community_id):
+        raise refusals.NotYours(
+            f"only the secretary of community '{command.community_id}' posts its demands"
+        )
+    now = utcnow()
+    if command.ends_at <= now:
+        raise refusals.InThePast("ends_at")
+    # A deadline already passed would escalate at once; a minute of leeway for clocks.
+    if (command.fill_by or command.starts_at) < now - PAST_LEEWAY:
+        raise refusals.InThePast("fill_by" if command.fill_by is not None else "starts_at")
+    community = await repository.get_community(tx.db, command.community_id, tx)
+    if community is None:
+        raise refusals.UnknownCommunity(command.community_id)
+    demand_id = new_id("dem")
+    demand = Demand(
+        id=demand_id,
+        community_id=community.id,
+        street=community.street,
+        district=community.district,
+        kind=command.kind,
+        title=command.title,
+        description=command.description,
+        location=Location(**command.location.model_dump()),
+        skills=tuple(command.skills),
+        slots=command.slots,
+        starts_at=repository.stored(command.starts_at),
+        ends_at=repository.stored(command.ends_at),
+        fill_by=repository.stored(command.fill_by or command.starts_at),
+        priority=command.priority,
+        status="open",
+        filled=0,
+        level="community",
+        created_at=now,
+        created_by=actor.sub,
+        version=1,
+        escalation_timer=timers.escalation_key(demand_id, "street"),
+        details_salt=new_salt(),
+    )
+    await repository.insert_demand(tx, demand)
+    await timers.start_ladder(tx, demand)
+    details = DemandDetails(
+        demand_id=demand.id,
+        community_id=demand.community_id,
+        description=demand.description,
+        location=demand.location,
+    )
+    assert demand.details_salt is not None
+    digest = details_digest(
+        demand.details_salt, details.model_dump(mode="json", include={"description", "location"})
+    )
+    published = DemandPublished(
+        demand_id=demand.id,
+        community_id=demand.community_id,
+        street=demand.street,
+        district=demand.district,
+        kind=demand.kind,
+        title=demand.title,
+        location=PublicLocation(grid=demand.location.grid),
+        details_digest=digest,
+        skills=demand.skills,
+        slots=demand.slots,
+        starts_at=demand.starts_at,
+        ends_at=demand.ends_at,
+        fill_by=demand.fill_by,
+        priority=demand.priority,
+        level=demand.level,
+        created_by=demand.created_by,
+    )
+    # The exact place and the description go to the private exchange only (audit never
+    # records them); the audited publication proves them by a salted digest.
+    for data in (details, published):
+        outgoing.emit(tx, data, demand.id, request_id, actor.sub, time=now)
+    return demand
+
+
+async def demand_to_change(
+    tx: Tx, demand_id: str, actor: Principal, expected: Expected, action: str
+) -> Demand:
+    """The demand a secretary's command changes: theirs, and at a version If-Match admits."""
+    demand = await repository.get_demand(tx.db, demand_id, tx)
+    if demand is None:
+        raise refusals.NotFound("demand", demand_id)
+    if not access.may_manage(actor, demand.community_id):
+        raise refusals.NotYours(
+            f"only the secretary of community '{demand.community_id}' {action} its demands"
+        )
+    if expected is not None and demand.version not in expected:
+        raise refusals.VersionMismatch(expected, demand.version)
+    return demand
+
+
+async def cancel_demand(tx: Tx, command: CancelDemand, actor: Principal, request_id: str) -> Demand:
+    """The secretary calls the whistle off; units releases every claim when it hears of it."""
+    demand = await demand_to_change(tx, command.demand_id, actor, command.expected, "closes")
+    saved = await _close(tx, demand, lifecycle.cancel, {"cancel_reason": command.reason})
+    data = DemandCancelled(
+        demand_id=demand.id, community_id=demand.community_id, reason=command.reason
+    )
+    outgoing.emit(tx, data, saved.id, request_id, actor.sub)
+    return saved
+
+
+async def complete_demand(
+    tx: Tx, command: CompleteDemand, actor: Principal, request_id: str
+) -> Demand:
+    """The secretary confirms the work done."""
+    demand = await demand_to_change(tx, command.demand_id, actor, command.expected, "closes")
+    saved = await _close(tx, demand, lifecycle.complete, {"summary": command.summary})
+    data = DemandCompleted(
+        demand_id=demand.id, community_id=demand.community_id, summary=command.summary
+    )
+    outgoing.emit(tx, data, saved.id, request_id, actor.sub)
+    return saved
+
+
+async def _close(
+    tx: Tx,
+    demand: Demand,
+    transition: Callable[[lifecycle.Lifecycle], lifecycle.Lifecycle],
+    details: dict[str, str | None],
+) -> Demand:
+    state = transition(demand.lifecycle)
+    await timers.stop_all(tx, demand)
+    update = {"status": state.status, "closed_at": utcnow(), "escalation_timer": None, **details}
+    return await repository.save_demand(tx, demand.model_copy(update=update))
