@@ -152,6 +152,24 @@ class DemandCompleted(EventData):
     summary: str | None = None
 
 
+class DemandUpdated(EventData):
+    """A secretary edited an open demand: its editable fields as they now are (all of them,
+    so a consumer needs no earlier edit), which of them changed, and the demand's version
+    after the edit (edits may arrive out of order: keep the highest)."""
+
+    TYPE = "demand.updated"
+
+    demand_id: str
+    community_id: str
+    version: int
+    changed: tuple[str, ...]
+    title: str
+    slots: int
+    priority: Priority
+    skills: tuple[str, ...] = ()
+    fill_by: AwareDatetime
+
+
 class DemandExpired(EventData):
     """Not in the contract's table: `ends_at` passed before the secretary completed it."""
 
@@ -383,6 +401,7 @@ _ALL: tuple[type[EventData], ...] = (
     DemandEscalated,
     DemandCancelled,
     DemandCompleted,
+    DemandUpdated,
     DemandExpired,
     DemandFilled,
     DemandReopened,

@@ -105,6 +105,9 @@ class DemandChanges(Command):
     fill_by: AwareDatetime | None = None
 
 
+EDITABLE: tuple[str, ...] = tuple(DemandChanges.model_fields)
+
+
 class UpdateDemand(Command):
     demand_id: str
     changes: DemandChanges

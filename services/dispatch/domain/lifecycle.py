@@ -10,7 +10,7 @@ reopenings, check-ins) arriving after the end are recorded but move the status n
 from dataclasses import dataclass
 from typing import Literal
 
-from services.dispatch.domain.refusals import DemandClosed, DemandNotStarted
+from services.dispatch.domain.refusals import DemandClosed, DemandNotStarted, SlotsBelowAccepted
 from shared.events.catalogue import Level
 
 Status = Literal["open", "filled", "in_progress", "completed", "cancelled", "expired"]
@@ -67,6 +67,16 @@ def complete(state: Lifecycle) -> Lifecycle:
             "nobody has claimed or checked in for this demand yet: cancel it instead",
         )
     return Lifecycle("completed", state.filled, state.slots)
+
+
+def resize(state: Lifecycle, slots: int) -> Lifecycle:
+    """A secretary's edit of a live demand: never below the people already accepted; the
+    status follows the new count (`filled` <-> `open`)."""
+    if state.closed:
+        raise _closed(state, "it cannot be edited")
+    if slots < state.filled:
+        raise SlotsBelowAccepted(slots, state.filled)
+    return with_fill(Lifecycle(state.status, state.filled, slots), state.filled)
 
 
 def expire(state: Lifecycle) -> Lifecycle | None:

@@ -88,3 +88,10 @@ class FillByPassed(Refusal):
             " longer be moved",
             field="fill_by",
         )
+
+
+class FillByAfterStart(Refusal):
+    def __init__(self) -> None:
+        super().__init__(
+            "the request is not valid: body.fill_by is after starts_at", field="fill_by"
+        )

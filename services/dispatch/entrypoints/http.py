@@ -6,12 +6,13 @@ import binascii
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from services.dispatch.adapters import repository
+from services.dispatch.config import DispatchSettings
 from services.dispatch.domain import refusals
-from services.dispatch.domain.commands import CancelDemand, CompleteDemand, Expected
+from services.dispatch.domain.commands import CancelDemand, CompleteDemand, Expected, UpdateDemand
 from services.dispatch.domain.model import Demand, Status
 from services.dispatch.entrypoints.schemas import (
     CancelIn,
@@ -21,6 +22,7 @@ from services.dispatch.entrypoints.schemas import (
     DemandIn,
     DemandOut,
     DemandPage,
+    DemandPatch,
 )
 from services.dispatch.handlers import commands, queries
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
@@ -207,5 +209,37 @@ async def complete_demand(
 
     async def work(tx: Tx, request_id: str) -> StoredResponse:
         return _demand_answer(await commands.complete_demand(tx, command, principal, request_id))
+
+    return await _execute(request, principal, runtime, work)
+
+
+def _settings_of(request: Request) -> DispatchSettings:
+    settings = request.app.state.settings
+    assert isinstance(settings, DispatchSettings)
+    return settings
+
+
+Settings = Annotated[DispatchSettings, Depends(_settings_of)]
+
+
+@router.patch("/demands/{demand_id}", response_model=DemandOut)
+async def update_demand(
+    demand_id: str,
+    body: DemandPatch,
+    request: Request,
+    principal: Secretary,
+    runtime: Runtime,
+    settings: Settings,
+    if_match: IfMatch = None,
+) -> JSONResponse:
+    """Edit a live demand (its secretary): title, slots (never below the people already
+    accepted), priority, skills, `fill_by` (while it lies ahead). `If-Match` with the ETag of
+    a GET makes the edit conditional on that version."""
+    command = UpdateDemand(demand_id=demand_id, changes=body, expected=_expected_version(if_match))
+    step = settings.escalation_step_s
+
+    async def work(tx: Tx, request_id: str) -> StoredResponse:
+        demand = await commands.update_demand(tx, command, principal, request_id, step)
+        return _demand_answer(demand)
 
     return await _execute(request, principal, runtime, work)

@@ -21,6 +21,7 @@ PROBLEMS: dict[type[refusals.Refusal], tuple[int, str, str]] = {
     refusals.DemandNotStarted: (409, "demand-not-started", "Demand not started"),
     refusals.SlotsBelowAccepted: (409, "slots-below-accepted", "Slots below accepted"),
     refusals.FillByPassed: (409, "fill-by-passed", "Fill-by passed"),
+    refusals.FillByAfterStart: (422, "validation-error", "Unprocessable content"),
     refusals.InvalidCursor: (400, "invalid-cursor", "Invalid cursor"),
 }
 

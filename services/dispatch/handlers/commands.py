@@ -2,16 +2,18 @@
 (through the outbox, in the same transaction)."""
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from services.dispatch.adapters import outgoing, repository
 from services.dispatch.domain import access, lifecycle, refusals
 from services.dispatch.domain.commands import (
+    EDITABLE,
     CancelDemand,
     CompleteDemand,
     Expected,
     PublishDemand,
     RegisterCommunity,
+    UpdateDemand,
 )
 from services.dispatch.domain.model import Community, Demand
 from services.dispatch.handlers import timers
@@ -23,6 +25,7 @@ from shared.events.catalogue import (
     DemandCompleted,
     DemandDetails,
     DemandPublished,
+    DemandUpdated,
     Location,
     PublicLocation,
 )
@@ -195,3 +198,57 @@ async def _close(
     await timers.stop_all(tx, demand)
     update = {"status": state.status, "closed_at": utcnow(), "escalation_timer": None, **details}
     return await repository.save_demand(tx, demand.model_copy(update=update))
+
+
+async def update_demand(
+    tx: Tx, command: UpdateDemand, actor: Principal, request_id: str, default_step_s: float
+) -> Demand:
+    """The secretary edits a live demand's title, slots, priority, skills or `fill_by`.
+    An edit that changes nothing is answered with the demand as it is (no new version)."""
+    demand = await demand_to_change(tx, command.demand_id, actor, command.expected, "edits")
+    changes = command.changes
+    slots = changes.slots if changes.slots is not None else demand.slots
+    state = lifecycle.resize(demand.lifecycle, slots)
+    update: dict[str, object] = {"status": state.status, "filled": state.filled}
+    update |= changes.model_dump(include={"title", "slots", "priority"}, exclude_none=True)
+    if changes.skills is not None:
+        update["skills"] = tuple(changes.skills)
+    if changes.fill_by is not None:
+        update["fill_by"] = _moved_fill_by(demand, repository.stored(changes.fill_by))
+    changed = demand.model_copy(update=update)
+    fields = [name for name in EDITABLE if getattr(demand, name) != getattr(changed, name)]
+    if not fields:
+        return demand
+    if "fill_by" in fields:
+        await timers.move_first_step(tx, changed)
+    if demand.status == "filled" and changed.status == "open":
+        changed = await timers.resume_ladder(tx, changed, default_step_s)
+    saved = await repository.save_demand(tx, changed)
+    data = DemandUpdated(
+        demand_id=saved.id,
+        community_id=saved.community_id,
+        version=saved.version,
+        changed=tuple(fields),
+        title=saved.title,
+        slots=saved.slots,
+        priority=saved.priority,
+        skills=saved.skills,
+        fill_by=saved.fill_by,
+    )
+    outgoing.emit(tx, data, saved.id, request_id, actor.sub)
+    return saved
+
+
+def _moved_fill_by(demand: Demand, fill_by: datetime) -> datetime:
+    """`fill_by` moves only while it lies ahead (once passed, the ladder went on from it),
+    never after `starts_at`, and not into the past (a minute of leeway for clocks)."""
+    if fill_by == demand.fill_by:
+        return fill_by
+    now = utcnow()
+    if demand.fill_by <= now:
+        raise refusals.FillByPassed()
+    if fill_by > demand.starts_at:
+        raise refusals.FillByAfterStart()
+    if fill_by < now - PAST_LEEWAY:
+        raise refusals.InThePast("fill_by")
+    return fill_by
