@@ -17,7 +17,6 @@ from tests.dispatch.support import (
     assert_problem,
     demand_body,
     demand_state,
-    dispatch_db,
     eventually,
     iso,
     post_demand,
@@ -46,11 +45,6 @@ def dispatch(start_module_service: Callable[..., ServiceProcess]) -> ServiceProc
 
 
 @pytest.fixture(scope="module")
-def rabbitmq_url(module_service_env: dict[str, str]) -> str:
-    return module_service_env["RABBITMQ_URL"]
-
-
-@pytest.fixture(scope="module")
 async def client(dispatch: ServiceProcess) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=dispatch.url, timeout=15) as http:
         admin = sign("admin")
@@ -60,14 +54,6 @@ async def client(dispatch: ServiceProcess) -> AsyncIterator[httpx.AsyncClient]:
         )
         assert slow["escalation_step_s"] == 600
         yield http
-
-
-@pytest.fixture(scope="module")
-async def db(module_service_env: dict[str, str]) -> AsyncIterator[DispatchDb]:
-    async with dispatch_db(
-        module_service_env["MONGODB_URL"], module_service_env["WHISTLE_DB_PREFIX"]
-    ) as database:
-        yield database
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 of the communities they serve (learnt from units' registry events), the exact place and the
 description only while their claim is accepted; anything else is a 403, a list is filtered."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -34,16 +34,6 @@ VOLUNTEER = sign("volunteer", volunteer="vol-n")
 UNIT = sign("unit", unit="unit-s")
 STRANGER = sign("volunteer", volunteer="vol-unknown")
 PLACE = {"grid": "G7", "building": "Building 3", "address": "Flat 201, 5 Elm Lane", "lat": 39.9}
-
-
-@pytest.fixture(scope="module")
-def dispatch(start_module_service: Callable[..., ServiceProcess]) -> ServiceProcess:
-    return start_module_service("dispatch")
-
-
-@pytest.fixture(scope="module")
-def rabbitmq_url(module_service_env: dict[str, str]) -> str:
-    return module_service_env["RABBITMQ_URL"]
 
 
 @pytest.fixture(scope="module")

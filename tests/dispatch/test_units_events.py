@@ -1,7 +1,7 @@
 """Dispatch keeps `filled` and `status` current from units' events, published here on the real
 broker as units would: in order, out of order and twice."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
@@ -16,7 +16,6 @@ from tests.dispatch.support import (
     UnitsFacts,
     demand_body,
     demand_state,
-    dispatch_db,
     eventually,
     post_demand,
     register_community,
@@ -32,28 +31,10 @@ SECRETARY = sign("secretary", community=COMMUNITY)
 
 
 @pytest.fixture(scope="module")
-def dispatch(start_module_service: Callable[..., ServiceProcess]) -> ServiceProcess:
-    return start_module_service("dispatch")
-
-
-@pytest.fixture(scope="module")
-def rabbitmq_url(module_service_env: dict[str, str]) -> str:
-    return module_service_env["RABBITMQ_URL"]
-
-
-@pytest.fixture(scope="module")
 async def client(dispatch: ServiceProcess) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=dispatch.url, timeout=15) as http:
         await register_community(http, sign("admin"), COMMUNITY)
         yield http
-
-
-@pytest.fixture(scope="module")
-async def db(module_service_env: dict[str, str]) -> AsyncIterator[DispatchDb]:
-    async with dispatch_db(
-        module_service_env["MONGODB_URL"], module_service_env["WHISTLE_DB_PREFIX"]
-    ) as database:
-        yield database
 
 
 async def new_demand(client: httpx.AsyncClient, slots: int = 4) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 edit is stored as a new version, `demand.updated` goes out on the real broker, and every edit
 the rules refuse changes nothing."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +16,6 @@ from tests.dispatch.support import (
     assert_problem,
     demand_body,
     demand_state,
-    dispatch_db,
     eventually,
     iso,
     post_demand,
@@ -34,29 +33,11 @@ SECRETARY = sign("secretary", community=COMMUNITY)
 
 
 @pytest.fixture(scope="module")
-def dispatch(start_module_service: Callable[..., ServiceProcess]) -> ServiceProcess:
-    return start_module_service("dispatch")
-
-
-@pytest.fixture(scope="module")
-def rabbitmq_url(module_service_env: dict[str, str]) -> str:
-    return module_service_env["RABBITMQ_URL"]
-
-
-@pytest.fixture(scope="module")
 async def client(dispatch: ServiceProcess) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=dispatch.url, timeout=15) as http:
         await register_community(http, sign("admin"), COMMUNITY)
         await register_community(http, sign("admin"), "c-elsewhere", street="s-9", district="d-9")
         yield http
-
-
-@pytest.fixture(scope="module")
-async def db(module_service_env: dict[str, str]) -> AsyncIterator[DispatchDb]:
-    async with dispatch_db(
-        module_service_env["MONGODB_URL"], module_service_env["WHISTLE_DB_PREFIX"]
-    ) as database:
-        yield database
 
 
 @pytest.fixture(scope="module")
