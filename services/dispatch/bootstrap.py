@@ -19,10 +19,9 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     runtime.add_indexes(repository.ensure_indexes)
     runtime.add_indexes(reach.ensure_indexes)
     events.register_consumers(runtime, settings)
-    app = create_service_app(
+    return create_service_app(
         runtime,
         [http.router],
         description="Secretaries post demands; the escalation ladder runs here.",
+        refusals=problems.REFUSALS,
     )
-    problems.install(app)
-    return app

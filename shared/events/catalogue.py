@@ -214,6 +214,9 @@ class DemandUpdated(EventData):
     after the edit (edits may arrive out of order: keep the highest)."""
 
     TYPE = "demand.updated"
+    PRODUCER = "dispatch"
+    SUBJECT = "the demand id"
+    WHEN = "the secretary edits a live demand's title, slots, priority, skills or `fill_by`"
 
     demand_id: str
     community_id: str

@@ -1,25 +1,30 @@
 """Every refusal dispatch gives, one exception each, carrying what its problem says.
 
 The domain and the handlers raise these; `entrypoints/problems.py` maps each class to its
-status, problem type and title (one table), so the contract's slugs live in one place.
+status, problem type and title (one table), so the contract's slugs live in one place. (A
+missing demand or community is `shared.http.problems.not_found`, the one 404.)
 """
+
+import re
+from typing import Any
 
 
 class Refusal(Exception):
-    """A request the rules refuse; `detail` says why, `field` names the part of the body at
-    fault (reported as the problem's `errors[0].loc`) when there is one."""
+    """A request the rules refuse; its message says why, `field` names the part of the body
+    at fault (the problem's `errors[0].loc`) when there is one."""
 
     def __init__(self, detail: str, *, field: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
 
-
-class NotFound(Refusal):
-    def __init__(self, kind: str, identifier: str) -> None:
-        super().__init__(f"no {kind} '{identifier}'")
-        self.kind = kind
-        self.identifier = identifier
+    @property
+    def errors(self) -> list[dict[str, Any]] | None:
+        """The problem's `errors[]`: the field at fault, and the rule (this class's name)."""
+        if self.field is None:
+            return None
+        rule = re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
+        return [{"loc": ["body", self.field], "msg": self.detail, "type": rule}]
 
 
 class NotYours(Refusal):

@@ -3,7 +3,6 @@ and presents the answer."""
 
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -27,12 +26,11 @@ from services.dispatch.entrypoints.schemas import (
 from services.dispatch.handlers import commands, queries
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
 from shared.events.catalogue import DemandKind, Level, Priority
+from shared.http.commands import execute
 from shared.http.dependencies import Runtime
-from shared.http.idempotency_keys import StoredResponse, create_once
+from shared.http.idempotency_keys import StoredResponse
 from shared.http.negotiation import ENTITY_TAGS, entity_tags, weak_match
-from shared.ids import new_id
-from shared.runtime import ServiceRuntime
-from shared.store.unit_of_work import Tx
+from shared.http.problems import not_found
 
 router = APIRouter(prefix="/v1", tags=["dispatch"])
 
@@ -41,50 +39,35 @@ Secretary = Annotated[Principal, require_roles(Role.SECRETARY)]
 IfMatch = Annotated[str | None, Header(max_length=1000, pattern=ENTITY_TAGS)]
 IfNoneMatch = Annotated[str | None, Header(max_length=1000, pattern=ENTITY_TAGS)]
 
-Work = Callable[[Tx, str], Awaitable[StoredResponse]]
+
+def _demand_answer(demand: Demand) -> StoredResponse:
+    return StoredResponse.of(DemandOut.of(demand), headers={"ETag": f'"{demand.version}"'})
 
 
-async def _execute(
-    request: Request, principal: Principal, runtime: ServiceRuntime, work: Work
-) -> JSONResponse:
-    """Run a command once per Idempotency-Key: a retry gets the first answer, not a 409."""
-    request_id = new_id("req")
-
-    async def create(tx: Tx) -> StoredResponse:
-        return await work(tx, request_id)
-
-    return await create_once(
-        runtime.idempotency, runtime.uow, request=request, scope=principal.scope_key, create=create
-    )
-
-
-def _demand_answer(demand: Demand, status: int = 200) -> StoredResponse:
-    headers = {"ETag": f'"{demand.version}"'}
-    if status == 201:
-        headers = {"Location": f"/v1/demands/{demand.id}"}
-    return StoredResponse(status, DemandOut.of(demand).model_dump(mode="json"), headers)
+def _new_demand_answer(demand: Demand) -> StoredResponse:
+    return StoredResponse.of(DemandOut.of(demand), 201, {"Location": f"/v1/demands/{demand.id}"})
 
 
 @router.post("/communities", status_code=201, response_model=CommunityOut)
 async def register_community(
     body: CommunityIn, request: Request, principal: Admin, runtime: Runtime
 ) -> JSONResponse:
-    async def work(tx: Tx, request_id: str) -> StoredResponse:
-        community = await commands.register_community(tx, body, principal, request_id)
-        return StoredResponse(
-            201,
-            CommunityOut.of(community).model_dump(mode="json"),
-            {"Location": f"/v1/communities/{community.id}"},
-        )
-
-    return await _execute(request, principal, runtime, work)
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: commands.register_community(tx, body, principal),
+        present=lambda community: StoredResponse.of(
+            CommunityOut.of(community), 201, {"Location": f"/v1/communities/{community.id}"}
+        ),
+    )
 
 
 @router.get("/communities/{community_id}", response_model=CommunityOut)
 async def get_community(community_id: str, _: CurrentPrincipal, runtime: Runtime) -> CommunityOut:
     community = await repository.get_community(runtime.db, community_id)
     if community is None:
-        raise refusals.NotFound("community", community_id)
+        raise not_found("community", community_id)
     return CommunityOut.of(community)
 
 
@@ -92,10 +75,13 @@ async def get_community(community_id: str, _: CurrentPrincipal, runtime: Runtime
 async def publish_demand(
     body: DemandIn, request: Request, principal: Secretary, runtime: Runtime
 ) -> JSONResponse:
-    async def work(tx: Tx, request_id: str) -> StoredResponse:
-        return _demand_answer(await commands.publish_demand(tx, body, principal, request_id), 201)
-
-    return await _execute(request, principal, runtime, work)
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: commands.publish_demand(tx, body, principal),
+        present=_new_demand_answer,
+    )
 
 
 def _encode_cursor(demand_id: str) -> str:
@@ -186,10 +172,13 @@ async def cancel_demand(
         demand_id=demand_id, reason=body.reason, expected=_expected_version(if_match)
     )
 
-    async def work(tx: Tx, request_id: str) -> StoredResponse:
-        return _demand_answer(await commands.cancel_demand(tx, command, principal, request_id))
-
-    return await _execute(request, principal, runtime, work)
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: commands.cancel_demand(tx, command, principal),
+        present=_demand_answer,
+    )
 
 
 @router.post("/demands/{demand_id}/complete", response_model=DemandOut)
@@ -207,10 +196,13 @@ async def complete_demand(
         expected=_expected_version(if_match),
     )
 
-    async def work(tx: Tx, request_id: str) -> StoredResponse:
-        return _demand_answer(await commands.complete_demand(tx, command, principal, request_id))
-
-    return await _execute(request, principal, runtime, work)
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: commands.complete_demand(tx, command, principal),
+        present=_demand_answer,
+    )
 
 
 def _settings_of(request: Request) -> DispatchSettings:
@@ -236,10 +228,10 @@ async def update_demand(
     accepted), priority, skills, `fill_by` (while it lies ahead). `If-Match` with the ETag of
     a GET makes the edit conditional on that version."""
     command = UpdateDemand(demand_id=demand_id, changes=body, expected=_expected_version(if_match))
-    step = settings.escalation_step_s
-
-    async def work(tx: Tx, request_id: str) -> StoredResponse:
-        demand = await commands.update_demand(tx, command, principal, request_id, step)
-        return _demand_answer(demand)
-
-    return await _execute(request, principal, runtime, work)
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: commands.update_demand(tx, command, principal, settings.escalation_step_s),
+        present=_demand_answer,
+    )

@@ -4,7 +4,7 @@
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from services.dispatch.adapters import outgoing, repository
+from services.dispatch.adapters import repository
 from services.dispatch.domain import access, lifecycle, refusals
 from services.dispatch.domain.commands import (
     EDITABLE,
@@ -30,6 +30,7 @@ from shared.events.catalogue import (
     PublicLocation,
 )
 from shared.events.digest import details_digest, new_salt
+from shared.http.problems import not_found
 from shared.ids import new_id
 from shared.store.unit_of_work import Tx
 
@@ -37,9 +38,7 @@ from shared.store.unit_of_work import Tx
 PAST_LEEWAY = timedelta(minutes=1)
 
 
-async def register_community(
-    tx: Tx, command: RegisterCommunity, actor: Principal, request_id: str
-) -> Community:
+async def register_community(tx: Tx, command: RegisterCommunity, actor: Principal) -> Community:
     """Register a community; its id, street and district share one namespace of place ids."""
     community = Community(**command.model_dump())
     try:
@@ -65,13 +64,11 @@ async def register_community(
         street=community.street,
         district=community.district,
     )
-    outgoing.emit(tx, data, community.id, request_id, actor.sub)
+    tx.emit(data, subject=community.id)
     return community
 
 
-async def publish_demand(
-    tx: Tx, command: PublishDemand, actor: Principal, request_id: str
-) -> Demand:
+async def publish_demand(tx: Tx, command: PublishDemand, actor: Principal) -> Demand:
     """The whistle: a secretary of the community (or an admin) posts a demand."""
     if not access.may_manage(actor, command.community_id):
         raise refusals.NotYours(
@@ -143,8 +140,8 @@ async def publish_demand(
     )
     # The exact place and the description go to the private exchange only (audit never
     # records them); the audited publication proves them by a salted digest.
-    for data in (details, published):
-        outgoing.emit(tx, data, demand.id, request_id, actor.sub, time=now)
+    tx.emit(details, subject=demand.id)
+    tx.emit(published, subject=demand.id)
     return demand
 
 
@@ -154,7 +151,7 @@ async def demand_to_change(
     """The demand a secretary's command changes: theirs, and at a version If-Match admits."""
     demand = await repository.get_demand(tx.db, demand_id, tx)
     if demand is None:
-        raise refusals.NotFound("demand", demand_id)
+        raise not_found("demand", demand_id)
     if not access.may_manage(actor, demand.community_id):
         raise refusals.NotYours(
             f"only the secretary of community '{demand.community_id}' {action} its demands"
@@ -164,27 +161,25 @@ async def demand_to_change(
     return demand
 
 
-async def cancel_demand(tx: Tx, command: CancelDemand, actor: Principal, request_id: str) -> Demand:
+async def cancel_demand(tx: Tx, command: CancelDemand, actor: Principal) -> Demand:
     """The secretary calls the whistle off; units releases every claim when it hears of it."""
     demand = await demand_to_change(tx, command.demand_id, actor, command.expected, "closes")
     saved = await _close(tx, demand, lifecycle.cancel, {"cancel_reason": command.reason})
     data = DemandCancelled(
         demand_id=demand.id, community_id=demand.community_id, reason=command.reason
     )
-    outgoing.emit(tx, data, saved.id, request_id, actor.sub)
+    tx.emit(data, subject=saved.id)
     return saved
 
 
-async def complete_demand(
-    tx: Tx, command: CompleteDemand, actor: Principal, request_id: str
-) -> Demand:
+async def complete_demand(tx: Tx, command: CompleteDemand, actor: Principal) -> Demand:
     """The secretary confirms the work done."""
     demand = await demand_to_change(tx, command.demand_id, actor, command.expected, "closes")
     saved = await _close(tx, demand, lifecycle.complete, {"summary": command.summary})
     data = DemandCompleted(
         demand_id=demand.id, community_id=demand.community_id, summary=command.summary
     )
-    outgoing.emit(tx, data, saved.id, request_id, actor.sub)
+    tx.emit(data, subject=saved.id)
     return saved
 
 
@@ -201,7 +196,7 @@ async def _close(
 
 
 async def update_demand(
-    tx: Tx, command: UpdateDemand, actor: Principal, request_id: str, default_step_s: float
+    tx: Tx, command: UpdateDemand, actor: Principal, default_step_s: float
 ) -> Demand:
     """The secretary edits a live demand's title, slots, priority, skills or `fill_by`.
     An edit that changes nothing is answered with the demand as it is (no new version)."""
@@ -235,7 +230,7 @@ async def update_demand(
         skills=saved.skills,
         fill_by=saved.fill_by,
     )
-    outgoing.emit(tx, data, saved.id, request_id, actor.sub)
+    tx.emit(data, subject=saved.id)
     return saved
 
 

@@ -9,6 +9,7 @@ from services.dispatch.adapters import reach, repository
 from services.dispatch.domain import lifecycle
 from services.dispatch.domain.claims import ClaimLedger
 from services.dispatch.handlers import timers
+from shared.broker.consumer import Incoming
 from shared.events.catalogue import (
     ClaimAccepted,
     ClaimCheckedIn,
@@ -18,6 +19,8 @@ from shared.events.catalogue import (
     ClaimWithdrawn,
     DemandFilled,
     DemandReopened,
+    UnitRegistered,
+    VolunteerRegistered,
 )
 from shared.events.envelope import CloudEvent
 from shared.store.unit_of_work import Tx
@@ -32,15 +35,6 @@ UnitsFact = (
     | ClaimCheckedIn
     | DemandFilled
     | DemandReopened
-)
-UNITS_FACTS: tuple[type[UnitsFact], ...] = (
-    ClaimAccepted,
-    ClaimPromoted,
-    ClaimWithdrawn,
-    ClaimReleased,
-    ClaimCheckedIn,
-    DemandFilled,
-    DemandReopened,
 )
 
 
@@ -68,10 +62,11 @@ def claimant_state(data: ClaimData) -> reach.ClaimantState:
     return "ended" if isinstance(data, ClaimWithdrawn | ClaimReleased) else "accepted"
 
 
-async def on_units_fact(tx: Tx, event: CloudEvent, data: UnitsFact, default_step_s: float) -> None:
+async def on_units_fact(tx: Tx, event: Incoming[UnitsFact], default_step_s: float) -> None:
     """One of units' facts about a demand's claims: the demand's count and status follow, and
     a claimant's reach to the exact place follows their claim."""
-    await _apply_to_demand(tx, event, data, default_step_s)
+    data = event.data
+    await _apply_to_demand(tx, event.envelope, data, default_step_s)
     if isinstance(data, ClaimData):
         await reach.record_claim(tx, data, claimant_state(data))
 
@@ -110,6 +105,12 @@ async def _apply_to_demand(
     await repository.save_demand(tx, changed)
 
 
-async def on_registration(tx: Tx, event_type: str, data: reach.Registration) -> None:
-    """A unit or volunteer registered: the communities it serves bound its reads."""
-    await reach.record_registration(tx, event_type, data)
+async def on_unit_registered(tx: Tx, event: Incoming[UnitRegistered]) -> None:
+    """A unit registered: the communities it serves bound its reads."""
+    await reach.record_reach(tx, "unit", event.data.unit_id, event.data.communities)
+
+
+async def on_volunteer_registered(tx: Tx, event: Incoming[VolunteerRegistered]) -> None:
+    """A volunteer registered: their community bounds their reads."""
+    data = event.data
+    await reach.record_reach(tx, "volunteer", data.volunteer_id, [data.community_id])

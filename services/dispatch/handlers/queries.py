@@ -8,6 +8,7 @@ from services.dispatch.adapters import reach, repository
 from services.dispatch.domain import access, refusals
 from services.dispatch.domain.model import Demand
 from shared.auth import Principal
+from shared.http.problems import not_found
 from shared.store.mongo import Database, Document
 
 
@@ -43,7 +44,7 @@ async def _shown(db: Database, principal: Principal, demands: Sequence[Demand]) 
 async def demand_for(db: Database, principal: Principal, demand_id: str) -> Shown:
     demand = await repository.get_demand(db, demand_id)
     if demand is None:
-        raise refusals.NotFound("demand", demand_id)
+        raise not_found("demand", demand_id)
     served = await reach.communities_of(db, principal)
     if not access.may_read(principal, demand, served):
         raise refusals.NotYours(

@@ -3,7 +3,7 @@ what each does when it fires (inside the transaction that marks it fired)."""
 
 from datetime import datetime, timedelta
 
-from services.dispatch.adapters import outgoing, repository
+from services.dispatch.adapters import repository
 from services.dispatch.domain import lifecycle
 from services.dispatch.domain.model import Demand
 from shared.clock import as_utc, utcnow
@@ -115,7 +115,7 @@ async def escalate(tx: Tx, timer: Document, default_step_s: float) -> None:
         filled=demand.filled,
         slots=demand.slots,
     )
-    outgoing.emit(tx, data, saved.id, f"timer:{timer['_id']}", outgoing.ACTOR)
+    tx.emit(data, subject=saved.id)
 
 
 async def expire(tx: Tx, timer: Document, grace_s: float) -> None:
@@ -145,4 +145,4 @@ async def expire(tx: Tx, timer: Document, grace_s: float) -> None:
         filled=demand.filled,
         slots=demand.slots,
     )
-    outgoing.emit(tx, data, saved.id, f"timer:{timer['_id']}", outgoing.ACTOR)
+    tx.emit(data, subject=saved.id)
