@@ -15,7 +15,7 @@ def dispatch(start_module_service: Callable[..., ServiceProcess]) -> ServiceProc
 
 
 @pytest.fixture(scope="module")
-def rabbitmq_url(module_service_env: dict[str, str]) -> str:
+def module_rabbitmq_url(module_service_env: dict[str, str]) -> str:
     return module_service_env["RABBITMQ_URL"]
 
 

@@ -41,8 +41,8 @@ async def client(dispatch: ServiceProcess) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(scope="module")
-async def events(rabbitmq_url: str) -> AsyncIterator[EventCollector]:
-    async with collect(rabbitmq_url, "demand.updated") as collector:
+async def events(module_rabbitmq_url: str) -> AsyncIterator[EventCollector]:
+    async with collect(module_rabbitmq_url, "demand.updated") as collector:
         yield collector
 
 
@@ -117,11 +117,11 @@ async def test_an_edit_that_changes_nothing_keeps_the_version_and_says_nothing(
 
 
 async def test_slots_follow_the_accepted_people_and_never_go_below_them(
-    client: httpx.AsyncClient, db: DispatchDb, rabbitmq_url: str
+    client: httpx.AsyncClient, db: DispatchDb, module_rabbitmq_url: str
 ) -> None:
     demand = await new_demand(client, slots=4)
     facts = UnitsFacts(demand)
-    await publish(rabbitmq_url, facts.accepted("a", 3, filled=3))
+    await publish(module_rabbitmq_url, facts.accepted("a", 3, filled=3))
     await eventually(
         lambda: demand_state(client, SECRETARY, demand["id"]), lambda d: d["filled"] == 3
     )
