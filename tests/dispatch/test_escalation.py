@@ -186,8 +186,9 @@ async def test_a_cancelled_demand_does_not_escalate(
 async def test_an_unfinished_demand_expires_when_its_shift_ends(
     client: httpx.AsyncClient, events: EventCollector
 ) -> None:
+    starts = soon(0.5)  # one moment for both: two calls may land in different milliseconds
     body = demand_body(
-        COMMUNITY, starts_at=iso(soon(0.5)), ends_at=iso(soon(3.0)), fill_by=iso(soon(0.5))
+        COMMUNITY, starts_at=iso(starts), ends_at=iso(soon(3.0)), fill_by=iso(starts)
     )
     demand = await post_demand(client, SECRETARY, body)
     await eventually(
