@@ -30,7 +30,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import structlog
 from faststream.rabbit.annotations import RabbitMessage
@@ -126,6 +126,16 @@ def _from_legacy(spec: ConsumerQueue, handlers: LegacyHandlerMap) -> dict[str, H
 
 
 class EventConsumer:
+    @overload
+    def __init__(
+        self, service: str, spec: ConsumerQueue, handlers: HandlerMap, republish: Republish
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self, service: str, spec: ConsumerQueue, handlers: LegacyHandlerMap, republish: Republish
+    ) -> None: ...
+
     def __init__(
         self,
         service: str,

@@ -544,6 +544,10 @@ _ALL: tuple[type[EventData], ...] = (
 )
 
 CATALOGUE: dict[str, type[EventData]] = {model.TYPE: model for model in _ALL}
+# Every claim event (they share `ClaimData`): a consumer of all of them names this.
+CLAIM_EVENTS: tuple[type[ClaimData], ...] = tuple(
+    model for model in _ALL if issubclass(model, ClaimData)
+)
 # The types that go to `whistle.private` and never into the audited log.
 PRIVATE_TYPES: frozenset[str] = frozenset(model.TYPE for model in _ALL if model.PRIVATE)
 

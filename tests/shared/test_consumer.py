@@ -21,7 +21,7 @@ from shared.broker.consumer import (
     Incoming,
     check_handlers,
 )
-from shared.broker.topology import ConsumerQueue
+from shared.broker.topology import UNITS_DEMAND_EVENTS, ConsumerQueue
 from shared.events.catalogue import (
     ClaimAccepted,
     Claimant,
@@ -34,6 +34,8 @@ from shared.events.catalogue import (
     upcast,
 )
 from shared.events.envelope import CloudEvent
+from shared.runtime import ServiceRuntime
+from shared.settings import WhistleSettings
 from tests.support.brokers import Brokers
 from tests.support.events import event_of
 
@@ -103,6 +105,17 @@ def test_a_map_handling_an_event_the_queue_does_not_receive_refuses_to_start() -
     handlers: dict[type[EventData], Handler] = {**_handlers(), CommunityRegistered: _recording([])}
     with pytest.raises(ValueError, match="does not receive: CommunityRegistered"):
         check_handlers(SPEC, handlers)
+
+
+@pytest.mark.unit
+def test_a_service_whose_map_disagrees_with_its_queue_does_not_start() -> None:
+    runtime = ServiceRuntime("units", WhistleSettings(env="development"))
+    with pytest.raises(ValueError, match="no handler for DemandExpired"):
+        runtime.consume(
+            UNITS_DEMAND_EVENTS,
+            {model: _recording([]) for model in UNITS_DEMAND_EVENTS.events[:-1]},
+        )
+    assert runtime.consumers == []
 
 
 @pytest.mark.unit
