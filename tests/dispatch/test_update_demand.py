@@ -157,6 +157,7 @@ async def test_moving_fill_by_moves_the_first_escalation(
     [
         ({"fill_by": "2001-01-01T00:00:00Z"}, "fill_by"),  # in the past
         ({"fill_by": iso(soon(30 * 24 * 3600))}, "fill_by"),  # after starts_at
+        ({"fill_by": "0001-01-01T00:00:00+14:00"}, None),  # no UTC instant
         ({}, None),  # nothing to change
         ({"title": None}, None),  # null is not a value
         ({"slots": 0}, None),

@@ -104,6 +104,14 @@ class DemandChanges(Command):
     skills: Skills | None = None
     fill_by: AwareDatetime | None = None
 
+    @model_validator(mode="after")
+    def _fill_by_in_the_calendar(self) -> Self:
+        # The rules compare it with the demand's times; this bounds it well inside the
+        # calendar first (a year-1 date with an offset has no UTC instant).
+        if self.fill_by is not None and abs(self.fill_by - utcnow()) > MAX_AHEAD:
+            raise ValueError("fill_by must be within 5 years of now")
+        return self
+
 
 EDITABLE: tuple[str, ...] = tuple(DemandChanges.model_fields)
 

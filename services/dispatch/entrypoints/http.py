@@ -3,6 +3,7 @@ and presents the answer."""
 
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -31,6 +32,8 @@ from shared.http.dependencies import Runtime
 from shared.http.idempotency_keys import StoredResponse
 from shared.http.negotiation import ENTITY_TAGS, entity_tags, weak_match
 from shared.http.problems import not_found
+from shared.runtime import ServiceRuntime
+from shared.store.unit_of_work import Tx
 
 router = APIRouter(prefix="/v1", tags=["dispatch"])
 
@@ -42,6 +45,17 @@ IfNoneMatch = Annotated[str | None, Header(max_length=1000, pattern=ENTITY_TAGS)
 
 def _demand_answer(demand: Demand) -> StoredResponse:
     return StoredResponse.of(DemandOut.of(demand), headers={"ETag": f'"{demand.version}"'})
+
+
+async def _changing(
+    runtime: ServiceRuntime,
+    request: Request,
+    principal: Principal,
+    work: Callable[[Tx], Awaitable[Demand]],
+) -> JSONResponse:
+    """Run a command that changes one demand; the answer is the demand with its ETag (a
+    retry with the same Idempotency-Key gets the first answer, not a 409)."""
+    return await execute(runtime, request, principal, work, present=_demand_answer)
 
 
 def _new_demand_answer(demand: Demand) -> StoredResponse:
@@ -172,12 +186,8 @@ async def cancel_demand(
         demand_id=demand_id, reason=body.reason, expected=_expected_version(if_match)
     )
 
-    return await execute(
-        runtime,
-        request,
-        principal,
-        lambda tx: commands.cancel_demand(tx, command, principal),
-        present=_demand_answer,
+    return await _changing(
+        runtime, request, principal, lambda tx: commands.cancel_demand(tx, command, principal)
     )
 
 
@@ -196,12 +206,8 @@ async def complete_demand(
         expected=_expected_version(if_match),
     )
 
-    return await execute(
-        runtime,
-        request,
-        principal,
-        lambda tx: commands.complete_demand(tx, command, principal),
-        present=_demand_answer,
+    return await _changing(
+        runtime, request, principal, lambda tx: commands.complete_demand(tx, command, principal)
     )
 
 
@@ -228,10 +234,7 @@ async def update_demand(
     accepted), priority, skills, `fill_by` (while it lies ahead). `If-Match` with the ETag of
     a GET makes the edit conditional on that version."""
     command = UpdateDemand(demand_id=demand_id, changes=body, expected=_expected_version(if_match))
-    return await execute(
-        runtime,
-        request,
-        principal,
-        lambda tx: commands.update_demand(tx, command, principal, settings.escalation_step_s),
-        present=_demand_answer,
+    step = settings.escalation_step_s
+    return await _changing(
+        runtime, request, principal, lambda tx: commands.update_demand(tx, command, principal, step)
     )

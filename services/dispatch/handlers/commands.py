@@ -164,35 +164,35 @@ async def demand_to_change(
 async def cancel_demand(tx: Tx, command: CancelDemand, actor: Principal) -> Demand:
     """The secretary calls the whistle off; units releases every claim when it hears of it."""
     demand = await demand_to_change(tx, command.demand_id, actor, command.expected, "closes")
-    saved = await _close(tx, demand, lifecycle.cancel, {"cancel_reason": command.reason})
-    data = DemandCancelled(
+    said = DemandCancelled(
         demand_id=demand.id, community_id=demand.community_id, reason=command.reason
     )
-    tx.emit(data, subject=saved.id)
-    return saved
+    return await _close(tx, demand, lifecycle.cancel, said, cancel_reason=command.reason)
 
 
 async def complete_demand(tx: Tx, command: CompleteDemand, actor: Principal) -> Demand:
     """The secretary confirms the work done."""
     demand = await demand_to_change(tx, command.demand_id, actor, command.expected, "closes")
-    saved = await _close(tx, demand, lifecycle.complete, {"summary": command.summary})
-    data = DemandCompleted(
+    said = DemandCompleted(
         demand_id=demand.id, community_id=demand.community_id, summary=command.summary
     )
-    tx.emit(data, subject=saved.id)
-    return saved
+    return await _close(tx, demand, lifecycle.complete, said, summary=command.summary)
 
 
 async def _close(
     tx: Tx,
     demand: Demand,
     transition: Callable[[lifecycle.Lifecycle], lifecycle.Lifecycle],
-    details: dict[str, str | None],
+    said: DemandCancelled | DemandCompleted,
+    **details: str | None,
 ) -> Demand:
+    """End the demand (the transition refuses a closed one), stop its timers, say so."""
     state = transition(demand.lifecycle)
     await timers.stop_all(tx, demand)
     update = {"status": state.status, "closed_at": utcnow(), "escalation_timer": None, **details}
-    return await repository.save_demand(tx, demand.model_copy(update=update))
+    saved = await repository.save_demand(tx, demand.model_copy(update=update))
+    tx.emit(said, subject=saved.id)
+    return saved
 
 
 async def update_demand(
