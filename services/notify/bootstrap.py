@@ -32,6 +32,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
     runtime = ServiceRuntime("notify", settings)
     runtime.add_indexes(directory.ensure_indexes)
     runtime.add_indexes(inbox.ensure_indexes)
+    runtime.add_indexes(inbox.count_unread_where_missing)
     runtime.add_indexes(deliveries.ensure_indexes)
     runtime.add_indexes(deliveries.ensure_recipient_index)
     runtime.add_indexes(stream_tickets.ensure_indexes)

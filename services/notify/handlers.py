@@ -186,9 +186,11 @@ async def _reach(
     """Store how to reach them. The details travel apart from the registration, so whistles
     may already sit in the newcomer's inbox with no delivery: the first details deliver those
     (the delivery id is derived from the notification, so never twice)."""
-    outcome = await contacts.save(tx, recipients.owner_key(recipient), version, contact, secret)
+    owner = recipients.owner_key(recipient)
+    outcome = await contacts.save(tx, owner, version, contact, secret)
     if outcome == "first":
-        await deliver_waiting(tx, recipient, policy)
+        reach = contacts.Reach(owner=owner, version=version, contact=contact, webhook_secret=secret)
+        await deliver_waiting(tx, recipient, reach, policy)
 
 
 async def _whistles_handled_first(
@@ -302,19 +304,21 @@ async def on_demand_reopened(tx: Tx, event: CloudEvent, policy: Policy) -> None:
     )
 
 
-async def _end_demand(tx: Tx, demand_id: str, at: datetime, status: DemandStatus) -> Demand | None:
+async def _end_demand(
+    tx: Tx, demand_id: str, at: datetime, status: DemandStatus
+) -> tuple[Demand | None, list[Claim]]:
     """A demand that ends owes nobody a reminder or a re-alert any more."""
     demand = await directory.update_demand(tx, demand_id, at, status=status)
     claims = await directory.claims_of(tx, demand_id)
     await timers.cancel(tx, realert_key(demand_id), *(reminder_key(c.id) for c in claims))
-    return demand
+    return demand, claims
 
 
 async def on_demand_cancelled(tx: Tx, event: CloudEvent, policy: Policy) -> None:
     """Everyone who held a place hears it is off (people cross a city for a shift)."""
     data = parse_data(DemandCancelled, event.data)
-    demand = await _end_demand(tx, data.demand_id, event.time, "cancelled")
-    to = recipients.holders(await directory.claims_of(tx, data.demand_id))
+    demand, claims = await _end_demand(tx, data.demand_id, event.time, "cancelled")
+    to = recipients.holders(claims)
     text = messages.about_demand(event.type, demand, data.demand_id, f"Reason: {data.reason}")
     notices = _notices(to, event.type, text, cancellation_key(data.demand_id))
     await notify(tx, Cause.of(event), notices, policy)
@@ -322,7 +326,7 @@ async def on_demand_cancelled(tx: Tx, event: CloudEvent, policy: Policy) -> None
 
 async def on_demand_completed(tx: Tx, event: CloudEvent, policy: Policy) -> None:
     data = parse_data(DemandCompleted, event.data)
-    demand = await _end_demand(tx, data.demand_id, event.time, "completed")
+    demand, _ = await _end_demand(tx, data.demand_id, event.time, "completed")
     to = [recipients.secretary(data.community_id)]
     text = messages.about_demand(event.type, demand, data.demand_id, data.summary)
     await notify(tx, Cause.of(event), _notices(to, event.type, text, event.id), policy)
@@ -358,13 +362,16 @@ async def on_claim(tx: Tx, event: CloudEvent, policy: Policy) -> None:
         headcount=data.headcount,
         status=status,
     )
-    await directory.touch_demand(tx, data.demand_id)
+    stored = await directory.touch_demand(tx, data.demand_id)
     await directory.save_claim(tx, claim, event.time)
     filled: int | None = getattr(data, "filled", None)
     if filled is not None:
         slots: int | None = getattr(data, "slots", None)
-        await directory.update_demand(tx, data.demand_id, event.time, filled=filled, slots=slots)
-    demand = await directory.get_demand(tx, data.demand_id)
+        demand = await directory.update_demand(
+            tx, data.demand_id, event.time, filled=filled, slots=slots, current=stored
+        )
+    else:
+        demand = directory.demand_in(stored)
 
     if status in AWAITING_SHIFT:
         await _schedule_reminder(tx, claim, demand, policy)

@@ -8,10 +8,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from pymongo import ReturnDocument, UpdateOne
+
 from services.notify.domain.model import Claim, Community, Demand, DemandStatus, Unit, Volunteer
 from shared.clock import as_utc, utcnow
 from shared.store.mongo import Database, Document
-from shared.store.unit_of_work import Tx
+from shared.store.unit_of_work import RetryTransaction, Tx
 
 COMMUNITIES = "communities"
 UNITS = "units"
@@ -120,7 +122,11 @@ def _published(document: Document | None) -> bool:
 
 
 async def get_demand(tx: Tx, demand_id: str) -> Demand | None:
-    document = await tx.db[DEMANDS].find_one({"_id": demand_id}, session=tx.session)
+    return demand_in(await tx.db[DEMANDS].find_one({"_id": demand_id}, session=tx.session))
+
+
+def demand_in(document: Document | None) -> Demand | None:
+    """The demand a stored document holds, if its publication has arrived."""
     return _model(Demand, document) if document is not None and _published(document) else None
 
 
@@ -138,16 +144,25 @@ async def open_demands_since(tx: Tx, community_id: str, since: datetime) -> list
     return [demand for demand in demands if demand.unfilled]
 
 
-async def touch_demand(tx: Tx, demand_id: str) -> None:
+async def touch_demand(tx: Tx, demand_id: str) -> Document:
     """Write to the demand's document, even before it is known.
 
     Events are consumed concurrently: a claim and its demand's publication may be handled
     side by side, each missing the other. Both writing this document makes their
-    transactions conflict, so one is retried and sees what the other did.
+    transactions conflict, so one is retried and sees what the other did. Returns the
+    document as it now stands (a bare one when the publication has not arrived): the same
+    command reads it.
     """
-    await tx.db[DEMANDS].update_one(
-        {"_id": demand_id}, {"$set": {"touched_at": utcnow()}}, upsert=True, session=tx.session
+    document = await tx.db[DEMANDS].find_one_and_update(
+        {"_id": demand_id},
+        {"$set": {"touched_at": utcnow()}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+        session=tx.session,
     )
+    if document is None:
+        raise RetryTransaction("demand document not returned")
+    return document
 
 
 async def update_demand(
@@ -158,9 +173,12 @@ async def update_demand(
     filled: int | None = None,
     slots: int | None = None,
     status: DemandStatus | None = None,
+    current: Document | None = None,
 ) -> Demand | None:
-    """Move the copy forward (never back); returns the demand as it now stands, if known."""
-    document = await tx.db[DEMANDS].find_one({"_id": demand_id}, session=tx.session)
+    """Move the copy forward (never back); returns the demand as it now stands, if known.
+
+    `current`: the document as this transaction last read or wrote it (saves reading it)."""
+    document = current or await tx.db[DEMANDS].find_one({"_id": demand_id}, session=tx.session)
     if document is None or not _published(document):
         return None
     stored_as_of = document.get("as_of")
@@ -211,13 +229,17 @@ async def alert_counts(tx: Tx, demand_id: str) -> dict[str, int]:
 
 
 async def count_alerts(tx: Tx, demand_id: str, volunteer_ids: Iterable[str]) -> None:
-    for volunteer_id in volunteer_ids:
-        await tx.db[ALERTS].update_one(
+    """One more alert for each volunteer, in one command whatever their number."""
+    updates = [
+        UpdateOne(
             {"_id": f"{demand_id}:{volunteer_id}"},
             {
                 "$inc": {"count": 1},
                 "$setOnInsert": {"demand_id": demand_id, "volunteer_id": volunteer_id},
             },
             upsert=True,
-            session=tx.session,
         )
+        for volunteer_id in dict.fromkeys(volunteer_ids)
+    ]
+    if updates:
+        await tx.db[ALERTS].bulk_write(updates, ordered=False, session=tx.session)

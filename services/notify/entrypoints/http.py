@@ -74,16 +74,20 @@ async def list_inbox(
 
 
 @router.post("/inbox/read", response_model=MarkReadOut)
-async def mark_all_read(body: MarkReadIn, owner: Owner, db: Db) -> dict[str, int]:
+async def mark_all_read(request: Request, body: MarkReadIn, owner: Owner, db: Db) -> dict[str, int]:
     """Mark read every notification up to `up_to` (the newest the reader has seen)."""
-    marked = await inbox.mark_read_up_to(db, owner, body.up_to)
+    uow = runtime_of(request).uow
+    marked = await uow.run(lambda tx: inbox.mark_read_up_to(tx, owner, body.up_to))
     return {"marked": marked, "unread": await inbox.unread_count(db, owner)}
 
 
 @router.post("/inbox/{notification_id}/read", response_model=NotificationOut)
-async def mark_read(notification_id: NotificationId, owner: Owner, db: Db) -> dict[str, Any]:
+async def mark_read(
+    request: Request, notification_id: NotificationId, owner: Owner
+) -> dict[str, Any]:
     """Mark one of the token's own notifications read."""
-    item = await inbox.mark_read(db, owner, notification_id)
+    uow = runtime_of(request).uow
+    item = await uow.run(lambda tx: inbox.mark_read(tx, owner, notification_id))
     if item is None:
         raise _not_found(notification_id)
     return inbox.public_view(item)
