@@ -24,10 +24,11 @@ from pymongo.monitoring import (
 )
 
 from services.notify.adapters import contacts, deliveries, directory, inbox
-from services.notify.handlers import EVENT_HANDLERS, PRIVATE_HANDLERS
-from services.notify.notifying import Policy
+from services.notify.domain.model import Policy
+from services.notify.entrypoints.events import EVENTS, PRIVATE
+from shared.broker.consumer import Incoming
 from shared.clock import utcnow
-from shared.events.catalogue import ClaimAccepted, ClaimReleased
+from shared.events.catalogue import ClaimAccepted, ClaimReleased, data_model_for, read_data
 from shared.events.envelope import CloudEvent
 from shared.store import embedded_patches
 from shared.store.embedded_gate import SerialTransactionServer
@@ -40,7 +41,7 @@ from tests.notify import scenario as s
 pytestmark = pytest.mark.broker
 
 POLICY = Policy(reminder_lead=timedelta(hours=2), email_enabled=False)
-HANDLERS = {**EVENT_HANDLERS, **PRIVATE_HANDLERS}
+HANDLERS = {**EVENTS, **PRIVATE}
 
 
 class Commands(CommandListener):
@@ -77,11 +78,13 @@ class Store:
 
     async def consume(self, event: CloudEvent) -> int:
         """Handle one event as notify's consumer does; returns the commands it cost."""
+        model = data_model_for(event.type)
+        incoming = Incoming(read_data(model, event.data, event.dataversion), event, b"")
         self.commands.sent.clear()
         self.commands.counting = True
         try:
             await self.uow.run_once(
-                "notify", event, lambda tx: HANDLERS[event.type](tx, event, POLICY)
+                "notify", event, lambda tx: HANDLERS[model](tx, incoming, POLICY)
             )
         finally:
             self.commands.counting = False

@@ -79,24 +79,19 @@ async def forget_volunteer(tx: Tx, volunteer_id: str) -> None:
     await tx.db[ALERTS].delete_many({"volunteer_id": volunteer_id}, session=tx.session)
 
 
-async def get_unit(tx: Tx, unit_id: str) -> Unit | None:
-    document = await tx.db[UNITS].find_one({"_id": unit_id}, session=tx.session)
-    return _model(Unit, document) if document else None
-
-
-async def get_volunteer(tx: Tx, volunteer_id: str) -> Volunteer | None:
-    document = await tx.db[VOLUNTEERS].find_one({"_id": volunteer_id}, session=tx.session)
-    return _model(Volunteer, document) if document else None
+async def _all[M: (Community, Unit, Volunteer, Demand, Claim)](
+    tx: Tx, collection: str, model: type[M], query: Document
+) -> list[M]:
+    cursor = tx.db[collection].find(query, session=tx.session).sort("_id", 1)
+    return [_model(model, document) async for document in cursor]
 
 
 async def units_serving(tx: Tx, community_id: str) -> list[Unit]:
-    cursor = tx.db[UNITS].find({"communities": community_id}, session=tx.session).sort("_id", 1)
-    return [_model(Unit, document) async for document in cursor]
+    return await _all(tx, UNITS, Unit, {"communities": community_id})
 
 
 async def volunteers_of(tx: Tx, community_id: str) -> list[Volunteer]:
-    cursor = tx.db[VOLUNTEERS].find({"community_id": community_id}, session=tx.session)
-    return [_model(Volunteer, document) async for document in cursor.sort("_id", 1)]
+    return await _all(tx, VOLUNTEERS, Volunteer, {"community_id": community_id})
 
 
 async def touch_community(tx: Tx, community_id: str) -> None:
@@ -216,8 +211,7 @@ async def get_claim(tx: Tx, claim_id: str) -> Claim | None:
 
 
 async def claims_of(tx: Tx, demand_id: str) -> list[Claim]:
-    cursor = tx.db[CLAIMS].find({"demand_id": demand_id}, session=tx.session).sort("_id", 1)
-    return [_model(Claim, document) async for document in cursor]
+    return await _all(tx, CLAIMS, Claim, {"demand_id": demand_id})
 
 
 # --- alerts (how often each volunteer was called for a demand) -------------------------------

@@ -122,9 +122,10 @@ async def page(
     return await cursor.to_list()
 
 
-async def unread_count(db: Database, owner: str) -> int:
+async def unread_count(db: Database, owner: str, tx: Tx | None = None) -> int:
     """From the owner's counter: counting the unread notifications would read each one."""
-    counter = await db[COUNTERS].find_one({"_id": owner}, {"unread": 1})
+    session = tx.session if tx is not None else None
+    counter = await db[COUNTERS].find_one({"_id": owner}, {"unread": 1}, session=session)
     return max(0, int(counter.get("unread", 0))) if counter else 0
 
 

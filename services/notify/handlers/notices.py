@@ -1,63 +1,35 @@
-"""Turning notices into stored notifications: the inbox write, the deliveries to make, and
-`notification.sent` for the inbox, all in the caller's transaction.
+"""Notices become stored notifications, the step every event and timer handler ends with:
+the inbox write, the deliveries to make, and `notification.sent` for the inbox, all in the
+caller's transaction.
 
 The notification's id is derived from (dedupe key, recipient), so however often a cause is
 redelivered or repeated, each recipient gets it once on each channel.
 """
 
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
-from datetime import timedelta
+from collections.abc import Iterable
+from dataclasses import asdict
 from typing import Any
 
-from services.notify.adapters import contacts, deliveries, directory, inbox
+from services.notify.adapters import contacts, deliveries, directory, inbox, outgoing
 from services.notify.adapters.contacts import Reach
-from services.notify.domain.identity import delivery_id, notification_id
-from services.notify.domain.model import Channel, Notice
-from services.notify.domain.recipients import owner_key
+from services.notify.domain.model import (
+    TIMER_FANOUT,
+    Channel,
+    Notice,
+    NotificationCause,
+    Policy,
+)
+from services.notify.domain.rules import delivery_id, notification_id, owner_key
 from shared.clock import utcnow
-from shared.events.catalogue import NotificationFailed, NotificationSent, Recipient
-from shared.events.envelope import CloudEvent, make_event
+from shared.events.catalogue import Recipient
 from shared.store import timers
 from shared.store.mongo import Document
 from shared.store.unit_of_work import Tx
 
-SOURCE = "/whistle/notify"
-ACTOR = "notify"
 
-
-@dataclass(frozen=True)
-class Policy:
-    """The settings the rules depend on."""
-
-    reminder_lead: timedelta
-    email_enabled: bool
-    # Recipients per fan-out transaction (see `fan_out`).
-    fanout_batch: int = 200
-
-
-@dataclass(frozen=True)
-class Cause:
-    """What a notification answers to: an event, or one of notify's own timers."""
-
-    event_id: str
-    type: str
-    correlationid: str
-    demand_id: str | None = None
-    community_id: str | None = None
-
-    @classmethod
-    def of(cls, event: CloudEvent) -> "Cause":
-        return cls(
-            event_id=event.id,
-            type=event.type,
-            correlationid=event.correlationid,
-            demand_id=event.data.get("demand_id"),
-            community_id=event.data.get("community_id"),
-        )
-
-
-async def notify(tx: Tx, cause: Cause, notices: Iterable[Notice], policy: Policy) -> int:
+async def notify(
+    tx: Tx, cause: NotificationCause, notices: Iterable[Notice], policy: Policy
+) -> int:
     """Store each notice that is new; returns how many were.
 
     The whole batch costs a few commands, not a few per person: one read of the recipients'
@@ -76,7 +48,7 @@ async def notify(tx: Tx, cause: Cause, notices: Iterable[Notice], policy: Policy
     stored = await inbox.add_many(tx, documents)
     to_deliver: list[Document] = []
     for notification in stored:
-        tx.emit(sent_event(notification, "inbox", attempts=1))
+        outgoing.emit_sent(tx, notification, "inbox", attempts=1)
         reach = known.reach.get(notification["owner"])
         to_deliver += _deliveries(notification, _channels(reach, policy))
     # The notifications are new, so none of their deliveries can exist yet: no read first.
@@ -89,7 +61,7 @@ def _deliveries(stored: Document, channels: list[tuple[Channel, str]]) -> list[D
     return [
         {
             "_id": delivery_id(stored["_id"], channel),
-            **reference(stored),
+            **outgoing.reference(stored),
             "channel": channel,
             "target": target,
             "payload": payload,
@@ -112,7 +84,7 @@ async def deliver_waiting(tx: Tx, recipient: Recipient, reach: Reach, policy: Po
             await deliveries.schedule(tx, delivery)
 
 
-def _notification_document(cause: Cause, notice: Notice) -> dict[str, Any]:
+def _notification_document(cause: NotificationCause, notice: Notice) -> dict[str, Any]:
     return {
         "_id": notification_id(notice.dedupe_key, notice.recipient),
         "owner": owner_key(notice.recipient),
@@ -145,72 +117,8 @@ def _channels(reach: Reach | None, policy: Policy) -> list[tuple[Channel, str]]:
     return channels
 
 
-_REFERENCE_FIELDS = (
-    "recipient",
-    "cause_event_id",
-    "cause_type",
-    "correlationid",
-    "demand_id",
-    "community_id",
-)
-
-
-def reference(notification: Mapping[str, Any]) -> dict[str, Any]:
-    """What a delivery keeps of its notification to report on it."""
-    notification_id = notification.get("notification_id", notification.get("_id"))
-    return {"notification_id": notification_id} | {
-        key: notification.get(key) for key in _REFERENCE_FIELDS
-    }
-
-
-def sent_event(notification: Mapping[str, Any], channel: Channel, *, attempts: int) -> CloudEvent:
-    ref = reference(notification)
-    return make_event(
-        NotificationSent(
-            notification_id=ref["notification_id"],
-            recipient=Recipient.model_validate(ref["recipient"]),
-            channel=channel,
-            cause_event_id=ref["cause_event_id"],
-            cause_type=ref["cause_type"],
-            demand_id=ref["demand_id"],
-            community_id=ref["community_id"],
-            attempts=attempts,
-        ),
-        source=SOURCE,
-        subject=ref["notification_id"],
-        correlationid=ref["correlationid"],
-        causationid=ref["cause_event_id"],
-        actor=ACTOR,
-    )
-
-
-def failed_event(
-    notification: Mapping[str, Any], channel: Channel, *, attempts: int, error: str
-) -> CloudEvent:
-    ref = reference(notification)
-    return make_event(
-        NotificationFailed(
-            notification_id=ref["notification_id"],
-            recipient=Recipient.model_validate(ref["recipient"]),
-            channel=channel,
-            cause_event_id=ref["cause_event_id"],
-            cause_type=ref["cause_type"],
-            demand_id=ref["demand_id"],
-            community_id=ref["community_id"],
-            attempts=attempts,
-            error=error[:500],
-        ),
-        source=SOURCE,
-        subject=ref["notification_id"],
-        correlationid=ref["correlationid"],
-        causationid=ref["cause_event_id"],
-        actor=ACTOR,
-    )
-
-
 # --- fan-out in bounded transactions --------------------------------------------------------
 
-FANOUT = "notify.fanout"
 # A critical demand can reach thousands of people; one transaction for all of them could
 # pass MongoDB's 60 s transaction limit (and holds every write in memory until commit). So
 # recipients are notified `Policy.fanout_batch` per transaction: the first batch commits with
@@ -220,7 +128,7 @@ FANOUT = "notify.fanout"
 
 async def fan_out(
     tx: Tx,
-    cause: Cause,
+    cause: NotificationCause,
     notices: list[Notice],
     policy: Policy,
     *,
@@ -238,7 +146,7 @@ async def fan_out(
         await timers.schedule(
             tx,
             f"fanout:{cause.event_id}:{chunk[0].dedupe_key}:{index}",
-            FANOUT,
+            TIMER_FANOUT,
             utcnow(),
             {
                 "cause": asdict(cause),
@@ -249,14 +157,19 @@ async def fan_out(
     return created
 
 
-async def on_fanout_due(tx: Tx, timer: Mapping[str, Any], policy: Policy) -> None:
-    payload = timer["payload"]
+async def notify_later_batch(tx: Tx, payload: Document, policy: Policy) -> None:
+    """One of the later batches `fan_out` stored (its timer fired)."""
     notices = [Notice.model_validate(notice) for notice in payload["notices"]]
-    await _notify_batch(tx, Cause(**payload["cause"]), notices, policy, payload["alerts_for"])
+    cause = NotificationCause(**payload["cause"])
+    await _notify_batch(tx, cause, notices, policy, payload["alerts_for"])
 
 
 async def _notify_batch(
-    tx: Tx, cause: Cause, notices: list[Notice], policy: Policy, alerts_for: str | None
+    tx: Tx,
+    cause: NotificationCause,
+    notices: list[Notice],
+    policy: Policy,
+    alerts_for: str | None,
 ) -> int:
     created = await notify(tx, cause, notices, policy)
     if alerts_for is not None:
