@@ -2,7 +2,7 @@
 timer kind to its handler.
 
 The maps name exactly the models of notify's queues (`shared.broker.topology`): the consumer
-refuses to start otherwise. Every handler runs once per event (`run_once`), in the
+refuses to start otherwise. Every handler runs once per event (`exactly_once`), in the
 consumer's transaction, under the event's cause.
 """
 
@@ -17,9 +17,10 @@ from services.notify.domain.model import (
     Policy,
 )
 from services.notify.handlers import events, timers
-from shared.broker.consumer import Handler, HandlerMap, Incoming
+from shared.broker.consumer import Incoming, Work, exactly_once
 from shared.broker.topology import NOTIFY_EVENTS, NOTIFY_PRIVATE
 from shared.events import catalogue as ev
+from shared.events.catalogue import EventData
 from shared.runtime import ServiceRuntime
 from shared.store.mongo import Document
 from shared.store.timers import TimerHandler
@@ -30,7 +31,7 @@ CONSUMER = "notify"
 EventWork = Callable[[Tx, Incoming[Any], Policy], Awaitable[None]]
 TimerWork = Callable[[Tx, Document, Policy], Awaitable[None]]
 
-EVENTS: dict[type[Any], EventWork] = {
+EVENTS: dict[type[EventData], EventWork] = {
     ev.CommunityRegistered: events.on_community_registered,
     ev.UnitRegistered: events.on_unit_registered,
     ev.VolunteerRegistered: events.on_volunteer_registered,
@@ -48,7 +49,7 @@ EVENTS: dict[type[Any], EventWork] = {
 }
 
 # From `whistle.private` (queue `notify.private`): how to reach people, never audited.
-PRIVATE: dict[type[Any], EventWork] = {
+PRIVATE: dict[type[EventData], EventWork] = {
     ev.UnitDetails: events.on_unit_details,
     ev.VolunteerDetails: events.on_volunteer_details,
 }
@@ -65,15 +66,11 @@ def register_consumers(
 ) -> None:
     """`on_committed` runs after an event's effects commit (wakes deliveries and streams)."""
 
-    def once(work: EventWork) -> Handler:
-        async def handle(event: Incoming[Any]) -> None:
-            async def apply(tx: Tx) -> None:
-                await work(tx, event, policy)
+    def under_policy(work: EventWork) -> Work:
+        async def apply(tx: Tx, event: Incoming[Any]) -> None:
+            await work(tx, event, policy)
 
-            if await runtime.uow.run_once(CONSUMER, event.envelope, apply):
-                on_committed()
-
-        return handle
+        return apply
 
     def timer(work: TimerWork) -> TimerHandler:
         async def fire(tx: Tx, document: Document) -> None:
@@ -81,10 +78,12 @@ def register_consumers(
 
         return fire
 
-    def handlers(works: dict[type[Any], EventWork]) -> HandlerMap:
-        return {model: once(work) for model, work in works.items()}
-
-    runtime.consume(NOTIFY_EVENTS, handlers(EVENTS))
-    runtime.consume(NOTIFY_PRIVATE, handlers(PRIVATE))
+    for spec, works in ((NOTIFY_EVENTS, EVENTS), (NOTIFY_PRIVATE, PRIVATE)):
+        handlers = {model: under_policy(work) for model, work in works.items()}
+        # One record of applied events for both queues (`notify:<event id>`), as ever.
+        runtime.consume(
+            spec,
+            exactly_once(runtime.uow, spec, handlers, consumer=CONSUMER, on_applied=on_committed),
+        )
     for kind, work in TIMERS.items():
         runtime.on_timer(kind, timer(work))
