@@ -214,7 +214,7 @@ async def latest(tx: Tx, owner: str, limit: int) -> list[Document]:
     """The owner's newest notifications. Writes the owner's counter first: a notification
     being added meanwhile conflicts with this transaction, so neither misses the other."""
     await tx.db[COUNTERS].update_one(
-        {"_id": owner}, {"$inc": {"seq": 0}}, upsert=True, session=tx.session
+        {"_id": owner}, {"$inc": {"seq": 0, "unread": 0}}, upsert=True, session=tx.session
     )
     cursor = tx.db[NOTIFICATIONS].find({"owner": owner}, session=tx.session).sort("seq", -1)
     return list(await cursor.limit(limit).to_list())
