@@ -2,13 +2,14 @@
 
 import asyncio
 import json
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
 import pytest
 
 from services.audit.adapters.log_store import Appended
-from services.audit.handlers import Delivery, EventRecorder, HeadPinning
+from services.audit.handlers.events import Delivery, EventRecorder
 from shared.events import catalogue as c
 from shared.events.envelope import CloudEvent
 from tests.support.events import event_of
@@ -20,18 +21,35 @@ _body: ContextVar[bytes | None] = ContextVar("body", default=None)
 
 
 class FakeLog:
+    """Partitions as lists; a route table; an append takes a while, so others queue up."""
+
     def __init__(self, fail_batches: int = 0) -> None:
         self.ids: list[str] = []
         self.stored: list[dict[str, Any]] = []
         self.batches: list[list[str]] = []
+        self.partitions: dict[str, list[str]] = {}
+        self.fixed: dict[str, str] = {}
         self.fail_batches = fail_batches
+        self.in_flight = 0
+        self.most_in_flight = 0
 
-    async def append(self, events: list[dict[str, Any]]) -> Appended:
-        await asyncio.sleep(0.01)  # a transaction takes a while: others queue up meanwhile
+    async def routes(self, keys: Sequence[str]) -> Mapping[str, str]:
+        return {key: self.fixed[key] for key in keys if key in self.fixed}
+
+    async def append(
+        self, partition: str, events: list[dict[str, Any]], fixes: Mapping[str, str]
+    ) -> Appended:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0.01)
+        finally:
+            self.in_flight -= 1
         self.batches.append([e["id"] for e in events])
         if self.fail_batches:
             self.fail_batches -= 1
             raise RuntimeError("the store is away")
+        chain = self.partitions.setdefault(partition, [])
         seqs: list[int | None] = []
         for event in events:
             if event["id"] in self.ids:
@@ -39,8 +57,11 @@ class FakeLog:
             else:
                 self.ids.append(event["id"])
                 self.stored.append(event)
-                seqs.append(len(self.ids))
-        return Appended(seqs, len(self.ids), f"h{len(self.ids)}")
+                chain.append(event["id"])
+                seqs.append(len(chain))
+        for key, value in fixes.items():
+            self.fixed.setdefault(key, value)
+        return Appended(partition, seqs, len(chain), f"h{len(chain)}")
 
 
 def events(n: int) -> list[CloudEvent]:
@@ -55,10 +76,7 @@ def events(n: int) -> list[CloudEvent]:
 
 def recorder(log: FakeLog, gap_wait_s: float = 0.25) -> EventRecorder:
     return EventRecorder(
-        log.append,
-        HeadPinning(),
-        delivery=lambda: Delivery(_tag.get(), _body.get()),
-        gap_wait_s=gap_wait_s,
+        log, delivery=lambda: Delivery(_tag.get(), _body.get()), gap_wait_s=gap_wait_s
     )
 
 
@@ -123,11 +141,13 @@ class RefusingLog(FakeLog):
         super().__init__()
         self.refused = refused
 
-    async def append(self, events: list[dict[str, Any]]) -> Appended:
+    async def append(
+        self, partition: str, events: list[dict[str, Any]], fixes: Mapping[str, str]
+    ) -> Appended:
         if any(event["id"] == self.refused for event in events):
             self.batches.append([e["id"] for e in events])
             raise OverflowError("MongoDB can only handle up to 8-byte ints")
-        return await super().append(events)
+        return await super().append(partition, events, fixes)
 
 
 async def test_a_failed_batch_is_retried_event_by_event_so_only_the_bad_one_fails() -> None:
@@ -174,3 +194,33 @@ async def test_the_event_is_stored_as_its_producer_wrote_it() -> None:
     _body.set(json.dumps({**epoch.wire(), "time": 1772323200}).encode())
     await deliver(rec, epoch, 3, 0)
     assert log.stored[2] == epoch.wire()
+
+
+def in_district(n: int, district: str) -> list[CloudEvent]:
+    return [
+        event_of(
+            c.CommunityRegistered(
+                community_id=f"c-{district}-{i}", name="n", street="s", district=district
+            ),
+            subject=f"c-{district}-{i}",
+        )
+        for i in range(n)
+    ]
+
+
+async def test_partitions_are_appended_in_parallel_each_in_delivery_order() -> None:
+    log = FakeLog()
+    rec = recorder(log)
+    north, south = in_district(4, "d-north"), in_district(4, "d-south")
+    mixed = [event for pair in zip(north, south, strict=True) for event in pair]
+    await asyncio.gather(*(deliver(rec, e, tag, 0) for tag, e in enumerate(mixed, 1)))
+    assert log.partitions == {"d-north": [e.id for e in north], "d-south": [e.id for e in south]}
+    assert log.most_in_flight == 2  # the two partitions' transactions overlapped
+    # A demand of a known community follows it into its district, and stays there.
+    claim = event_of(
+        c.DemandCancelled(demand_id="dem-1", community_id="c-d-south-0", reason="r"),
+        subject="dem-1",
+    )
+    await deliver(rec, claim, len(mixed) + 1, 0)
+    assert log.partitions["d-south"][-1] == claim.id
+    assert log.fixed["demand:dem-1"] == "d-south"

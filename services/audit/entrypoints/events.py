@@ -2,7 +2,9 @@
 
 from faststream.rabbit import RabbitBroker
 
-from services.audit.handlers import CurrentDelivery, Delivery, EventRecorder, HeadPinning, appender
+from services.audit.domain.partitions import PartitionBy
+from services.audit.handlers.events import CurrentDelivery, Delivery, recorder_for
+from services.audit.handlers.timers import Checkpointing
 from shared.broker.consumer import CATCH_ALL
 from shared.broker.topology import AUDIT_EVENTS
 from shared.runtime import ServiceRuntime
@@ -23,6 +25,10 @@ def delivery_of(broker: RabbitBroker) -> CurrentDelivery:
     return current
 
 
-def register_consumers(runtime: ServiceRuntime, pinning: HeadPinning | None = None) -> None:
-    recorder = EventRecorder(appender(runtime.uow), pinning, delivery=delivery_of(runtime.broker))
-    runtime.consume(AUDIT_EVENTS, {CATCH_ALL: recorder.record})
+def register_consumers(
+    runtime: ServiceRuntime,
+    checkpointing: Checkpointing | None = None,
+    partition_by: PartitionBy = PartitionBy.DISTRICT,
+) -> None:
+    record = recorder_for(runtime.uow, checkpointing, partition_by, delivery_of(runtime.broker))
+    runtime.consume(AUDIT_EVENTS, {CATCH_ALL: record})
