@@ -3,10 +3,19 @@
 Validation errors, unknown routes, wrong methods, oversized bodies and unexpected failures all
 answer `application/problem+json`; an unexpected failure is logged with its trace and the
 client gets a 500 problem that says nothing about the internals.
+
+A service's domain refuses with its own exceptions (`domain/refusals.py`, no HTTP in them);
+its `entrypoints/problems.py` holds ONE table from exception class to problem,
+
+    REFUSALS: RefusalTable = {DemandFull: Refusal(409, "demand-full", "Demand full"), ...}
+
+and `install_refusals(app, REFUSALS)` (done by `create_service_app(..., refusals=...)`) turns
+it into exception handling: the problem's `detail` is `str(error)`; an exception may also
+carry `errors` (the `errors[]` entries) and `headers`. `not_found(kind, id)` is the one 404.
 """
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import structlog
@@ -73,6 +82,53 @@ class ProblemError(Exception):
         if self.errors is not None:
             body["errors"] = self.errors
         return body
+
+
+def not_found(kind: str, identifier: str) -> ProblemError:
+    """The one 404 of a resource: `no demand 'dem_1'`."""
+    return ProblemError(404, "not-found", "Not found", f"no {kind} '{identifier}'")
+
+
+class Refusal(NamedTuple):
+    """How a domain refusal answers: its status, problem type (slug) and title."""
+
+    status: int
+    slug: str
+    title: str
+
+
+RefusalTable = Mapping[type[Exception], Refusal]
+
+
+def problem_of(error: Exception, table: RefusalTable) -> ProblemError | None:
+    """The problem a refusal answers with (the nearest class in the table), else None."""
+    for cls in type(error).__mro__:
+        refusal = table.get(cls)
+        if refusal is not None:
+            errors = getattr(error, "errors", None)
+            headers = getattr(error, "headers", None)
+            return ProblemError(
+                refusal.status,
+                refusal.slug,
+                refusal.title,
+                str(error),
+                errors=errors if isinstance(errors, Sequence) else None,
+                headers=headers if isinstance(headers, Mapping) else None,
+            )
+    return None
+
+
+def install_refusals(app: FastAPI, table: RefusalTable) -> None:
+    """Answer each refusal in `table` with its problem (a 4xx that changed nothing)."""
+
+    async def on_refusal(request: Request, exc: Exception) -> JSONResponse:
+        problem = problem_of(exc, table)
+        if problem is None:  # unreachable: registered only for the table's classes
+            raise exc
+        return problem_response(problem, request.url.path)
+
+    for cls in table:
+        app.add_exception_handler(cls, on_refusal)
 
 
 def error_item(item: Mapping[str, Any]) -> dict[str, Any]:
