@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from services.audit.adapters.log_store import Appended
-from services.audit.handlers.events import Delivery, EventRecorder
+from services.audit.handlers.events import EventRecorder
+from shared.broker.consumer import Incoming
 from shared.events import catalogue as c
 from shared.events.envelope import CloudEvent
 from tests.support.events import event_of
 
 pytestmark = pytest.mark.unit
 
-_tag: ContextVar[int | None] = ContextVar("tag", default=None)
 _body: ContextVar[bytes | None] = ContextVar("body", default=None)
 
 
@@ -75,15 +75,16 @@ def events(n: int) -> list[CloudEvent]:
 
 
 def recorder(log: FakeLog, gap_wait_s: float = 0.25) -> EventRecorder:
-    return EventRecorder(
-        log, delivery=lambda: Delivery(_tag.get(), _body.get()), gap_wait_s=gap_wait_s
-    )
+    return EventRecorder(log, gap_wait_s=gap_wait_s)
 
 
 async def deliver(rec: EventRecorder, event: CloudEvent, tag: int, delay: float) -> None:
-    _tag.set(tag)
+    """As the consumer hands it over: the envelope, the producer's bytes, the delivery tag."""
+    body = _body.get()
     await asyncio.sleep(delay)
-    await rec.record(event)
+    data = c.CATALOGUE[event.type].model_validate(event.data)
+    raw = body if body is not None else json.dumps(event.wire()).encode()
+    await rec.record(Incoming(data=data, envelope=event, body=raw, delivery_tag=tag))
 
 
 async def test_appends_in_delivery_order_whatever_order_handlers_reach_it() -> None:
@@ -184,7 +185,7 @@ async def test_the_event_is_stored_as_its_producer_wrote_it() -> None:
     assert log.stored == [sent]
     # Re-serialising the parsed model would have changed what the hash covers.
     assert CloudEvent.model_validate(sent).wire()["time"] != sent["time"]
-    # Without the body at hand (or a body that is not this event) the model's JSON is kept.
+    # A body that is not this event (not JSON, or not its JSON): the model's JSON is kept.
     _body.set(b"not json")
     [other] = events(1)
     await deliver(rec, other, 2, 0)

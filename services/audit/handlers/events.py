@@ -16,15 +16,17 @@ and waits briefly for a missing one; a delivery that never comes (a poison messa
 before it got here) is given up on after `gap_wait_s`. Other replicas append to the same
 partitions concurrently; a partition's head serialises them (see `adapters/log_store.py`).
 
-Retries: a conflict on a partition's head is retried by the unit of work (its one retry
-policy); when conflicts persist the message fails and the consumer's retry takes over.
+Retries: a conflict on a partition's head is retried by the unit of work (`RETRY`, the one
+retry policy); when conflicts outlast it the message fails and goes back to its queue (the
+consumer's message-level retry). The recorder retries nothing itself, except placing a batch
+again when a route it would fix was fixed otherwise meanwhile (`Misrouted`, not a conflict).
 """
 
 import asyncio
 import json
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,6 +37,7 @@ from services.audit.adapters.log_store import Appended, Misrouted
 from services.audit.domain.partitions import PartitionBy, Routed, place, route_keys
 from services.audit.domain.wire import event_time
 from services.audit.handlers.timers import Checkpointing
+from shared.broker.consumer import Incoming
 from shared.events.envelope import CloudEvent
 from shared.store.unit_of_work import Tx, UnitOfWork
 
@@ -43,17 +46,6 @@ _log = structlog.get_logger("whistle.audit")
 MAX_BATCH = 100
 # Placing a batch again after a route it would fix was fixed otherwise meanwhile.
 MAX_PLACINGS = 3
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """The message being handled, as the broker delivered it."""
-
-    tag: int | None = None
-    body: bytes | None = None
-
-
-CurrentDelivery = Callable[[], Delivery]
 
 
 class Log(Protocol):
@@ -119,13 +111,11 @@ class EventRecorder:
         checkpointing: Checkpointing | None = None,
         *,
         partition_by: PartitionBy = PartitionBy.DISTRICT,
-        delivery: CurrentDelivery = Delivery,
         gap_wait_s: float = 0.25,
     ) -> None:
         self._log = log
         self._checkpointing = checkpointing
         self._by = partition_by
-        self._delivery = delivery
         self._gap_wait_s = gap_wait_s
         self._waiting: list[_Waiting] = []
         self._arrived = asyncio.Event()
@@ -137,11 +127,13 @@ class EventRecorder:
         # replicas are serialised per partition by the conditional head update.
         self._lock = asyncio.Lock()
 
-    async def record(self, event: CloudEvent) -> None:
-        """Store the event (once); returns when its transaction has committed."""
-        delivery = self._delivery()
+    async def record(self, event: Incoming[Any]) -> None:
+        """Store the event (once), as its producer sent it; returns when its transaction has
+        committed."""
         item = _Waiting(
-            delivery.tag, verbatim(event, delivery.body), asyncio.get_running_loop().create_future()
+            event.delivery_tag,
+            verbatim(event.envelope, event.body),
+            asyncio.get_running_loop().create_future(),
         )
         self._waiting.append(item)
         self._arrived.set()
@@ -275,14 +267,3 @@ class EventRecorder:
         metrics.DUPLICATES_IGNORED.inc(len(items) - stored)
         metrics.HEAD_SEQ.labels(partition).set(appended.head_seq)
         return stored
-
-
-def recorder_for(
-    uow: UnitOfWork,
-    checkpointing: Checkpointing | None,
-    partition_by: PartitionBy,
-    delivery: CurrentDelivery,
-) -> Callable[[CloudEvent], Awaitable[None]]:
-    return EventRecorder(
-        MongoLog(uow), checkpointing, partition_by=partition_by, delivery=delivery
-    ).record
