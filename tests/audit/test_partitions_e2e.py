@@ -105,6 +105,12 @@ async def test_two_replicas_on_four_partitions_one_sigkilled_stay_gap_free_and_v
         partitions = (
             await client.get(f"{second.url}/v1/partitions", headers=bearer(auditor))
         ).json()
+        metrics = (await client.get(f"{second.url}/metrics")).text
+    [survivor_appended] = [
+        float(line.split()[1])
+        for line in metrics.splitlines()
+        if line.startswith("whistle_audit_events_appended_total")
+    ]
     assert set(event_ids(items)) == wanted
     assert_gap_free(items)
     chains = by_partition(items)
@@ -117,7 +123,11 @@ async def test_two_replicas_on_four_partitions_one_sigkilled_stay_gap_free_and_v
         {name: len(chain) for name, chain in sorted(chains.items())},
         "\nverify:",
         json.dumps({k: v for k, v in verdict.items() if k != "partitions"}),
+        "\nappended by the survivor:",
+        survivor_appended,
     )
+    # The killed replica had appended its share before it died: both wrote the partitions.
+    assert 0 < survivor_appended < len(wanted)
     assert verdict["ok"] is True, verdict
     assert verdict["events"] == len(wanted)
     assert [p["partition"] for p in verdict["partitions"]] == list(DISTRICTS)

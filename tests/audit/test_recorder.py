@@ -10,6 +10,7 @@ import pytest
 
 from services.audit.adapters.log_store import Appended
 from services.audit.handlers.events import EventRecorder
+from services.audit.handlers.timers import Checkpointing
 from shared.broker.consumer import Incoming
 from shared.events import catalogue as c
 from shared.events.envelope import CloudEvent
@@ -225,3 +226,22 @@ async def test_partitions_are_appended_in_parallel_each_in_delivery_order() -> N
     await deliver(rec, claim, len(mixed) + 1, 0)
     assert log.partitions["d-south"][-1] == claim.id
     assert log.fixed["demand:dem-1"] == "d-south"
+
+
+async def test_every_so_many_stored_events_every_partitions_head_is_pinned() -> None:
+    log = FakeLog()
+    pins: list[dict[str, tuple[int, str]]] = []
+
+    async def heads() -> dict[str, tuple[int, str]]:
+        return {name: (len(chain), f"h{len(chain)}") for name, chain in log.partitions.items()}
+
+    class Pins(Checkpointing):
+        async def pin(self) -> None:
+            pins.append(dict(await self.heads()))
+
+    rec = EventRecorder(log, Pins(heads, every=3, interval_s=3600))
+    north, south = in_district(2, "d-north"), in_district(2, "d-south")
+    for tag, event in enumerate([*north, *south, north[0]], 1):  # the last is a duplicate
+        await deliver(rec, event, tag, 0)
+    # Pinned once 3 new events were stored, not per partition, and duplicates do not count.
+    assert pins == [{"d-north": (2, "h2"), "d-south": (1, "h1")}]

@@ -225,7 +225,7 @@ class EventRecorder:
             if not item.done.done():  # still misrouted after every placing: back to the broker
                 item.done.set_exception(Misrouted(k for e in misrouted for k in e.keys))
         if self._checkpointing is not None:
-            stored = sum(isinstance(r, int) for r in results)
+            stored = sum(r for r in results if isinstance(r, int))
             await self._checkpointing.after_append(stored)
 
     async def _append_partition(self, partition: str, items: list[tuple[_Waiting, Routed]]) -> int:
