@@ -9,6 +9,7 @@ from services.audit.config import AuditSettings
 from services.audit.domain.checkpoints import private_key_from
 from services.audit.domain.merkle import Head
 from services.audit.entrypoints import events, http
+from services.audit.entrypoints.problems import REFUSALS
 from services.audit.handlers.timers import Checkpointing
 from shared.http.app import create_service_app
 from shared.runtime import ServiceRuntime
@@ -40,5 +41,8 @@ def build_app(settings: AuditSettings | None = None) -> FastAPI:
     )
     events.register_consumers(runtime, checkpointing, settings.partition_by)
     return create_service_app(
-        runtime, [http.router], description="The hash-chained history, for auditors."
+        runtime,
+        [http.router],
+        description="The hash-chained history, for auditors.",
+        refusals=REFUSALS,
     )

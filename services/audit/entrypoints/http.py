@@ -15,14 +15,15 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from services.audit.adapters.log_store import LogQuery
 from services.audit.domain import access, merkle
 from services.audit.domain.partitions import MAX_NAME
+from services.audit.domain.refusals import BadQuestion, OtherCommunity
 from services.audit.domain.responsiveness import Grouping
 from services.audit.entrypoints import schemas
 from services.audit.handlers import queries
-from shared.auth import Principal, Role, forbidden, require_roles
+from shared.auth import Principal, Role, require_roles
 from shared.clock import as_utc, utcnow
 from shared.http.dependencies import Runtime
 from shared.http.negotiation import MAX_INT64, Rfc3339, negotiate
-from shared.http.problems import ProblemError
+from shared.http.problems import not_found
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -44,27 +45,17 @@ MAX_REPORT_WINDOW = timedelta(days=400)
 
 def community_scope(principal: Principal, asked: str | None) -> str | None:
     if not access.may_ask_about(principal, asked):
-        raise forbidden("a secretary reads only their own community's events")
+        raise OtherCommunity("a secretary reads only their own community's events")
     return access.narrowed_to(principal, asked)
 
 
 def check_community(principal: Principal, community_id: str | None) -> None:
     if not access.may_read_community(principal, community_id):
-        raise forbidden("this demand belongs to another community")
+        raise OtherCommunity("this demand belongs to another community")
 
 
 def _utc(value: datetime | None) -> datetime | None:
     return as_utc(value) if value is not None else None
-
-
-def _not_found(detail: str) -> ProblemError:
-    return ProblemError(404, "not-found", "Not found", detail)
-
-
-def _bad_range(detail: str) -> ProblemError:
-    return ProblemError(
-        422, "validation-error", "Unprocessable content", detail, errors=[{"msg": detail}]
-    )
 
 
 @router.get(
@@ -104,17 +95,17 @@ async def list_events(
     partition in (partition, seq) order (paged with `cursor`); `Accept:
     application/x-ndjson` streams every match instead."""
     if since and until and since >= until:
-        raise _bad_range("'since' must be before 'until'")
+        raise BadQuestion("'since' must be before 'until'")
     if after and partition is None:
-        raise _bad_range(
+        raise BadQuestion(
             "'after' is a seq within one partition: name it with 'partition', or page "
             "across partitions with 'cursor'"
         )
     if cursor is not None and partition is not None:
-        raise _bad_range("'cursor' pages across partitions; with 'partition' use 'after'")
+        raise BadQuestion("'cursor' pages across partitions; with 'partition' use 'after'")
     start = queries.parse_cursor(cursor) if cursor is not None else None
     if cursor is not None and start is None:
-        raise _bad_range("'cursor' is not one this service gave (next_cursor)")
+        raise BadQuestion("'cursor' is not one this service gave (next_cursor)")
     query = LogQuery(
         type=type,
         subject=subject,
@@ -176,7 +167,7 @@ async def get_timeline(
     `after` of the next page, null at the end)."""
     found = await queries.timeline(runtime.db, demand_id, after=after, limit=limit)
     if found is None:
-        raise _not_found(f"the log has no event of demand '{demand_id}'")
+        raise not_found("demand", demand_id)
     check_community(principal, found.community_id)
     return {
         "demand_id": demand_id,
@@ -197,8 +188,7 @@ async def get_demand_state(
     at = _utc(as_of)
     state = await queries.demand_state(runtime.db, demand_id, at)
     if state is None:
-        when = f" by {at.isoformat()}" if at else ""
-        raise _not_found(f"the log has no demand '{demand_id}' published{when}")
+        raise not_found("demand", demand_id)  # none in the log (published by `as_of`)
     check_community(principal, state.community_id)
     return {"as_of": at.isoformat() if at else None, **state.as_dict()}
 
@@ -226,9 +216,9 @@ async def get_responsiveness(
     end = as_utc(end) if end is not None else utcnow()
     start = as_utc(start) if start is not None else end - DEFAULT_REPORT_WINDOW
     if start >= end:
-        raise _bad_range("'from' must be before 'to'")
+        raise BadQuestion("'from' must be before 'to'")
     if end - start > MAX_REPORT_WINDOW:
-        raise _bad_range(
+        raise BadQuestion(
             f"the window is {(end - start).days} days; at most {MAX_REPORT_WINDOW.days} days"
         )
     report = await queries.responsiveness_report(
