@@ -35,6 +35,7 @@ from services.audit.domain.merkle import Head
 from services.audit.domain.partitions import DEFAULT, demand_route
 from services.audit.domain.wire import community_id_of, demand_id_of, event_time
 from shared.clock import utcnow
+from shared.events.catalogue import DemandPublished
 from shared.store.mongo import Database, Document
 from shared.store.unit_of_work import RetryTransaction, Tx
 
@@ -353,7 +354,7 @@ async def published_demand_ids(
     db: Database, since: datetime, until: datetime, community_id: str | None
 ) -> list[str]:
     """Demands whose whistle (`demand.published`) falls in [since, until), in every partition."""
-    query = LogQuery(type="demand.published", community_id=community_id, since=since, until=until)
+    query = LogQuery(type=DemandPublished.TYPE, community_id=community_id, since=since, until=until)
     return [
         str(record["demand_id"])
         async for record in scan_across(db, query)

@@ -23,6 +23,7 @@ from services.audit.domain.responsiveness import Grouping
 from services.audit.domain.verification import ChainWalk
 from services.audit.domain.wire import event_time
 from shared.clock import utcnow
+from shared.events.catalogue import DemandPublished
 from shared.store.mongo import Database, Document
 
 _log = structlog.get_logger("whistle.audit")
@@ -141,7 +142,9 @@ async def timeline(
     first = await _first_of(db, partition, query)
     if first is None:
         return None
-    published = await _first_of(db, partition, LogQuery(demand=demand_id, type="demand.published"))
+    published = await _first_of(
+        db, partition, LogQuery(demand=demand_id, type=DemandPublished.TYPE)
+    )
     whistle = event_time(published["event"]) if published is not None else None
     community = first.get("community_id") or next(
         (r["community_id"] for r in records if r.get("community_id")), None
