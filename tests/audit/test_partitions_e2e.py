@@ -35,6 +35,7 @@ from tests.support.processes import ServiceProcess
 pytestmark = pytest.mark.e2e
 
 DISTRICTS = ("d-east", "d-north", "d-south", "d-west")
+READY_S = 120.0
 FIXTURE = Path(__file__).parent / "fixtures" / "single_chain_log.json"
 
 
@@ -72,23 +73,33 @@ async def test_two_replicas_on_four_partitions_one_sigkilled_stay_gap_free_and_v
         "WHISTLE_AUDIT_CHECKPOINT_FILE": str(checkpoint_file),
         **QUIET_RELAY,
     }
-    first = start_service("audit", **common)
-    second = start_service("audit", **common)
+    # Started together; ready waits longer than the default (a loaded machine starts slowly).
+    first = start_service("audit", wait=False, **common)
+    second = start_service("audit", wait=False, **common)
+    first.wait_ready(timeout=READY_S)
+    second.wait_ready(timeout=READY_S)
     amqp = service_env["RABBITMQ_URL"]
     auditor = token("auditor")
-    # The registrations first (a community is known before its demands' events arrive).
+    # The registrations first, stored before their demands' events are sent, as in life (a
+    # community is registered long before its first demand). An event racing its community's
+    # registration would go to `default` (see domain/partitions.py).
     stories = {d: [district_story(d, 12, f"{n}") for n in range(2)] for d in DISTRICTS}
-    await publish(amqp, *(story[0] for d in DISTRICTS for story in stories[d]))
+    registrations = [story[0] for d in DISTRICTS for story in stories[d]]
+    await publish(amqp, *registrations)
     rest = [story[1:] for d in DISTRICTS for story in stories[d]]
     repeated = rest[0][:3]  # delivered twice, through another connection
-    publishing = asyncio.gather(
-        *(publish(amqp, *events) for events in rest), publish(amqp, *repeated)
-    )
     wanted = {event.id for d in DISTRICTS for story in stories[d] for event in story}
     async with httpx.AsyncClient(timeout=30) as client:
+        registered = {e.id for e in registrations}
+        await wait_for_log(
+            client, first.url, auditor, lambda items: registered <= set(event_ids(items))
+        )
+        publishing = asyncio.gather(
+            *(publish(amqp, *events) for events in rest), publish(amqp, *repeated)
+        )
         # Kill one replica once it has stored something: its unacked deliveries go to the
         # other, which must store none of them twice and leave no partition with a gap.
-        await wait_for_log(client, first.url, auditor, lambda items: len(items) >= 20)
+        await wait_for_log(client, first.url, auditor, lambda items: len(items) >= 30)
         first.kill()
         await publishing
         items = await wait_for_log(
@@ -170,7 +181,7 @@ async def test_a_log_of_the_single_chain_version_is_partition_default_and_still_
     old_checkpoints.write_text("\n".join(written["checkpoints"]) + "\n")
     old = len(written["events"])
 
-    audit = start_service("audit", **QUIET_RELAY)
+    audit = start_service("audit", wait=False, **QUIET_RELAY).wait_ready(timeout=READY_S)
     auditor = token("auditor")
     legacy_demand = next(r["demand_id"] for r in written["events"] if r["demand_id"])
     legacy_community = written["events"][0]["community_id"]

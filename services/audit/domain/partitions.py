@@ -15,7 +15,10 @@ Where each event type goes under `district`:
   the district the community was first seen in.
 - `notification.*`: as above when it names a community; none: `default`.
 - `unit.*` (a unit serves a list of communities, perhaps in several districts): `default`.
-- an event of a community audit has not seen yet (no district learnt): `default`.
+- an event of a community audit has not seen yet (no district learnt): `default`. That is
+  also where an event goes that races its community's registration (another replica still
+  appending it): audit does not hold events back for a route, so in that race a demand's
+  story is kept whole in `default` rather than split.
 
 Routes are fixed at first sight and never move: a community stays in the partition it was
 first seen in (a later `community.updated` naming another district changes nothing), and a
