@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, overload
 
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
@@ -107,8 +107,16 @@ class ServiceRuntime:
 
     # --- registration (before start) -------------------------------------------------------
 
+    @overload
+    def consume(self, spec: ConsumerQueue, handlers: HandlerMap) -> None: ...
+
+    @overload
+    def consume(self, spec: ConsumerQueue, handlers: LegacyHandlerMap) -> None: ...
+
     def consume(self, spec: ConsumerQueue, handlers: HandlerMap | LegacyHandlerMap) -> None:
-        """Consume `spec`'s queue; raises ValueError when `handlers` names other models."""
+        """Consume `spec`'s queue; raises ValueError when `handlers` names other models.
+
+        (The `LegacyHandlerMap` overload is the TEMPORARY shim of issue 11.)"""
         consumer = EventConsumer(self.name, spec, handlers, self.republish)
         subscriber = self.broker.subscriber(
             spec.queue(),

@@ -30,7 +30,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import structlog
 from faststream.rabbit.annotations import RabbitMessage
@@ -42,6 +42,7 @@ from shared.events.envelope import CloudEvent
 from shared.logging import message_context
 from shared.metrics import MESSAGES_CONSUMED
 from shared.store.mongo import store_unreachable
+from shared.store.unit_of_work import Tx, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,53 @@ def _from_legacy(spec: ConsumerQueue, handlers: LegacyHandlerMap) -> dict[str, H
     return routes
 
 
+# What a service's event handler is: one transaction's work on one consumed event.
+Work = Callable[[Tx, Incoming[Any]], Awaitable[None]]
+WorkMap = Mapping[type[EventData], Work]
+
+
+def exactly_once(
+    uow: UnitOfWork,
+    spec: ConsumerQueue,
+    works: WorkMap,
+    *,
+    consumer: str | None = None,
+    on_applied: Callable[[], None] | None = None,
+) -> HandlerMap:
+    """The handler map of a queue whose handlers change state: each runs in a transaction
+    that also records the event id (`run_once`), under the event as its cause, so a
+    redelivery changes nothing. `consumer` names the record (default: the queue's name);
+    `on_applied` runs after an event's effect committed (not after a duplicate).
+
+        runtime.consume(Q, exactly_once(runtime.uow, Q, {DemandCancelled: on_cancelled}))
+        async def on_cancelled(tx: Tx, event: Incoming[DemandCancelled]) -> None: ...
+    """
+    name = consumer or spec.name
+
+    def handler(work: Work) -> Handler:
+        async def handle(event: Incoming[Any]) -> None:
+            async def apply(tx: Tx) -> None:
+                await work(tx, event)
+
+            if await uow.run_once(name, event.envelope, apply) and on_applied is not None:
+                on_applied()
+
+        return handle
+
+    return {model: handler(work) for model, work in works.items()}
+
+
 class EventConsumer:
+    @overload
+    def __init__(
+        self, service: str, spec: ConsumerQueue, handlers: HandlerMap, republish: Republish
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self, service: str, spec: ConsumerQueue, handlers: LegacyHandlerMap, republish: Republish
+    ) -> None: ...
+
     def __init__(
         self,
         service: str,

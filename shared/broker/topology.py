@@ -16,13 +16,11 @@ from dataclasses import dataclass, field
 from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
 
 from shared.events.catalogue import (
+    CLAIM_EVENTS,
     ClaimAccepted,
     ClaimCheckedIn,
-    ClaimCompleted,
-    ClaimNoShow,
     ClaimPromoted,
     ClaimReleased,
-    ClaimWaitlisted,
     ClaimWithdrawn,
     CommunityRegistered,
     DemandCancelled,
@@ -143,24 +141,6 @@ class ConsumerQueue:
         )
 
 
-_CLAIMS_DISPATCH_COUNTS = (
-    ClaimAccepted,
-    ClaimPromoted,
-    ClaimWithdrawn,
-    ClaimReleased,
-    ClaimCheckedIn,
-)
-_ALL_CLAIMS = (
-    ClaimAccepted,
-    ClaimWaitlisted,
-    ClaimPromoted,
-    ClaimWithdrawn,
-    ClaimReleased,
-    ClaimCheckedIn,
-    ClaimCompleted,
-    ClaimNoShow,
-)
-
 # Every consumer queue in the system. Each service declares all of them at start-up, so an
 # event is never unroutable (and so never lost) because its consumer has not started yet.
 DISPATCH_UNIT_EVENTS = ConsumerQueue(
@@ -169,7 +149,11 @@ DISPATCH_UNIT_EVENTS = ConsumerQueue(
     (
         DemandFilled,
         DemandReopened,
-        *_CLAIMS_DISPATCH_COUNTS,
+        ClaimAccepted,
+        ClaimPromoted,
+        ClaimWithdrawn,
+        ClaimReleased,
+        ClaimCheckedIn,
         # Who serves which community: dispatch scopes volunteers' and units' reads by it.
         UnitRegistered,
         VolunteerRegistered,
@@ -198,7 +182,7 @@ NOTIFY_EVENTS = ConsumerQueue(
         DemandCancelled,
         DemandCompleted,
         DemandExpired,
-        *_ALL_CLAIMS,
+        *CLAIM_EVENTS,
         CommunityRegistered,
         UnitRegistered,
         UnitUpdated,

@@ -90,7 +90,7 @@ _GATE = KeyedGate()
 
 async def execute[T](
     runtime: CommandRuntime,
-    request: Request,
+    request: Request | None,
     principal: Principal,
     work: Callable[[Tx], Awaitable[T]],
     *,
@@ -100,49 +100,49 @@ async def execute[T](
 ) -> JSONResponse:
     """Run one command and answer it (see the module docstring).
 
-    `idempotent=False` for a command whose repeat must be decided again (none today); with
-    it, an `Idempotency-Key` header is ignored."""
+    `idempotent=False` (or no `request`) for a command whose repeat must be decided again;
+    an `Idempotency-Key` header is then ignored."""
     cause = Cause.of_request(runtime.name, principal.sub)
+    if not idempotent:
+        request = None  # its Idempotency-Key, if any, is not honoured
     if serialise_on is None:
-        return await _once(runtime, request, principal, work, present, cause, idempotent)
+        return await _run_once(runtime, request, principal.scope_key, work, present, cause)
     key = serialise_on if isinstance(serialise_on, str) else await serialise_on()
     async with _GATE.hold(f"{runtime.name}:{key}"):
-        return await _once(runtime, request, principal, work, present, cause, idempotent)
+        return await _run_once(runtime, request, principal.scope_key, work, present, cause)
 
 
-async def _once[T](
+async def _run_once[T](
     runtime: CommandRuntime,
-    request: Request,
-    principal: Principal,
+    request: Request | None,
+    scope: str,
     work: Callable[[Tx], Awaitable[T]],
     present: Callable[[T], StoredResponse],
     cause: Cause,
-    idempotent: bool,
 ) -> JSONResponse:
-    key = request.headers.get("idempotency-key") if idempotent else None
-    if key is None:
+    """The command in its transaction; once per Idempotency-Key when `request` has one."""
+    key = request.headers.get("idempotency-key") if request is not None else None
+    reservation = None
+    if request is not None and key is not None:
+        body = await request.body()
+        outcome = await runtime.idempotency.reserve(
+            scope, key, fingerprint(request.method, request.url.path, body)
+        )
+        if isinstance(outcome, StoredResponse):
+            return outcome.to_response()
+        reservation = outcome
 
-        async def run(tx: Tx) -> StoredResponse:
-            return present(await work(tx))
-
-        return (await runtime.uow.run(run, cause=cause)).response()
-    body = await request.body()
-    outcome = await runtime.idempotency.reserve(
-        principal.scope_key, key, fingerprint(request.method, request.url.path, body)
-    )
-    if isinstance(outcome, StoredResponse):
-        return outcome.to_response()
-    reservation = outcome
-
-    async def run_and_remember(tx: Tx) -> StoredResponse:
+    async def run(tx: Tx) -> StoredResponse:
         stored = present(await work(tx))
-        await reservation.record(tx, stored)
+        if reservation is not None:
+            await reservation.record(tx, stored)
         return stored
 
     try:
-        stored = await runtime.uow.run(run_and_remember, cause=cause)
+        stored = await runtime.uow.run(run, cause=cause)
     except BaseException:
-        # Failed (a refusal, busy): the key is free again for a corrected retry.
-        await runtime.idempotency.abandon(reservation)
+        if reservation is not None:
+            # Failed (a refusal, busy): the key is free again for a corrected retry.
+            await runtime.idempotency.abandon(reservation)
         raise
     return stored.response()

@@ -159,7 +159,7 @@ class Tx:
         `cause` overrides the unit of work's for this one event (a batch of deliveries, each
         caused by its own notification). TEMPORARY (issue 11): `emit(*cloud_events)`, for
         code that still builds envelopes itself; goes once every service emits data."""
-        if items and all(isinstance(item, CloudEvent) for item in items):
+        if all(isinstance(item, CloudEvent) for item in items):  # none at all: a no-op
             if subject is not None or correlation is not None or cause is not None:
                 raise TypeError("a built envelope takes no subject, correlation or cause")
             self.events.extend(item for item in items if isinstance(item, CloudEvent))

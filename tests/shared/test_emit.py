@@ -107,6 +107,7 @@ async def test_temporary_shim_a_built_envelope_is_still_accepted(
 
     async def work(tx: Tx) -> None:
         tx.emit(built)
+        tx.emit(*[])  # callers spread lists that may be empty
 
     await uow.run(work)
     assert await _stored(db) == [built]

@@ -2,6 +2,7 @@
 HTTP endpoints. Rendered from the catalogue, the topology and the apps' OpenAPI."""
 
 import json
+from pathlib import Path
 from typing import Any
 
 from services.cli.docs.routing import queues_receiving, receives
@@ -53,26 +54,13 @@ def _fields_table(schema: dict[str, Any]) -> list[str]:
     return lines
 
 
-_ENVELOPE = """\
-Every event is a CloudEvents 1.0 JSON document (structured mode, content type
-`application/cloudevents+json`), published persistent and with publisher confirms to the
-durable topic exchange `{exchange}` with the event type as routing key.
+# Hand-written paragraphs (what no declaration says: the envelope's meaning, personal data and
+# erasure, webhook signing), kept as Markdown beside the code that includes them.
+PROSE = Path(__file__).parent / "prose"
 
-| attribute | meaning |
-| --- | --- |
-| `specversion` | `"1.0"` |
-| `id` | unique event id: consumers are idempotent by it |
-| `source` | the producing service, e.g. `/whistle/dispatch` |
-| `type` | the event type (below) and routing key |
-| `subject` | what the event is about (see each event) |
-| `time` | when it happened, RFC 3339 |
-| `datacontenttype` | `"application/json"` |
-| `data` | the event's fields (below) |
-| `correlationid` | the demand the flow belongs to (the subject's id for registry events) |
-| `causationid` | id of the event or HTTP request that caused this one |
-| `actor` | the token's `sub`, or the service for automatic events |
-| `dataversion` | schema version of `data`, from 1; consumers ignore fields they do not know |
-"""
+
+def _prose(name: str) -> str:
+    return (PROSE / name).read_text(encoding="utf-8")
 
 
 def render_index(openapi: dict[str, dict[str, Any]]) -> str:
@@ -100,7 +88,7 @@ def render_index(openapi: dict[str, dict[str, Any]]) -> str:
         "",
         "## The envelope",
         "",
-        _ENVELOPE.format(exchange=EVENTS_EXCHANGE.name),
+        _prose("envelope.md").format(exchange=EVENTS_EXCHANGE.name),
         "## Events",
         "",
         "| type | producer | when | subject | dataversion | consumer queues |",
@@ -128,8 +116,17 @@ def render_index(openapi: dict[str, dict[str, Any]]) -> str:
     out += ["", "## Types used in event data"]
     for name in nested:
         out += ["", f"### {name}", "", *_fields_table(schemas[name])]
-    out += ["", *_topology_section(), *_PRIVACY_AND_WEBHOOKS, *_endpoints_section(openapi)]
+    out += [
+        "",
+        *_topology_section(),
+        *_prose("privacy_and_webhooks.md").split("\n"),
+        *_endpoints_section(openapi),
+    ]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _private_types() -> str:
+    return ", ".join(f"`{model.TYPE}`" for model in CATALOGUE.values() if model.PRIVATE)
 
 
 def _topology_section() -> list[str]:
@@ -139,7 +136,7 @@ def _topology_section() -> list[str]:
         f"- `{EVENTS_EXCHANGE.name}`: durable topic exchange; routing key = event type. "
         "Publishing is mandatory: an unroutable event is an error, not silence.",
         f"- `{PRIVATE_EXCHANGE.name}`: durable topic exchange for the events that carry "
-        "personal details (`demand.details`, `unit.details`, `volunteer.details`), published "
+        f"personal details ({_private_types()}), published "
         "through the same outbox with confirms. Audit has no queue on it: what passes there "
         "never enters the permanent log, so it can be corrected and erased. The audited events "
         "carry ids and `details_digest`, an HMAC-SHA256 of the private fields keyed with a "
@@ -176,51 +173,6 @@ def _topology_section() -> list[str]:
         "",
     ]
     return lines
-
-
-_PRIVACY_AND_WEBHOOKS = [
-    "## Personal data and erasure",
-    "",
-    "No event on `whistle.events` (the permanent, hash-chained log audit keeps) carries a "
-    "phone, email, webhook URL or secret, a person's name, a building or flat, unit members' "
-    "names, or a demand's address or description. Those travel on `whistle.private` "
-    "(`volunteer.details`, `unit.details`, `demand.details`) to the services that need them; "
-    "the audited event carries `details_digest` (claims: `members_named`, `members_digest`), "
-    "`hmac-sha256:<hex>` of the canonical JSON (sorted keys, no spaces, UTF-8) of the private "
-    "fields, keyed with a random per-record salt that only the owning service keeps.",
-    "",
-    "- `PATCH /v1/volunteers/{id}` (admin, or the volunteer's secretary) and "
-    "`PATCH /v1/units/{id}` (admin) correct a record: `volunteer.updated` / `unit.updated` "
-    "(ids, skills, digest, `version`) plus the private details.",
-    "- `DELETE /v1/volunteers/{id}` (admin, or the volunteer's secretary) answers 204 (again "
-    "on a repeat): the volunteer's name, building, contact, webhook secret and salt leave "
-    "units (record, outbox, remembered idempotent answers) and notify (directory, contact, "
-    "inbox, deliveries and dead letters); places still held on open demands are withdrawn "
-    "(`claim.withdrawn`, the waitlist moves up); `volunteer.erased` records it with ids only. "
-    "`GET /v1/volunteers/{id}` then answers 410 `volunteer-erased`. Reports and the history "
-    "show the volunteer by id; `/v1/verify` stays ok.",
-    "- Data written before this scheme must be reset (see the README): audit's log of it holds "
-    "personal data that cannot be erased without breaking the chain.",
-    "",
-    "## Webhook deliveries",
-    "",
-    "Each receiver (a unit or volunteer with `contact.webhook_url`) has its own secret, made "
-    "at registration and shown once as `webhook_secret` in the 201 (or in the `PATCH` that "
-    "first sets a webhook URL); `POST /v1/units/{id}/webhook-secret` (admin or the unit) and "
-    "`POST /v1/volunteers/{id}/webhook-secret` (admin, the secretary or the volunteer) make a "
-    "new one, answered once, which signs every delivery from then on (409 `no-webhook` without "
-    "a webhook URL). Each delivery is a POST of the notification JSON with:",
-    "",
-    '- `X-Whistle-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`, '
-    "keyed with the secret's UTF-8 bytes;",
-    "- `X-Whistle-Delivery: <id>`, the same on every retry of the delivery; also "
-    "`X-Whistle-Notification` and `X-Whistle-Kind`.",
-    "",
-    "A receiver refuses signatures more than 5 minutes old and delivery ids it has taken "
-    "(the README has one). Whistle reads at most 64 KiB of the answer; a non-2xx, a timeout "
-    "or a connection error is retried with backoff, then reported as `notification.failed`.",
-    "",
-]
 
 
 def _endpoints_section(openapi: dict[str, dict[str, Any]]) -> list[str]:
