@@ -58,6 +58,8 @@ def test_every_contract_type_has_a_model() -> None:
         "demand.details",
         "unit.details",
         "volunteer.details",
+        # issue 11: the event added to show that a new type is one model, one map entry
+        "demand.updated",
     }
 
 
