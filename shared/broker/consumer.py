@@ -53,6 +53,9 @@ class Incoming[T: EventData]:
     data: T
     envelope: CloudEvent
     body: bytes
+    # The broker's delivery tag on this consumer's channel (None when there is none, e.g. in
+    # memory): audit appends in delivery order, which concurrent handlers can reach out of.
+    delivery_tag: int | None = None
 
 
 Handler = Callable[[Incoming[Any]], Awaitable[None]]
@@ -276,7 +279,13 @@ class EventConsumer:
                 MESSAGES_CONSUMED.labels(self.service, queue, event.type, "dead_lettered").inc()
                 await message.reject(requeue=False)
                 return
-            incoming: Incoming[Any] = Incoming(data=data, envelope=event, body=bytes(message.body))
+            tag = getattr(message.raw_message, "delivery_tag", None)
+            incoming: Incoming[Any] = Incoming(
+                data=data,
+                envelope=event,
+                body=bytes(message.body),
+                delivery_tag=tag if isinstance(tag, int) else None,
+            )
             try:
                 await self._through_outages(handler, incoming)
             except ValidationError as error:
