@@ -1,7 +1,7 @@
 """A district at reduced scale: 300 communities' traffic at 10x against two replicas of every
 service on this machine.
 
-    make bench-district                                   # the default: about 6-7 minutes
+    make bench-district                                   # the default: about 8 minutes
     python -m bench.district --communities 30 --minutes 1  # a short run while developing
 
 The stack is `whistle run`'s (bench/stack.py: its own vhost, one embedded store per service
@@ -47,6 +47,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
+from pymongo import AsyncMongoClient
 
 from bench.district_model import (
     ESCALATION_STEP_S,
@@ -76,6 +77,7 @@ from bench.stack import Stack, wait_ready, whistle_stack
 from services.cli.registry import SERVICES
 from shared.auth import Role
 from shared.events.catalogue import PRIVATE_TYPES
+from shared.store.outbox import OUTBOX_COLLECTION
 
 SERIOUS = re.compile(r'"level": ?"(error|critical)"')
 RESULTS = RESULTS_DIR / "district.json"
@@ -308,6 +310,7 @@ class AuditFollower:
         self.replicas = replicas
         self.after = 0
         self.types: Counter[str] = Counter()
+        self.ids: set[str] = set()
         self.seen: dict[tuple[str, str], float] = {}  # (type, demand or claim id) -> when
         self.stop = asyncio.Event()
         self.auditor = token(Role.AUDITOR, "district-auditor")
@@ -326,6 +329,7 @@ class AuditFollower:
             event = item["event"]
             data = event.get("data") or {}
             self.types[event["type"]] += 1
+            self.ids.add(str(event["id"]))
             key = data.get("claim_id") if event["type"] in CLAIM_TYPES else data.get("demand_id")
             if key:
                 self.seen.setdefault((event["type"], str(key)), now)
@@ -693,11 +697,47 @@ async def drained(
     return False
 
 
+async def outbox_events(store_urls: list[str]) -> tuple[dict[str, str], int]:
+    """Every service's outbox, read in its store: the events relayed (id -> type) and the
+    number still pending. Ids, unlike counters, do not count a republished event twice."""
+    sent: dict[str, str] = {}
+    pending = 0
+    for url in store_urls:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
+        try:
+            for name in await client.list_database_names():
+                db = client[name]
+                if OUTBOX_COLLECTION not in await db.list_collection_names():
+                    continue
+                async for doc in db[OUTBOX_COLLECTION].find({}, {"type": 1, "status": 1}):
+                    if doc.get("status") == "sent":
+                        sent[str(doc["_id"])] = str(doc.get("type"))
+                    elif doc.get("status") == "pending":
+                        pending += 1
+        finally:
+            await client.close()
+    return sent, pending
+
+
+def lost_events(
+    sent: dict[str, str], recorded: set[str], pending: int, private: frozenset[str]
+) -> dict[str, Any]:
+    public = {event_id: t for event_id, t in sent.items() if t not in private}
+    missing = {event_id: t for event_id, t in public.items() if event_id not in recorded}
+    return {
+        "relayed": len(public),
+        "recorded": len(recorded),
+        "lost": len(missing),
+        "lost_by_type": dict(Counter(missing.values())),
+        "still_pending_in_outboxes": pending,
+    }
+
+
 # --- the run ---------------------------------------------------------------------------------
 
 
 async def simulate(
-    model: TrafficModel, replicas: Replicas, vhost: str, sample_s: float
+    model: TrafficModel, replicas: Replicas, vhost: str, sample_s: float, stores: list[str]
 ) -> Observations:
     the_plan = plan(model)
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
@@ -762,6 +802,13 @@ async def simulate(
         missing_writes = [w for w in replay.written if w not in follower.seen]
         checked, over = await overbooked(client, replicas, replay)
         partitions = await verify_partitions(client, replicas)
+        exact: dict[str, Any] = {"checked": False, "why": "MONGODB_URL: outboxes not read"}
+        if stores:
+            try:
+                sent, pending = await outbox_events(stores)
+                exact = {"checked": True} | lost_events(sent, follower.ids, pending, PRIVATE_TYPES)
+            except Exception as error:  # the figures so far are worth keeping
+                exact = {"checked": False, "why": f"{type(error).__name__}: {error}"}
 
     counts = the_plan.counts()
     replayed = follower.types - setup_types
@@ -805,6 +852,7 @@ async def simulate(
             "demands_overbooked": over,
             "partitions": partitions,
             "events": published_vs_recorded(after, follower.types, PRIVATE_TYPES),
+            "events_by_id": exact,
             "dead_lettered_in_setup": sum(setup_dead.values()),
             "dead_letter_queues_at_start": setup_dead,
             "writes_answered": len(replay.written),
@@ -824,7 +872,8 @@ def run(model: TrafficModel, replicas_per_service: int, sample_s: float) -> dict
         print(
             f"  stack up: {', '.join(f'{n} x{len(u)}' for n, u in urls.items())} on vhost {vhost}"
         )
-        observations = asyncio.run(simulate(model, Replicas(urls), vhost, sample_s))
+        stores = list(stack.store_urls.values())
+        observations = asyncio.run(simulate(model, Replicas(urls), vhost, sample_s, stores))
         observations.checks["store_bytes"] = stack.store_bytes()
         embedded = stack.embedded
     report = build_report(observations, describe_run(embedded=embedded))
@@ -850,7 +899,7 @@ def main() -> None:
     parser.add_argument(
         "--minutes",
         type=float,
-        default=float(env("DISTRICT_MINUTES", 3)),
+        default=float(env("DISTRICT_MINUTES", 2)),
         help="real minutes of posting; each demand's story runs 2 more (at 10x)",
     )
     parser.add_argument("--speed", type=float, default=float(env("DISTRICT_SPEED", 10)))

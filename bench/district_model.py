@@ -149,7 +149,7 @@ class TrafficModel:
     district: District = District()
     speed: float = 10.0
     start_hour: int = 9  # Beijing time: the replay starts at the morning peak
-    minutes: float = 3.0  # real minutes during which demands are posted
+    minutes: float = 2.0  # real minutes during which demands are posted
     seed: int = 15
 
     @property
