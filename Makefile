@@ -48,8 +48,9 @@ bench-district: install rabbitmq
 	WHISTLE_ENV=development $(BIN)/python -m bench.district
 
 # CPU ms and MongoDB commands per event for each service (docs/scale.md quotes a run).
+# Development, as `whistle run`: the services refuse the development token secret otherwise.
 bench-costs: install rabbitmq
-	$(BIN)/python -m bench.costs
+	WHISTLE_ENV=development $(BIN)/python -m bench.costs
 
 docs: install
 	$(BIN)/python -m services.cli.docs docs
