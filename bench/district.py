@@ -175,15 +175,20 @@ class Recorder:
 async def _until_known(
     call: Callable[[], Awaitable[httpx.Response | None]], waiting_for: tuple[int, ...]
 ) -> httpx.Response | None:
-    """Repeat while the answer says the service has not yet heard what the call refers to."""
+    """Repeat while the answer says the service has not yet heard what the call refers to,
+    or is busy (503: nothing was changed; again after its Retry-After, as a client should)."""
     deadline = time.monotonic() + RETRY_WITHIN_S
     while True:
         response = await call()
-        if response is None or response.status_code not in waiting_for:
+        if response is None or response.status_code not in (*waiting_for, 503):
             return response
         if time.monotonic() > deadline:
             return response
-        await asyncio.sleep(0.2)
+        pause = 0.2
+        if response.status_code == 503:
+            with contextlib.suppress(ValueError):
+                pause = min(5.0, float(response.headers.get("Retry-After", "1")))
+        await asyncio.sleep(pause)
 
 
 async def setup(
@@ -279,15 +284,20 @@ async def setup(
 
 
 async def snapshot(client: httpx.AsyncClient, replicas: Replicas) -> dict[str, Counters]:
-    async def one(url: str) -> Counters:
-        try:
-            return read_counters((await client.get(f"{url}/metrics", timeout=30)).text)
-        except httpx.HTTPError:
-            return Counters()
+    """Every replica's counters; one whose /metrics did not answer is left out (not zeroed),
+    so that a missed read is not taken for a fall and a rise in its rates."""
+
+    async def one(url: str) -> Counters | None:
+        for _ in range(3):
+            try:
+                return read_counters((await client.get(f"{url}/metrics", timeout=30)).text)
+            except httpx.HTTPError:
+                await asyncio.sleep(0.5)
+        return None
 
     named = replicas.named()
     values = await asyncio.gather(*(one(url) for url in named.values()))
-    return dict(zip(named, values, strict=True))
+    return {name: value for name, value in zip(named, values, strict=True) if value is not None}
 
 
 async def list_queues(vhost: str) -> dict[str, tuple[int, int]]:
