@@ -312,13 +312,14 @@ async def list_queues(vhost: str) -> dict[str, tuple[int, int]]:
 
 
 class AuditFollower:
-    """Audit's log, followed from the start by paging `/v1/events`: when each event was first
-    seen, and how many of each type the log holds."""
+    """Audit's log, followed from the start by paging `/v1/events` (across every partition):
+    when each event was first seen, and how many of each type the log holds."""
 
     def __init__(self, client: httpx.AsyncClient, replicas: Replicas) -> None:
         self.client = client
         self.replicas = replicas
         self.after = 0
+        self.cursor: str | None = None
         self.types: Counter[str] = Counter()
         self.ids: set[str] = set()
         self.seen: dict[tuple[str, str], float] = {}  # (type, demand or claim id) -> when
@@ -326,14 +327,24 @@ class AuditFollower:
         self.auditor = token(Role.AUDITOR, "district-auditor")
 
     async def page(self) -> int:
+        # A partitioned log pages across partitions with `cursor` (its answer carries
+        # `next_cursor`); a single chain with `after`, the last seq seen.
+        params: dict[str, str | int] = {"limit": 1000}
+        if self.cursor is not None:
+            params["cursor"] = self.cursor
+        elif self.after:
+            params["after"] = self.after
         response = await self.client.get(
             f"{self.replicas.next('audit')}/v1/events",
             headers=self.auditor,
-            params={"after": self.after, "limit": 1000},
+            params=params,
             timeout=60,
         )
         response.raise_for_status()
-        items = response.json()["items"]
+        body = response.json()
+        items = body["items"]
+        if body.get("next_cursor") is not None:
+            self.cursor = str(body["next_cursor"])
         now = time.perf_counter()
         for item in items:
             event = item["event"]
