@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, overload
 
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
@@ -22,7 +22,7 @@ from faststream import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 
-from shared.broker.consumer import EventConsumer, EventHandler
+from shared.broker.consumer import EventConsumer, HandlerMap, LegacyHandlerMap
 from shared.broker.topology import (
     ALL_CONSUMER_QUEUES,
     DEAD_LETTER_EXCHANGE,
@@ -89,7 +89,7 @@ class ServiceRuntime:
             lease_ttl_s=settings.lease_ttl_s,
             poll_s=settings.outbox_poll_s,
         )
-        self.uow = UnitOfWork(self.client, self.db, on_commit=self.relay.wake)
+        self.uow = UnitOfWork(self.client, self.db, service=name, on_commit=self.relay.wake)
         self.idempotency = IdempotencyKeys(self.db)
         self.consumers: list[EventConsumer] = []
         self._timer_handlers: dict[str, TimerHandler] = {}
@@ -107,7 +107,16 @@ class ServiceRuntime:
 
     # --- registration (before start) -------------------------------------------------------
 
-    def consume(self, spec: ConsumerQueue, handlers: Mapping[str, EventHandler]) -> None:
+    @overload
+    def consume(self, spec: ConsumerQueue, handlers: HandlerMap) -> None: ...
+
+    @overload
+    def consume(self, spec: ConsumerQueue, handlers: LegacyHandlerMap) -> None: ...
+
+    def consume(self, spec: ConsumerQueue, handlers: HandlerMap | LegacyHandlerMap) -> None:
+        """Consume `spec`'s queue; raises ValueError when `handlers` names other models.
+
+        (The `LegacyHandlerMap` overload is the TEMPORARY shim of issue 11.)"""
         consumer = EventConsumer(self.name, spec, handlers, self.republish)
         subscriber = self.broker.subscriber(
             spec.queue(),

@@ -9,12 +9,22 @@ from pathlib import Path
 import pytest
 
 from tests.support.auth import make_token
+from tests.support.brokers import brokers, route_every_binding
 from tests.support.infra import Rabbit, mongodb, rabbit
 from tests.support.processes import ServiceProcess
 
 # Production is the default everywhere else (fail closed); the tests say development, which
 # accepts the development secrets and lets webhooks reach the test's loopback receivers.
 os.environ["WHISTLE_ENV"] = "development"
+
+__all__ = ["brokers"]  # the memory-and-real broker fixture (tests/support/brokers.py)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _memory_broker_routes_every_binding() -> Iterator[None]:
+    """TestRabbitBroker routes by all of a queue's bindings, as RabbitMQ does."""
+    with route_every_binding():
+        yield
 
 
 @pytest.fixture(scope="session")

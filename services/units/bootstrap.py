@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from services.units.adapters import repository
 from services.units.config import UnitsSettings
-from services.units.entrypoints import events, http
+from services.units.entrypoints import events, http, problems
 from shared.http.app import create_service_app
 from shared.runtime import ServiceRuntime
 
@@ -22,4 +22,5 @@ def build_app(settings: UnitsSettings | None = None) -> FastAPI:
         runtime,
         [http.router],
         description="Units and volunteers answer the whistle: registry, open demands, claims.",
+        refusals=problems.REFUSALS,
     )

@@ -1,7 +1,19 @@
 """The wrapper every event consumer runs through: parse, log context, ack, retry, dead-letter.
 
+A service declares what it consumes once: a `ConsumerQueue` names the catalogue models, and
+its handler map is keyed by the same models,
+
+    HANDLERS: HandlerMap = {ClaimAccepted: on_claim_accepted, ...}
+    async def on_claim_accepted(event: Incoming[ClaimAccepted]) -> None: ...
+
+and `EventConsumer` refuses (ValueError, at start-up) a map that names other models than its
+queue. The consumer reads `data` once (`read_data`: older versions upcast) and hands the
+handler an `Incoming[T]`: the typed data, the envelope and the producer's raw bytes.
+
 - A message that is not a valid CloudEvent, or whose `data` does not fit its model, is a
   poison message: rejected without requeue, so it goes straight to the dead-letter queue.
+  So is `data` of a dataversion this consumer cannot read (newer than its model, or with no
+  upcast): the log line `event_dataversion_unreadable` says which and what to do.
 - A handler failure is retried, and Whistle counts the attempts itself: after a backoff the
   message is published again to its own queue (confirmed, persistent) with the attempt count
   in the `x-whistle-attempt` header, and the original is acked. After `max_attempts` the
@@ -9,26 +21,52 @@
   RabbitMQ's own `x-delivery-count` is not relied on: RabbitMQ 4.3 stopped counting a
   `nack(requeue=True)` toward `x-delivery-limit`, so on 4.x a nack loop never ends. The
   queue's delivery limit stays as the backstop for messages whose consumer dies mid-handling.
-  Nothing blocks the queue or loops forever.
+  Nothing blocks the queue or loops forever. This is the message-level retry; a conflicting
+  transaction is retried inside the unit of work (see `shared.store.unit_of_work`), never here.
 - Handlers are idempotent (see `UnitOfWork.run_once`), so redelivery changes nothing twice.
 """
 
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, overload
 
 import structlog
 from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
 
 from shared.broker.topology import ConsumerQueue
+from shared.events.catalogue import EventData, UnreadableDataversion, read_data
 from shared.events.envelope import CloudEvent
 from shared.logging import message_context
 from shared.metrics import MESSAGES_CONSUMED
 from shared.store.mongo import store_unreachable
+from shared.store.unit_of_work import Tx, UnitOfWork
 
+
+@dataclass(frozen=True)
+class Incoming[T: EventData]:
+    """A consumed event: `data` read once (upcast to the current version), the envelope as
+    sent, and `body`, the producer's message body byte for byte (audit stores and hashes it)."""
+
+    data: T
+    envelope: CloudEvent
+    body: bytes
+    # The broker's delivery tag on this consumer's channel (None when there is none, e.g. in
+    # memory): audit appends in delivery order, which concurrent handlers can reach out of.
+    delivery_tag: int | None = None
+
+
+Handler = Callable[[Incoming[Any]], Awaitable[None]]
+HandlerMap = Mapping[type[EventData], Handler]
+
+# TEMPORARY (issue 11): the old handler style, a map keyed by type string (or `#`) to
+# handlers taking the bare CloudEvent. Kept so services not yet moved stay green; delete with
+# `_from_legacy` once every service passes a `HandlerMap`.
 EventHandler = Callable[[CloudEvent], Awaitable[None]]
+LegacyHandlerMap = Mapping[str, EventHandler]
+
 # Publishes the message again to the named queue with these headers added; returns once the
 # broker has confirmed it.
 Republish = Callable[[str, RabbitMessage, Mapping[str, Any]], Awaitable[None]]
@@ -51,20 +89,121 @@ def attempts_made(message: RabbitMessage) -> int:
         return 0
 
 
+def _names(models: Any) -> str:
+    return ", ".join(sorted(model.__name__ for model in models))
+
+
+def check_handlers(spec: ConsumerQueue, handlers: HandlerMap) -> None:
+    """The map names exactly the queue's models, or the service does not start."""
+    missing = set(spec.events) - set(handlers)
+    extra = set(handlers) - set(spec.events)
+    if missing or extra:
+        raise ValueError(
+            f"the handlers for queue {spec.name} do not match its events: "
+            + "; ".join(
+                part
+                for part in (
+                    f"no handler for {_names(missing)}" if missing else "",
+                    f"handlers for events the queue does not receive: {_names(extra)}"
+                    if extra
+                    else "",
+                )
+                if part
+            )
+        )
+
+
+def _from_legacy(spec: ConsumerQueue, handlers: LegacyHandlerMap) -> dict[str, Handler | None]:
+    """TEMPORARY shim: old string-keyed maps, as the consumer ran them (unhandled: ignored)."""
+
+    def adapt(handler: EventHandler) -> Handler:
+        async def handle(event: Incoming[Any]) -> None:
+            await handler(event.envelope)
+
+        return handle
+
+    routes: dict[str, Handler | None] = {}
+    for model in spec.events:
+        handler = handlers.get(model.TYPE) or handlers.get(CATCH_ALL)
+        routes[model.TYPE] = adapt(handler) if handler is not None else None
+    return routes
+
+
+# What a service's event handler is: one transaction's work on one consumed event.
+Work = Callable[[Tx, Incoming[Any]], Awaitable[None]]
+WorkMap = Mapping[type[EventData], Work]
+
+
+def exactly_once(
+    uow: UnitOfWork,
+    spec: ConsumerQueue,
+    works: WorkMap,
+    *,
+    consumer: str | None = None,
+    on_applied: Callable[[], None] | None = None,
+) -> HandlerMap:
+    """The handler map of a queue whose handlers change state: each runs in a transaction
+    that also records the event id (`run_once`), under the event as its cause, so a
+    redelivery changes nothing. `consumer` names the record (default: the queue's name);
+    `on_applied` runs after an event's effect committed (not after a duplicate).
+
+        runtime.consume(Q, exactly_once(runtime.uow, Q, {DemandCancelled: on_cancelled}))
+        async def on_cancelled(tx: Tx, event: Incoming[DemandCancelled]) -> None: ...
+    """
+    name = consumer or spec.name
+
+    def handler(work: Work) -> Handler:
+        async def handle(event: Incoming[Any]) -> None:
+            async def apply(tx: Tx) -> None:
+                await work(tx, event)
+
+            if await uow.run_once(name, event.envelope, apply) and on_applied is not None:
+                on_applied()
+
+        return handle
+
+    return {model: handler(work) for model, work in works.items()}
+
+
 class EventConsumer:
+    @overload
+    def __init__(
+        self, service: str, spec: ConsumerQueue, handlers: HandlerMap, republish: Republish
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self, service: str, spec: ConsumerQueue, handlers: LegacyHandlerMap, republish: Republish
+    ) -> None: ...
+
     def __init__(
         self,
         service: str,
         spec: ConsumerQueue,
-        handlers: Mapping[str, EventHandler],
+        handlers: HandlerMap | LegacyHandlerMap,
         republish: Republish,
     ) -> None:
         self.service = service
         self.spec = spec
-        self.handlers = dict(handlers)
         self.republish = republish
+        self._models = {model.TYPE: model for model in spec.events}
+        # event type -> its handler; None: received but deliberately ignored (legacy only).
+        self._routes: dict[str, Handler | None]
+        # TEMPORARY: a legacy map's handlers parse `data` themselves, as they always did.
+        self._legacy = False
+        keys = list(handlers)
+        if keys and all(isinstance(key, str) for key in keys):
+            legacy: LegacyHandlerMap = handlers  # type: ignore[assignment]
+            self._routes = _from_legacy(spec, legacy)
+            self._legacy = True
+        else:
+            typed: HandlerMap = handlers  # type: ignore[assignment]
+            check_handlers(spec, typed)
+            self._routes = {model.TYPE: handler for model, handler in typed.items()}
+        # Messages this consumer has settled (acked, rejected or retried): tests wait on it.
+        self.settled = 0
 
-    async def _through_outages(self, handler: EventHandler, event: CloudEvent) -> None:
+    async def _through_outages(self, handler: Handler, event: Incoming[Any]) -> None:
         """Run the handler, running it again for as long as the database is unreachable.
 
         An outage is not the message's fault: nacking would spend its bounded deliveries and
@@ -87,10 +226,13 @@ class EventConsumer:
                 )
                 await asyncio.sleep(delay)
 
-    def handler_for(self, event_type: str) -> EventHandler | None:
-        return self.handlers.get(event_type) or self.handlers.get(CATCH_ALL)
-
     async def __call__(self, message: RabbitMessage) -> None:
+        try:
+            await self._consume(message)
+        finally:
+            self.settled += 1
+
+    async def _consume(self, message: RabbitMessage) -> None:
         queue = self.spec.name
         try:
             event = CloudEvent.model_validate(json.loads(message.body))
@@ -110,14 +252,42 @@ class EventConsumer:
             "causationid": event.causationid,
         }
         with message_context(**context):
-            handler = self.handler_for(event.type)
-            if handler is None:
+            model = self._models.get(event.type)
+            handler = self._routes.get(event.type)
+            if model is None or handler is None:
+                # Not bound here (a hand-made publish), or a legacy map that skips it.
                 _log.debug("event_ignored")
                 MESSAGES_CONSUMED.labels(self.service, queue, event.type, "ignored").inc()
                 await message.ack()
                 return
             try:
-                await self._through_outages(handler, event)
+                data: Any = (
+                    None if self._legacy else read_data(model, event.data, event.dataversion)
+                )
+            except UnreadableDataversion as error:
+                _log.error(
+                    "event_dataversion_unreadable",
+                    dataversion=event.dataversion,
+                    reads=model.DATAVERSION,
+                    reason=str(error),
+                )
+                MESSAGES_CONSUMED.labels(self.service, queue, event.type, "dead_lettered").inc()
+                await message.reject(requeue=False)
+                return
+            except ValidationError as error:
+                _log.error("poison_event_data", error=str(error)[:500])
+                MESSAGES_CONSUMED.labels(self.service, queue, event.type, "dead_lettered").inc()
+                await message.reject(requeue=False)
+                return
+            tag = getattr(message.raw_message, "delivery_tag", None)
+            incoming: Incoming[Any] = Incoming(
+                data=data,
+                envelope=event,
+                body=bytes(message.body),
+                delivery_tag=tag if isinstance(tag, int) else None,
+            )
+            try:
+                await self._through_outages(handler, incoming)
             except ValidationError as error:
                 _log.error("poison_event_data", error=str(error)[:500])
                 MESSAGES_CONSUMED.labels(self.service, queue, event.type, "dead_lettered").inc()

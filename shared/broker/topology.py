@@ -11,11 +11,37 @@
   passes there never enters the permanent log and can be erased.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
 
-from shared.events.catalogue import is_private
+from shared.events.catalogue import (
+    CLAIM_EVENTS,
+    ClaimAccepted,
+    ClaimCheckedIn,
+    ClaimPromoted,
+    ClaimReleased,
+    ClaimWithdrawn,
+    CommunityRegistered,
+    DemandCancelled,
+    DemandCompleted,
+    DemandDetails,
+    DemandEscalated,
+    DemandExpired,
+    DemandFilled,
+    DemandPublished,
+    DemandReopened,
+    EventData,
+    UnitDetails,
+    UnitRegistered,
+    UnitUpdated,
+    VolunteerDetails,
+    VolunteerErased,
+    VolunteerRegistered,
+    VolunteerUpdated,
+    is_private,
+    public_models,
+)
 
 EVENTS_EXCHANGE = RabbitExchange("whistle.events", type=ExchangeType.TOPIC, durable=True)
 DEAD_LETTER_EXCHANGE = RabbitExchange("whistle.dead", type=ExchangeType.DIRECT, durable=True)
@@ -31,17 +57,52 @@ def exchange_for(event_type: str) -> RabbitExchange:
     return PRIVATE_EXCHANGE if is_private(event_type) else EVENTS_EXCHANGE
 
 
+class BoundQueue(RabbitQueue):
+    """A RabbitQueue that knows all its bindings, not only the one FastStream binds.
+
+    FastStream binds a subscriber's queue with one routing key; `declare_topology` binds the
+    rest on the real broker. The in-memory test broker only sees the first, so the test
+    support (tests/support/brokers.py) reads `bindings` to route as the real broker does."""
+
+    bindings: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class ConsumerQueue:
+    """One consumer's queue, declared by the catalogue models it receives.
+
+    The routing keys are the models' `TYPE`s, and the exchange follows from their `PRIVATE`
+    (a queue never mixes the audited and the private channel). A service's handler map must
+    name exactly these models (`shared.broker.consumer.EventConsumer` checks at start-up).
+    """
+
     service: str
     purpose: str
-    routing_keys: tuple[str, ...]
+    events: tuple[type[EventData], ...]
     # Handler runs before the message is dead-lettered, counted by Whistle (see consumer).
     max_attempts: int = 5
     # The broker's backstop (`x-delivery-limit`): bounds redeliveries after a consumer died
     # mid-message, which every RabbitMQ version counts. Not the retry bound for failures.
     delivery_limit: int = 5
-    exchange_name: str = EVENTS_EXCHANGE.name
+    exchange_name: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not self.events:
+            raise ValueError(f"{self.service}.{self.purpose}: a queue receives some event")
+        if len(set(self.events)) != len(self.events):
+            raise ValueError(f"{self.service}.{self.purpose}: an event is listed twice")
+        private = {model.PRIVATE for model in self.events}
+        if len(private) != 1:
+            raise ValueError(
+                f"{self.service}.{self.purpose} mixes private and audited events: "
+                "they travel on different exchanges"
+            )
+        exchange = PRIVATE_EXCHANGE if private == {True} else EVENTS_EXCHANGE
+        object.__setattr__(self, "exchange_name", exchange.name)
+
+    @property
+    def routing_keys(self) -> tuple[str, ...]:
+        return tuple(model.TYPE for model in self.events)
 
     @property
     def exchange(self) -> RabbitExchange:
@@ -55,9 +116,9 @@ class ConsumerQueue:
     def dead_letter_name(self) -> str:
         return f"{self.name}.dlq"
 
-    def queue(self) -> RabbitQueue:
+    def queue(self) -> BoundQueue:
         # The first key binds through FastStream; the rest are bound after start (see runtime).
-        return RabbitQueue(
+        queue = BoundQueue(
             self.name,
             durable=True,
             queue_type=QueueType.QUORUM,
@@ -68,6 +129,8 @@ class ConsumerQueue:
                 "x-delivery-limit": self.delivery_limit,
             },
         )
+        queue.bindings = self.routing_keys
+        return queue
 
     def dead_letter_queue(self) -> RabbitQueue:
         return RabbitQueue(
@@ -84,52 +147,55 @@ DISPATCH_UNIT_EVENTS = ConsumerQueue(
     "dispatch",
     "unit-events",
     (
-        "demand.filled",
-        "demand.reopened",
-        "claim.accepted",
-        "claim.promoted",
-        "claim.withdrawn",
-        "claim.released",
-        "claim.checked_in",
+        DemandFilled,
+        DemandReopened,
+        ClaimAccepted,
+        ClaimPromoted,
+        ClaimWithdrawn,
+        ClaimReleased,
+        ClaimCheckedIn,
         # Who serves which community: dispatch scopes volunteers' and units' reads by it.
-        "unit.registered",
-        "volunteer.registered",
+        UnitRegistered,
+        VolunteerRegistered,
     ),
 )
 UNITS_DEMAND_EVENTS = ConsumerQueue(
     "units",
     "demand-events",
     (
-        "community.registered",
-        "demand.published",
-        "demand.escalated",
-        "demand.cancelled",
-        "demand.completed",
-        "demand.expired",
+        CommunityRegistered,
+        DemandPublished,
+        DemandEscalated,
+        DemandCancelled,
+        DemandCompleted,
+        DemandExpired,
     ),
 )
 NOTIFY_EVENTS = ConsumerQueue(
     "notify",
     "events",
     (
-        "demand.*",
-        "claim.*",
-        "community.registered",
-        "unit.registered",
-        "unit.updated",
-        "volunteer.registered",
-        "volunteer.updated",
-        "volunteer.erased",
+        DemandPublished,
+        DemandEscalated,
+        DemandFilled,
+        DemandReopened,
+        DemandCancelled,
+        DemandCompleted,
+        DemandExpired,
+        *CLAIM_EVENTS,
+        CommunityRegistered,
+        UnitRegistered,
+        UnitUpdated,
+        VolunteerRegistered,
+        VolunteerUpdated,
+        VolunteerErased,
     ),
 )
-AUDIT_EVENTS = ConsumerQueue("audit", "events", ("#",))
+# Audit records every audited event: its queue is bound to each public type by name.
+AUDIT_EVENTS = ConsumerQueue("audit", "events", public_models())
 # The private channel: audit has no queue here.
-UNITS_PRIVATE = ConsumerQueue(
-    "units", "private", ("demand.details",), exchange_name=PRIVATE_EXCHANGE.name
-)
-NOTIFY_PRIVATE = ConsumerQueue(
-    "notify", "private", ("unit.details", "volunteer.details"), exchange_name=PRIVATE_EXCHANGE.name
-)
+UNITS_PRIVATE = ConsumerQueue("units", "private", (DemandDetails,))
+NOTIFY_PRIVATE = ConsumerQueue("notify", "private", (UnitDetails, VolunteerDetails))
 
 ALL_CONSUMER_QUEUES: tuple[ConsumerQueue, ...] = (
     DISPATCH_UNIT_EVENTS,

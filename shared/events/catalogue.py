@@ -11,8 +11,16 @@ records forever. It travels in the `PRIVATE` events below, published to `whistle
 what was said, the public event carries `details_digest`: a salted HMAC of the private fields
 (`shared.events.digest`), whose salt lives only with the record in the owning service's
 database and is deleted when the person is erased.
+
+Each model is the one declaration of its event: `TYPE` (the wire name and routing key),
+`DATAVERSION`, `PRODUCER` (the service that emits it), `SUBJECT` (what the envelope's
+`subject` names), `WHEN` (one line: when it is emitted; the docs render it), `PRIVATE`, and
+`UPCASTS`: for each older version v, a function turning version v's `data` into version
+v+1's. A consumer reads `data` with `read_data`, which upcasts an older version and refuses
+a newer one (`NewerDataversion`): an old consumer cannot know what a newer producer meant.
 """
 
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
@@ -26,14 +34,37 @@ UnitKind = Literal[
 ]
 
 
+# Turns one version's `data` into the next version's (a new dict; the input is not changed).
+Upcast = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+# Every model defined in this module with a `TYPE`, in the order written: the catalogue.
+_ALL: list[type["EventData"]] = []
+
+
 class EventData(BaseModel):
     # Tolerant reader: a newer producer may add fields an older consumer ignores.
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     TYPE: ClassVar[str]
     DATAVERSION: ClassVar[int] = 1
+    PRODUCER: ClassVar[str]
+    SUBJECT: ClassVar[str]
+    WHEN: ClassVar[str]
     # True: published to `whistle.private`, never to the audited `whistle.events`.
     PRIVATE: ClassVar[bool] = False
+    # Older version v -> the function making version v+1's data: one per version below.
+    UPCASTS: ClassVar[Mapping[int, Upcast]] = {}
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        # Declaring the model is adding the event: no list to keep in step. Models made
+        # elsewhere (tests) are not part of the contract and stay out.
+        if cls.__module__ == __name__ and "TYPE" in cls.__dict__:
+            if any(model.TYPE == cls.TYPE for model in _ALL):
+                raise TypeError(f"two catalogue models say TYPE = {cls.TYPE!r}")
+            _ALL.append(cls)
 
     @classmethod
     def event_type(cls) -> str:
@@ -42,6 +73,23 @@ class EventData(BaseModel):
     @classmethod
     def dataversion(cls) -> int:
         return cls.DATAVERSION
+
+
+def _without(data: dict[str, Any], *fields: str) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if key not in fields}
+
+
+def _upcast_demand_published_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried the description and the exact place; v2 keeps only the grid."""
+    location = data.get("location")
+    grid = location.get("grid") if isinstance(location, dict) else None
+    return _without(data, "description") | {"location": {"grid": grid}}
+
+
+def _upcast_claim_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 named the members; v2 says how many were named (the names stay in units)."""
+    members = data.get("members") or ()
+    return _without(data, "members") | {"members_named": len(members), "members_digest": None}
 
 
 class Contact(BaseModel):
@@ -82,6 +130,9 @@ class Claimant(BaseModel):
 
 class CommunityRegistered(EventData):
     TYPE = "community.registered"
+    PRODUCER = "dispatch"
+    SUBJECT = "the community id"
+    WHEN = "an admin registers a community with its street and district"
 
     community_id: str
     name: str
@@ -91,7 +142,11 @@ class CommunityRegistered(EventData):
 
 class DemandPublished(EventData):
     TYPE = "demand.published"
+    PRODUCER = "dispatch"
+    SUBJECT = "the demand id"
+    WHEN = "the whistle: a secretary posts a demand"
     DATAVERSION = 2  # v2: description and exact place moved to `demand.details`
+    UPCASTS = {1: _upcast_demand_published_v1}
 
     demand_id: str
     community_id: str
@@ -116,6 +171,12 @@ class DemandDetails(EventData):
     """The private half of a published demand: what units shows a claimant once accepted."""
 
     TYPE = "demand.details"
+    PRODUCER = "dispatch"
+    SUBJECT = "the demand id"
+    WHEN = (
+        "with every `demand.published`: the description and exact place, on `whistle.private` "
+        "only (never audited)"
+    )
     PRIVATE = True
 
     demand_id: str
@@ -126,6 +187,9 @@ class DemandDetails(EventData):
 
 class DemandEscalated(EventData):
     TYPE = "demand.escalated"
+    PRODUCER = "dispatch"
+    SUBJECT = "the demand id"
+    WHEN = "`fill_by` passed with slots still open: community -> street -> district"
 
     demand_id: str
     community_id: str
@@ -138,6 +202,9 @@ class DemandEscalated(EventData):
 
 class DemandCancelled(EventData):
     TYPE = "demand.cancelled"
+    PRODUCER = "dispatch"
+    SUBJECT = "the demand id"
+    WHEN = "the secretary cancels the demand"
 
     demand_id: str
     community_id: str
@@ -146,16 +213,43 @@ class DemandCancelled(EventData):
 
 class DemandCompleted(EventData):
     TYPE = "demand.completed"
+    PRODUCER = "dispatch"
+    SUBJECT = "the demand id"
+    WHEN = "the secretary confirms the work done"
 
     demand_id: str
     community_id: str
     summary: str | None = None
 
 
+class DemandUpdated(EventData):
+    """A secretary edited an open demand: its editable fields as they now are (all of them,
+    so a consumer needs no earlier edit), which of them changed, and the demand's version
+    after the edit (edits may arrive out of order: keep the highest)."""
+
+    TYPE = "demand.updated"
+    PRODUCER = "dispatch"
+    SUBJECT = "the demand id"
+    WHEN = "the secretary edits a live demand's title, slots, priority, skills or `fill_by`"
+
+    demand_id: str
+    community_id: str
+    version: int
+    changed: tuple[str, ...]
+    title: str
+    slots: int
+    priority: Priority
+    skills: tuple[str, ...] = ()
+    fill_by: AwareDatetime
+
+
 class DemandExpired(EventData):
     """Not in the contract's table: `ends_at` passed before the secretary completed it."""
 
     TYPE = "demand.expired"
+    PRODUCER = "dispatch"
+    SUBJECT = "the demand id"
+    WHEN = "`ends_at` passed before the secretary completed the demand"
 
     demand_id: str
     community_id: str
@@ -168,6 +262,9 @@ class DemandExpired(EventData):
 
 class DemandFilled(EventData):
     TYPE = "demand.filled"
+    PRODUCER = "units"
+    SUBJECT = "the demand id"
+    WHEN = "the last open slot is taken"
 
     demand_id: str
     community_id: str
@@ -177,6 +274,9 @@ class DemandFilled(EventData):
 
 class DemandReopened(EventData):
     TYPE = "demand.reopened"
+    PRODUCER = "units"
+    SUBJECT = "the demand id"
+    WHEN = "a slot of a filled demand opens again"
 
     demand_id: str
     community_id: str
@@ -186,7 +286,11 @@ class DemandReopened(EventData):
 
 class UnitRegistered(EventData):
     TYPE = "unit.registered"
+    PRODUCER = "units"
+    SUBJECT = "the unit id"
+    WHEN = "an admin registers a stationed unit"
     DATAVERSION = 2  # v2: the contact moved to `unit.details`
+    UPCASTS = {1: lambda data: _without(data, "contact")}
 
     unit_id: str
     name: str  # an organisation's name, not a person's
@@ -200,6 +304,9 @@ class UnitUpdated(EventData):
     """A unit's record was corrected (`PATCH /v1/units/{id}`); `version` orders updates."""
 
     TYPE = "unit.updated"
+    PRODUCER = "units"
+    SUBJECT = "the unit id"
+    WHEN = "an admin corrects a unit's record (`PATCH /v1/units/{id}`)"
 
     unit_id: str
     version: int
@@ -213,6 +320,12 @@ class UnitDetails(EventData):
     """The private half of a unit's record: how notify reaches it, and its webhook secret."""
 
     TYPE = "unit.details"
+    PRODUCER = "units"
+    SUBJECT = "the unit id"
+    WHEN = (
+        "a unit is registered or corrected, or its webhook secret rotated: its contact and "
+        "webhook secret, on `whistle.private` only (never audited)"
+    )
     PRIVATE = True
 
     unit_id: str
@@ -223,7 +336,11 @@ class UnitDetails(EventData):
 
 class VolunteerRegistered(EventData):
     TYPE = "volunteer.registered"
+    PRODUCER = "units"
+    SUBJECT = "the volunteer id"
+    WHEN = "an admin or the community's secretary registers a volunteer"
     DATAVERSION = 2  # v2: name, building and contact moved to `volunteer.details`
+    UPCASTS = {1: lambda data: _without(data, "name", "building", "contact")}
 
     volunteer_id: str
     community_id: str
@@ -236,6 +353,11 @@ class VolunteerUpdated(EventData):
     """A volunteer's record was corrected (`PATCH /v1/volunteers/{id}`)."""
 
     TYPE = "volunteer.updated"
+    PRODUCER = "units"
+    SUBJECT = "the volunteer id"
+    WHEN = (
+        "an admin or the community's secretary corrects a volunteer (`PATCH /v1/volunteers/{id}`)"
+    )
 
     volunteer_id: str
     community_id: str
@@ -249,6 +371,12 @@ class VolunteerErased(EventData):
     """A volunteer's personal data was erased everywhere; the id stays, for the history."""
 
     TYPE = "volunteer.erased"
+    PRODUCER = "units"
+    SUBJECT = "the volunteer id"
+    WHEN = (
+        "an admin or the community's secretary erases a volunteer (`DELETE /v1/volunteers/{id}`);"
+        " ids only, their details are gone from every service"
+    )
 
     volunteer_id: str
     community_id: str
@@ -259,6 +387,12 @@ class VolunteerDetails(EventData):
     """The private half of a volunteer's record: name, building, how notify reaches them."""
 
     TYPE = "volunteer.details"
+    PRODUCER = "units"
+    SUBJECT = "the volunteer id"
+    WHEN = (
+        "a volunteer is registered or corrected, or their webhook secret rotated: name, "
+        "building, contact and webhook secret, on `whistle.private` only (never audited)"
+    )
     PRIVATE = True
 
     volunteer_id: str
@@ -277,6 +411,9 @@ class ClaimData(EventData):
     salted digest of the names (the salt is kept with the claim in units)."""
 
     DATAVERSION = 2
+    UPCASTS = {1: _upcast_claim_v1}
+    PRODUCER = "units"
+    SUBJECT = "the demand id"
 
     claim_id: str
     demand_id: str
@@ -289,6 +426,7 @@ class ClaimData(EventData):
 
 class ClaimAccepted(ClaimData):
     TYPE = "claim.accepted"
+    WHEN = "a claimant reports for the demand and gets slots"
 
     filled: int
     slots: int
@@ -296,10 +434,12 @@ class ClaimAccepted(ClaimData):
 
 class ClaimWaitlisted(ClaimData):
     TYPE = "claim.waitlisted"
+    WHEN = "a claimant asked to wait for a full demand (`waitlist: true`)"
 
 
 class ClaimPromoted(ClaimData):
     TYPE = "claim.promoted"
+    WHEN = "a waitlisted claim gets the slots that opened"
 
     filled: int
     slots: int
@@ -307,6 +447,7 @@ class ClaimPromoted(ClaimData):
 
 class ClaimWithdrawn(ClaimData):
     TYPE = "claim.withdrawn"
+    WHEN = "the claimant withdraws"
 
     reason: str | None = None
     was_accepted: bool = True
@@ -316,18 +457,21 @@ class ClaimWithdrawn(ClaimData):
 
 class ClaimReleased(ClaimData):
     TYPE = "claim.released"
+    WHEN = "the demand was cancelled: every claim holding or awaiting a place"
 
     reason: str
 
 
 class ClaimCheckedIn(ClaimData):
     TYPE = "claim.checked_in"
+    WHEN = "the claimant checks in on site with the demand's code (the report)"
 
     checked_in_at: AwareDatetime
 
 
 class ClaimCompleted(ClaimData):
     TYPE = "claim.completed"
+    WHEN = "the claimant reports the work done"
 
     report: str
     served: int = 0
@@ -337,6 +481,7 @@ class ClaimCompleted(ClaimData):
 
 class ClaimNoShow(ClaimData):
     TYPE = "claim.no_show"
+    WHEN = "`ends_at` passed without a check-in"
 
 
 # --- notify ---------------------------------------------------------------------------------
@@ -351,6 +496,9 @@ class Recipient(BaseModel):
 
 class NotificationSent(EventData):
     TYPE = "notification.sent"
+    PRODUCER = "notify"
+    SUBJECT = "the notification id"
+    WHEN = "one delivery on one channel succeeded"
 
     notification_id: str
     recipient: Recipient
@@ -364,6 +512,9 @@ class NotificationSent(EventData):
 
 class NotificationFailed(EventData):
     TYPE = "notification.failed"
+    PRODUCER = "notify"
+    SUBJECT = "the notification id"
+    WHEN = "one delivery on one channel gave up after its retries"
 
     notification_id: str
     recipient: Recipient
@@ -376,36 +527,11 @@ class NotificationFailed(EventData):
     error: str
 
 
-_ALL: tuple[type[EventData], ...] = (
-    CommunityRegistered,
-    DemandPublished,
-    DemandDetails,
-    DemandEscalated,
-    DemandCancelled,
-    DemandCompleted,
-    DemandExpired,
-    DemandFilled,
-    DemandReopened,
-    UnitRegistered,
-    UnitUpdated,
-    UnitDetails,
-    VolunteerRegistered,
-    VolunteerUpdated,
-    VolunteerErased,
-    VolunteerDetails,
-    ClaimAccepted,
-    ClaimWaitlisted,
-    ClaimPromoted,
-    ClaimWithdrawn,
-    ClaimReleased,
-    ClaimCheckedIn,
-    ClaimCompleted,
-    ClaimNoShow,
-    NotificationSent,
-    NotificationFailed,
-)
-
 CATALOGUE: dict[str, type[EventData]] = {model.TYPE: model for model in _ALL}
+# Every claim event (they share `ClaimData`): a consumer of all of them names this.
+CLAIM_EVENTS: tuple[type[ClaimData], ...] = tuple(
+    model for model in _ALL if issubclass(model, ClaimData)
+)
 # The types that go to `whistle.private` and never into the audited log.
 PRIVATE_TYPES: frozenset[str] = frozenset(model.TYPE for model in _ALL if model.PRIVATE)
 
@@ -426,5 +552,51 @@ def data_model_for(event_type: str) -> type[EventData]:
 
 
 def parse_data[T: EventData](model: type[T], data: dict[str, Any]) -> T:
-    """Validate an event's `data` against its model (raises pydantic.ValidationError)."""
+    """Validate an event's `data` against its model (raises pydantic.ValidationError).
+
+    Temporary: handlers that still take a CloudEvent call this; once every service takes
+    `Incoming[T]` from the consumer (which calls `read_data`), it goes."""
     return model.model_validate(data)
+
+
+class UnreadableDataversion(ValueError):
+    """`data` of a version this consumer cannot read: dead-lettered, never guessed at."""
+
+
+class NewerDataversion(UnreadableDataversion):
+    pass
+
+
+class MissingUpcast(UnreadableDataversion):
+    pass
+
+
+def upcast(model: type[EventData], data: dict[str, Any], version: int) -> dict[str, Any]:
+    """`data` of `version` brought to the model's `DATAVERSION`, one step at a time."""
+    if version > model.DATAVERSION:
+        raise NewerDataversion(
+            f"{model.TYPE} dataversion {version} is newer than this consumer reads "
+            f"({model.DATAVERSION}): deploy the consumer that knows it, then move the dead "
+            "letter back"
+        )
+    for step in range(max(version, 1), model.DATAVERSION):
+        try:
+            up = model.UPCASTS[step]
+        except KeyError:
+            raise MissingUpcast(
+                f"{model.TYPE} has no upcast from dataversion {step} to {step + 1}"
+            ) from None
+        data = up(data)
+    return data
+
+
+def read_data[T: EventData](model: type[T], data: dict[str, Any], version: int) -> T:
+    """The one way a consumer reads `data`: upcast to the current version, then validate.
+
+    Raises `UnreadableDataversion` (newer, or no upcast) or pydantic.ValidationError."""
+    return model.model_validate(upcast(model, data, version))
+
+
+def public_models() -> tuple[type[EventData], ...]:
+    """Every event audited on `whistle.events` (all but the `PRIVATE` ones)."""
+    return tuple(model for model in _ALL if not model.PRIVATE)

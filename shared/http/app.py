@@ -9,15 +9,21 @@ from fastapi.responses import JSONResponse
 
 from shared.http.body_limit import BodySizeLimitMiddleware
 from shared.http.openapi import whistle_openapi
-from shared.http.problems import install_problem_handlers
+from shared.http.problems import RefusalTable, install_problem_handlers, install_refusals
 from shared.http.semantics import HttpSemanticsMiddleware
 from shared.metrics import HttpMetricsMiddleware, metrics_endpoint
 from shared.runtime import ServiceRuntime
 
 
 def create_service_app(
-    runtime: ServiceRuntime, routers: Sequence[APIRouter], *, description: str = ""
+    runtime: ServiceRuntime,
+    routers: Sequence[APIRouter],
+    *,
+    description: str = "",
+    refusals: RefusalTable | None = None,
 ) -> FastAPI:
+    """The service's app; `refusals`: its one table of domain refusals to problems."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
@@ -35,6 +41,8 @@ def create_service_app(
     app.state.settings = runtime.settings
     app.state.runtime = runtime
     install_problem_handlers(app)
+    if refusals:
+        install_refusals(app, refusals)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(HttpMetricsMiddleware, service=runtime.name)
     # Outermost: a HEAD is a GET to everything inside (metrics included).

@@ -10,13 +10,14 @@ A reservation whose request failed is dropped, so a corrected retry may reuse th
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from pymongo.errors import DuplicateKeyError
 
 from shared.clock import utcnow
@@ -42,7 +43,19 @@ class StoredResponse:
     body: Any
     headers: dict[str, str]
 
+    @classmethod
+    def of(
+        cls, body: BaseModel, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> "StoredResponse":
+        """A response from an HTTP model, JSON-ready so it can be stored and replayed."""
+        return cls(status, body.model_dump(mode="json"), dict(headers or {}))
+
+    def response(self) -> JSONResponse:
+        """The answer to the request that made it."""
+        return JSONResponse(self.body, status_code=self.status, headers=self.headers)
+
     def to_response(self) -> JSONResponse:
+        """The answer to a repeat of the request: the same, marked as replayed."""
         return JSONResponse(
             self.body,
             status_code=self.status,
@@ -160,7 +173,10 @@ async def create_once(
     scope: str,
     create: Callable[[Tx], Awaitable[StoredResponse]],
 ) -> JSONResponse:
-    """Run a creating transaction, honouring the request's `Idempotency-Key` if it has one."""
+    """Run a creating transaction, honouring the request's `Idempotency-Key` if it has one.
+
+    TEMPORARY (issue 11): routes move to `shared.http.commands.execute`, which does this and
+    more (the cause, serialisation); this goes once no route calls it."""
     key = request.headers.get("idempotency-key")
     if key is None:
         stored = await uow.run(create)

@@ -3,10 +3,19 @@
 Validation errors, unknown routes, wrong methods, oversized bodies and unexpected failures all
 answer `application/problem+json`; an unexpected failure is logged with its trace and the
 client gets a 500 problem that says nothing about the internals.
+
+A service's domain refuses with its own exceptions (`domain/refusals.py`, no HTTP in them);
+its `entrypoints/problems.py` holds ONE table from exception class to problem,
+
+    REFUSALS: RefusalTable = {DemandFull: Refusal(409, "demand-full", "Demand full"), ...}
+
+and `install_refusals(app, REFUSALS)` (done by `create_service_app(..., refusals=...)`) turns
+it into exception handling: the problem's `detail` is `str(error)`; an exception may also
+carry `errors` (the `errors[]` entries) and `headers`. `not_found(kind, id)` is the one 404.
 """
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import structlog
@@ -73,6 +82,53 @@ class ProblemError(Exception):
         if self.errors is not None:
             body["errors"] = self.errors
         return body
+
+
+def not_found(kind: str, identifier: str) -> ProblemError:
+    """The one 404 of a resource: `no demand 'dem_1'`."""
+    return ProblemError(404, "not-found", "Not found", f"no {kind} '{identifier}'")
+
+
+class Refusal(NamedTuple):
+    """How a domain refusal answers: its status, problem type (slug) and title."""
+
+    status: int
+    slug: str
+    title: str
+
+
+RefusalTable = Mapping[type[Exception], Refusal]
+
+
+def problem_of(error: Exception, table: RefusalTable) -> ProblemError | None:
+    """The problem a refusal answers with (the nearest class in the table), else None."""
+    for cls in type(error).__mro__:
+        refusal = table.get(cls)
+        if refusal is not None:
+            errors = getattr(error, "errors", None)
+            headers = getattr(error, "headers", None)
+            return ProblemError(
+                refusal.status,
+                refusal.slug,
+                refusal.title,
+                str(error),
+                errors=errors if isinstance(errors, Sequence) else None,
+                headers=headers if isinstance(headers, Mapping) else None,
+            )
+    return None
+
+
+def install_refusals(app: FastAPI, table: RefusalTable) -> None:
+    """Answer each refusal in `table` with its problem (a 4xx that changed nothing)."""
+
+    async def on_refusal(request: Request, exc: Exception) -> JSONResponse:
+        problem = problem_of(exc, table)
+        if problem is None:  # unreachable: registered only for the table's classes
+            raise exc
+        return problem_response(problem, request.url.path)
+
+    for cls in table:
+        app.add_exception_handler(cls, on_refusal)
 
 
 def error_item(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -149,6 +205,20 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+ExceptionHandler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+
+
+def _unavailable(log_event: str, slug: str, title: str, detail: str) -> ExceptionHandler:
+    """A 503 with Retry-After for a failure that is the moment's, not the request's."""
+
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        _log.warning(log_event, path=request.url.path, error=str(exc))
+        problem = ProblemError(503, slug, title, detail, headers={"Retry-After": "1"})
+        return problem_response(problem, request.url.path)
+
+    return handler
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
@@ -173,41 +243,27 @@ def install_problem_handlers(app: FastAPI) -> None:
             problem.headers["Allow"] = ", ".join(_allowed_methods(request))
         return problem_response(problem, request.url.path)
 
-    async def on_conflict(request: Request, exc: Exception) -> JSONResponse:
-        # Transactions that kept conflicting changed nothing: say so and when to retry.
-        _log.warning("transaction_conflict", path=request.url.path, error=str(exc))
-        problem = ProblemError(
-            503,
-            "busy",
-            "Busy",
-            "too many concurrent changes to the same records; nothing was changed, retry",
-            headers={"Retry-After": "1"},
-        )
-        return problem_response(problem, request.url.path)
-
-    async def on_store_busy(request: Request, exc: Exception) -> JSONResponse:
-        # The database ran out of time for the command (it never got its turn): busy.
-        _log.warning("store_busy", path=request.url.path, error=str(exc))
-        problem = ProblemError(
-            503,
-            "busy",
-            "Busy",
-            "the database is busy with other work; nothing was changed, retry",
-            headers={"Retry-After": "1"},
-        )
-        return problem_response(problem, request.url.path)
-
-    async def on_commit_unknown(request: Request, exc: Exception) -> JSONResponse:
-        _log.warning("commit_outcome_unknown", path=request.url.path, error=str(exc))
-        problem = ProblemError(
-            503,
-            "commit-outcome-unknown",
-            "Outcome unknown",
-            "the database stopped answering while saving: the change may or may not be stored;"
-            " retry with the same Idempotency-Key, or read before retrying",
-            headers={"Retry-After": "1"},
-        )
-        return problem_response(problem, request.url.path)
+    # Transactions that kept conflicting changed nothing: say so and when to retry.
+    on_conflict = _unavailable(
+        "transaction_conflict",
+        "busy",
+        "Busy",
+        "too many concurrent changes to the same records; nothing was changed, retry",
+    )
+    # The database ran out of time for the command (it never got its turn): busy.
+    on_store_busy = _unavailable(
+        "store_busy",
+        "busy",
+        "Busy",
+        "the database is busy with other work; nothing was changed, retry",
+    )
+    on_commit_unknown = _unavailable(
+        "commit_outcome_unknown",
+        "commit-outcome-unknown",
+        "Outcome unknown",
+        "the database stopped answering while saving: the change may or may not be stored;"
+        " retry with the same Idempotency-Key, or read before retrying",
+    )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         _log.error("unhandled_error", path=request.url.path, exc_info=exc)

@@ -25,7 +25,7 @@ from pymongo import ReturnDocument
 from shared.clock import utcnow
 from shared.metrics import TIMERS_FAILED, TIMERS_FIRED
 from shared.store.mongo import Database, Document, store_unreachable
-from shared.store.unit_of_work import Tx, UnitOfWork
+from shared.store.unit_of_work import Cause, Tx, UnitOfWork
 
 TIMERS_COLLECTION = "timers"
 
@@ -155,7 +155,8 @@ class TimerWheel:
             return True
 
         try:
-            done = await self._uow.run(fire)
+            # Its events say the timer caused them (`timer:<id>`), the service acting.
+            done = await self._uow.run(fire, cause=Cause.of_timer(self._service, str(key)))
         except Exception as error:
             if not store_unreachable(error):
                 await self._failed(timer, error)

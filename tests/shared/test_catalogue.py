@@ -4,6 +4,7 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -11,9 +12,11 @@ from pydantic import ValidationError
 from shared.events.catalogue import (
     CATALOGUE,
     DemandPublished,
+    EventData,
     UnknownEventType,
     data_model_for,
     parse_data,
+    read_data,
 )
 from shared.events.envelope import CloudEvent, make_event
 
@@ -159,3 +162,81 @@ def test_data_missing_a_field_is_refused() -> None:
     del data["slots"]
     with pytest.raises(ValidationError):
         parse_data(DemandPublished, data)
+
+
+SERVICES = {"dispatch", "units", "notify", "audit", "console"}
+
+
+@pytest.mark.parametrize("event_type", sorted(CATALOGUE))
+def test_each_model_declares_its_event_once(event_type: str) -> None:
+    model = CATALOGUE[event_type]
+    assert event_type == model.TYPE
+    assert model.PRODUCER in SERVICES
+    assert model.SUBJECT.strip()
+    assert model.WHEN.strip()
+    # Every older version can be read: one upcast per step up to the current version.
+    assert set(model.UPCASTS) == set(range(1, model.DATAVERSION))
+
+
+V1_DATA: dict[str, dict[str, Any]] = {
+    "demand.published": {
+        "demand_id": "d_1",
+        "community_id": "c-1",
+        "street": "s",
+        "district": "d",
+        "kind": "task",
+        "title": "sandbags",
+        "description": "behind the school",
+        "location": {"grid": "g-4", "building": "7", "address": "Elm St 7"},
+        "slots": 2,
+        "starts_at": "2026-03-01T08:00:00Z",
+        "ends_at": "2026-03-01T12:00:00Z",
+        "fill_by": "2026-03-01T07:00:00Z",
+        "priority": "urgent",
+        "created_by": "sec",
+    },
+    "unit.registered": {
+        "unit_id": "u-1",
+        "name": "Fire brigade",
+        "kind": "department",
+        "communities": ["c-1"],
+        "contact": {"email": "chief@example.org"},
+    },
+    "volunteer.registered": {
+        "volunteer_id": "v-1",
+        "name": "Ana Li",
+        "community_id": "c-1",
+        "building": "7",
+        "contact": {"phone": "+1 555"},
+    },
+}
+
+
+@pytest.mark.parametrize("event_type", sorted(V1_DATA))
+def test_v1_personal_data_is_gone_after_the_upcast(event_type: str) -> None:
+    model = CATALOGUE[event_type]
+    data = read_data(model, V1_DATA[event_type], 1)
+    dumped = json.dumps(data.model_dump(mode="json"))
+    for personal in ("behind the school", "Elm St", "chief@", "Ana Li", "+1 555"):
+        assert personal not in dumped
+
+
+def test_declaring_a_model_in_the_catalogue_is_adding_the_event() -> None:
+    from shared.events import catalogue
+
+    declared = [
+        value
+        for value in vars(catalogue).values()
+        if isinstance(value, type) and issubclass(value, EventData) and "TYPE" in vars(value)
+    ]
+    assert list(CATALOGUE.values()) == declared  # in the order written, none left out
+
+
+def test_a_model_made_elsewhere_is_not_part_of_the_contract() -> None:
+    class Elsewhere(EventData):
+        TYPE = "tests.elsewhere"
+        PRODUCER = "tests"
+        SUBJECT = "nothing"
+        WHEN = "never"
+
+    assert "tests.elsewhere" not in CATALOGUE

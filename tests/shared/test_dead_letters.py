@@ -93,7 +93,9 @@ async def test_failing_handler_is_retried_then_dead_lettered_at_the_limit(
 
 # A queue whose broker never dead-letters on its own, as RabbitMQ 4.3 behaves for nacks (it
 # no longer counts them toward `x-delivery-limit`): the bound must still hold.
-UNCOUNTED = ConsumerQueue("tests", "uncounted", ("demand.*",), max_attempts=3, delivery_limit=1000)
+UNCOUNTED = ConsumerQueue(
+    "tests", "uncounted", (DemandCancelled,), max_attempts=3, delivery_limit=1000
+)
 
 
 async def test_attempts_are_bounded_without_the_brokers_delivery_count(

@@ -3,7 +3,7 @@
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -66,6 +66,26 @@ class UnitsWorld:
     db_name: str
     http: httpx.AsyncClient
     _mongo: AsyncMongoClient[Json] | None = None
+
+    @classmethod
+    @asynccontextmanager
+    async def opened(
+        cls, url: str, env: Mapping[str, str], **client: Any
+    ) -> AsyncIterator["UnitsWorld"]:
+        """The world of the units service at `url`, started with `env`; `client`: httpx
+        options (a 15 s timeout unless given)."""
+        async with httpx.AsyncClient(**{"timeout": 15, **client}) as http:
+            world = cls(
+                url=url,
+                rabbitmq_url=env["RABBITMQ_URL"],
+                mongodb_url=env["MONGODB_URL"],
+                db_name=f"{env['WHISTLE_DB_PREFIX']}units",
+                http=http,
+            )
+            try:
+                yield world
+            finally:
+                await world.close()
 
     # --- dispatch's side, as events --------------------------------------------------------
 

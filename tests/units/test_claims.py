@@ -6,7 +6,7 @@ outbox (so nothing is ever published for it).
 """
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -18,7 +18,6 @@ from shared.clock import utcnow
 from shared.events.catalogue import DemandEscalated
 from tests.conftest import bearer
 from tests.support.events import EventCollector, collect, event_of, publish
-from tests.support.processes import ServiceProcess
 from tests.units.support import (
     ADMIN,
     UnitsWorld,
@@ -30,29 +29,6 @@ from tests.units.support import (
 )
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def units(start_module_service: Callable[..., ServiceProcess]) -> ServiceProcess:
-    return start_module_service("units")
-
-
-@pytest.fixture
-async def world(
-    units: ServiceProcess, module_service_env: dict[str, str]
-) -> AsyncIterator[UnitsWorld]:
-    async with httpx.AsyncClient(timeout=15) as client:
-        world = UnitsWorld(
-            url=units.url,
-            rabbitmq_url=module_service_env["RABBITMQ_URL"],
-            mongodb_url=module_service_env["MONGODB_URL"],
-            db_name=f"{module_service_env['WHISTLE_DB_PREFIX']}units",
-            http=client,
-        )
-        try:
-            yield world
-        finally:
-            await world.close()
 
 
 @asynccontextmanager

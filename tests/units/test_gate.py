@@ -1,10 +1,11 @@
-"""The per-demand claim gate: one holder per key at a time, other keys free, nothing kept."""
+"""The gate units' claims queue at, per demand: one holder per key at a time, other keys
+free, nothing kept (`shared.http.commands.KeyedGate`, moved there from units)."""
 
 import asyncio
 
 import pytest
 
-from services.units.entrypoints.gate import KeyedGate
+from shared.http.commands import KeyedGate
 
 pytestmark = pytest.mark.unit
 

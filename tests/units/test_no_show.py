@@ -4,7 +4,6 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
-import httpx
 import pytest
 
 from shared.clock import utcnow
@@ -20,18 +19,8 @@ async def world(
     start_service: Callable[..., ServiceProcess], service_env: dict[str, str]
 ) -> AsyncIterator[tuple[UnitsWorld, ServiceProcess]]:
     units = start_service("units")
-    async with httpx.AsyncClient(timeout=15) as client:
-        units_world = UnitsWorld(
-            url=units.url,
-            rabbitmq_url=service_env["RABBITMQ_URL"],
-            mongodb_url=service_env["MONGODB_URL"],
-            db_name=f"{service_env['WHISTLE_DB_PREFIX']}units",
-            http=client,
-        )
-        try:
-            yield units_world, units
-        finally:
-            await units_world.close()
+    async with UnitsWorld.opened(units.url, service_env) as units_world:
+        yield units_world, units
 
 
 async def test_claims_not_checked_in_become_no_shows_after_a_restart(

@@ -53,18 +53,10 @@ def cluster(start_module_service: Callable[..., ServiceProcess]) -> Cluster:
 @pytest.fixture
 async def world(cluster: Cluster, module_service_env: dict[str, str]) -> AsyncIterator[UnitsWorld]:
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        world = UnitsWorld(
-            url=cluster.units[0].url,
-            rabbitmq_url=module_service_env["RABBITMQ_URL"],
-            mongodb_url=module_service_env["MONGODB_URL"],
-            db_name=f"{module_service_env['WHISTLE_DB_PREFIX']}units",
-            http=client,
-        )
-        try:
-            yield world
-        finally:
-            await world.close()
+    async with UnitsWorld.opened(
+        cluster.units[0].url, module_service_env, timeout=60, limits=limits
+    ) as world:
+        yield world
 
 
 async def post_demand(world: UnitsWorld, cluster: Cluster, slots: int) -> tuple[str, str]:

@@ -1,7 +1,6 @@
 """Who reads what at units (OWASP API1/API3): open demands scoped like dispatch's reads and
 paged; the exact place withheld from claimants; a unit's webhook URL shown only to admins."""
 
-from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -10,35 +9,11 @@ import pytest
 
 from shared.clock import utcnow
 from tests.conftest import bearer
-from tests.support.processes import ServiceProcess
 from tests.units.support import ADMIN, UnitsWorld, problem_slug, tok, wait_until
 
 pytestmark = pytest.mark.e2e
 
 PLACE = {"grid": "G2", "building": "Building 3", "address": "Flat 201", "lat": 39.9, "lon": 116.4}
-
-
-@pytest.fixture(scope="module")
-def units(start_module_service: Callable[..., ServiceProcess]) -> ServiceProcess:
-    return start_module_service("units")
-
-
-@pytest.fixture
-async def world(
-    units: ServiceProcess, module_service_env: dict[str, str]
-) -> AsyncIterator[UnitsWorld]:
-    async with httpx.AsyncClient(timeout=15) as client:
-        world = UnitsWorld(
-            url=units.url,
-            rabbitmq_url=module_service_env["RABBITMQ_URL"],
-            mongodb_url=module_service_env["MONGODB_URL"],
-            db_name=f"{module_service_env['WHISTLE_DB_PREFIX']}units",
-            http=client,
-        )
-        try:
-            yield world
-        finally:
-            await world.close()
 
 
 async def _open(world: UnitsWorld, token: str, **params: Any) -> httpx.Response:

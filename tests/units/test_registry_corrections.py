@@ -2,40 +2,14 @@
 erasure gives a held place back and leaves no personal data in units' database."""
 
 import json
-from collections.abc import AsyncIterator, Callable
 
-import httpx
 import pytest
 
 from tests.conftest import bearer
 from tests.support.events import collect
-from tests.support.processes import ServiceProcess
 from tests.units.support import ADMIN, UnitsWorld, problem_slug, tok, wait_distinct
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def units(start_module_service: Callable[..., ServiceProcess]) -> ServiceProcess:
-    return start_module_service("units")
-
-
-@pytest.fixture
-async def world(
-    units: ServiceProcess, module_service_env: dict[str, str]
-) -> AsyncIterator[UnitsWorld]:
-    async with httpx.AsyncClient(timeout=15) as client:
-        world = UnitsWorld(
-            url=units.url,
-            rabbitmq_url=module_service_env["RABBITMQ_URL"],
-            mongodb_url=module_service_env["MONGODB_URL"],
-            db_name=f"{module_service_env['WHISTLE_DB_PREFIX']}units",
-            http=client,
-        )
-        try:
-            yield world
-        finally:
-            await world.close()
 
 
 async def test_corrections_are_guarded_and_published_without_personal_data(

@@ -28,7 +28,7 @@ from shared.events.catalogue import Claimant, Level
 from shared.http.idempotency_keys import IDEMPOTENCY_COLLECTION
 from shared.store.mongo import Database, Document
 from shared.store.outbox import OUTBOX_COLLECTION
-from shared.store.unit_of_work import Tx
+from shared.store.unit_of_work import RetryTransaction, Tx
 
 COMMUNITIES = "communities"
 DEMANDS = "demands"
@@ -186,6 +186,25 @@ async def give_back_slots(tx: Tx, demand_id: str, headcount: int) -> Demand:
 
 
 OpenDemandsKey = tuple[int, datetime, str]
+
+
+def claimant_reach(served: Sequence[Community]) -> list[Document]:
+    """What reaches a volunteer or unit serving `served`: their communities' demands, and
+    those escalated to their streets or districts (`scopes` of `open_demands`)."""
+    return [
+        {"community_id": {"$in": [community.id for community in served]}},
+        {"level": "street", "street": {"$in": [community.street for community in served]}},
+        {"level": "district", "district": {"$in": [community.district for community in served]}},
+    ]
+
+
+def secretary_reach(scope: str) -> list[Document]:
+    """What reaches a secretary token's `community`: a community, street or district."""
+    return [
+        {"community_id": scope},
+        {"street": scope, "level": {"$in": ["street", "district"]}},
+        {"district": scope, "level": "district"},
+    ]
 
 
 async def open_demands(
@@ -401,16 +420,19 @@ async def claims_on(tx: Tx, demand_id: str, statuses: Sequence[ClaimStatus]) -> 
 
 
 async def move_claim(
-    tx: Tx, claim_id: str, from_statuses: Sequence[ClaimStatus], changes: dict[str, Any]
-) -> Claim | None:
-    """Change a claim only if it is still in one of `from_statuses`; None if it moved on."""
+    tx: Tx, claim: Claim, from_statuses: Sequence[ClaimStatus], changes: dict[str, Any]
+) -> Claim:
+    """Change a claim only if it is still in one of `from_statuses`; if it moved on since it
+    was read, the transaction runs again from the start (`RetryTransaction`)."""
     document = await tx.db[CLAIMS].find_one_and_update(
-        {"_id": claim_id, "status": {"$in": list(from_statuses)}},
+        {"_id": claim.id, "status": {"$in": list(from_statuses)}},
         {"$set": changes},
         return_document=ReturnDocument.AFTER,
         session=tx.session,
     )
-    return _model(Claim, document) if document else None
+    if document is None:
+        raise RetryTransaction(f"claim {claim.id} changed while we decided")
+    return _model(Claim, document)
 
 
 async def list_claims(db: Database, query: dict[str, Any], limit: int) -> list[Claim]:

@@ -90,20 +90,42 @@ class ServiceTotals(BaseModel):
     hours: float = 0
 
 
-class Unit(BaseModel):
+class UnitProfile(BaseModel):
+    """What a unit is, as registered and corrected: its name, communities, skills, contact."""
+
     model_config = ConfigDict(frozen=True)
 
-    id: str
     name: str
     kind: UnitKind
     communities: tuple[str, ...]
     skills: tuple[str, ...] = ()
     contact: Contact = Contact()
+
+
+class VolunteerProfile(BaseModel):
+    """Who a volunteer is, as registered and corrected (all of it personal but the skills)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    community_id: str
+    building: str | None = None
+    skills: tuple[str, ...] = ()
+    max_hours_per_week: float = 40
+    contact: Contact = Contact()
+
+
+class Registered(BaseModel):
+    """What units keeps of every claimant it registered, beside the profile."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
     created_at: datetime
     created_by: str
     totals: ServiceTotals = ServiceTotals()
     # Private, never in an API answer except the one that creates or rotates it: the key
-    # notify signs this unit's webhooks with; it reaches notify by `whistle.private`.
+    # notify signs this claimant's webhooks with; it reaches notify by `whistle.private`.
     webhook_secret: str | None = None
     # Keys the `details_digest` of the audited registry events (`shared.events.digest`).
     salt: str = ""
@@ -111,22 +133,12 @@ class Unit(BaseModel):
     version: int = 1
 
 
-class Volunteer(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class Unit(Registered, UnitProfile):
+    pass
 
-    id: str
-    name: str
-    community_id: str
-    building: str | None = None
-    skills: tuple[str, ...] = ()
-    max_hours_per_week: float = 40
-    contact: Contact = Contact()
-    created_at: datetime
-    created_by: str
-    totals: ServiceTotals = ServiceTotals()
-    webhook_secret: str | None = None
-    salt: str = ""
-    version: int = 1
+
+class Volunteer(Registered, VolunteerProfile):
+    pass
 
 
 class ErasedVolunteer(BaseModel):

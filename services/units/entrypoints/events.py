@@ -1,54 +1,55 @@
-"""Units' AMQP side: dispatch's demand events keep units' copy of demands and communities."""
+"""Units' AMQP side: dispatch's demand events keep units' copy of demands and communities.
 
-from collections.abc import Awaitable, Callable
+Each map names exactly its queue's models (`shared.broker.topology`); the consumer refuses
+to start otherwise. Every handler applies its effect once: a redelivery finds the event
+processed and changes nothing.
+"""
 
-from services.units import demand_handlers
-from shared.broker.consumer import EventHandler
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from services.units.handlers import events, timers
+from shared.broker.consumer import Handler, HandlerMap, Incoming
 from shared.broker.topology import UNITS_DEMAND_EVENTS, UNITS_PRIVATE, ConsumerQueue
-from shared.events.envelope import CloudEvent
+from shared.events import catalogue as ev
+from shared.events.catalogue import EventData
 from shared.runtime import ServiceRuntime
 from shared.store.unit_of_work import Tx
 
-Work = Callable[[Tx, CloudEvent], Awaitable[None]]
+Work = Callable[[Tx, Incoming[Any]], Awaitable[None]]
 
-HANDLERS: dict[str, Work] = {
-    "community.registered": demand_handlers.on_community_registered,
-    "demand.published": demand_handlers.on_demand_published,
-    "demand.escalated": demand_handlers.on_demand_escalated,
-    "demand.cancelled": demand_handlers.on_demand_cancelled,
-    "demand.completed": demand_handlers.on_demand_completed,
-    "demand.expired": demand_handlers.on_demand_expired,
+DEMAND_EVENTS: Mapping[type[EventData], Work] = {
+    ev.CommunityRegistered: events.on_community_registered,
+    ev.DemandPublished: events.on_demand_published,
+    ev.DemandEscalated: events.on_demand_escalated,
+    ev.DemandCancelled: events.on_demand_cancelled,
+    ev.DemandCompleted: events.on_demand_completed,
+    ev.DemandExpired: events.on_demand_expired,
 }
 # From `whistle.private`, which audit does not record.
-PRIVATE_HANDLERS: dict[str, Work] = {
-    "demand.details": demand_handlers.on_demand_details,
+PRIVATE_EVENTS: Mapping[type[EventData], Work] = {
+    ev.DemandDetails: events.on_demand_details,
 }
 
 
 def once(
-    runtime: ServiceRuntime, work: Work, spec: ConsumerQueue = UNITS_DEMAND_EVENTS
-) -> EventHandler:
-    """Apply the effect exactly once: a redelivery finds the event processed, changes nothing."""
+    runtime: ServiceRuntime, spec: ConsumerQueue, works: Mapping[type[EventData], Work]
+) -> HandlerMap:
+    """Each work in its own transaction with the record that `spec`'s consumer applied it."""
 
-    async def handle(event: CloudEvent) -> None:
-        async def apply(tx: Tx) -> None:
-            await work(tx, event)
+    def handler(work: Work) -> Handler:
+        async def handle(event: Incoming[Any]) -> None:
+            async def apply(tx: Tx) -> None:
+                await work(tx, event)
 
-        await runtime.uow.run_once(spec.name, event, apply)
+            await runtime.uow.run_once(spec.name, event.envelope, apply)
 
-    return handle
+        return handle
+
+    return {model: handler(work) for model, work in works.items()}
 
 
 def register_consumers(runtime: ServiceRuntime) -> None:
-    runtime.consume(
-        UNITS_DEMAND_EVENTS,
-        {event_type: once(runtime, work) for event_type, work in HANDLERS.items()},
-    )
-    runtime.consume(
-        UNITS_PRIVATE,
-        {
-            event_type: once(runtime, work, UNITS_PRIVATE)
-            for event_type, work in PRIVATE_HANDLERS.items()
-        },
-    )
-    runtime.on_timer(demand_handlers.NO_SHOW_TIMER, demand_handlers.on_no_show_due)
+    runtime.consume(UNITS_DEMAND_EVENTS, once(runtime, UNITS_DEMAND_EVENTS, DEMAND_EVENTS))
+    runtime.consume(UNITS_PRIVATE, once(runtime, UNITS_PRIVATE, PRIVATE_EVENTS))
+    runtime.on_timer(timers.NO_SHOW_TIMER, timers.on_no_show_due)

@@ -8,6 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.units.domain.model import Claim, Demand, ServiceTotals, Unit, Volunteer
 from services.units.domain.rules import normalise_skills
+from services.units.handlers.commands import Recorded
 from shared.events.catalogue import Claimant, Contact, Location, UnitKind
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -66,6 +67,12 @@ class VolunteerPatch(Strict):
     contact: ContactIn | None = None
 
 
+SHOWN_ONCE = (
+    "HMAC key for `X-Whistle-Signature`, shown only in the answer that made it (registration, "
+    "or the correction that first set a webhook_url); rotate to replace"
+)
+
+
 class UnitOut(BaseModel):
     id: str
     name: str
@@ -91,11 +98,13 @@ class UnitOut(BaseModel):
 class UnitWithSecretOut(UnitOut):
     """The answer that creates a webhook secret: the only time it is shown."""
 
-    webhook_secret: str | None = Field(
-        None,
-        description="HMAC key for `X-Whistle-Signature`, shown only in the answer that made "
-        "it (registration, or the correction that first set a webhook_url); rotate to replace",
-    )
+    webhook_secret: str | None = Field(None, description=SHOWN_ONCE)
+
+    @classmethod
+    def recorded(cls, recorded: Recorded[Unit]) -> Self:
+        return cls.model_validate(
+            {**recorded.record.model_dump(), "webhook_secret": recorded.new_secret}
+        )
 
 
 class VolunteerOut(BaseModel):
@@ -115,20 +124,23 @@ class VolunteerOut(BaseModel):
 
 
 class VolunteerWithSecretOut(VolunteerOut):
-    webhook_secret: str | None = Field(
-        None,
-        description="HMAC key for `X-Whistle-Signature`, shown only in the answer that made "
-        "it (registration, or the correction that first set a webhook_url); rotate to replace",
-    )
+    webhook_secret: str | None = Field(None, description=SHOWN_ONCE)
 
     @classmethod
-    def of(cls, volunteer: Volunteer) -> Self:
-        return cls.model_validate(volunteer.model_dump())
+    def recorded(cls, recorded: Recorded[Volunteer]) -> Self:
+        return cls.model_validate(
+            {**recorded.record.model_dump(), "webhook_secret": recorded.new_secret}
+        )
 
 
 class WebhookSecretOut(BaseModel):
     id: str = Field(description="the unit or volunteer")
     webhook_secret: str = Field(description="the new key; the old one stops signing at once")
+
+    @classmethod
+    def recorded(cls, recorded: Recorded[Unit] | Recorded[Volunteer]) -> Self:
+        assert recorded.new_secret is not None  # a rotation always makes one
+        return cls(id=recorded.record.id, webhook_secret=recorded.new_secret)
 
 
 class CommunityOut(BaseModel):

@@ -1,0 +1,101 @@
+"""Units' handlers for dispatch's events, one per event type.
+
+Units keeps its own copy of each demand (and of the communities, to know streets and
+districts) from dispatch's events; each handler runs once per event (`run_once`) inside the
+transaction that records it, caused by the event (what it emits says so).
+"""
+
+from services.units.adapters import outgoing, repository
+from services.units.domain import codes
+from services.units.domain.model import RELEASABLE_STATUSES, Community, Demand, DemandStatus
+from services.units.handlers.timers import NO_SHOW_TIMER, no_show_key
+from shared.broker.consumer import Incoming
+from shared.clock import utcnow
+from shared.events.catalogue import (
+    ClaimReleased,
+    CommunityRegistered,
+    DemandCancelled,
+    DemandCompleted,
+    DemandDetails,
+    DemandEscalated,
+    DemandExpired,
+    DemandPublished,
+)
+from shared.store import timers
+from shared.store.unit_of_work import Tx
+
+
+async def on_community_registered(tx: Tx, event: Incoming[CommunityRegistered]) -> None:
+    data = event.data
+    await repository.save_community(
+        tx,
+        Community(id=data.community_id, name=data.name, street=data.street, district=data.district),
+    )
+
+
+async def on_demand_published(tx: Tx, event: Incoming[DemandPublished]) -> None:
+    data = event.data
+    demand = Demand.model_validate(
+        {
+            **data.model_dump(),
+            "id": data.demand_id,
+            "status": await repository.early_closure(tx, data.demand_id) or "open",
+        }
+    )
+    if await repository.insert_demand(tx, demand, codes.new_code()) and demand.status == "open":
+        # Accepted claims not checked in by the end become no-shows: stored, so it survives.
+        await timers.schedule(
+            tx, no_show_key(demand.id), NO_SHOW_TIMER, demand.ends_at, {"demand_id": demand.id}
+        )
+
+
+async def on_demand_details(tx: Tx, event: Incoming[DemandDetails]) -> None:
+    """The exact place and description, from the private exchange (never audited). Kept
+    apart from the demand, so it may arrive before or after the publication."""
+    data = event.data
+    await repository.save_demand_details(
+        tx,
+        data.demand_id,
+        {
+            "description": data.description,
+            "location": data.location.model_dump(mode="json"),
+        },
+    )
+
+
+async def _close(tx: Tx, demand_id: str, status: DemandStatus) -> bool:
+    """Close an open demand; True if it was open. A closure that overtook the demand's
+    publication is remembered, so the demand arrives closed."""
+    if await repository.close_demand(tx, demand_id, status) is not None:
+        return True
+    if await repository.get_demand(tx.db, demand_id, tx) is None:
+        await repository.remember_early_closure(tx, demand_id, status)
+    return False
+
+
+async def on_demand_escalated(tx: Tx, event: Incoming[DemandEscalated]) -> None:
+    await repository.set_level(tx, event.data.demand_id, event.data.to_level)
+
+
+async def on_demand_cancelled(tx: Tx, event: Incoming[DemandCancelled]) -> None:
+    """Cancellation releases every claim still holding or awaiting a place."""
+    data = event.data
+    if not await _close(tx, data.demand_id, "cancelled"):
+        return
+    await timers.cancel(tx, no_show_key(data.demand_id))
+    for held in await repository.claims_on(tx, data.demand_id, RELEASABLE_STATUSES):
+        released = await repository.move_claim(
+            tx,
+            held,
+            RELEASABLE_STATUSES,
+            {"status": "released", "reason": data.reason, "released_at": utcnow()},
+        )
+        outgoing.emit_claim(tx, ClaimReleased, released, reason=data.reason)
+
+
+async def on_demand_completed(tx: Tx, event: Incoming[DemandCompleted]) -> None:
+    await _close(tx, event.data.demand_id, "completed")
+
+
+async def on_demand_expired(tx: Tx, event: Incoming[DemandExpired]) -> None:
+    await _close(tx, event.data.demand_id, "expired")
