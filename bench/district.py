@@ -312,50 +312,59 @@ async def list_queues(vhost: str) -> dict[str, tuple[int, int]]:
 
 
 class AuditFollower:
-    """Audit's log, followed from the start by paging `/v1/events` (across every partition):
-    when each event was first seen, and how many of each type the log holds."""
+    """Audit's log, followed from the start by paging `/v1/events` in every partition: when
+    each event was first seen, and how many of each type the log holds."""
 
     def __init__(self, client: httpx.AsyncClient, replicas: Replicas) -> None:
         self.client = client
         self.replicas = replicas
-        self.after = 0
-        self.cursor: str | None = None
+        self.after: dict[str | None, int] = {}  # partition (None: the single chain) -> seq
         self.types: Counter[str] = Counter()
         self.ids: set[str] = set()
         self.seen: dict[tuple[str, str], float] = {}  # (type, demand or claim id) -> when
         self.stop = asyncio.Event()
         self.auditor = token(Role.AUDITOR, "district-auditor")
 
-    async def page(self) -> int:
-        # A partitioned log pages across partitions with `cursor` (its answer carries
-        # `next_cursor`); a single chain with `after`, the last seq seen.
-        params: dict[str, str | int] = {"limit": 1000}
-        if self.cursor is not None:
-            params["cursor"] = self.cursor
-        elif self.after:
-            params["after"] = self.after
+    async def partitions(self) -> list[str] | None:
+        """The log's partitions (`GET /v1/partitions`); None: a single chain, no such route."""
         response = await self.client.get(
-            f"{self.replicas.next('audit')}/v1/events",
-            headers=self.auditor,
-            params=params,
-            timeout=60,
+            f"{self.replicas.next('audit')}/v1/partitions", headers=self.auditor, timeout=60
         )
+        if response.status_code == 404:
+            return None
         response.raise_for_status()
-        body = response.json()
-        items = body["items"]
-        if body.get("next_cursor") is not None:
-            self.cursor = str(body["next_cursor"])
-        now = time.perf_counter()
-        for item in items:
-            event = item["event"]
-            data = event.get("data") or {}
-            self.types[event["type"]] += 1
-            self.ids.add(str(event["id"]))
-            key = data.get("claim_id") if event["type"] in CLAIM_TYPES else data.get("demand_id")
-            if key:
-                self.seen.setdefault((event["type"], str(key)), now)
-            self.after = int(item["seq"])
-        return len(items)
+        return [str(item["partition"]) for item in response.json()["items"]]
+
+    async def page(self) -> int:
+        """One page from each partition, after the last seq seen in it (a partition's `seq`
+        is its own; paging across partitions with a cursor would not see a partition grow
+        once the cursor has passed it)."""
+        names = await self.partitions()
+        read = 0
+        for name in names if names is not None else [None]:
+            params: dict[str, str | int] = {"limit": 1000, "after": self.after.get(name, 0)}
+            if name is not None:
+                params["partition"] = name
+            response = await self.client.get(
+                f"{self.replicas.next('audit')}/v1/events",
+                headers=self.auditor,
+                params=params,
+                timeout=60,
+            )
+            response.raise_for_status()
+            items = response.json()["items"]
+            now = time.perf_counter()
+            for item in items:
+                event = item["event"]
+                data = event.get("data") or {}
+                self.types[event["type"]] += 1
+                self.ids.add(str(event["id"]))
+                claim = event["type"] in CLAIM_TYPES
+                if key := data.get("claim_id") if claim else data.get("demand_id"):
+                    self.seen.setdefault((event["type"], str(key)), now)
+                self.after[name] = int(item["seq"])
+            read += len(items)
+        return read
 
     async def run(self) -> None:
         while not self.stop.is_set():
