@@ -177,3 +177,127 @@ async def test_the_last_of_5000_inserts_read_no_more_stored_documents_than_the_f
         await db[log_store.EVENTS].insert_one({"_id": 4999.0, "event_id": "evt-new"})
     with pytest.raises(DuplicateKeyError):
         await db[log_store.EVENTS].insert_one({"_id": 5001, "event_id": "evt-17"})
+
+
+# --- Collection features kept up to date by the changed rows --------------------------------
+
+
+async def _ids(db: Database, query: dict[str, Any]) -> list[Any]:
+    return sorted([d["_id"] async for d in db.c.find(query)], key=str)
+
+
+async def test_an_array_written_after_a_query_still_matches_its_elements(db: Database) -> None:
+    await db.c.create_index("k")
+    await db.c.insert_many([{"_id": "a", "k": 1}, {"_id": "b", "k": 2}])
+    assert await _ids(db, {"k": 1}) == ["a"]  # answered "no arrays at k" and cached it
+    await db.c.insert_one({"_id": "c", "k": [1, 3]})
+    assert await _ids(db, {"k": 1}) == ["a", "c"]
+    assert await _ids(db, {"k": 3}) == ["c"]
+    assert await _ids(db, {"k": {"$gt": 2}}) == ["c"]
+    await db.c.update_one({"_id": "b"}, {"$set": {"k": [2, 5]}})  # an update, too
+    assert await _ids(db, {"k": 5}) == ["b"]
+    assert await _ids(db, {"k": {"$size": 2}}) == ["b", "c"]
+
+
+async def test_a_decimal_written_after_a_query_compares_as_a_number(db: Database) -> None:
+    await db.c.insert_many([{"_id": "a", "n": 2}, {"_id": "b", "n": 3.5}])
+    assert await _ids(db, {"n": 2}) == ["a"]
+    assert await _ids(db, {"n": {"$gte": 3}}) == ["b"]
+    await db.c.insert_one({"_id": "c", "n": Decimal128("2.0")})
+    await db.c.insert_one({"_id": "d", "n": Decimal128("10")})
+    assert await _ids(db, {"n": 2}) == ["a", "c"]
+    assert await _ids(db, {"n": {"$gte": 3}}) == ["b", "d"]
+    assert await _ids(db, {"n": {"$type": "decimal"}}) == ["c", "d"]
+
+
+async def test_tagged_types_and_text_written_after_a_query_are_found(db: Database) -> None:
+    await db.c.insert_many([{"_id": "a", "v": "plain"}, {"_id": "b", "v": "zeta"}])
+    assert await _ids(db, {"v": {"$gt": "p"}}) == ["a", "b"]
+    await db.c.insert_one({"_id": "d", "v": "\u00e9t\u00e9"})  # non-ASCII sorts after ASCII
+    assert await _ids(db, {"v": {"$gt": "p"}}) == ["a", "b", "d"]
+    assert await _ids(db, {"v": {"$lt": "zz"}}) == ["a", "b"]
+    await db.c.insert_one({"_id": "c", "v": b"\x01\x02"})
+    assert await _ids(db, {"v": b"\x01\x02"}) == ["c"]
+    assert await _ids(db, {"v": {"$type": "binData"}}) == ["c"]
+
+
+async def test_a_rolled_back_array_is_forgotten_and_a_committed_one_found(db: Database) -> None:
+    await db.c.insert_one({"_id": "a", "k": 1})
+    assert await _ids(db, {"k": 1}) == ["a"]
+    async with db.client.start_session() as session:
+        await session.start_transaction()
+        await db.c.insert_one({"_id": "t", "k": [1, 7]}, session=session)
+        assert await _ids_in(db, {"k": 7}, session) == ["t"]
+        await session.abort_transaction()
+    assert await _ids(db, {"k": 7}) == []
+    async with db.client.start_session() as session:
+        await session.start_transaction()
+        await db.c.insert_one({"_id": "u", "k": [1, 8]}, session=session)
+        await session.commit_transaction()
+    assert await _ids(db, {"k": 8}) == ["u"]
+    assert await _ids(db, {"k": 1}) == ["a", "u"]
+
+
+async def _ids_in(db: Database, query: dict[str, Any], session: Any) -> list[Any]:
+    return sorted([d["_id"] async for d in db.c.find(query, session=session)], key=str)
+
+
+class SqliteSteps:
+    """SQLite virtual-machine steps on every connection the engine opens: the work SQLite
+    does for a command, counted (a scan of n rows costs about n times a keyed lookup)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def tick(self) -> int:
+        self.count += 1
+        return 0
+
+
+@pytest.fixture
+def steps(monkeypatch: pytest.MonkeyPatch) -> SqliteSteps:
+    counter = SqliteSteps()
+    original = SQLiteEngine._create_sqlite_connection
+
+    def counted(self: SQLiteEngine) -> Any:
+        connection = original(self)
+        connection.set_progress_handler(counter.tick, 100)
+        return connection
+
+    monkeypatch.setattr(SQLiteEngine, "_create_sqlite_connection", counted)
+    return counter
+
+
+async def test_reads_after_writes_do_no_more_sqlite_work_at_3000_documents_than_at_100(
+    db: Database, steps: SqliteSteps
+) -> None:
+    """Counted, not timed. notify's inbox shape: a write, then reads by owner. Unpatched, each
+    read after a write asked the whole collection whether it held arrays or decimals."""
+    await inbox.ensure_indexes(db)
+    notifications = db[inbox.NOTIFICATIONS]
+
+    async def round_trip(seq: int) -> int:
+        before = steps.count
+        owner = f"vol-{seq % 40}"
+        await notifications.insert_one(
+            {
+                "_id": f"evt-{seq}:{owner}",
+                "owner": owner,
+                "seq": seq,
+                "owner_seq": inbox.owner_seq(owner, seq),
+                "read": False,
+            }
+        )
+        await notifications.find({"owner": owner}).sort("seq", -1).to_list(20)
+        await notifications.count_documents({"owner": owner, "read": False})
+        return steps.count - before
+
+    early = [await round_trip(seq) for seq in range(1, 101)]
+    for seq in range(101, 2901):
+        await notifications.insert_one(
+            {"_id": f"fill-{seq}", "owner": f"vol-{seq % 40}", "seq": seq}
+        )
+    late = [await round_trip(seq) for seq in range(2901, 3001)]
+    # The reads return up to 20 documents either way; the late ones may page deeper into an
+    # index, never through the collection (unpatched: about 30x the early work).
+    assert sum(late) <= 2 * sum(early), f"early {sum(early)} steps, late {sum(late)}"
