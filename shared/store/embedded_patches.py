@@ -36,12 +36,13 @@ from mongoeco.core.bson_scalars import (
 )
 from mongoeco.core.codec import DocumentCodec
 from mongoeco.core.identity import id_contains_numeric_value
+from mongoeco.core.query_plan import EqualsCondition
 from mongoeco.engines import SQLiteEngine
 from mongoeco.engines._sqlite_connection import SQLiteConnection
 from mongoeco.engines._sqlite_reader import SQLiteScanReader
 from mongoeco.engines._sqlite_session_runtime import SQLiteSessionRuntime
 from mongoeco.engines.sqlite_query import json_path_for_field, path_array_prefixes
-from mongoeco.types import Decimal128  # type: ignore[attr-defined]
+from mongoeco.types import Decimal128, ObjectId  # type: ignore[attr-defined]
 from mongoeco.wire.sessions import WireSessionStore
 
 PATCHED_FOR = "4.11.0"
@@ -210,6 +211,7 @@ def apply() -> bool:
     SQLiteEngine._validate_document_against_unique_indexes = _validate_unique_by_index  # type: ignore[method-assign]
     _apply_features()
     _apply_reader_pool()
+    SQLiteEngine._translate_query_plan_with_multikey = _translate_by_primary_key  # type: ignore[method-assign]
     SQLiteEngine._whistle_patched = True  # type: ignore[attr-defined]
     return True
 
@@ -478,6 +480,32 @@ def _install_on_connect(original: Callable[[SQLiteEngine], None]) -> Callable[[S
             _features(self).ready(self)
 
     return connect
+
+
+# --- `_id` equality from the primary key -----------------------------------------------------
+#
+# mongoeco's SQL for `{"_id": "x"}` is `json_extract(document, '$._id') = 'x'`: a scan of the
+# whole collection for every find_one, update or delete by `_id` that is not one of its few
+# fast paths (measured: 180 x 100 SQLite steps per lookup at 2,000 documents). For a string or
+# ObjectId, the primary key (db_name, coll_name, storage_key) holds exactly one candidate, so
+# the same predicate is ANDed with `documents.storage_key = ?`: SQLite reads that one row and
+# still checks mongoeco's own predicate on it. Numbers (1 == 1.0), documents and arrays have
+# more than one candidate and keep mongoeco's SQL.
+
+_original_translate = SQLiteEngine._translate_query_plan_with_multikey
+
+
+def _translate_by_primary_key(
+    self: SQLiteEngine, db_name: str, coll_name: str, plan: Any
+) -> tuple[str, list[object]]:
+    sql, params = _original_translate(self, db_name, coll_name, plan)
+    if (
+        isinstance(plan, EqualsCondition)
+        and plan.field == "_id"
+        and type(plan.value) in (str, ObjectId)
+    ):
+        return f"(documents.storage_key = ? AND ({sql}))", [self._storage_key(plan.value), *params]
+    return sql, params
 
 
 # --- Read connections, kept for the next read ------------------------------------------------

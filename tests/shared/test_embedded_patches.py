@@ -12,7 +12,7 @@ from typing import Any
 
 import mongoeco
 import pytest
-from bson import Decimal128, Int64
+from bson import Decimal128, Int64, ObjectId
 from mongoeco.engines import SQLiteEngine
 from pymongo.errors import DuplicateKeyError
 
@@ -346,3 +346,35 @@ async def test_two_cursors_open_at_once_each_read_their_own_rows(db: Database) -
             got_odds.append((await odds.next())["_id"])
     assert got_evens == list(range(0, 300, 2))
     assert got_odds == list(range(1, 300, 2))
+
+
+# --- `_id` equality from the primary key -----------------------------------------------------
+
+
+async def test_id_equality_finds_updates_and_deletes_exactly_the_right_document(
+    db: Database,
+) -> None:
+    oid = ObjectId()
+    await db.c.insert_many(
+        [
+            {"_id": "1", "v": "string one"},
+            {"_id": 1, "v": "number one"},
+            {"_id": oid, "v": "object id"},
+            {"_id": {"a": "1"}, "v": "document"},
+            {"_id": "a\u00e9'\"", "v": "quotes and accents"},
+        ]
+    )
+    assert (await db.c.find_one({"_id": "1"}))["v"] == "string one"
+    assert (await db.c.find_one({"_id": 1.0}))["v"] == "number one"
+    assert (await db.c.find_one({"_id": oid}, {"v": 1}))["v"] == "object id"
+    assert (await db.c.find_one({"_id": "a\u00e9'\""}))["v"] == "quotes and accents"
+    assert await db.c.find_one({"_id": "2"}) is None
+    assert await db.c.find_one({"_id": str(oid)}) is None  # a string is not its ObjectId
+    assert await db.c.find_one({"_id": "1", "v": "number one"}) is None
+    assert await _ids(db, {"$or": [{"_id": "1"}, {"_id": oid}]}) == ["1", oid]
+    assert (await db.c.update_one({"_id": "1"}, {"$set": {"v": "changed"}})).modified_count == 1
+    assert (await db.c.find_one({"_id": 1}))["v"] == "number one"
+    assert (await db.c.find_one({"_id": "1"}))["v"] == "changed"
+    assert (await db.c.delete_one({"_id": oid})).deleted_count == 1
+    assert await db.c.count_documents({}) == 4
+    assert await db.c.find_one({"_id": oid}) is None
