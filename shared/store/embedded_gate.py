@@ -22,7 +22,8 @@ MongoDB answers them: left to mongoeco, they silently began a new transaction th
 the rest of the work without its first writes.
 
 Commands without a session (PyMongo's background killCursors, a raw client) take their turn
-like any other; only the handshake and monitoring commands, which touch no data, pass at once.
+like any other; only the handshake and monitoring commands (`ping` included, with or without
+a session), which touch no data, pass at once, so /readyz does not fail while a store works.
 Whatever contention still reaches mongoeco ("active transaction bound to another session",
 SQLite's "database is locked") comes back as the same busy answer, never as a bare error that
 the services could only report as a 500.
@@ -101,10 +102,12 @@ def _transaction_facts(header: Any, payload: bytes) -> _Facts:
     except Exception:
         return _NO_SESSION  # the server itself answers the malformed message
     command = next(iter(body), "")
+    if command in _UNGATED:
+        # No data, no engine (PyMongo sends even `ping` with a session): a readiness probe
+        # must not wait behind a transaction, or a busy store reads as a dead service.
+        return _NO_SESSION
     lsid = body.get("lsid")
     if lsid is None:
-        if command in _UNGATED:
-            return _NO_SESSION
         # A data command with no session is nobody's transaction: it waits like any other.
         return _Facts(_SESSIONLESS, command, starts=False, ends=False, in_transaction=False)
     return _Facts(

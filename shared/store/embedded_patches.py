@@ -1,7 +1,8 @@
 """Narrow, version-pinned fixes to the embedded MongoDB stand-in (mongoeco), applied on import.
 
 Each fix keeps MongoDB's semantics (tests/shared/test_embedded_patches.py checks them) and
-touches only what Whistle's workload runs into:
+touches only what Whistle's workload runs into. Found with py-spy on the stores under the
+load run (bench/load.py); each removes a cost that grew with the collection:
 
 - commitTransaction aborts a transaction whose commit failed, as MongoDB does.
 - An insert's `_id` uniqueness check is answered from the primary key instead of decoding
@@ -11,9 +12,21 @@ touches only what Whistle's workload runs into:
   lookup mongoeco already does is complete. A numeric `_id` equals every other number of the
   same value (1 == 1.0 == Int64(1) == Decimal128("1") for MongoDB): those few storage keys are
   looked up directly, and only Decimal128 ids, whose spellings vary, are compared by value.
+- Equality on a string or ObjectId `_id` reads that one row by the primary key; mongoeco's
+  SQL scanned the collection for every find_one, update and delete by `_id`.
+- The planner's questions about a collection (does any document hold an array, a Decimal128,
+  bytes, a double, non-ASCII text, another type at this field?) are kept up to date from the
+  rows that changed, instead of being asked of the whole collection after every write.
+- A finished reader's SQLite connection is kept for the next find instead of a connect, WAL
+  pragma and close per find.
 
 The fixes reach into mongoeco's internals, so they are written for one version. Another
 version gets none of them (the stand-in then stays correct but slow) and says so loudly.
+
+What they cannot fix: mongoeco's SQLite engine serves a query from an index only for exact
+`_id` and a few shapes on single-field ascending indexes; any other query (by owner, by
+community, a range, a sort) reads every document of its collection. Compound indexes are
+kept but never used to answer queries.
 """
 
 import sqlite3

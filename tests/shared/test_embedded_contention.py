@@ -213,3 +213,18 @@ async def test_a_transaction_aborted_for_going_quiet_is_retried_whole_never_half
         assert stored == [(2, 1), (2, 2)]  # one whole attempt, none of the aborted one
     finally:
         await client.close()
+
+
+async def test_ping_answers_at_once_while_a_transaction_holds_the_store(served: Served) -> None:
+    """/readyz pings the store (PyMongo sends it with a session): a store at work is not a
+    store that is down."""
+    client = make_client(served.url)
+    try:
+        db = client.contended
+        async with client.start_session() as session:
+            await session.start_transaction()
+            await db.things.insert_one({"_id": "in-tx"}, session=session)
+            assert (await asyncio.wait_for(db.command("ping"), WAIT_S / 2))["ok"] == 1.0
+            await session.commit_transaction()
+    finally:
+        await client.close()
