@@ -80,7 +80,7 @@ def audit_process(rabbitmq_url: str, mongodb_url: str) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a busy machine starts a service slowly
         while True:
             if process.poll() is not None:
                 raise SystemExit(f"the audit service exited ({process.returncode})")
@@ -90,7 +90,7 @@ def audit_process(rabbitmq_url: str, mongodb_url: str) -> Iterator[str]:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise SystemExit("the audit service did not become ready in 60 s")
+                raise SystemExit("the audit service did not become ready in 180 s")
             time.sleep(0.1)
         yield url
     finally:
