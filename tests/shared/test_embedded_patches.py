@@ -290,6 +290,7 @@ async def test_reads_after_writes_do_no_more_sqlite_work_at_3000_documents_than_
         counter = await counters.find_one_and_update(
             {"_id": owner}, {"$inc": {"seq": 1}}, upsert=True, return_document=True
         )
+        assert counter is not None
         await notifications.insert_one(
             {
                 "_id": f"evt-{seq}:{owner}",
@@ -339,7 +340,8 @@ async def test_two_cursors_open_at_once_each_read_their_own_rows(db: Database) -
     await db.c.insert_many([{"_id": i, "k": i % 2} for i in range(300)])
     evens = db.c.find({"k": 0}, batch_size=10).sort("_id", 1)
     odds = db.c.find({"k": 1}, batch_size=10).sort("_id", 1)
-    got_evens, got_odds = [], []
+    got_evens: list[int] = []
+    got_odds: list[int] = []
     async for a in evens:
         got_evens.append(a["_id"])
         if len(got_odds) < 150:
@@ -349,6 +351,12 @@ async def test_two_cursors_open_at_once_each_read_their_own_rows(db: Database) -
 
 
 # --- `_id` equality from the primary key -----------------------------------------------------
+
+
+async def _found(db: Database, *args: Any) -> dict[str, Any]:
+    document = await db.c.find_one(*args)
+    assert document is not None, args
+    return document
 
 
 async def test_id_equality_finds_updates_and_deletes_exactly_the_right_document(
@@ -364,17 +372,17 @@ async def test_id_equality_finds_updates_and_deletes_exactly_the_right_document(
             {"_id": "a\u00e9'\"", "v": "quotes and accents"},
         ]
     )
-    assert (await db.c.find_one({"_id": "1"}))["v"] == "string one"
-    assert (await db.c.find_one({"_id": 1.0}))["v"] == "number one"
-    assert (await db.c.find_one({"_id": oid}, {"v": 1}))["v"] == "object id"
-    assert (await db.c.find_one({"_id": "a\u00e9'\""}))["v"] == "quotes and accents"
+    assert (await _found(db, {"_id": "1"}))["v"] == "string one"
+    assert (await _found(db, {"_id": 1.0}))["v"] == "number one"
+    assert (await _found(db, {"_id": oid}, {"v": 1}))["v"] == "object id"
+    assert (await _found(db, {"_id": "a\u00e9'\""}))["v"] == "quotes and accents"
     assert await db.c.find_one({"_id": "2"}) is None
     assert await db.c.find_one({"_id": str(oid)}) is None  # a string is not its ObjectId
     assert await db.c.find_one({"_id": "1", "v": "number one"}) is None
     assert await _ids(db, {"$or": [{"_id": "1"}, {"_id": oid}]}) == ["1", oid]
     assert (await db.c.update_one({"_id": "1"}, {"$set": {"v": "changed"}})).modified_count == 1
-    assert (await db.c.find_one({"_id": 1}))["v"] == "number one"
-    assert (await db.c.find_one({"_id": "1"}))["v"] == "changed"
+    assert (await _found(db, {"_id": 1}))["v"] == "number one"
+    assert (await _found(db, {"_id": "1"}))["v"] == "changed"
     assert (await db.c.delete_one({"_id": oid})).deleted_count == 1
     assert await db.c.count_documents({}) == 4
     assert await db.c.find_one({"_id": oid}) is None
