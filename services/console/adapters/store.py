@@ -13,8 +13,7 @@ from datetime import datetime, timedelta
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from services.console.domain.accounts import Account, Language, Scope
-from shared.auth import Role
+from services.console.domain.accounts import Account, Language, Role, Scope
 from shared.ids import new_id
 from shared.store.mongo import Database, Document
 
@@ -48,7 +47,13 @@ def _account(doc: Document) -> Account:
         id=doc["_id"],
         login=doc["login"],
         role=Role(doc["role"]),
-        scope=Scope(doc.get("community"), doc.get("unit"), doc.get("volunteer")),
+        scope=Scope(
+            doc.get("community"),
+            doc.get("unit"),
+            doc.get("volunteer"),
+            doc.get("street"),
+            doc.get("district"),
+        ),
         name=doc.get("name") or doc["login"],
         active=doc.get("active", True),
         language=doc.get("language"),
@@ -76,6 +81,8 @@ async def create_account(
         "community": scope.community,
         "unit": scope.unit,
         "volunteer": scope.volunteer,
+        "street": scope.street,
+        "district": scope.district,
         "name": name,
         "active": True,
         "language": language,
@@ -213,7 +220,9 @@ async def create_invitation(
     invited_by: str,
     now: datetime,
     ttl: timedelta,
+    account_id: str | None = None,
 ) -> tuple[str, Document]:
+    """An invitation to make an account, or (with `account_id`) to set a new password."""
     token = new_secret()
     doc: Document = {
         "_id": digest(token),
@@ -222,6 +231,8 @@ async def create_invitation(
         "community_scope": scope.community,
         "unit": scope.unit,
         "volunteer": scope.volunteer,
+        "street": scope.street,
+        "district": scope.district,
         "name": name,
         "login_hint": login_hint,
         "community": community,
@@ -229,6 +240,7 @@ async def create_invitation(
         "created_at": now,
         "expires_at": now + ttl,
         "used_at": None,
+        "account_id": account_id,
     }
     await db.invitations.insert_one(doc)
     return token, doc
@@ -259,8 +271,49 @@ async def invitations_of_community(db: Database, community: str) -> list[Documen
 
 
 def scope_of(doc: Document) -> Scope:
-    return Scope(doc.get("community_scope"), doc.get("unit"), doc.get("volunteer"))
+    return Scope(
+        doc.get("community_scope"),
+        doc.get("unit"),
+        doc.get("volunteer"),
+        doc.get("street"),
+        doc.get("district"),
+    )
 
 
 def role_of(doc: Document) -> Role:
     return Role(doc["role"])
+
+
+# --- what the admin registered through the console -------------------------------------------
+# The services have no list of communities or units; the console keeps its own index of those
+# its admins registered, for the admin's and the street's screens (the services stay the
+# authority: every page reads the demands themselves from dispatch).
+
+
+async def remember(db: Database, kind: str, entry: Document, now: datetime) -> None:
+    await db.directory.update_one(
+        {"_id": f"{kind}:{entry['id']}"},
+        {"$set": {**entry, "kind": kind, "at": now}},
+        upsert=True,
+    )
+
+
+async def remembered(db: Database, kind: str, limit: int = 500) -> list[Document]:
+    cursor = db.directory.find({"kind": kind}).sort("at", -1).limit(limit)
+    return [doc async for doc in cursor]
+
+
+async def communities_under(db: Database, place: str) -> list[Document]:
+    """The communities whose street or district is `place`."""
+    cursor = db.directory.find(
+        {"kind": "community", "$or": [{"street": place}, {"district": place}]}
+    ).sort("id", 1)
+    return [doc async for doc in cursor.limit(500)]
+
+
+async def set_password(db: Database, account_id: str, password_hash: str) -> None:
+    """A new password (a reset invitation used): every open session of the account ends."""
+    await db.accounts.update_one(
+        {"_id": account_id}, {"$set": {"password_hash": password_hash, "active": True}}
+    )
+    await db.sessions.delete_many({"account_id": account_id})

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.console.adapters.services import Refused
 from services.console.domain.accounts import pick_language
 from services.console.entrypoints import (
     admin_pages,
@@ -15,6 +16,7 @@ from services.console.entrypoints import (
     secretary_pages,
     volunteer_pages,
 )
+from services.console.entrypoints.acting import problem_page
 from services.console.entrypoints.web import (
     HERE,
     CsrfRefused,
@@ -58,6 +60,12 @@ def install(app: FastAPI) -> None:
         _ = pages.translator(visit.language)
         text = _("This page is not for your account.")
         return page(pages, visit, "problem.html", status=403, problem=text)
+
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, refused: Refused) -> Response:
+        # A page that could not be read from a service says why, in the person's language;
+        # forms catch their refusals themselves and show them beside the fields.
+        return problem_page(pages_of(request), await visit_of(request), refused)
 
     @app.exception_handler(CsrfRefused)
     async def _csrf(request: Request, error: CsrfRefused) -> Response:

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from sse_starlette import EventSourceResponse
 
 from services.console.adapters.services import Refused, Services
+from services.console.domain.accounts import Role
 from services.console.entrypoints import forms, live
 from services.console.entrypoints.web import (
     CsrfChecked,
@@ -20,7 +21,6 @@ from services.console.entrypoints.web import (
     signed_in,
 )
 from services.console.entrypoints.words import refusal
-from shared.auth import Role
 
 router = APIRouter()
 HasInbox = signed_in(Role.SECRETARY, Role.VOLUNTEER, Role.UNIT)

@@ -30,9 +30,9 @@ from services.console.domain.accounts import (
     LANGUAGES,
     Account,
     Language,
+    Role,
     pick_language,
 )
-from shared.auth import Role
 from shared.clock import utcnow
 from shared.store.mongo import Database
 
