@@ -37,6 +37,9 @@ async def ensure_indexes(db: Database) -> None:
     await db.sessions.create_index("account_id")
     await db.sign_in_failures.create_index([("key", ASCENDING), ("at", ASCENDING)])
     await db.invitations.create_index("community")
+    await db.walls.create_index("owner")
+    await db.walls.create_index("id", unique=True)
+    await db.directory.create_index("kind")
 
 
 # --- accounts -------------------------------------------------------------------------------
@@ -317,3 +320,42 @@ async def set_password(db: Database, account_id: str, password_hash: str) -> Non
         {"_id": account_id}, {"$set": {"password_hash": password_hash, "active": True}}
     )
     await db.sessions.delete_many({"account_id": account_id})
+
+
+# --- wall screens ----------------------------------------------------------------------------
+# A wall link's token is its only key (a screen on the office wall cannot sign in); it is
+# stored as a digest, opens only the read-only wall of one place, and is revoked at once.
+
+
+async def create_wall(
+    db: Database, *, owner: str, place: str, label: str, now: datetime
+) -> tuple[str, Document]:
+    token = new_secret()
+    doc: Document = {
+        "_id": digest(token),
+        "id": new_id("wall"),
+        "owner": owner,
+        "place": place,
+        "label": label,
+        "created_at": now,
+        "revoked_at": None,
+    }
+    await db.walls.insert_one(doc)
+    return token, doc
+
+
+async def live_wall(db: Database, token: str) -> Document | None:
+    doc: Document | None = await db.walls.find_one({"_id": digest(token), "revoked_at": None})
+    return doc
+
+
+async def walls_of(db: Database, owner: str) -> list[Document]:
+    cursor = db.walls.find({"owner": owner}).sort("created_at", -1).limit(100)
+    return [doc async for doc in cursor]
+
+
+async def revoke_wall(db: Database, owner: str, wall_id: str, now: datetime) -> bool:
+    result = await db.walls.update_one(
+        {"id": wall_id, "owner": owner, "revoked_at": None}, {"$set": {"revoked_at": now}}
+    )
+    return result.modified_count == 1

@@ -11,10 +11,13 @@ from services.console.adapters.services import Refused
 from services.console.domain.accounts import pick_language
 from services.console.entrypoints import (
     admin_pages,
+    audit_pages,
     auth_pages,
     inbox_pages,
+    oversight_pages,
     secretary_pages,
     volunteer_pages,
+    wall_pages,
 )
 from services.console.entrypoints.acting import problem_page
 from services.console.entrypoints.web import (
@@ -32,11 +35,14 @@ from shared.store.mongo import ping
 ROUTERS = (
     auth_pages.router,
     admin_pages.router,
+    audit_pages.router,
     inbox_pages.router,
+    oversight_pages.router,
     # The secretary's `/demands/new` must come before the claimer's `/demands/{id}` (the page
     # both roles share, which shows each its own view).
     secretary_pages.router,
     volunteer_pages.router,
+    wall_pages.router,
 )
 
 

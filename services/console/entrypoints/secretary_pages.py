@@ -13,7 +13,7 @@ from sse_starlette import EventSourceResponse
 from services.console.adapters import store
 from services.console.adapters.qr import qr_svg
 from services.console.adapters.services import Refused, Services
-from services.console.domain.accounts import Account, Role, Scope
+from services.console.domain.accounts import OVERSIGHT, Account, Role, Scope
 from services.console.domain.series import MAX_DAYS, Shift, repeat_daily
 from services.console.entrypoints import forms, live
 from services.console.entrypoints.acting import Shown, act, invitation_shown, posting, shown, to
@@ -274,9 +274,16 @@ async def _names(
 
 async def secretary_view(services: Services, account: Account, demand_id: str) -> dict[str, Any]:
     demand = await services.call(account, "dispatch", "GET", f"/v1/demands/{demand_id}")
-    claims = (
-        await services.call(account, "units", "GET", "/v1/claims", params={"demand_id": demand_id})
-    )["items"]
+    try:
+        claims = (
+            await services.call(
+                account, "units", "GET", "/v1/claims", params={"demand_id": demand_id}
+            )
+        )["items"]
+    except Refused:
+        if account.role not in OVERSIGHT:
+            raise
+        claims = []  # street and district staff see the demand; its claims stay the community's
     claims.sort(key=lambda claim: claim["created_at"])
     names = await _names(services, account, claims)
     try:
