@@ -5,6 +5,7 @@ and the responsiveness report (table, SVG bar chart, rules and weights, CSV).
 Audit answers every question; the console only asks on the auditor's behalf and draws."""
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -30,16 +31,24 @@ Auditor = signed_in(Role.AUDITOR)
 FILTERS = ("type", "subject", "community_id", "since", "until")
 PAGE = 50
 GROUPINGS = ("unit", "community", "volunteer")
+SECONDS = "%Y-%m-%dT%H:%M:%S"  # a datetime-local field's value to the second
 
 
-def _filters(request: Request, settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
-    """The filters as typed (for the form) and as audit's query (times as instants)."""
-    typed = {key: request.query_params.get(key, "").strip()[:200] for key in FILTERS}
+def asked(
+    request: Request, settings: Settings, keys: tuple[str, ...], times: tuple[str, ...]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """A query form's fields as typed (to show again) and as audit's query: only what was
+    filled in, the `times` (local wall-clock fields) as instants in the console's zone."""
+    typed = {key: request.query_params.get(key, "").strip()[:200] for key in keys}
     query = {key: value for key, value in typed.items() if value}
-    for key in ("since", "until"):
+    for key in times:
         if key in query:
             query[key] = forms.local_instant(query[key], settings.zone) or ""
     return typed, query
+
+
+def _filters(request: Request, settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
+    return asked(request, settings, FILTERS, ("since", "until"))
 
 
 @router.get("/audit/events")
@@ -129,7 +138,8 @@ async def demand_story(
     for item in items:
         item["offset"] = round(100 * (item.get("since_whistle_s") or 0) / longest, 2)
         item["at"] = parse_instant(item["event"]["time"])
-    first = items[0]["at"] if items else None
+    # The form starts one second after the whistle: "what did the secretary know then?"
+    first = items[0]["at"] + timedelta(seconds=1) if items else None
     return page(
         pages,
         visit,
@@ -139,7 +149,7 @@ async def demand_story(
         more=timeline.get("next_after") is not None,
         state=state,
         state_problem=state_problem,
-        as_of=typed_as_of or (forms.local_field(first, settings.zone) if first else ""),
+        as_of=typed_as_of or (first.astimezone(settings.zone).strftime(SECONDS) if first else ""),
         asked=bool(typed_as_of),
     )
 
@@ -163,16 +173,9 @@ async def verify(
 
 
 def _report_query(request: Request, settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
-    typed = {
-        key: request.query_params.get(key, "").strip()[:64]
-        for key in ("from", "to", "by", "community_id")
-    }
+    typed, query = asked(request, settings, ("from", "to", "by", "community_id"), ("from", "to"))
     if typed["by"] not in GROUPINGS:
-        typed["by"] = "unit"
-    query = {key: value for key, value in typed.items() if value}
-    for key in ("from", "to"):
-        if key in query:
-            query[key] = forms.local_instant(query[key], settings.zone) or ""
+        typed["by"] = query["by"] = "unit"
     return typed, query
 
 
