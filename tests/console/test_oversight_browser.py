@@ -88,6 +88,27 @@ def demand(stack: Stack, demand_id: str) -> dict[str, Any]:
     return found
 
 
+def claim(stack: Stack, demand_id: str, volunteer_id: str) -> dict[str, Any]:
+    """A volunteer's claim, once units has heard of the demand (dispatch tells it by event)."""
+    token = make_token("volunteer", volunteer=volunteer_id)
+
+    def attempt() -> dict[str, Any] | None:
+        answer = httpx.post(
+            f"{stack.services['units'].url}/v1/demands/{demand_id}/claims",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"waitlist": False},
+            timeout=20,
+        )
+        if answer.status_code == 404:
+            return None
+        assert answer.status_code == 201, answer.text
+        found: dict[str, Any] = answer.json()
+        return found
+
+    found: dict[str, Any] = wait_for(attempt, f"units knowing {demand_id}")
+    return found
+
+
 def wait_for(check: Any, what: str, within_s: float = 30) -> Any:
     deadline = time.monotonic() + within_s
     while True:
@@ -294,8 +315,7 @@ def test_the_roster_prints_on_one_a4_page(
         ends_at=(now + timedelta(hours=10)).isoformat(),
         location={"address": "东门路 12 号"},
     )
-    volunteer = make_token("volunteer", volunteer=world["volunteer"]["id"])
-    api(stack, "units", "POST", f"/v1/demands/{shift['id']}/claims", volunteer, json={})
+    claim(stack, shift["id"], world["volunteer"]["id"])
     page = someone(browser, outside)
     sign_in(page, stack, "zh-CN", "sec-east")
     page.goto(f"{stack.url}/demands/{shift['id']}/roster")
@@ -449,15 +469,7 @@ def test_the_wall_is_live_read_only_and_stops_when_revoked(
         assert not [c for c in context.cookies() if c["name"] == "whistle_session"]
 
     # A claim shows on the wall within 2 s, without a reload.
-    volunteer_token = make_token("volunteer", volunteer=world["volunteer"]["id"])
-    api(
-        stack,
-        "units",
-        "POST",
-        f"/v1/demands/{world['soon']}/claims",
-        volunteer_token,
-        json={"waitlist": False},
-    )
+    claim(stack, world["soon"], world["volunteer"]["id"])
     wait_for(lambda: demand(stack, world["soon"])["filled"] == 1, "dispatch counting the claim")
     claimed_at = time.monotonic()
     for wall in walls:
@@ -472,12 +484,13 @@ def test_the_wall_is_live_read_only_and_stops_when_revoked(
         assert http.request(method, f"/wall/{token}").status_code == 405
         assert http.request(method, f"/wall/{token}/stream").status_code == 405
     wall_request = walls[0].request
-    for path, data in (
+    writes: tuple[tuple[str, dict[str, str | float | bool]], ...] = (
         ("/demands/new", {"title": "x", "slots": "1"}),
         (f"/demands/{world['soon']}/cancel", {"reason": "x"}),
         ("/walls", {"label": "x"}),
         ("/inbox/read", {"up_to": "1"}),
-    ):
+    )
+    for path, data in writes:
         refused = wall_request.post(f"{stack.url}{path}", form=data, max_redirects=0)
         assert refused.status in (303, 403), (path, refused.status)
         assert refused.status == 403 or "/sign-in" in refused.headers.get("location", "")
