@@ -56,15 +56,16 @@ async def _admin_page(
 ) -> Response:
     context.setdefault("errors", {})
     context.setdefault("values", {})
+    accounts = await store.list_accounts(db)
     return page(
         pages,
         visit,
         "admin.html",
         status=status,
-        accounts=await store.list_accounts(db),
+        accounts=accounts,
         communities=await store.remembered(db, "community"),
         units=await store.remembered(db, "unit"),
-        volunteers=[a for a in await store.list_accounts(db) if a.role is Role.VOLUNTEER],
+        volunteers=[a for a in accounts if a.role is Role.VOLUNTEER],
         unit_kinds=UNIT_KINDS,
         invitable=INVITABLE,
         **context,

@@ -33,6 +33,7 @@ from services.console.entrypoints.web import (
     signed_in,
 )
 from shared.clock import utcnow
+from shared.store.mongo import Document
 
 router = APIRouter()
 WALL_ROLES = (Role.SECRETARY, *OVERSIGHT)
@@ -87,13 +88,16 @@ async def revoke_wall(wall_id: str, request: Request, db: Db, visit: Visit = Pos
 # --- the wall itself -------------------------------------------------------------------------
 
 
-async def _owner(db: Db, token: str) -> Account | None:
-    """The account a live link reads as; None when revoked, unknown or its owner disabled."""
+async def _opened(db: Db, token: str) -> tuple[Document, Account] | None:
+    """The link and the account it reads as; None when revoked, unknown or its owner is
+    disabled (or no longer of a role that has a wall)."""
     wall = await store.live_wall(db, token[:100])
     if wall is None:
         return None
     owner = await store.account_by_id(db, wall["owner"])
-    return owner if owner is not None and owner.active and owner.role in WALL_ROLES else None
+    if owner is None or not owner.active or owner.role not in WALL_ROLES:
+        return None
+    return wall, owner
 
 
 async def _claims(services: Services, owner: Account, demand_id: str) -> tuple[str, list[Any]]:
@@ -150,20 +154,20 @@ async def wall(
     settings: Settings,
     db: Db,
 ) -> Response:
-    owner = await _owner(db, token)
+    opened = await _opened(db, token)
     language: Language = pick_language(request.query_params.get("lang")) or "zh-CN"
-    if owner is None:
+    if opened is None:
         body = pages.render(language, "wall_gone.html", lang=language)
         return Response(body, status_code=410, media_type="text/html; charset=utf-8")
+    wall_doc, owner = opened
     language = _language(request, owner)
     html = await _wall_html(pages, services, settings, owner, language)
-    wall_doc = await store.live_wall(db, token[:100])
     body = pages.render(
         language,
         "wall.html",
         lang=language,
         live_html=html,
-        label=(wall_doc or {}).get("label", ""),
+        label=wall_doc.get("label", ""),
         stream=f"/wall/{token}/stream?lang={language}",
         now=utcnow(),
     )
@@ -183,14 +187,14 @@ async def wall_stream(
     settings: Settings,
     db: Db,
 ) -> Response:
-    owner = await _owner(db, token)
-    if owner is None:
+    opened = await _opened(db, token)
+    if opened is None:
         return Response("revoked\n", status_code=410, media_type="text/plain")
-    language = _language(request, owner)
-    account = owner
+    _wall, account = opened
+    language = _language(request, account)
 
     async def lives() -> bool:
-        return await _owner(db, token) is not None
+        return await _opened(db, token) is not None
 
     gone = pages.render(language, "_wall_gone.html")
     stream: EventSourceResponse = live.stream_while(
