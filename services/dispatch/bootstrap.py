@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from services.dispatch.adapters import reach, repository
 from services.dispatch.config import DispatchSettings
-from services.dispatch.entrypoints import events, http
+from services.dispatch.entrypoints import events, http, problems
 from shared.http.app import create_service_app
 from shared.runtime import ServiceRuntime
 
@@ -23,4 +23,5 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
         runtime,
         [http.router],
         description="Secretaries post demands; the escalation ladder runs here.",
+        refusals=problems.REFUSALS,
     )

@@ -208,6 +208,27 @@ class DemandCompleted(EventData):
     summary: str | None = None
 
 
+class DemandUpdated(EventData):
+    """A secretary edited an open demand: its editable fields as they now are (all of them,
+    so a consumer needs no earlier edit), which of them changed, and the demand's version
+    after the edit (edits may arrive out of order: keep the highest)."""
+
+    TYPE = "demand.updated"
+    PRODUCER = "dispatch"
+    SUBJECT = "the demand id"
+    WHEN = "the secretary edits a live demand's title, slots, priority, skills or `fill_by`"
+
+    demand_id: str
+    community_id: str
+    version: int
+    changed: tuple[str, ...]
+    title: str
+    slots: int
+    priority: Priority
+    skills: tuple[str, ...] = ()
+    fill_by: AwareDatetime
+
+
 class DemandExpired(EventData):
     """Not in the contract's table: `ends_at` passed before the secretary completed it."""
 
@@ -499,6 +520,7 @@ _ALL: tuple[type[EventData], ...] = (
     DemandEscalated,
     DemandCancelled,
     DemandCompleted,
+    DemandUpdated,
     DemandExpired,
     DemandFilled,
     DemandReopened,

@@ -15,7 +15,6 @@ from tests.dispatch.support import (
     DispatchDb,
     assert_problem,
     demand_body,
-    dispatch_db,
     post_demand,
     register_community,
     sign,
@@ -25,22 +24,9 @@ from tests.support.processes import ServiceProcess
 
 
 @pytest.fixture(scope="module")
-def dispatch(start_module_service: Callable[..., ServiceProcess]) -> ServiceProcess:
-    return start_module_service("dispatch")
-
-
-@pytest.fixture(scope="module")
 async def client(dispatch: ServiceProcess) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=dispatch.url, timeout=15) as http:
         yield http
-
-
-@pytest.fixture(scope="module")
-async def db(module_service_env: dict[str, str]) -> AsyncIterator[DispatchDb]:
-    async with dispatch_db(
-        module_service_env["MONGODB_URL"], module_service_env["WHISTLE_DB_PREFIX"]
-    ) as database:
-        yield database
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from tests.dispatch.support import (
     assert_problem,
     demand_body,
     demand_state,
-    dispatch_db,
     eventually,
     iso,
     post_demand,
@@ -46,11 +45,6 @@ def dispatch(start_module_service: Callable[..., ServiceProcess]) -> ServiceProc
 
 
 @pytest.fixture(scope="module")
-def rabbitmq_url(module_service_env: dict[str, str]) -> str:
-    return module_service_env["RABBITMQ_URL"]
-
-
-@pytest.fixture(scope="module")
 async def client(dispatch: ServiceProcess) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=dispatch.url, timeout=15) as http:
         admin = sign("admin")
@@ -62,17 +56,9 @@ async def client(dispatch: ServiceProcess) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-@pytest.fixture(scope="module")
-async def db(module_service_env: dict[str, str]) -> AsyncIterator[DispatchDb]:
-    async with dispatch_db(
-        module_service_env["MONGODB_URL"], module_service_env["WHISTLE_DB_PREFIX"]
-    ) as database:
-        yield database
-
-
 @pytest.fixture
-async def events(rabbitmq_url: str) -> AsyncIterator[EventCollector]:
-    async with collect(rabbitmq_url, "demand.escalated", "demand.expired") as collector:
+async def events(module_rabbitmq_url: str) -> AsyncIterator[EventCollector]:
+    async with collect(module_rabbitmq_url, "demand.escalated", "demand.expired") as collector:
         yield collector
 
 
@@ -157,11 +143,11 @@ async def test_a_community_sets_its_own_step(
 
 
 async def test_a_demand_filled_in_time_does_not_escalate(
-    client: httpx.AsyncClient, events: EventCollector, db: DispatchDb, rabbitmq_url: str
+    client: httpx.AsyncClient, events: EventCollector, db: DispatchDb, module_rabbitmq_url: str
 ) -> None:
     demand = await post_demand(client, SECRETARY, urgent(COMMUNITY, 3.0, slots=1))
     facts = UnitsFacts(demand)
-    await publish(rabbitmq_url, facts.accepted("a", 1, filled=1), facts.filled(1))
+    await publish(module_rabbitmq_url, facts.accepted("a", 1, filled=1), facts.filled(1))
     timer = await eventually(
         lambda: db.db["timers"].find_one({"_id": f"escalate:{demand['id']}:street"}),
         lambda found: found is not None and found["state"] == "fired",
@@ -173,7 +159,7 @@ async def test_a_demand_filled_in_time_does_not_escalate(
     assert of(events.of_type("demand.escalated"), demand["id"]) == []
 
     # A slot opening after `fill_by` takes the ladder up again, one step later.
-    await publish(rabbitmq_url, facts.withdrawn("a", 1, filled=0), facts.reopened(0))
+    await publish(module_rabbitmq_url, facts.withdrawn("a", 1, filled=0), facts.reopened(0))
     (resumed,) = await escalations(events, demand["id"], 1)
     assert resumed["data"]["to_level"] == "street"
 
@@ -200,8 +186,9 @@ async def test_a_cancelled_demand_does_not_escalate(
 async def test_an_unfinished_demand_expires_when_its_shift_ends(
     client: httpx.AsyncClient, events: EventCollector
 ) -> None:
+    starts = soon(0.5)  # one moment for both: two calls may land in different milliseconds
     body = demand_body(
-        COMMUNITY, starts_at=iso(soon(0.5)), ends_at=iso(soon(3.0)), fill_by=iso(soon(0.5))
+        COMMUNITY, starts_at=iso(starts), ends_at=iso(soon(3.0)), fill_by=iso(starts)
     )
     demand = await post_demand(client, SECRETARY, body)
     await eventually(
@@ -220,12 +207,12 @@ async def test_an_unfinished_demand_expires_when_its_shift_ends(
 
 
 async def test_a_filled_demand_nobody_checked_in_for_expires(
-    client: httpx.AsyncClient, events: EventCollector, rabbitmq_url: str
+    client: httpx.AsyncClient, events: EventCollector, module_rabbitmq_url: str
 ) -> None:
     body = demand_body(COMMUNITY, starts_at=iso(soon(0.5)), ends_at=iso(soon(4.0)), slots=1)
     demand = await post_demand(client, SECRETARY, body)
     facts = UnitsFacts(demand)
-    await publish(rabbitmq_url, facts.accepted("a", 1, filled=1), facts.filled(1))
+    await publish(module_rabbitmq_url, facts.accepted("a", 1, filled=1), facts.filled(1))
     await eventually(
         lambda: _ready(events.of_type("demand.expired")),
         lambda seen: len(of(seen, demand["id"])) == 1,
@@ -237,13 +224,13 @@ async def test_a_filled_demand_nobody_checked_in_for_expires(
 
 
 async def test_a_demand_in_progress_gets_a_grace_period_to_be_confirmed(
-    client: httpx.AsyncClient, events: EventCollector, rabbitmq_url: str
+    client: httpx.AsyncClient, events: EventCollector, module_rabbitmq_url: str
 ) -> None:
     ends = soon(4.0)  # time enough for the check-in to arrive first, even on a busy machine
     body = demand_body(COMMUNITY, starts_at=iso(soon(0.5)), ends_at=iso(ends), slots=1)
     demand = await post_demand(client, SECRETARY, body)
     facts = UnitsFacts(demand)
-    await publish(rabbitmq_url, facts.accepted("a", 1, filled=1), facts.checked_in("a", 1))
+    await publish(module_rabbitmq_url, facts.accepted("a", 1, filled=1), facts.checked_in("a", 1))
     await eventually(
         lambda: demand_state(client, SECRETARY, demand["id"]),
         lambda state: state["status"] == "in_progress",

@@ -2,7 +2,7 @@
 of the communities they serve (learnt from units' registry events), the exact place and the
 description only while their claim is accepted; anything else is a 403, a list is filtered."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -37,23 +37,13 @@ PLACE = {"grid": "G7", "building": "Building 3", "address": "Flat 201, 5 Elm Lan
 
 
 @pytest.fixture(scope="module")
-def dispatch(start_module_service: Callable[..., ServiceProcess]) -> ServiceProcess:
-    return start_module_service("dispatch")
-
-
-@pytest.fixture(scope="module")
-def rabbitmq_url(module_service_env: dict[str, str]) -> str:
-    return module_service_env["RABBITMQ_URL"]
-
-
-@pytest.fixture(scope="module")
 async def client(dispatch: ServiceProcess) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=dispatch.url, timeout=15) as http:
         yield http
 
 
 @pytest.fixture(scope="module")
-async def demands(client: httpx.AsyncClient, rabbitmq_url: str) -> dict[str, dict[str, Any]]:
+async def demands(client: httpx.AsyncClient, module_rabbitmq_url: str) -> dict[str, dict[str, Any]]:
     admin = sign("admin")
     await register_community(client, admin, NORTH, street="s-reach", district="d-reach")
     await register_community(client, admin, SOUTH, street="s-reach", district="d-reach")
@@ -64,7 +54,7 @@ async def demands(client: httpx.AsyncClient, rabbitmq_url: str) -> dict[str, dic
     )
     south = await post_demand(client, sign("secretary", community=SOUTH), demand_body(SOUTH))
     await publish(
-        rabbitmq_url,
+        module_rabbitmq_url,
         event_of(
             VolunteerRegistered(volunteer_id="vol-n", name="Wang", community_id=NORTH),
             subject="vol-n",
@@ -115,7 +105,7 @@ async def test_a_volunteer_and_a_unit_read_only_their_communities_demands(
 
 
 async def test_the_exact_place_reaches_a_claimant_only_while_the_claim_is_accepted(
-    client: httpx.AsyncClient, rabbitmq_url: str, demands: dict[str, dict[str, Any]]
+    client: httpx.AsyncClient, module_rabbitmq_url: str, demands: dict[str, dict[str, Any]]
 ) -> None:
     demand = demands["north"]
     before = (await _get(client, VOLUNTEER, demand["id"])).json()
@@ -141,7 +131,7 @@ async def test_the_exact_place_reaches_a_claimant_only_while_the_claim_is_accept
         "headcount": 1,
     }
     accepted = event_of(ClaimAccepted(**claim, filled=1, slots=4), subject=demand["id"])
-    await publish(rabbitmq_url, accepted)
+    await publish(module_rabbitmq_url, accepted)
     after = await eventually(
         lambda: _get(client, VOLUNTEER, demand["id"]),
         lambda response: not response.json()["details_withheld"],
@@ -154,7 +144,7 @@ async def test_the_exact_place_reaches_a_claimant_only_while_the_claim_is_accept
 
     withdrawn = event_of(ClaimWithdrawn(**claim, filled=0, slots=4), subject=demand["id"])
     late = event_of(ClaimAccepted(**claim, filled=1, slots=4), subject=demand["id"])
-    await publish(rabbitmq_url, withdrawn, late)  # an accept arriving late revives nothing
+    await publish(module_rabbitmq_url, withdrawn, late)  # an accept arriving late revives nothing
     again = await eventually(
         lambda: _get(client, VOLUNTEER, demand["id"]),
         lambda response: response.json()["details_withheld"],

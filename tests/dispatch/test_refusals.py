@@ -6,7 +6,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -47,11 +47,6 @@ class Setup:
     db: DispatchDb
     published: int = 0
     seen: set[str] = field(default_factory=set)
-
-
-@pytest.fixture(scope="module")
-def dispatch(start_module_service: Callable[..., ServiceProcess]) -> ServiceProcess:
-    return start_module_service("dispatch")
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,6 @@ or unit simply sees no demands yet.
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from shared.auth import Principal, Role
 from shared.events.catalogue import ClaimData
 from shared.store.mongo import Database
@@ -28,20 +26,6 @@ REACH = "reach"
 CLAIMANTS = "claimants"
 
 ClaimantState = Literal["accepted", "ended"]
-REGISTRATIONS = ("unit.registered", "volunteer.registered")
-
-
-class Registration(BaseModel):
-    """Only the ids of a registration: dispatch reads no personal data from it."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    unit_id: str | None = None
-    volunteer_id: str | None = None
-    communities: tuple[str, ...] = ()
-    community_id: str | None = None
-
-
 _CLAIMANT_TYPES = {Role.VOLUNTEER: "volunteer", Role.UNIT: "unit"}
 
 
@@ -53,15 +37,13 @@ def _reach_id(kind: str, identity: str) -> str:
     return f"{kind}:{identity}"
 
 
-async def record_registration(tx: Tx, event_type: str, data: Registration) -> None:
-    if event_type == "unit.registered" and data.unit_id:
-        key, communities = _reach_id("unit", data.unit_id), list(data.communities)
-    elif event_type == "volunteer.registered" and data.volunteer_id and data.community_id:
-        key, communities = _reach_id("volunteer", data.volunteer_id), [data.community_id]
-    else:
-        raise ValueError(f"{event_type} without the ids dispatch needs")
+async def record_reach(tx: Tx, kind: str, identity: str, communities: Sequence[str]) -> None:
+    """The communities the `kind` ("unit" or "volunteer") `identity` serves."""
     await tx.db[REACH].replace_one(
-        {"_id": key}, {"communities": communities}, upsert=True, session=tx.session
+        {"_id": _reach_id(kind, identity)},
+        {"communities": list(communities)},
+        upsert=True,
+        session=tx.session,
     )
 
 

@@ -6,12 +6,14 @@ fact about a claim reads its record by key); the demand keeps only the totals.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
 from services.dispatch.domain.claims import ClaimRecord
 from services.dispatch.domain.model import Community, Demand
+from shared.clock import as_utc
 from shared.store.mongo import Database, Document
 from shared.store.unit_of_work import RetryTransaction, Tx
 
@@ -25,6 +27,12 @@ PLACES = "places"
 
 class AlreadyExists(Exception):
     pass
+
+
+def stored(moment: datetime) -> datetime:
+    """The instant as MongoDB keeps it (UTC, milliseconds): answer and compare what is stored."""
+    moment = as_utc(moment)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 async def ensure_indexes(db: Database) -> None:

@@ -10,6 +10,7 @@ reopenings, check-ins) arriving after the end are recorded but move the status n
 from dataclasses import dataclass
 from typing import Literal
 
+from services.dispatch.domain.refusals import DemandClosed, DemandNotStarted, SlotsBelowAccepted
 from shared.events.catalogue import Level
 
 Status = Literal["open", "filled", "in_progress", "completed", "cancelled", "expired"]
@@ -18,15 +19,6 @@ Status = Literal["open", "filled", "in_progress", "completed", "cancelled", "exp
 CLOSED: frozenset[Status] = frozenset({"completed", "cancelled", "expired"})
 # Where the whistle goes when nobody answers at the current level.
 NEXT_LEVEL: dict[Level, Level] = {"community": "street", "street": "district"}
-
-
-class TransitionRefused(Exception):
-    """A command that the demand's status does not allow; `slug` names the refusal."""
-
-    def __init__(self, slug: str, detail: str) -> None:
-        super().__init__(detail)
-        self.slug = slug
-        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -42,8 +34,8 @@ class Lifecycle:
         return self.status in CLOSED
 
 
-def _closed(state: Lifecycle, action: str) -> TransitionRefused:
-    return TransitionRefused("demand-closed", f"the demand is already {state.status}: {action}")
+def _closed(state: Lifecycle, action: str) -> DemandClosed:
+    return DemandClosed(f"the demand is already {state.status}: {action}")
 
 
 def with_fill(state: Lifecycle, filled: int) -> Lifecycle:
@@ -71,11 +63,20 @@ def complete(state: Lifecycle) -> Lifecycle:
     if state.closed:
         raise _closed(state, "it cannot be completed")
     if state.status == "open" and state.filled == 0:
-        raise TransitionRefused(
-            "demand-not-started",
+        raise DemandNotStarted(
             "nobody has claimed or checked in for this demand yet: cancel it instead",
         )
     return Lifecycle("completed", state.filled, state.slots)
+
+
+def resize(state: Lifecycle, slots: int) -> Lifecycle:
+    """A secretary's edit of a live demand: never below the people already accepted; the
+    status follows the new count (`filled` <-> `open`)."""
+    if state.closed:
+        raise _closed(state, "it cannot be edited")
+    if slots < state.filled:
+        raise SlotsBelowAccepted(slots, state.filled)
+    return with_fill(Lifecycle(state.status, state.filled, slots), state.filled)
 
 
 def expire(state: Lifecycle) -> Lifecycle | None:

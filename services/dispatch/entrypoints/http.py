@@ -1,15 +1,18 @@
-"""Dispatch's HTTP side: thin, it parses, authorises by role and calls a handler."""
+"""Dispatch's HTTP side: each route parses, authorises by role, runs its command (or read)
+and presents the answer."""
 
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from services.dispatch import handlers
-from services.dispatch.adapters import reach, repository
+from services.dispatch.adapters import repository
+from services.dispatch.config import DispatchSettings
+from services.dispatch.domain import refusals
+from services.dispatch.domain.commands import CancelDemand, CompleteDemand, Expected, UpdateDemand
 from services.dispatch.domain.model import Demand, Status
 from services.dispatch.entrypoints.schemas import (
     CancelIn,
@@ -19,14 +22,16 @@ from services.dispatch.entrypoints.schemas import (
     DemandIn,
     DemandOut,
     DemandPage,
+    DemandPatch,
 )
-from shared.auth import CurrentPrincipal, Principal, Role, forbidden, require_roles
+from services.dispatch.handlers import commands, queries
+from shared.auth import CurrentPrincipal, Principal, Role, require_roles
 from shared.events.catalogue import DemandKind, Level, Priority
+from shared.http.commands import execute
 from shared.http.dependencies import Runtime
-from shared.http.idempotency_keys import StoredResponse, create_once
+from shared.http.idempotency_keys import StoredResponse
 from shared.http.negotiation import ENTITY_TAGS, entity_tags, weak_match
-from shared.http.problems import ProblemError
-from shared.ids import new_id
+from shared.http.problems import not_found
 from shared.runtime import ServiceRuntime
 from shared.store.unit_of_work import Tx
 
@@ -34,22 +39,41 @@ router = APIRouter(prefix="/v1", tags=["dispatch"])
 
 Admin = Annotated[Principal, require_roles()]
 Secretary = Annotated[Principal, require_roles(Role.SECRETARY)]
+IfMatch = Annotated[str | None, Header(max_length=1000, pattern=ENTITY_TAGS)]
+IfNoneMatch = Annotated[str | None, Header(max_length=1000, pattern=ENTITY_TAGS)]
+
+
+def _demand_answer(demand: Demand) -> StoredResponse:
+    return StoredResponse.of(DemandOut.of(demand), headers={"ETag": f'"{demand.version}"'})
+
+
+async def _changing(
+    runtime: ServiceRuntime,
+    request: Request,
+    principal: Principal,
+    work: Callable[[Tx], Awaitable[Demand]],
+) -> JSONResponse:
+    """Run a command that changes one demand; the answer is the demand with its ETag (a
+    retry with the same Idempotency-Key gets the first answer, not a 409)."""
+    return await execute(runtime, request, principal, work, present=_demand_answer)
+
+
+def _new_demand_answer(demand: Demand) -> StoredResponse:
+    return StoredResponse.of(DemandOut.of(demand), 201, {"Location": f"/v1/demands/{demand.id}"})
 
 
 @router.post("/communities", status_code=201, response_model=CommunityOut)
 async def register_community(
     body: CommunityIn, request: Request, principal: Admin, runtime: Runtime
 ) -> JSONResponse:
-    async def create(tx: Tx) -> StoredResponse:
-        community = await handlers.register_community(tx, body, principal)
-        return StoredResponse(
-            201,
-            CommunityOut.of(community).model_dump(mode="json"),
-            {"Location": f"/v1/communities/{community.id}"},
-        )
-
-    return await create_once(
-        runtime.idempotency, runtime.uow, request=request, scope=principal.scope_key, create=create
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: commands.register_community(tx, body, principal),
+        present=lambda community: StoredResponse.of(
+            CommunityOut.of(community), 201, {"Location": f"/v1/communities/{community.id}"}
+        ),
     )
 
 
@@ -57,7 +81,7 @@ async def register_community(
 async def get_community(community_id: str, _: CurrentPrincipal, runtime: Runtime) -> CommunityOut:
     community = await repository.get_community(runtime.db, community_id)
     if community is None:
-        raise ProblemError(404, "not-found", "Not found", f"no community '{community_id}'")
+        raise not_found("community", community_id)
     return CommunityOut.of(community)
 
 
@@ -65,18 +89,12 @@ async def get_community(community_id: str, _: CurrentPrincipal, runtime: Runtime
 async def publish_demand(
     body: DemandIn, request: Request, principal: Secretary, runtime: Runtime
 ) -> JSONResponse:
-    request_id = new_id("req")
-
-    async def create(tx: Tx) -> StoredResponse:
-        demand = await handlers.publish_demand(tx, body, principal, request_id)
-        return StoredResponse(
-            201,
-            DemandOut.of(demand).model_dump(mode="json"),
-            {"Location": f"/v1/demands/{demand.id}"},
-        )
-
-    return await create_once(
-        runtime.idempotency, runtime.uow, request=request, scope=principal.scope_key, create=create
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: commands.publish_demand(tx, body, principal),
+        present=_new_demand_answer,
     )
 
 
@@ -90,9 +108,7 @@ def _decode_cursor(cursor: str) -> str:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         demand_id = ""
     if not demand_id.startswith("dem_"):
-        raise ProblemError(
-            400, "invalid-cursor", "Invalid cursor", "the cursor is not one this service gave"
-        )
+        raise refusals.InvalidCursor()
     return demand_id
 
 
@@ -109,30 +125,19 @@ async def list_demands(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> DemandPage:
     """Newest first. A secretary sees their community's demands and those escalated to them."""
-    communities = await reach.communities_of(runtime.db, principal)
-    await handlers.check_listing_scope(runtime.db, principal, community_id, communities)
     query = repository.DemandQuery(
-        scopes=handlers.reading_scopes(principal, communities),
         community_id=community_id,
         statuses=status or (),
         levels=level or (),
         kind=kind,
         priority=priority,
         before_id=_decode_cursor(cursor) if cursor else None,
-        limit=limit + 1,
+        limit=limit,
     )
-    demands = await repository.list_demands(runtime.db, query)
-    page = demands[:limit]
-    more = len(demands) > limit
-    accepted = await reach.accepted_on(runtime.db, principal, (demand.id for demand in page))
+    page, more = await queries.demands_for(runtime.db, principal, query)
     return DemandPage(
-        items=[
-            DemandOut.of(
-                demand, full=handlers.sees_the_exact_place(principal, demand.id in accepted)
-            )
-            for demand in page
-        ],
-        next_cursor=_encode_cursor(page[-1].id) if more else None,
+        items=[DemandOut.of(shown.demand, full=shown.full) for shown in page],
+        next_cursor=_encode_cursor(page[-1].demand.id) if more else None,
     )
 
 
@@ -141,30 +146,21 @@ async def get_demand(
     demand_id: str,
     principal: CurrentPrincipal,
     runtime: Runtime,
-    if_none_match: Annotated[str | None, Header(max_length=1000, pattern=ENTITY_TAGS)] = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
-    demand = await repository.get_demand(runtime.db, demand_id)
-    if demand is None:
-        raise ProblemError(404, "not-found", "Not found", f"no demand '{demand_id}'")
-    communities = await reach.communities_of(runtime.db, principal)
-    if not handlers.may_read(principal, demand, communities):
-        raise forbidden(
-            f"demand '{demand_id}' belongs to community '{demand.community_id}', "
-            "which is not within your reach"
-        )
-    accepted = demand.id in await reach.accepted_on(runtime.db, principal, [demand.id])
-    full = handlers.sees_the_exact_place(principal, accepted)
-    out = DemandOut.of(demand, full=full)
+    shown = await queries.demand_for(runtime.db, principal, demand_id)
     # The tag names the representation: a withheld view is not the full one.
-    etag = f'"{demand.version}"' if full else f'"{demand.version}-w"'
+    version = shown.demand.version
+    etag = f'"{version}"' if shown.full else f'"{version}-w"'
     if if_none_match is not None and weak_match(entity_tags(if_none_match), etag):
         return Response(status_code=304, headers={"ETag": etag})
+    out = DemandOut.of(shown.demand, full=shown.full)
     return JSONResponse(out.model_dump(mode="json"), headers={"ETag": etag})
 
 
-def _expected_version(if_match: str | None) -> handlers.Expected:
-    """`If-Match: "<version>"[, ...]` (ETags of GET) makes a close conditional on one of those
-    versions, compared strongly (RFC 9110 13.1.1): a weak tag `W/"2"` matches nothing."""
+def _expected_version(if_match: str | None) -> Expected:
+    """`If-Match: "<version>"[, ...]` (ETags of GET) makes a change conditional on one of
+    those versions, compared strongly (RFC 9110 13.1.1): a weak tag `W/"2"` matches nothing."""
     if if_match is None:
         return None
     tags = entity_tags(if_match)
@@ -177,34 +173,6 @@ def _expected_version(if_match: str | None) -> handlers.Expected:
     )
 
 
-Closer = Callable[[Tx, str, handlers.Expected], Awaitable[Demand]]
-
-
-async def _close(
-    request: Request,
-    principal: Principal,
-    runtime: ServiceRuntime,
-    close: Closer,
-    if_match: str | None,
-) -> JSONResponse:
-    expected = _expected_version(if_match)
-    request_id = new_id("req")
-
-    async def closing(tx: Tx) -> StoredResponse:
-        demand = await close(tx, request_id, expected)
-        return StoredResponse(
-            200, DemandOut.of(demand).model_dump(mode="json"), {"ETag": f'"{demand.version}"'}
-        )
-
-    # A retried close with the same Idempotency-Key gets its first answer, not a 409.
-    return await create_once(
-        runtime.idempotency, runtime.uow, request=request, scope=principal.scope_key, create=closing
-    )
-
-
-IfMatch = Annotated[str | None, Header(max_length=1000, pattern=ENTITY_TAGS)]
-
-
 @router.post("/demands/{demand_id}/cancel", response_model=DemandOut)
 async def cancel_demand(
     demand_id: str,
@@ -214,10 +182,13 @@ async def cancel_demand(
     runtime: Runtime,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    async def close(tx: Tx, request_id: str, expected: handlers.Expected) -> Demand:
-        return await handlers.cancel_demand(tx, demand_id, body, principal, request_id, expected)
+    command = CancelDemand(
+        demand_id=demand_id, reason=body.reason, expected=_expected_version(if_match)
+    )
 
-    return await _close(request, principal, runtime, close, if_match)
+    return await _changing(
+        runtime, request, principal, lambda tx: commands.cancel_demand(tx, command, principal)
+    )
 
 
 @router.post("/demands/{demand_id}/complete", response_model=DemandOut)
@@ -229,11 +200,41 @@ async def complete_demand(
     body: CompleteIn | None = None,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    command = body or CompleteIn()
+    command = CompleteDemand(
+        demand_id=demand_id,
+        summary=(body or CompleteIn()).summary,
+        expected=_expected_version(if_match),
+    )
 
-    async def close(tx: Tx, request_id: str, expected: handlers.Expected) -> Demand:
-        return await handlers.complete_demand(
-            tx, demand_id, command, principal, request_id, expected
-        )
+    return await _changing(
+        runtime, request, principal, lambda tx: commands.complete_demand(tx, command, principal)
+    )
 
-    return await _close(request, principal, runtime, close, if_match)
+
+def _settings_of(request: Request) -> DispatchSettings:
+    settings = request.app.state.settings
+    assert isinstance(settings, DispatchSettings)
+    return settings
+
+
+Settings = Annotated[DispatchSettings, Depends(_settings_of)]
+
+
+@router.patch("/demands/{demand_id}", response_model=DemandOut)
+async def update_demand(
+    demand_id: str,
+    body: DemandPatch,
+    request: Request,
+    principal: Secretary,
+    runtime: Runtime,
+    settings: Settings,
+    if_match: IfMatch = None,
+) -> JSONResponse:
+    """Edit a live demand (its secretary): title, slots (never below the people already
+    accepted), priority, skills, `fill_by` (while it lies ahead). `If-Match` with the ETag of
+    a GET makes the edit conditional on that version."""
+    command = UpdateDemand(demand_id=demand_id, changes=body, expected=_expected_version(if_match))
+    step = settings.escalation_step_s
+    return await _changing(
+        runtime, request, principal, lambda tx: commands.update_demand(tx, command, principal, step)
+    )

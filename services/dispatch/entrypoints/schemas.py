@@ -1,44 +1,21 @@
 """What dispatch's HTTP side accepts and returns (the contract's dispatch section)."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.dispatch.domain.commands import DemandChanges, PublishDemand, RegisterCommunity
 from services.dispatch.domain.model import Community, Demand, Status
-from shared.clock import utcnow
 from shared.events.catalogue import DemandKind, Level, Location, Priority
-
-# Far enough for any real shift; bounds the timers' arithmetic well inside the calendar.
-MAX_AHEAD = timedelta(days=5 * 366)
-
-Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-
-
-def _normalise_skills(skills: list[str]) -> list[str]:
-    # "First Aid " and "first aid" are one skill; order and duplicates carry no meaning.
-    return sorted({" ".join(skill.split()).lower() for skill in skills if skill.strip()})
-
-
-Skills = Annotated[
-    list[Annotated[str, Field(max_length=64)]],
-    Field(max_length=50),
-    AfterValidator(_normalise_skills),
-]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class CommunityIn(Strict):
-    id: Identifier
-    name: Name
-    street: Identifier
-    district: Identifier
-    # Seconds an unfilled demand waits at the street before the district hears of it.
-    escalation_step_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
+class CommunityIn(RegisterCommunity):
+    """A community to register (admin only); its id, street and district are three ids."""
 
 
 class CommunityOut(BaseModel):
@@ -53,36 +30,8 @@ class CommunityOut(BaseModel):
         return cls.model_validate(community.model_dump())
 
 
-class LocationIn(Strict):
-    grid: str | None = Field(None, max_length=64)
-    building: str | None = Field(None, max_length=64)
-    address: str | None = Field(None, max_length=300)
-    lat: float | None = Field(None, ge=-90, le=90)
-    lon: float | None = Field(None, ge=-180, le=180)
-
-
-class DemandIn(Strict):
-    community_id: Identifier
-    kind: DemandKind
-    title: Annotated[str, Field(min_length=1, max_length=200)]
-    description: Annotated[str, Field(max_length=4000)] | None = None
-    location: LocationIn = LocationIn()
-    skills: Skills = []
-    slots: Annotated[int, Field(ge=1, le=1000)]
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    fill_by: AwareDatetime | None = None
-    priority: Priority = "routine"
-
-    @model_validator(mode="after")
-    def _times_in_order(self) -> Self:
-        if self.ends_at <= self.starts_at:
-            raise ValueError("ends_at must be after starts_at")
-        if self.fill_by is not None and self.fill_by > self.starts_at:
-            raise ValueError("fill_by must not be after starts_at")
-        if self.ends_at > utcnow() + MAX_AHEAD:
-            raise ValueError("ends_at must be within 5 years")
-        return self
+class DemandIn(PublishDemand):
+    """The whistle: a demand its community's secretary posts."""
 
 
 class DemandOut(BaseModel):
@@ -147,3 +96,17 @@ class CancelIn(Strict):
 
 class CompleteIn(Strict):
     summary: Annotated[str, Field(max_length=4000)] | None = None
+
+
+class DemandPatch(DemandChanges):
+    """A secretary's edit of an open demand: the fields to change, at least one; a field
+    left out stays as it is (null is not a value any of them takes)."""
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("name at least one of: " + ", ".join(DemandChanges.model_fields))
+        nulls = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be null: leave a field out to keep it")
+        return self

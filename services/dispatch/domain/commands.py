@@ -1,0 +1,122 @@
+"""Dispatch's commands, one small frozen model each, checked on the way in.
+
+The HTTP bodies of registering a community and of the whistle are these models themselves
+(`entrypoints/schemas.py`); the closing and editing commands add what the route knows: the
+demand's id and the versions If-Match admits.
+"""
+
+from datetime import timedelta
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from shared.clock import utcnow
+from shared.events.catalogue import DemandKind, Priority
+
+# Far enough for any real shift; bounds the timers' arithmetic well inside the calendar.
+MAX_AHEAD = timedelta(days=5 * 366)
+
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Title = Annotated[str, Field(min_length=1, max_length=200)]
+Slots = Annotated[int, Field(ge=1, le=1000)]
+
+
+def _normalise_skills(skills: list[str]) -> list[str]:
+    # "First Aid " and "first aid" are one skill; order and duplicates carry no meaning.
+    return sorted({" ".join(skill.split()).lower() for skill in skills if skill.strip()})
+
+
+Skills = Annotated[
+    list[Annotated[str, Field(max_length=64)]],
+    Field(max_length=50),
+    AfterValidator(_normalise_skills),
+]
+# The versions If-Match admits (strongly matched entity tags); None: no precondition.
+Expected = frozenset[int] | None
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RegisterCommunity(Command):
+    id: Identifier
+    name: Name
+    street: Identifier
+    district: Identifier
+    # Seconds an unfilled demand waits at the street before the district hears of it.
+    escalation_step_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
+
+
+class LocationIn(Command):
+    grid: str | None = Field(None, max_length=64)
+    building: str | None = Field(None, max_length=64)
+    address: str | None = Field(None, max_length=300)
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+
+
+class PublishDemand(Command):
+    """The whistle."""
+
+    community_id: Identifier
+    kind: DemandKind
+    title: Title
+    description: Annotated[str, Field(max_length=4000)] | None = None
+    location: LocationIn = LocationIn()
+    skills: Skills = []
+    slots: Slots
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    fill_by: AwareDatetime | None = None
+    priority: Priority = "routine"
+
+    @model_validator(mode="after")
+    def _times_in_order(self) -> Self:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        if self.fill_by is not None and self.fill_by > self.starts_at:
+            raise ValueError("fill_by must not be after starts_at")
+        if self.ends_at > utcnow() + MAX_AHEAD:
+            raise ValueError("ends_at must be within 5 years")
+        return self
+
+
+class CancelDemand(Command):
+    demand_id: str
+    reason: str
+    expected: Expected = None
+
+
+class CompleteDemand(Command):
+    demand_id: str
+    summary: str | None = None
+    expected: Expected = None
+
+
+class DemandChanges(Command):
+    """What a secretary may edit on an open demand; a field left out stays as it is."""
+
+    title: Title | None = None
+    slots: Slots | None = None
+    priority: Priority | None = None
+    skills: Skills | None = None
+    fill_by: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _fill_by_in_the_calendar(self) -> Self:
+        # The rules compare it with the demand's times; this bounds it well inside the
+        # calendar first (a year-1 date with an offset has no UTC instant).
+        if self.fill_by is not None and abs(self.fill_by - utcnow()) > MAX_AHEAD:
+            raise ValueError("fill_by must be within 5 years of now")
+        return self
+
+
+EDITABLE: tuple[str, ...] = tuple(DemandChanges.model_fields)
+
+
+class UpdateDemand(Command):
+    demand_id: str
+    changes: DemandChanges
+    expected: Expected = None
