@@ -298,16 +298,25 @@ async def drained(rabbitmq_url: str, quiet_s: float = 2.0) -> None:
             await asyncio.sleep(0.1)
 
 
-async def event_types(client: httpx.AsyncClient, audit_url: str, after: int) -> Counter[str]:
-    """The types of the events audit logged after seq `after`."""
+async def partition_heads(client: httpx.AsyncClient, audit_url: str) -> dict[str, int]:
+    """Each partition of audit's log and its head seq."""
+    response = await client.get(f"{audit_url}/v1/partitions", headers=_bearer(Role.AUDITOR))
+    assert response.status_code == 200, response.text
+    return {item["partition"]: int(item["seq"]) for item in response.json()["items"]}
+
+
+async def event_types(
+    client: httpx.AsyncClient, audit_url: str, after: dict[str, int]
+) -> Counter[str]:
+    """The types of the events audit logged after each partition's head seq in `after`."""
     types: Counter[str] = Counter()
     headers = {**_bearer(Role.AUDITOR), "Accept": "application/x-ndjson"}
-    async with client.stream(
-        "GET", f"{audit_url}/v1/events", params={"after": after}, headers=headers
-    ) as response:
+    async with client.stream("GET", f"{audit_url}/v1/events", headers=headers) as response:
         async for line in response.aiter_lines():
             if line:
-                types[json.loads(line)["event"]["type"]] += 1
+                record = json.loads(line)
+                if record["seq"] > after.get(record["partition"], 0):
+                    types[record["event"]["type"]] += 1
     return types
 
 
@@ -345,6 +354,7 @@ async def measure(
         unit = await setup(client, urls)
         await drained(rabbitmq_url)
         events_before = await log_length(client, urls["audit"])
+        heads_before = await partition_heads(client, urls["audit"])
 
         idle_start = sample(services)
         await asyncio.sleep(IDLE_PROBE_S)
@@ -369,7 +379,7 @@ async def measure(
         await drained(rabbitmq_url)
         after = sample(services)
         events = await log_length(client, urls["audit"]) - events_before
-        types = await event_types(client, urls["audit"], events_before)
+        types = await event_types(client, urls["audit"], heads_before)
 
     elapsed = after.at - before.at
     print(

@@ -225,23 +225,18 @@ async def appears_in_open_demands(
 async def follow_audit_head(
     client: httpx.AsyncClient, url: str, recorder: Recorder, stop: asyncio.Event
 ) -> None:
-    """How many events audit has stored, followed by paging forward from the last seen seq."""
+    """How many events audit has stored: the sum of its partitions' head seqs, polled."""
     auditor = token(Role.AUDITOR, "bench-auditor")
     while not stop.is_set():
         try:
-            response = await client.get(
-                f"{url}/v1/events",
-                headers=auditor,
-                params={"after": recorder.stored_events, "limit": 1000},
-            )
+            response = await client.get(f"{url}/v1/partitions", headers=auditor)
             if response.status_code == 200:
-                items = response.json()["items"]
-                if items:
-                    recorder.stored_events = int(items[-1]["seq"])
+                stored = sum(int(item["seq"]) for item in response.json()["items"])
+                if stored > recorder.stored_events:
+                    recorder.stored_events = stored
                     recorder.stored_curve.append(
                         (time.perf_counter() - recorder.began, recorder.stored_events)
                     )
-                    continue  # more may be waiting: page on at once
         except httpx.HTTPError:
             pass
         with_timeout = asyncio.create_task(stop.wait())

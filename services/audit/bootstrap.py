@@ -1,13 +1,16 @@
-"""Wires audit: settings, runtime, indexes, the recorder, HTTP."""
+"""Wires audit: settings, runtime, indexes, the recorder, checkpoints, HTTP."""
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
 from services.audit.adapters import log_store
-from services.audit.checkpoints import CheckpointWriter, development_key, private_key_from
+from services.audit.adapters.checkpoint_file import CheckpointWriter, development_key
 from services.audit.config import AuditSettings
+from services.audit.domain.checkpoints import private_key_from
+from services.audit.domain.merkle import Head
 from services.audit.entrypoints import events, http
-from services.audit.handlers import HeadPinning
+from services.audit.entrypoints.problems import REFUSALS
+from services.audit.handlers.timers import Checkpointing
 from shared.http.app import create_service_app
 from shared.runtime import ServiceRuntime
 
@@ -26,12 +29,20 @@ def build_app(settings: AuditSettings | None = None) -> FastAPI:
     settings = settings or load_settings()
     runtime = ServiceRuntime("audit", settings)
     runtime.add_indexes(log_store.ensure_indexes)
-    pinning = HeadPinning(
+
+    async def heads() -> dict[str, Head]:
+        return await log_store.heads(runtime.db)
+
+    checkpointing = Checkpointing(
+        heads,
         every=settings.head_log_every,
         interval_s=settings.head_log_interval_s,
         checkpoints=CheckpointWriter(signing_key(settings), settings.checkpoint_file),
     )
-    events.register_consumers(runtime, pinning)
+    events.register_consumers(runtime, checkpointing, settings.partition_by)
     return create_service_app(
-        runtime, [http.router], description="The hash-chained history, for auditors."
+        runtime,
+        [http.router],
+        description="The hash-chained history, for auditors.",
+        refusals=REFUSALS,
     )

@@ -3,13 +3,19 @@ from typing import Self
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
+from services.audit.domain.partitions import PartitionBy
 from shared.settings import InsecureSettingsError, WhistleSettings
 
 
 class AuditSettings(WhistleSettings):
     port: int = Field(8004, validation_alias=AliasChoices("WHISTLE_AUDIT_PORT"))
-    # The head (seq, hash) is pinned (logged and signed into the checkpoint file) every so
-    # many events or seconds.
+    # What splits the log into partitions (see domain/partitions.py). Every replica of one
+    # log must use the same: a demand's story stays in the partition it started in anyway.
+    partition_by: PartitionBy = Field(
+        PartitionBy.DISTRICT, validation_alias=AliasChoices("WHISTLE_AUDIT_PARTITION")
+    )
+    # Every partition's head is pinned (its Merkle root logged and signed into the checkpoint
+    # file) every so many events appended by a process, or seconds.
     head_log_every: int = Field(
         1000, ge=1, validation_alias=AliasChoices("WHISTLE_AUDIT_HEAD_LOG_EVERY")
     )

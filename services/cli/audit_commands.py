@@ -16,7 +16,7 @@ import httpx
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.audit.checkpoints import (
+from services.audit.domain.checkpoints import (
     Checkpoint,
     SigningKeyError,
     encode_private_key,
@@ -110,8 +110,16 @@ class Progress:
             self._stream.flush()
 
 
+Partition = Annotated[
+    str | None, typer.Option(help="one partition of the log (default: every partition)")
+]
+
+
 def replay(
-    after: Annotated[int, typer.Option(min=0, help="start after this seq")] = 0,
+    partition: Partition = None,
+    after: Annotated[
+        int, typer.Option(min=0, help="start after this seq (of the --partition named)")
+    ] = 0,
     subject: Annotated[str | None, typer.Option(help="only this subject")] = None,
     type: Annotated[str | None, typer.Option("--type", help="only this event type")] = None,
     since: Annotated[str | None, typer.Option(help="only events at or after this time")] = None,
@@ -120,8 +128,13 @@ def replay(
     url: Url = DEFAULT_URL,
     token: Token = None,
 ) -> None:
-    """Print the audit log as NDJSON (one stored record per line), oldest first."""
+    """Print the audit log as NDJSON (one stored record per line): one partition in seq order,
+    or every partition, one after another (name order)."""
+    if after and partition is None:
+        raise typer.BadParameter("--after counts within one partition: give --partition too")
     params: dict[str, Any] = {"after": after}
+    if partition is not None:
+        params["partition"] = partition
     filters = {
         "subject": subject,
         "type": type,
@@ -139,14 +152,18 @@ def replay(
     ):
         if response.status_code != 200:
             raise _fail(_problem(response))
-        head = response.headers.get("x-whistle-head-seq")
+        # One partition: its seqs count to its head. All: records count to the total.
+        head = response.headers.get("x-whistle-head-seq") or response.headers.get(
+            "x-whistle-events"
+        )
         progress = Progress(sys.stderr, after, int(head) if head else None)
         try:
             for line in response.iter_lines():
                 if not line:
                     continue
                 out.write(line + "\n")
-                progress.advance(int(json.loads(line)["seq"]))
+                seq = int(json.loads(line)["seq"]) if partition is not None else None
+                progress.advance(seq if seq is not None else progress.count + 1)
             out.flush()
         except BrokenPipeError:
             # The reader (e.g. `head`) has had enough; that is not an error.
@@ -156,6 +173,7 @@ def replay(
 
 
 def verify(
+    partition: Partition = None,
     url: Url = DEFAULT_URL,
     token: Token = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the service's verdict")] = False,
@@ -178,30 +196,44 @@ def verify(
         ),
     ] = None,
 ) -> None:
-    """Walk the hash chain; exit 1 when a stored record was changed, removed or reordered."""
+    """Walk the hash chains (one partition's, or every partition's); exit 1 when a stored
+    record was changed, removed or reordered."""
     pinned = _read_checkpoints(checkpoints, public_key) if checkpoints is not None else None
     headers = {"Authorization": f"Bearer {_token(token)}"}
+    params = {"full": "true"} if full else {}
+    if partition is not None:
+        params["partition"] = partition
     with _talking_to(url), httpx.Client(timeout=httpx.Timeout(30.0, read=None)) as client:
-        response = client.get(
-            f"{url}/v1/verify", params={"full": "true"} if full else {}, headers=headers
-        )
+        response = client.get(f"{url}/v1/verify", params=params, headers=headers)
         rewritten = _first_rewritten(client, url, headers, pinned) if pinned is not None else None
     if response.status_code != 200:
         raise _fail(_problem(response))
     verdict = response.json()
     if as_json:
         typer.echo(json.dumps(verdict))
+    elif verdict["ok"] and partition is not None:
+        typer.echo(
+            f"ok: partition {partition}: {verdict['events']} events, "
+            f"head hash {verdict['head_hash']}"
+        )
     elif verdict["ok"]:
-        typer.echo(f"ok: {verdict['events']} events, head hash {verdict['head_hash']}")
+        typer.echo(
+            f"ok: {verdict['events']} events in {len(verdict['partitions'])} partitions, "
+            f"root {verdict['root']}"
+        )
     else:
         typer.echo(
-            f"TAMPERED: first bad seq {verdict['first_bad_seq']} ({verdict.get('reason')}); "
+            f"TAMPERED: partition {verdict.get('partition')}: first bad seq "
+            f"{verdict['first_bad_seq']} ({verdict.get('reason')}); "
             f"{verdict.get('events_verified', 0)} events verified before it"
         )
     if pinned is not None:
         if rewritten is None:
-            last = max((c.seq for c in pinned), default=0)
-            typer.echo(f"checkpoints ok: {len(pinned)} signed heads hold, up to seq {last}")
+            heads = {(name, seq) for c in pinned for name, (seq, _) in c.heads.items()}
+            typer.echo(
+                f"checkpoints ok: {len(pinned)} signed checkpoints hold, "
+                f"{len(heads)} partition heads checked"
+            )
         else:
             typer.echo(f"REWRITTEN: {rewritten}")
     if not verdict["ok"] or rewritten is not None:
@@ -237,20 +269,28 @@ def _first_rewritten(
     client: httpx.Client, url: str, headers: dict[str, str], pinned: list[Checkpoint]
 ) -> str | None:
     """The first pinned head the log no longer holds, described; None when all hold."""
-    for checkpoint in sorted(pinned, key=lambda c: c.seq):
-        response = client.get(
-            f"{url}/v1/events", params={"after": checkpoint.seq - 1, "limit": 1}, headers=headers
-        )
-        if response.status_code != 200:
-            raise _fail(_problem(response))
-        items = response.json()["items"]
-        if not items or items[0]["seq"] != checkpoint.seq:
-            return f"seq {checkpoint.seq}, signed at {checkpoint.at}, is gone from the log"
-        if items[0]["hash"] != checkpoint.hash:
-            return (
-                f"seq {checkpoint.seq} was signed at {checkpoint.at} with hash "
-                f"{checkpoint.hash}; the log now has {items[0]['hash']}"
+    checked: set[tuple[str, int, str]] = set()
+    for checkpoint in pinned:
+        for partition, (seq, pinned_hash) in sorted(checkpoint.heads.items()):
+            if seq == 0 or (partition, seq, pinned_hash) in checked:
+                continue
+            checked.add((partition, seq, pinned_hash))
+            response = client.get(
+                f"{url}/v1/events",
+                params={"partition": partition, "after": seq - 1, "limit": 1},
+                headers=headers,
             )
+            if response.status_code != 200:
+                raise _fail(_problem(response))
+            items = response.json()["items"]
+            where = f"partition {partition} seq {seq}"
+            if not items or items[0]["seq"] != seq:
+                return f"{where}, signed at {checkpoint.at}, is gone from the log"
+            if items[0]["hash"] != pinned_hash:
+                return (
+                    f"{where} was signed at {checkpoint.at} with hash "
+                    f"{pinned_hash}; the log now has {items[0]['hash']}"
+                )
     return None
 
 

@@ -9,13 +9,16 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from services.notify.adapters import deliveries, directory, inbox, stream_tickets
+from services.notify.adapters.channels import Channels
 from services.notify.adapters.email import EmailSender, SmtpServer
 from services.notify.adapters.webhook import WebhookSender
-from services.notify.bell import InboxWatch
 from services.notify.config import NotifySettings
-from services.notify.delivery import DeliveryWorker
+from services.notify.domain.model import Policy
 from services.notify.entrypoints import events, http
-from services.notify.notifying import Policy
+from services.notify.entrypoints.deliveries import DeliveryWorker
+from services.notify.entrypoints.problems import REFUSALS
+from services.notify.entrypoints.streams import InboxWatch
+from services.notify.handlers.deliveries import Retries
 from shared.http.app import create_service_app
 from shared.runtime import ServiceRuntime
 
@@ -32,6 +35,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
     runtime = ServiceRuntime("notify", settings)
     runtime.add_indexes(directory.ensure_indexes)
     runtime.add_indexes(inbox.ensure_indexes)
+    runtime.add_indexes(inbox.count_unread_where_missing)
     runtime.add_indexes(deliveries.ensure_indexes)
     runtime.add_indexes(deliveries.ensure_recipient_index)
     runtime.add_indexes(stream_tickets.ensure_indexes)
@@ -52,15 +56,16 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
     worker = DeliveryWorker(
         runtime.uow,
         owner=runtime.instance,
-        webhook=webhook,
-        email=email,
+        channels=Channels(runtime.db, webhook, email),
         concurrency=settings.delivery_concurrency,
         per_target=settings.delivery_per_target,
         poll_s=settings.delivery_poll_s,
         lease_s=max(settings.webhook_timeout_s, settings.smtp_timeout_s) + LEASE_MARGIN_S,
-        max_attempts=settings.delivery_max_attempts,
-        backoff_base_s=settings.delivery_backoff_base_s,
-        backoff_max_s=settings.delivery_backoff_max_s,
+        retries=Retries(
+            max_attempts=settings.delivery_max_attempts,
+            backoff_base_s=settings.delivery_backoff_base_s,
+            backoff_max_s=settings.delivery_backoff_max_s,
+        ),
     )
     watch = InboxWatch(
         runtime.db,
@@ -83,6 +88,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         runtime,
         [http.router],
         description="Inboxes, live streams, webhooks and email: the right people hear of it.",
+        refusals=REFUSALS,
     )
     app.state.inbox_watch = watch
     runtime_lifespan = app.router.lifespan_context

@@ -42,6 +42,7 @@ from shared.events.envelope import CloudEvent
 from shared.logging import message_context
 from shared.metrics import MESSAGES_CONSUMED
 from shared.store.mongo import store_unreachable
+from shared.store.unit_of_work import Tx, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ class Incoming[T: EventData]:
     data: T
     envelope: CloudEvent
     body: bytes
+    # The broker's delivery tag on this consumer's channel (None when there is none, e.g. in
+    # memory): audit appends in delivery order, which concurrent handlers can reach out of.
+    delivery_tag: int | None = None
 
 
 Handler = Callable[[Incoming[Any]], Awaitable[None]]
@@ -123,6 +127,42 @@ def _from_legacy(spec: ConsumerQueue, handlers: LegacyHandlerMap) -> dict[str, H
         handler = handlers.get(model.TYPE) or handlers.get(CATCH_ALL)
         routes[model.TYPE] = adapt(handler) if handler is not None else None
     return routes
+
+
+# What a service's event handler is: one transaction's work on one consumed event.
+Work = Callable[[Tx, Incoming[Any]], Awaitable[None]]
+WorkMap = Mapping[type[EventData], Work]
+
+
+def exactly_once(
+    uow: UnitOfWork,
+    spec: ConsumerQueue,
+    works: WorkMap,
+    *,
+    consumer: str | None = None,
+    on_applied: Callable[[], None] | None = None,
+) -> HandlerMap:
+    """The handler map of a queue whose handlers change state: each runs in a transaction
+    that also records the event id (`run_once`), under the event as its cause, so a
+    redelivery changes nothing. `consumer` names the record (default: the queue's name);
+    `on_applied` runs after an event's effect committed (not after a duplicate).
+
+        runtime.consume(Q, exactly_once(runtime.uow, Q, {DemandCancelled: on_cancelled}))
+        async def on_cancelled(tx: Tx, event: Incoming[DemandCancelled]) -> None: ...
+    """
+    name = consumer or spec.name
+
+    def handler(work: Work) -> Handler:
+        async def handle(event: Incoming[Any]) -> None:
+            async def apply(tx: Tx) -> None:
+                await work(tx, event)
+
+            if await uow.run_once(name, event.envelope, apply) and on_applied is not None:
+                on_applied()
+
+        return handle
+
+    return {model: handler(work) for model, work in works.items()}
 
 
 class EventConsumer:
@@ -239,7 +279,13 @@ class EventConsumer:
                 MESSAGES_CONSUMED.labels(self.service, queue, event.type, "dead_lettered").inc()
                 await message.reject(requeue=False)
                 return
-            incoming: Incoming[Any] = Incoming(data=data, envelope=event, body=bytes(message.body))
+            tag = getattr(message.raw_message, "delivery_tag", None)
+            incoming: Incoming[Any] = Incoming(
+                data=data,
+                envelope=event,
+                body=bytes(message.body),
+                delivery_tag=tag if isinstance(tag, int) else None,
+            )
             try:
                 await self._through_outages(handler, incoming)
             except ValidationError as error:

@@ -38,6 +38,10 @@ UnitKind = Literal[
 Upcast = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+# Every model defined in this module with a `TYPE`, in the order written: the catalogue.
+_ALL: list[type["EventData"]] = []
+
+
 class EventData(BaseModel):
     # Tolerant reader: a newer producer may add fields an older consumer ignores.
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -51,6 +55,16 @@ class EventData(BaseModel):
     PRIVATE: ClassVar[bool] = False
     # Older version v -> the function making version v+1's data: one per version below.
     UPCASTS: ClassVar[Mapping[int, Upcast]] = {}
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        # Declaring the model is adding the event: no list to keep in step. Models made
+        # elsewhere (tests) are not part of the contract and stay out.
+        if cls.__module__ == __name__ and "TYPE" in cls.__dict__:
+            if any(model.TYPE == cls.TYPE for model in _ALL):
+                raise TypeError(f"two catalogue models say TYPE = {cls.TYPE!r}")
+            _ALL.append(cls)
 
     @classmethod
     def event_type(cls) -> str:
@@ -512,36 +526,6 @@ class NotificationFailed(EventData):
     attempts: int
     error: str
 
-
-_ALL: tuple[type[EventData], ...] = (
-    CommunityRegistered,
-    DemandPublished,
-    DemandDetails,
-    DemandEscalated,
-    DemandCancelled,
-    DemandCompleted,
-    DemandUpdated,
-    DemandExpired,
-    DemandFilled,
-    DemandReopened,
-    UnitRegistered,
-    UnitUpdated,
-    UnitDetails,
-    VolunteerRegistered,
-    VolunteerUpdated,
-    VolunteerErased,
-    VolunteerDetails,
-    ClaimAccepted,
-    ClaimWaitlisted,
-    ClaimPromoted,
-    ClaimWithdrawn,
-    ClaimReleased,
-    ClaimCheckedIn,
-    ClaimCompleted,
-    ClaimNoShow,
-    NotificationSent,
-    NotificationFailed,
-)
 
 CATALOGUE: dict[str, type[EventData]] = {model.TYPE: model for model in _ALL}
 # Every claim event (they share `ClaimData`): a consumer of all of them names this.

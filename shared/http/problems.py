@@ -14,7 +14,7 @@ it into exception handling: the problem's `detail` is `str(error)`; an exception
 carry `errors` (the `errors[]` entries) and `headers`. `not_found(kind, id)` is the one 404.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
@@ -205,6 +205,20 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+ExceptionHandler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+
+
+def _unavailable(log_event: str, slug: str, title: str, detail: str) -> ExceptionHandler:
+    """A 503 with Retry-After for a failure that is the moment's, not the request's."""
+
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        _log.warning(log_event, path=request.url.path, error=str(exc))
+        problem = ProblemError(503, slug, title, detail, headers={"Retry-After": "1"})
+        return problem_response(problem, request.url.path)
+
+    return handler
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
@@ -229,41 +243,27 @@ def install_problem_handlers(app: FastAPI) -> None:
             problem.headers["Allow"] = ", ".join(_allowed_methods(request))
         return problem_response(problem, request.url.path)
 
-    async def on_conflict(request: Request, exc: Exception) -> JSONResponse:
-        # Transactions that kept conflicting changed nothing: say so and when to retry.
-        _log.warning("transaction_conflict", path=request.url.path, error=str(exc))
-        problem = ProblemError(
-            503,
-            "busy",
-            "Busy",
-            "too many concurrent changes to the same records; nothing was changed, retry",
-            headers={"Retry-After": "1"},
-        )
-        return problem_response(problem, request.url.path)
-
-    async def on_store_busy(request: Request, exc: Exception) -> JSONResponse:
-        # The database ran out of time for the command (it never got its turn): busy.
-        _log.warning("store_busy", path=request.url.path, error=str(exc))
-        problem = ProblemError(
-            503,
-            "busy",
-            "Busy",
-            "the database is busy with other work; nothing was changed, retry",
-            headers={"Retry-After": "1"},
-        )
-        return problem_response(problem, request.url.path)
-
-    async def on_commit_unknown(request: Request, exc: Exception) -> JSONResponse:
-        _log.warning("commit_outcome_unknown", path=request.url.path, error=str(exc))
-        problem = ProblemError(
-            503,
-            "commit-outcome-unknown",
-            "Outcome unknown",
-            "the database stopped answering while saving: the change may or may not be stored;"
-            " retry with the same Idempotency-Key, or read before retrying",
-            headers={"Retry-After": "1"},
-        )
-        return problem_response(problem, request.url.path)
+    # Transactions that kept conflicting changed nothing: say so and when to retry.
+    on_conflict = _unavailable(
+        "transaction_conflict",
+        "busy",
+        "Busy",
+        "too many concurrent changes to the same records; nothing was changed, retry",
+    )
+    # The database ran out of time for the command (it never got its turn): busy.
+    on_store_busy = _unavailable(
+        "store_busy",
+        "busy",
+        "Busy",
+        "the database is busy with other work; nothing was changed, retry",
+    )
+    on_commit_unknown = _unavailable(
+        "commit_outcome_unknown",
+        "commit-outcome-unknown",
+        "Outcome unknown",
+        "the database stopped answering while saving: the change may or may not be stored;"
+        " retry with the same Idempotency-Key, or read before retrying",
+    )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         _log.error("unhandled_error", path=request.url.path, exc_info=exc)

@@ -60,16 +60,28 @@ async def test_two_recorders_one_killed_leave_one_gap_free_chain_that_verifies(
         verdict = (await client.get(f"{second.url}/v1/verify", headers=bearer(auditor))).json()
         metrics = (await client.get(f"{second.url}/metrics")).text
     # The survivor's last append saw a head at most the final one (the other may have made it).
-    [head_gauge] = [line for line in metrics.splitlines() if line.startswith("whistle_audit_head")]
+    [head_gauge] = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith('whistle_audit_head_seq{partition="d-1"}')
+    ]
     assert 0 <= float(head_gauge.split()[1]) <= len(wanted)
-    assert verdict == {
+    [chain] = verdict.pop("partitions")
+    assert chain == {
+        "partition": "d-1",
         "ok": True,
         "events": len(wanted),
         "head_hash": items[-1]["hash"],
         "walked_from_seq": 0,
         "walked": len(wanted),
     }
-    # The head is logged every 10 events so that an outside copy can pin it.
+    assert verdict == {
+        "ok": True,
+        "events": len(wanted),
+        "root": verdict["root"],
+        "walked": len(wanted),
+    }
+    # Every partition's head is logged every 10 events so that an outside copy can pin it.
     pinned = [
         json.loads(line)
         for line in (first.logs() + second.logs()).splitlines()
@@ -77,10 +89,10 @@ async def test_two_recorders_one_killed_leave_one_gap_free_chain_that_verifies(
     ]
     assert pinned
     by_seq = {item["seq"]: item["hash"] for item in items}
-    assert all(pin["hash"] == by_seq[pin["seq"]] for pin in pinned)
+    assert all(pin["heads"]["d-1"]["hash"] == by_seq[pin["heads"]["d-1"]["seq"]] for pin in pinned)
     result = whistle("verify", "--url", second.url, "--token", auditor)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"ok: {len(wanted)} events, head hash {items[-1]['hash']}")
+    assert result.stdout.startswith(f"ok: {len(wanted)} events in 1 partitions, root ")
 
 
 async def test_editing_a_stored_event_makes_verify_fail(
@@ -101,7 +113,7 @@ async def test_editing_a_stored_event_makes_verify_fail(
 
         # Rewrite one event's content, leaving its stored hash alone.
         edited = await audit_db["events"].update_one(
-            {"_id": 5}, {"$set": {"event.data.name": "Forged"}}
+            {"partition": "d-1", "seq": 5}, {"$set": {"event.data.name": "Forged"}}
         )
         assert edited.modified_count == 1
         # A repeat walks only what is new since the last ok walk; the full walk finds it.
@@ -112,12 +124,14 @@ async def test_editing_a_stored_event_makes_verify_fail(
         assert bad["first_bad_seq"] == 5
         cli = whistle("verify", "--full", "--url", audit.url, "--token", auditor)
         assert cli.returncode == 1
-        assert "TAMPERED: first bad seq 5" in cli.stdout
+        assert "TAMPERED: partition d-1: first bad seq 5" in cli.stdout
 
         # Put it back: the chain is whole again. Then drop the newest record instead.
-        await audit_db["events"].update_one({"_id": 5}, {"$set": {"event": items[4]["event"]}})
+        await audit_db["events"].update_one(
+            {"partition": "d-1", "seq": 5}, {"$set": {"event": items[4]["event"]}}
+        )
         assert (await client.get(verify_url, params=full, headers=bearer(auditor))).json()["ok"]
-        await audit_db["events"].delete_one({"_id": 8})
+        await audit_db["events"].delete_one({"partition": "d-1", "seq": 8})
         cut = (await client.get(f"{audit.url}/v1/verify", headers=bearer(auditor))).json()
         assert (cut["ok"], cut["first_bad_seq"]) == (False, 8)
         assert len(await page_all(client, audit.url, auditor)) == 7
@@ -135,11 +149,12 @@ async def test_a_repeated_verify_walks_only_what_is_new(
     async with httpx.AsyncClient(timeout=30) as client:
         await wait_for_log(client, audit.url, auditor, lambda items: len(items) == 6)
         verify_url = f"{audit.url}/v1/verify"
-        first = (await client.get(verify_url, headers=bearer(auditor))).json()
+        one = {"partition": "d-1"}
+        first = (await client.get(verify_url, params=one, headers=bearer(auditor))).json()
         assert (first["ok"], first["walked_from_seq"], first["walked"]) == (True, 0, 6)
         await publish(service_env["RABBITMQ_URL"], *fresh(3, "w"))
         items = await wait_for_log(client, audit.url, auditor, lambda items: len(items) == 9)
-        again = (await client.get(verify_url, headers=bearer(auditor))).json()
+        again = (await client.get(verify_url, params=one, headers=bearer(auditor))).json()
         assert (again["ok"], again["events"], again["walked_from_seq"], again["walked"]) == (
             True,
             9,
@@ -148,8 +163,10 @@ async def test_a_repeated_verify_walks_only_what_is_new(
         )
         assert again["head_hash"] == items[-1]["hash"]
         # The checkpoint's own record rewritten: the repeat notices and walks from the start.
-        await audit_db["events"].update_one({"_id": 9}, {"$set": {"hash": "0" * 64}})
-        bad = (await client.get(verify_url, headers=bearer(auditor))).json()
+        await audit_db["events"].update_one(
+            {"partition": "d-1", "seq": 9}, {"$set": {"hash": "0" * 64}}
+        )
+        bad = (await client.get(verify_url, params=one, headers=bearer(auditor))).json()
         assert (bad["ok"], bad["first_bad_seq"], bad["walked_from_seq"]) == (False, 9, 0)
 
 
@@ -174,7 +191,9 @@ async def test_a_rewritten_and_rehashed_chain_passes_plain_verify_but_not_the_ch
     assert len(items) == 8
     lines = [json.loads(line) for line in checkpoint_file.read_text().splitlines()]
     assert lines, "no checkpoint was signed"
-    assert all(line["hash"] == items[line["seq"] - 1]["hash"] for line in lines)
+    assert all(
+        line["heads"]["d-1"][1] == items[line["heads"]["d-1"][0] - 1]["hash"] for line in lines
+    )
     assert "audit_development_signing_key_generated" in audit.logs()
     args = ("verify", "--full", "--url", audit.url, "--token", auditor)
     good = whistle(*args, "--checkpoints", str(checkpoint_file))
@@ -184,9 +203,9 @@ async def test_a_rewritten_and_rehashed_chain_passes_plain_verify_but_not_the_ch
     # Someone with write access to the database rewrites event 1 and re-hashes everything
     # after it, head included: the chain itself is consistent again.
     previous = GENESIS_HASH
-    async for record in audit_db["events"].find({}).sort("_id", 1):
+    async for record in audit_db["events"].find({"partition": "d-1"}).sort("seq", 1):
         event = record["event"]
-        if record["_id"] == 1:
+        if record["seq"] == 1:
             event = {**event, "data": {**event["data"], "name": "Forged"}}
         digest = chain_hash(previous, event)
         await audit_db["events"].update_one(
@@ -194,18 +213,18 @@ async def test_a_rewritten_and_rehashed_chain_passes_plain_verify_but_not_the_ch
             {"$set": {"event": event, "prev_hash": previous, "hash": digest}},
         )
         previous = digest
-    await audit_db["log_head"].update_one({"_id": "head"}, {"$set": {"hash": previous}})
+    await audit_db["log_head"].update_one({"_id": "d-1"}, {"$set": {"hash": previous}})
 
     plain = whistle(*args)
     assert plain.returncode == 0, plain.stdout  # the rewrite is invisible to the chain alone
-    assert plain.stdout.startswith("ok: 8 events")
+    assert plain.stdout.startswith("ok: 8 events in 1 partitions")
     caught = whistle(*args, "--checkpoints", str(checkpoint_file))
     assert caught.returncode == 1
-    assert "REWRITTEN: seq" in caught.stdout
+    assert "REWRITTEN: partition d-1 seq" in caught.stdout
 
     # A forged line (signed by another key) is refused too.
     forged = tmp_path / "forged.jsonl"
-    stolen = {**lines[0], "hash": previous}
+    stolen = {**lines[0], "heads": {"d-1": [8, previous]}}
     forged.write_text(json.dumps(stolen) + "\n")
     refused = whistle(*args, "--checkpoints", str(forged))
     assert refused.returncode == 1

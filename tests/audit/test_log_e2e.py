@@ -26,6 +26,7 @@ from shared.settings import DEV_JWT_SECRET
 from tests.audit.scenario import PERIOD_FROM, PERIOD_TO, T0, History, scenario
 from tests.audit.support import (
     assert_gap_free,
+    by_partition,
     event_ids,
     page_all,
     publish_raw,
@@ -142,7 +143,8 @@ async def test_concurrent_publishers_leave_a_gap_free_chain(
 async def test_paging_while_events_arrive_never_skips_or_repeats(
     audit: ServiceProcess, amqp_url: str, client: httpx.AsyncClient, auditor: str
 ) -> None:
-    start = len(await page_all(client, audit.url, auditor, limit=1000))
+    # Every `fresh` community is in district d-1: one partition, paged by its seq.
+    start = len(await page_all(client, audit.url, auditor, limit=1000, partition="d-1"))
     batches = [fresh(10, f"r{n}") for n in range(3)]
     wanted = {event.id for batch in batches for event in batch}
     publishing = asyncio.gather(*(publish(amqp_url, *batch) for batch in batches))
@@ -150,7 +152,9 @@ async def test_paging_while_events_arrive_never_skips_or_repeats(
     after = start
     for _ in range(2000):
         response = await client.get(
-            f"{audit.url}/v1/events", params={"after": after, "limit": 4}, headers=bearer(auditor)
+            f"{audit.url}/v1/events",
+            params={"partition": "d-1", "after": after, "limit": 4},
+            headers=bearer(auditor),
         )
         body = response.json()
         seen.extend(body["items"])
@@ -162,7 +166,8 @@ async def test_paging_while_events_arrive_never_skips_or_repeats(
     await publishing
     assert wanted <= set(event_ids(seen))
     assert [item["seq"] for item in seen] == list(range(start + 1, start + len(seen) + 1))
-    assert seen == (await page_all(client, audit.url, auditor, limit=1000))[start:][: len(seen)]
+    whole = await page_all(client, audit.url, auditor, limit=1000, partition="d-1")
+    assert seen == whole[start:][: len(seen)]
 
 
 async def test_ndjson_stream_equals_the_paged_result(
@@ -178,8 +183,12 @@ async def test_ndjson_stream_equals_the_paged_result(
     paged = await page_all(client, audit.url, auditor, limit=2, **filtered)
     assert len(paged) == 5  # k1, k2, k3, k4 and k6 (d5's, after the report's period)
     assert await stream_all(client, audit.url, auditor, **filtered) == paged
-    after = paged[1]["seq"]
-    assert await stream_all(client, audit.url, auditor, after=after, **filtered) == paged[2:]
+    partition, after = paged[1]["partition"], paged[1]["seq"]
+    rest = [item for item in paged[2:] if item["partition"] == partition]
+    assert (
+        await stream_all(client, audit.url, auditor, partition=partition, after=after, **filtered)
+        == rest
+    )
 
 
 async def test_filters_compare_instants_whatever_the_offset(
@@ -389,6 +398,10 @@ async def test_a_secretary_reads_only_their_community(
         ("/v1/events", {"limit": "0"}),
         ("/v1/events", {"limit": "1001"}),
         ("/v1/events", {"after": "-1"}),
+        ("/v1/events", {"after": "3"}),  # a seq of which partition?
+        ("/v1/events", {"cursor": "nope"}),
+        ("/v1/events", {"cursor": "d-1/3", "partition": "d-1"}),
+        ("/v1/events", {"partition": ""}),
         ("/v1/events", {"since": "2030-03-02T00:00:00Z", "until": "2030-03-01T00:00:00Z"}),
         ("/v1/demands/d1/state", {"as_of": "soon"}),
         ("/v1/timeline/" + "x" * 201, {}),
@@ -464,7 +477,15 @@ async def test_verify_walks_the_whole_chain(
     verdict = response.json()
     assert verdict["ok"] is True
     assert verdict["events"] == len(items)
-    assert verdict["head_hash"] == items[-1]["hash"]
+    chains = by_partition(items)
+    assert {p["partition"]: p["head_hash"] for p in verdict["partitions"]} == {
+        name: chain[-1]["hash"] for name, chain in chains.items()
+    }
+    for name, chain in chains.items():
+        one = await client.get(
+            f"{audit.url}/v1/verify", params={"partition": name}, headers=bearer(auditor)
+        )
+        assert (one.json()["ok"], one.json()["events"]) == (True, len(chain))
 
 
 async def test_cli_replay_prints_the_filtered_log_as_ndjson(
@@ -479,7 +500,14 @@ async def test_cli_replay_prints_the_filtered_log_as_ndjson(
     assert replay() == await page_all(client, audit.url, auditor)
     accepted = await page_all(client, audit.url, auditor, type="claim.accepted")
     assert replay("--type", "claim.accepted") == accepted
-    assert replay("--type", "claim.accepted", "--after", str(accepted[1]["seq"])) == accepted[2:]
+    partition = accepted[1]["partition"]
+    rest = [item for item in accepted[2:] if item["partition"] == partition]
+    assert (
+        replay(
+            "--type", "claim.accepted", "--partition", partition, "--after", str(accepted[1]["seq"])
+        )
+        == rest
+    )
     since = (T0 + timedelta(minutes=500)).isoformat()
     assert event_ids(replay("--subject", "d3", "--since", since)) == [
         e.id for e in history.events if e.subject == "d3" and e.time >= T0 + timedelta(minutes=500)

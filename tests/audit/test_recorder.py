@@ -2,36 +2,55 @@
 
 import asyncio
 import json
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
 import pytest
 
 from services.audit.adapters.log_store import Appended
-from services.audit.handlers import Delivery, EventRecorder, HeadPinning
+from services.audit.handlers.events import EventRecorder
+from services.audit.handlers.timers import Checkpointing
+from shared.broker.consumer import Incoming
 from shared.events import catalogue as c
 from shared.events.envelope import CloudEvent
 from tests.support.events import event_of
 
 pytestmark = pytest.mark.unit
 
-_tag: ContextVar[int | None] = ContextVar("tag", default=None)
 _body: ContextVar[bytes | None] = ContextVar("body", default=None)
 
 
 class FakeLog:
+    """Partitions as lists; a route table; an append takes a while, so others queue up."""
+
     def __init__(self, fail_batches: int = 0) -> None:
         self.ids: list[str] = []
         self.stored: list[dict[str, Any]] = []
         self.batches: list[list[str]] = []
+        self.partitions: dict[str, list[str]] = {}
+        self.fixed: dict[str, str] = {}
         self.fail_batches = fail_batches
+        self.in_flight = 0
+        self.most_in_flight = 0
 
-    async def append(self, events: list[dict[str, Any]]) -> Appended:
-        await asyncio.sleep(0.01)  # a transaction takes a while: others queue up meanwhile
+    async def routes(self, keys: Sequence[str]) -> Mapping[str, str]:
+        return {key: self.fixed[key] for key in keys if key in self.fixed}
+
+    async def append(
+        self, partition: str, events: list[dict[str, Any]], fixes: Mapping[str, str]
+    ) -> Appended:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0.01)
+        finally:
+            self.in_flight -= 1
         self.batches.append([e["id"] for e in events])
         if self.fail_batches:
             self.fail_batches -= 1
             raise RuntimeError("the store is away")
+        chain = self.partitions.setdefault(partition, [])
         seqs: list[int | None] = []
         for event in events:
             if event["id"] in self.ids:
@@ -39,8 +58,11 @@ class FakeLog:
             else:
                 self.ids.append(event["id"])
                 self.stored.append(event)
-                seqs.append(len(self.ids))
-        return Appended(seqs, len(self.ids), f"h{len(self.ids)}")
+                chain.append(event["id"])
+                seqs.append(len(chain))
+        for key, value in fixes.items():
+            self.fixed.setdefault(key, value)
+        return Appended(partition, seqs, len(chain), f"h{len(chain)}")
 
 
 def events(n: int) -> list[CloudEvent]:
@@ -54,18 +76,16 @@ def events(n: int) -> list[CloudEvent]:
 
 
 def recorder(log: FakeLog, gap_wait_s: float = 0.25) -> EventRecorder:
-    return EventRecorder(
-        log.append,
-        HeadPinning(),
-        delivery=lambda: Delivery(_tag.get(), _body.get()),
-        gap_wait_s=gap_wait_s,
-    )
+    return EventRecorder(log, gap_wait_s=gap_wait_s)
 
 
 async def deliver(rec: EventRecorder, event: CloudEvent, tag: int, delay: float) -> None:
-    _tag.set(tag)
+    """As the consumer hands it over: the envelope, the producer's bytes, the delivery tag."""
+    body = _body.get()
     await asyncio.sleep(delay)
-    await rec.record(event)
+    data = c.CATALOGUE[event.type].model_validate(event.data)
+    raw = body if body is not None else json.dumps(event.wire()).encode()
+    await rec.record(Incoming(data=data, envelope=event, body=raw, delivery_tag=tag))
 
 
 async def test_appends_in_delivery_order_whatever_order_handlers_reach_it() -> None:
@@ -123,11 +143,13 @@ class RefusingLog(FakeLog):
         super().__init__()
         self.refused = refused
 
-    async def append(self, events: list[dict[str, Any]]) -> Appended:
+    async def append(
+        self, partition: str, events: list[dict[str, Any]], fixes: Mapping[str, str]
+    ) -> Appended:
         if any(event["id"] == self.refused for event in events):
             self.batches.append([e["id"] for e in events])
             raise OverflowError("MongoDB can only handle up to 8-byte ints")
-        return await super().append(events)
+        return await super().append(partition, events, fixes)
 
 
 async def test_a_failed_batch_is_retried_event_by_event_so_only_the_bad_one_fails() -> None:
@@ -164,7 +186,7 @@ async def test_the_event_is_stored_as_its_producer_wrote_it() -> None:
     assert log.stored == [sent]
     # Re-serialising the parsed model would have changed what the hash covers.
     assert CloudEvent.model_validate(sent).wire()["time"] != sent["time"]
-    # Without the body at hand (or a body that is not this event) the model's JSON is kept.
+    # A body that is not this event (not JSON, or not its JSON): the model's JSON is kept.
     _body.set(b"not json")
     [other] = events(1)
     await deliver(rec, other, 2, 0)
@@ -174,3 +196,52 @@ async def test_the_event_is_stored_as_its_producer_wrote_it() -> None:
     _body.set(json.dumps({**epoch.wire(), "time": 1772323200}).encode())
     await deliver(rec, epoch, 3, 0)
     assert log.stored[2] == epoch.wire()
+
+
+def in_district(n: int, district: str) -> list[CloudEvent]:
+    return [
+        event_of(
+            c.CommunityRegistered(
+                community_id=f"c-{district}-{i}", name="n", street="s", district=district
+            ),
+            subject=f"c-{district}-{i}",
+        )
+        for i in range(n)
+    ]
+
+
+async def test_partitions_are_appended_in_parallel_each_in_delivery_order() -> None:
+    log = FakeLog()
+    rec = recorder(log)
+    north, south = in_district(4, "d-north"), in_district(4, "d-south")
+    mixed = [event for pair in zip(north, south, strict=True) for event in pair]
+    await asyncio.gather(*(deliver(rec, e, tag, 0) for tag, e in enumerate(mixed, 1)))
+    assert log.partitions == {"d-north": [e.id for e in north], "d-south": [e.id for e in south]}
+    assert log.most_in_flight == 2  # the two partitions' transactions overlapped
+    # A demand of a known community follows it into its district, and stays there.
+    claim = event_of(
+        c.DemandCancelled(demand_id="dem-1", community_id="c-d-south-0", reason="r"),
+        subject="dem-1",
+    )
+    await deliver(rec, claim, len(mixed) + 1, 0)
+    assert log.partitions["d-south"][-1] == claim.id
+    assert log.fixed["demand:dem-1"] == "d-south"
+
+
+async def test_every_so_many_stored_events_every_partitions_head_is_pinned() -> None:
+    log = FakeLog()
+    pins: list[dict[str, tuple[int, str]]] = []
+
+    async def heads() -> dict[str, tuple[int, str]]:
+        return {name: (len(chain), f"h{len(chain)}") for name, chain in log.partitions.items()}
+
+    class Pins(Checkpointing):
+        async def pin(self) -> None:
+            pins.append(dict(await self.heads()))
+
+    rec = EventRecorder(log, Pins(heads, every=3, interval_s=3600))
+    north, south = in_district(2, "d-north"), in_district(2, "d-south")
+    for tag, event in enumerate([*north, *south, north[0]], 1):  # the last is a duplicate
+        await deliver(rec, event, tag, 0)
+    # Pinned once 3 new events were stored, not per partition, and duplicates do not count.
+    assert pins == [{"d-north": (2, "h2"), "d-south": (1, "h1")}]

@@ -17,7 +17,7 @@ def chain(n: int) -> list[dict[str, Any]]:
     for seq in range(1, n + 1):
         event = {"id": f"e{seq}", "type": "x", "data": {"n": seq, "名": "社区"}}
         record: dict[str, Any] = {
-            "_id": seq,
+            "seq": seq,
             "prev_hash": prev,
             "hash": chain_hash(prev, event),
             "event": event,
@@ -37,7 +37,7 @@ def walk(records: list[dict[str, Any]], head: dict[str, Any] | None = None) -> d
 
 
 def head_of(records: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"seq": records[-1]["_id"], "hash": records[-1]["hash"]}
+    return {"seq": records[-1]["seq"], "hash": records[-1]["hash"]}
 
 
 def test_an_untouched_chain_verifies() -> None:

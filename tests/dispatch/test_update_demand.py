@@ -8,7 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
+from faststream import AckPolicy
 
+from shared.broker.consumer import EventConsumer, Incoming
+from shared.broker.topology import ConsumerQueue
+from shared.events.catalogue import DemandUpdated
 from tests.conftest import bearer
 from tests.dispatch.support import (
     DispatchDb,
@@ -23,6 +27,7 @@ from tests.dispatch.support import (
     sign,
     soon,
 )
+from tests.support.brokers import Brokers
 from tests.support.events import EventCollector, collect, publish
 from tests.support.processes import ServiceProcess
 
@@ -155,7 +160,7 @@ async def test_moving_fill_by_moves_the_first_escalation(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"fill_by": "2001-01-01T00:00:00Z"}, "fill_by"),  # in the past
+        ({"fill_by": iso(soon(-24 * 3600))}, "fill_by"),  # in the past
         ({"fill_by": iso(soon(30 * 24 * 3600))}, "fill_by"),  # after starts_at
         ({"fill_by": "0001-01-01T00:00:00+14:00"}, None),  # no UTC instant
         ({}, None),  # nothing to change
@@ -196,3 +201,41 @@ async def test_edits_the_rules_refuse_change_nothing(
     assert cancel.status_code == 200, cancel.text
     assert_problem(await patch(client, demand["id"], {"title": "x"}), 409, "demand-closed")
     assert await updates_of(db, demand["id"]) == []
+
+
+# A consumer of the new event, as a service would declare it: its queue by model, its map one
+# entry, its handler typed. (Units should hold the real one: see the branch's report.)
+EDITS = ConsumerQueue("tests", "demand-edits", (DemandUpdated,))
+
+
+async def test_a_consumer_of_demand_updated_is_one_map_entry_and_its_handler(
+    client: httpx.AsyncClient, module_rabbitmq_url: str
+) -> None:
+    seen: list[Incoming[DemandUpdated]] = []
+
+    async def on_demand_updated(event: Incoming[DemandUpdated]) -> None:
+        seen.append(event)
+
+    async def republish(*_: Any) -> None:
+        raise AssertionError("the handler never fails here")
+
+    consumer = EventConsumer("tests", EDITS, {DemandUpdated: on_demand_updated}, republish)
+    brokers = Brokers("real", module_rabbitmq_url)
+    broker = brokers.broker()
+    broker.subscriber(EDITS.queue(), EDITS.exchange, ack_policy=AckPolicy.MANUAL)(consumer)
+    demand = await new_demand(client)
+    async with brokers.running(broker, EDITS):
+        response = await patch(client, demand["id"], {"slots": 6})
+        assert response.status_code == 200, response.text
+        await eventually(lambda: _settled(consumer), lambda settled: settled >= 1)
+    [event] = seen
+    assert event.data == DemandUpdated.model_validate(event.envelope.data)
+    assert (event.data.demand_id, event.data.slots, event.data.changed) == (
+        demand["id"],
+        6,
+        ("slots",),
+    )
+
+
+async def _settled(consumer: EventConsumer) -> int:
+    return consumer.settled

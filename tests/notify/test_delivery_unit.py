@@ -10,6 +10,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from services.notify.adapters.channels import webhook_body
 from services.notify.adapters.email import SmtpServer
 from services.notify.adapters.webhook import (
     MAX_RESPONSE_BYTES,
@@ -20,9 +21,9 @@ from services.notify.adapters.webhook import (
     sign,
 )
 from services.notify.config import NotifySettings
-from services.notify.delivery import webhook_body
-from services.notify.domain.retry import exhausted, next_attempt_at
-from services.notify.domain.targets import RefusedTarget, check_addresses, parse_webhook_url
+from services.notify.domain.refusals import RefusedTarget
+from services.notify.domain.rules import exhausted, next_attempt_at
+from services.notify.domain.targets import check_addresses, parse_webhook_url
 from shared.settings import DEV_JWT_SECRET
 
 pytestmark = pytest.mark.unit

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from services.notify.domain import recipients
-from services.notify.domain.identity import notification_id
+from services.notify.domain import rules
 from services.notify.domain.model import Claim, Demand, Unit, Volunteer
+from services.notify.domain.rules import notification_id
 from shared.events.catalogue import Claimant, Recipient
 
 pytestmark = pytest.mark.unit
@@ -52,23 +52,23 @@ def ids(found: list[Recipient]) -> list[str]:
 
 
 def test_a_demand_reaches_serving_units_and_local_volunteers_whose_skills_cover_it() -> None:
-    found = recipients.for_published(demand(), UNITS, VOLUNTEERS)
+    found = rules.for_published(demand(), UNITS, VOLUNTEERS)
     assert ids(found) == ["unit:u-medic", "volunteer:v-nurse"]
 
 
 def test_skills_compare_without_case_or_spacing() -> None:
-    assert recipients.skills_cover(["First  Aid", "x"], ["first aid"])
-    assert not recipients.skills_cover(["first aid"], ["first aid", "driving"])
-    assert recipients.skills_cover([], [])
+    assert rules.skills_cover(["First  Aid", "x"], ["first aid"])
+    assert not rules.skills_cover(["first aid"], ["first aid", "driving"])
+    assert rules.skills_cover([], [])
 
 
 def test_a_demand_without_skills_reaches_everyone_serving_the_community() -> None:
-    found = recipients.for_published(demand(skills=()), UNITS, VOLUNTEERS)
+    found = rules.for_published(demand(skills=()), UNITS, VOLUNTEERS)
     assert ids(found) == ["unit:u-medic", "unit:u-school", "volunteer:v-nurse", "volunteer:v-cook"]
 
 
 def test_a_critical_demand_reaches_all_of_the_community_whatever_their_skills() -> None:
-    found = recipients.for_published(demand("critical", ("rare skill",)), UNITS, VOLUNTEERS)
+    found = rules.for_published(demand("critical", ("rare skill",)), UNITS, VOLUNTEERS)
     assert ids(found) == ["unit:u-medic", "unit:u-school", "volunteer:v-nurse", "volunteer:v-cook"]
 
 
@@ -77,12 +77,12 @@ def test_realert_goes_only_to_matching_volunteers_alerted_fewer_than_twice() -> 
         *VOLUNTEERS,
         Volunteer(id="v-medic2", name="M2", community_id="c1", skills=("first aid",)),
     ]
-    found = recipients.for_realert(demand(), extra, {"v-nurse": 2, "v-medic2": 1}, [])
+    found = rules.for_realert(demand(), extra, {"v-nurse": 2, "v-medic2": 1}, [])
     assert ids(found) == ["volunteer:v-medic2"]
 
 
 def test_realert_leaves_alone_those_who_already_claimed() -> None:
-    found = recipients.for_realert(demand(), VOLUNTEERS, {"v-nurse": 1}, ["v-nurse"])
+    found = rules.for_realert(demand(), VOLUNTEERS, {"v-nurse": 1}, ["v-nurse"])
     assert found == []
 
 
@@ -93,13 +93,13 @@ def test_realert_leaves_alone_those_who_already_claimed() -> None:
 def test_realert_only_while_the_demand_is_unfilled(
     changes: dict[str, Any], expected: list[str]
 ) -> None:
-    found = recipients.for_realert(demand(**changes), VOLUNTEERS, {"v-nurse": 1}, [])
+    found = rules.for_realert(demand(**changes), VOLUNTEERS, {"v-nurse": 1}, [])
     assert ids(found) == expected
 
 
 def test_escalation_reaches_the_secretary_and_the_level_it_went_to() -> None:
-    assert ids(recipients.for_escalation("c1", "street", "s1")) == ["secretary:c1", "street:s1"]
-    assert ids(recipients.for_escalation("c1", "district", "d-1")) == [
+    assert ids(rules.for_escalation("c1", "street", "s1")) == ["secretary:c1", "street:s1"]
+    assert ids(rules.for_escalation("c1", "district", "d-1")) == [
         "secretary:c1",
         "district:d-1",
     ]
@@ -124,21 +124,21 @@ def test_a_cancellation_reaches_every_holder_once_and_not_the_waitlist() -> None
         claim("k4", "v4", "withdrawn"),
         claim("k5", "u1", "accepted", "unit"),
     ]
-    assert ids(recipients.holders(claims)) == ["volunteer:v1", "unit:u1"]
+    assert ids(rules.holders(claims)) == ["volunteer:v1", "unit:u1"]
 
 
 def test_inbox_owners() -> None:
-    assert recipients.owner_key(recipients.unit("u1")) == "unit:u1"
-    assert recipients.owner_key(recipients.volunteer("v1")) == "volunteer:v1"
+    assert rules.owner_key(rules.unit("u1")) == "unit:u1"
+    assert rules.owner_key(rules.volunteer("v1")) == "volunteer:v1"
     for kind in ("secretary", "street", "district"):
-        assert recipients.owner_key(Recipient(type=kind, id="x")) == "office:x"
+        assert rules.owner_key(Recipient(type=kind, id="x")) == "office:x"
 
 
 def test_notification_ids_are_deterministic_per_cause_and_recipient() -> None:
-    unit = recipients.unit("u1")
+    unit = rules.unit("u1")
     assert notification_id("event-1", unit) == notification_id("event-1", unit)
     assert notification_id("event-1", unit) != notification_id("event-2", unit)
-    assert notification_id("event-1", unit) != notification_id("event-1", recipients.unit("u2"))
+    assert notification_id("event-1", unit) != notification_id("event-1", rules.unit("u2"))
     assert notification_id("e", Recipient(type="secretary", id="x")) != notification_id(
         "e", Recipient(type="street", id="x")
     )

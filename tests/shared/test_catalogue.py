@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from shared.events.catalogue import (
     CATALOGUE,
     DemandPublished,
+    EventData,
     UnknownEventType,
     data_model_for,
     parse_data,
@@ -57,6 +58,8 @@ def test_every_contract_type_has_a_model() -> None:
         "demand.details",
         "unit.details",
         "volunteer.details",
+        # issue 11: the event added to show that a new type is one model, one map entry
+        "demand.updated",
     }
 
 
@@ -218,3 +221,24 @@ def test_v1_personal_data_is_gone_after_the_upcast(event_type: str) -> None:
     dumped = json.dumps(data.model_dump(mode="json"))
     for personal in ("behind the school", "Elm St", "chief@", "Ana Li", "+1 555"):
         assert personal not in dumped
+
+
+def test_declaring_a_model_in_the_catalogue_is_adding_the_event() -> None:
+    from shared.events import catalogue
+
+    declared = [
+        value
+        for value in vars(catalogue).values()
+        if isinstance(value, type) and issubclass(value, EventData) and "TYPE" in vars(value)
+    ]
+    assert list(CATALOGUE.values()) == declared  # in the order written, none left out
+
+
+def test_a_model_made_elsewhere_is_not_part_of_the_contract() -> None:
+    class Elsewhere(EventData):
+        TYPE = "tests.elsewhere"
+        PRODUCER = "tests"
+        SUBJECT = "nothing"
+        WHEN = "never"
+
+    assert "tests.elsewhere" not in CATALOGUE

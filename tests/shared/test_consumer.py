@@ -20,6 +20,7 @@ from shared.broker.consumer import (
     HandlerMap,
     Incoming,
     check_handlers,
+    exactly_once,
 )
 from shared.broker.topology import UNITS_DEMAND_EVENTS, ConsumerQueue
 from shared.events.catalogue import (
@@ -36,6 +37,9 @@ from shared.events.catalogue import (
 from shared.events.envelope import CloudEvent
 from shared.runtime import ServiceRuntime
 from shared.settings import WhistleSettings
+from shared.store.mongo import Database
+from shared.store.outbox import OUTBOX_COLLECTION
+from shared.store.unit_of_work import Tx, UnitOfWork
 from tests.support.brokers import Brokers
 from tests.support.events import event_of
 
@@ -148,6 +152,8 @@ async def test_the_handler_for_its_model_gets_the_data_the_envelope_and_the_raw_
     assert incoming.data.reason == "rain"
     assert incoming.envelope == event
     assert json.loads(incoming.body) == event.wire()
+    if brokers.kind == "real":  # the channel's tag: audit appends in delivery order
+        assert isinstance(incoming.delivery_tag, int)
     assert completed == []
     assert recorder.outcomes == [AckStatus.ACKED]
 
@@ -407,3 +413,46 @@ def test_upcasts_run_one_version_at_a_time() -> None:
     assert upcast(_Reading, {"kelvin": 1.0, "unit": "K"}, 3) == {"kelvin": 1.0, "unit": "K"}
     with pytest.raises(NewerDataversion):
         read_data(_Reading, {"kelvin": 1.0, "unit": "K"}, 4)
+
+
+# --- exactly once: the handler map of a queue whose handlers change state -----------------------
+
+
+async def test_a_redelivered_event_changes_nothing_twice(
+    brokers: Brokers, uow: UnitOfWork, db: Database
+) -> None:
+    applied: list[bool] = []
+
+    async def on_cancelled(tx: Tx, event: Incoming[DemandCancelled]) -> None:
+        await tx.db.demands.update_one(
+            {"_id": event.data.demand_id},
+            {"$inc": {"cancellations": 1}},
+            upsert=True,
+            session=tx.session,
+        )
+        tx.emit(
+            DemandCompleted(demand_id=event.data.demand_id, community_id="c-1"),
+            subject=event.data.demand_id,
+        )
+
+    async def nothing(tx: Tx, event: Incoming[Any]) -> None:
+        return None
+
+    handlers = exactly_once(
+        uow,
+        SPEC,
+        {DemandCancelled: on_cancelled, DemandCompleted: nothing, ClaimAccepted: nothing},
+        on_applied=lambda: applied.append(True),
+    )
+    recorder = Recorder(handlers)
+    broker = _subscribed(brokers, recorder)
+    event = _cancelled()
+    async with brokers.running(broker, SPEC):
+        await brokers.deliver(broker, event, to=[recorder.consumer])
+        await brokers.deliver(broker, event, to=[recorder.consumer])  # the broker redelivers
+    assert await db.demands.find_one({"_id": "d_1"}) == {"_id": "d_1", "cancellations": 1}
+    assert applied == [True]
+    assert recorder.outcomes == [AckStatus.ACKED, AckStatus.ACKED]
+    [document] = await db[OUTBOX_COLLECTION].find({}).to_list(None)
+    assert document["event"]["causationid"] == event.id  # the consumed event caused it
+    assert document["event"]["correlationid"] == event.correlationid

@@ -21,7 +21,6 @@ from shared.store.timers import (
 )
 from shared.store.unit_of_work import Tx, UnitOfWork
 from tests.shared.runtime_support import eventually
-from tests.support.events import event_of
 
 pytestmark = pytest.mark.broker
 
@@ -45,10 +44,8 @@ async def test_two_wheels_fire_each_timer_once_with_its_effect(
                 {"_id": demand_id}, {"$inc": {"expired": 1}}, upsert=True, session=tx.session
             )
             tx.emit(
-                event_of(
-                    DemandExpired(demand_id=demand_id, community_id="c", filled=0, slots=1),
-                    subject=demand_id,
-                )
+                DemandExpired(demand_id=demand_id, community_id="c", filled=0, slots=1),
+                subject=demand_id,
             )
 
         return expire
@@ -81,7 +78,15 @@ async def test_two_wheels_fire_each_timer_once_with_its_effect(
     demands = await db.demands.find({}).to_list()
     assert sorted(d["_id"] for d in demands) == [f"d_{n}" for n in range(8)]
     assert {d["expired"] for d in demands} == {1}
-    assert await db[OUTBOX_COLLECTION].count_documents({"type": "demand.expired"}) == 8
+    emitted = await db[OUTBOX_COLLECTION].find({"type": DemandExpired.TYPE}).to_list()
+    assert len(emitted) == 8
+    # The timer is the cause of what its handler emits; the service acts.
+    assert {(e["event"]["causationid"], e["event"]["subject"]) for e in emitted} == {
+        (f"timer:expire:d_{n}", f"d_{n}") for n in range(8)
+    }
+    assert {(e["event"]["actor"], e["event"]["source"]) for e in emitted} == {
+        ("tests", "/whistle/tests")
+    }
     later = await db[TIMERS_COLLECTION].find_one({"_id": "expire:later"})
     cancelled = await db[TIMERS_COLLECTION].find_one({"_id": "expire:cancelled"})
     assert later is not None

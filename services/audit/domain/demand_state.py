@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from services.audit.domain.wire import demand_id_of, event_time
 from shared.clock import as_utc
 from shared.events import catalogue as c
 
@@ -105,16 +106,6 @@ class DemandState:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def event_time(event: Mapping[str, Any]) -> datetime:
-    return as_utc(datetime.fromisoformat(str(event["time"])))
-
-
-def demand_id_of(event: Mapping[str, Any]) -> str | None:
-    data = event.get("data") or {}
-    demand_id = data.get("demand_id") if isinstance(data, Mapping) else None
-    return str(demand_id) if demand_id else None
 
 
 def fold(events: Iterable[Mapping[str, Any]], demand_id: str) -> DemandState | None:

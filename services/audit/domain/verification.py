@@ -28,9 +28,9 @@ class ChainWalk:
         if not self.ok:
             return False
         expected_seq = self.events + 1
-        if record.get("_id") != expected_seq:
+        if record.get("seq") != expected_seq:
             return self._bad(
-                expected_seq, f"expected seq {expected_seq}, found {record.get('_id')}"
+                expected_seq, f"expected seq {expected_seq}, found {record.get('seq')}"
             )
         if record.get("prev_hash") != self.head_hash:
             return self._bad(expected_seq, "prev_hash is not the previous record's hash")

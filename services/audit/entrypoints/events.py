@@ -1,28 +1,22 @@
-"""Audit's AMQP side: every event on the exchange (`#`) goes to the recorder."""
+"""Audit's AMQP side: every audited event type goes to the recorder, which gets each as the
+consumer read it (`Incoming`: the envelope, and the producer's body to store and hash)."""
 
-from faststream.rabbit import RabbitBroker
-
-from services.audit.handlers import CurrentDelivery, Delivery, EventRecorder, HeadPinning, appender
-from shared.broker.consumer import CATCH_ALL
+from services.audit.domain.partitions import PartitionBy
+from services.audit.handlers.events import EventRecorder, MongoLog
+from services.audit.handlers.timers import Checkpointing
+from shared.broker.consumer import HandlerMap
 from shared.broker.topology import AUDIT_EVENTS
 from shared.runtime import ServiceRuntime
 
 
-def delivery_of(broker: RabbitBroker) -> CurrentDelivery:
-    """The message being handled: FastStream keeps it in its per-message context."""
-
-    def current() -> Delivery:
-        message = broker.context.get_local("message")
-        raw = getattr(message, "raw_message", None)
-        tag = getattr(raw, "delivery_tag", None)
-        body = getattr(raw, "body", None)
-        return Delivery(
-            tag if isinstance(tag, int) else None, body if isinstance(body, bytes) else None
-        )
-
-    return current
-
-
-def register_consumers(runtime: ServiceRuntime, pinning: HeadPinning | None = None) -> None:
-    recorder = EventRecorder(appender(runtime.uow), pinning, delivery=delivery_of(runtime.broker))
-    runtime.consume(AUDIT_EVENTS, {CATCH_ALL: recorder.record})
+def register_consumers(
+    runtime: ServiceRuntime,
+    checkpointing: Checkpointing | None = None,
+    partition_by: PartitionBy = PartitionBy.DISTRICT,
+) -> EventRecorder:
+    recorder = EventRecorder(MongoLog(runtime.uow), checkpointing, partition_by=partition_by)
+    # One handler for every type: audit records them all alike (the queue is bound to each
+    # public model, and the consumer checks this map names exactly those).
+    handlers: HandlerMap = dict.fromkeys(AUDIT_EVENTS.events, recorder.record)
+    runtime.consume(AUDIT_EVENTS, handlers)
+    return recorder

@@ -6,16 +6,27 @@ from pydantic import BaseModel, Field
 
 
 class Record(BaseModel):
-    seq: int = Field(description="position in the log: 1, 2, 3, ... without gaps")
+    partition: str = Field(
+        description="the partition of the log (a district by default; `default` for a log "
+        "written before partitions)"
+    )
+    seq: int = Field(description="position in its partition: 1, 2, 3, ... without gaps")
     hash: str = Field(description="sha256(prev_hash || canonical JSON of event), hex")
-    prev_hash: str = Field(description="the previous record's hash (64 zeros for seq 1)")
+    prev_hash: str = Field(
+        description="the partition's previous record's hash (64 zeros for seq 1)"
+    )
     event: dict[str, Any] = Field(description="the CloudEvent exactly as it was received")
 
 
 class EventsPage(BaseModel):
     items: list[Record]
     next_after: int = Field(
-        description="pass as `after` for the next page; unchanged when this page is empty"
+        description="with `partition`: pass as `after` for the next page; unchanged when this "
+        "page is empty"
+    )
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page across partitions; unchanged when "
+        "this page is empty (null: nothing read yet)"
     )
 
 
@@ -27,6 +38,7 @@ class TimelineItem(Record):
 
 class Timeline(BaseModel):
     demand_id: str
+    partition: str = Field(description="the partition the demand's story is in")
     items: list[TimelineItem]
     next_after: int | None = Field(
         None, description="`after` for the next page of the timeline; null on the last page"
@@ -103,14 +115,40 @@ class Report(BaseModel):
     rows: list[ReportRow]
 
 
-class Verdict(BaseModel):
+class PartitionVerdict(BaseModel):
+    partition: str
     ok: bool
     events: int | None = Field(None, description="records verified (when ok)")
-    head_hash: str | None = Field(None, description="the last record's hash (when ok)")
+    head_hash: str | None = Field(None, description="the partition's last hash (when ok)")
     first_bad_seq: int | None = Field(None, description="where the chain breaks (when not ok)")
     reason: str | None = None
     events_verified: int | None = Field(None, description="records before the break")
     walked_from_seq: int | None = Field(
-        None, description="the checkpoint this walk started after (0: the whole chain)"
+        None, description="the point this walk started after (0: the whole chain)"
     )
     walked: int | None = Field(None, description="records this walk checked")
+
+
+class Verdict(PartitionVerdict):
+    """One partition's verdict (`partition=`), or every partition's summed up."""
+
+    partition: str | None = Field(  # type: ignore[assignment]
+        None, description="the partition checked, or (all, not ok) the first broken one"
+    )
+    root: str | None = Field(
+        None, description="(all) the Merkle root of every partition's head, as checkpoints sign"
+    )
+    partitions: list[PartitionVerdict] | None = Field(
+        None, description="(all) each partition's verdict, in name order"
+    )
+
+
+class PartitionHead(BaseModel):
+    partition: str
+    seq: int
+    hash: str
+
+
+class Partitions(BaseModel):
+    root: str = Field(description="the Merkle root of the heads (see the checkpoint format)")
+    items: list[PartitionHead]

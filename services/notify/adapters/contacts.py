@@ -7,13 +7,16 @@ older update never overwrites a newer one. Erasure leaves a tombstone holding no
 data, so a private update still on its way cannot bring the details back.
 """
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from services.notify.adapters.batches import find_by_ids
 from shared.clock import utcnow
 from shared.events.catalogue import Contact
-from shared.store.mongo import Database
+from shared.store.mongo import Database, Document
 from shared.store.unit_of_work import Tx
 
 CONTACTS = "contacts"
@@ -58,12 +61,39 @@ async def get(db: Database, owner: str, tx: Tx | None = None) -> Reach | None:
     )
     if document is None or document.get("erased"):
         return None
+    return _reach(owner, document)
+
+
+def _reach(owner: str, document: Document) -> Reach:
     return Reach(
         owner=owner,
         version=document["version"],
         contact=Contact.model_validate(document["contact"]),
         webhook_secret=document.get("webhook_secret"),
     )
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the contacts say of some owners, from one read: how to reach each, who is erased."""
+
+    reach: Mapping[str, Reach]
+    erased: frozenset[str]
+
+
+async def known(tx: Tx, owners: Iterable[str]) -> Known:
+    wanted = sorted(set(owners))
+    if not wanted:
+        return Known({}, frozenset())
+    cursor = find_by_ids(tx.db, CONTACTS, wanted, session=tx.session)
+    reach: dict[str, Reach] = {}
+    erased: set[str] = set()
+    async for document in cursor:
+        if document.get("erased"):
+            erased.add(document["_id"])
+        else:
+            reach[document["_id"]] = _reach(document["_id"], document)
+    return Known(reach, frozenset(erased))
 
 
 async def is_erased(tx: Tx, owner: str) -> bool:

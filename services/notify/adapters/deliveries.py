@@ -9,11 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from shared.clock import utcnow
 from shared.events.catalogue import Recipient
 from shared.store.mongo import Database, Document
-from shared.store.unit_of_work import Tx
+from shared.store.unit_of_work import RetryTransaction, Tx
 
 DELIVERIES = "deliveries"
 DEAD_LETTERS = "dead_letters"
@@ -29,24 +30,39 @@ async def ensure_recipient_index(db: Database) -> None:
     await db[DELIVERIES].create_index([("recipient.type", 1), ("recipient.id", 1)])
 
 
+def _pending(document: Document) -> Document:
+    now = utcnow()
+    return {
+        **document,
+        "state": "pending",
+        "attempts": 0,
+        "history": [],
+        "next_attempt_at": now,
+        "lease_until": None,
+        "lease_owner": None,
+        "created_at": now,
+    }
+
+
 async def schedule(tx: Tx, document: Document) -> bool:
+    """Schedule one delivery unless it exists (a notification already in the inbox)."""
     if await tx.db[DELIVERIES].find_one({"_id": document["_id"]}, {"_id": 1}, session=tx.session):
         return False
-    now = utcnow()
-    await tx.db[DELIVERIES].insert_one(
-        {
-            **document,
-            "state": "pending",
-            "attempts": 0,
-            "history": [],
-            "next_attempt_at": now,
-            "lease_until": None,
-            "lease_owner": None,
-            "created_at": now,
-        },
-        session=tx.session,
-    )
+    await tx.db[DELIVERIES].insert_one(_pending(document), session=tx.session)
     return True
+
+
+async def schedule_new(tx: Tx, documents: list[Document]) -> None:
+    """Schedule the deliveries of notifications just created, in one insert."""
+    if not documents:
+        return
+    try:
+        await tx.db[DELIVERIES].insert_many(
+            [_pending(document) for document in documents], session=tx.session
+        )
+    except DuplicateKeyError:
+        # Only a concurrent catch-up (`deliver_waiting`) could have made one: start again.
+        raise RetryTransaction("delivery scheduled concurrently") from None
 
 
 def _free(now: datetime) -> dict[str, Any]:

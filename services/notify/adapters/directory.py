@@ -8,10 +8,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from pymongo import ReturnDocument, UpdateOne
+
 from services.notify.domain.model import Claim, Community, Demand, DemandStatus, Unit, Volunteer
 from shared.clock import as_utc, utcnow
 from shared.store.mongo import Database, Document
-from shared.store.unit_of_work import Tx
+from shared.store.unit_of_work import RetryTransaction, Tx
 
 COMMUNITIES = "communities"
 UNITS = "units"
@@ -77,24 +79,19 @@ async def forget_volunteer(tx: Tx, volunteer_id: str) -> None:
     await tx.db[ALERTS].delete_many({"volunteer_id": volunteer_id}, session=tx.session)
 
 
-async def get_unit(tx: Tx, unit_id: str) -> Unit | None:
-    document = await tx.db[UNITS].find_one({"_id": unit_id}, session=tx.session)
-    return _model(Unit, document) if document else None
-
-
-async def get_volunteer(tx: Tx, volunteer_id: str) -> Volunteer | None:
-    document = await tx.db[VOLUNTEERS].find_one({"_id": volunteer_id}, session=tx.session)
-    return _model(Volunteer, document) if document else None
+async def _all[M: (Community, Unit, Volunteer, Demand, Claim)](
+    tx: Tx, collection: str, model: type[M], query: Document
+) -> list[M]:
+    cursor = tx.db[collection].find(query, session=tx.session).sort("_id", 1)
+    return [_model(model, document) async for document in cursor]
 
 
 async def units_serving(tx: Tx, community_id: str) -> list[Unit]:
-    cursor = tx.db[UNITS].find({"communities": community_id}, session=tx.session).sort("_id", 1)
-    return [_model(Unit, document) async for document in cursor]
+    return await _all(tx, UNITS, Unit, {"communities": community_id})
 
 
 async def volunteers_of(tx: Tx, community_id: str) -> list[Volunteer]:
-    cursor = tx.db[VOLUNTEERS].find({"community_id": community_id}, session=tx.session)
-    return [_model(Volunteer, document) async for document in cursor.sort("_id", 1)]
+    return await _all(tx, VOLUNTEERS, Volunteer, {"community_id": community_id})
 
 
 async def touch_community(tx: Tx, community_id: str) -> None:
@@ -120,7 +117,11 @@ def _published(document: Document | None) -> bool:
 
 
 async def get_demand(tx: Tx, demand_id: str) -> Demand | None:
-    document = await tx.db[DEMANDS].find_one({"_id": demand_id}, session=tx.session)
+    return demand_in(await tx.db[DEMANDS].find_one({"_id": demand_id}, session=tx.session))
+
+
+def demand_in(document: Document | None) -> Demand | None:
+    """The demand a stored document holds, if its publication has arrived."""
     return _model(Demand, document) if document is not None and _published(document) else None
 
 
@@ -138,16 +139,25 @@ async def open_demands_since(tx: Tx, community_id: str, since: datetime) -> list
     return [demand for demand in demands if demand.unfilled]
 
 
-async def touch_demand(tx: Tx, demand_id: str) -> None:
+async def touch_demand(tx: Tx, demand_id: str) -> Document:
     """Write to the demand's document, even before it is known.
 
     Events are consumed concurrently: a claim and its demand's publication may be handled
     side by side, each missing the other. Both writing this document makes their
-    transactions conflict, so one is retried and sees what the other did.
+    transactions conflict, so one is retried and sees what the other did. Returns the
+    document as it now stands (a bare one when the publication has not arrived): the same
+    command reads it.
     """
-    await tx.db[DEMANDS].update_one(
-        {"_id": demand_id}, {"$set": {"touched_at": utcnow()}}, upsert=True, session=tx.session
+    document = await tx.db[DEMANDS].find_one_and_update(
+        {"_id": demand_id},
+        {"$set": {"touched_at": utcnow()}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+        session=tx.session,
     )
+    if document is None:
+        raise RetryTransaction("demand document not returned")
+    return document
 
 
 async def update_demand(
@@ -158,9 +168,12 @@ async def update_demand(
     filled: int | None = None,
     slots: int | None = None,
     status: DemandStatus | None = None,
+    current: Document | None = None,
 ) -> Demand | None:
-    """Move the copy forward (never back); returns the demand as it now stands, if known."""
-    document = await tx.db[DEMANDS].find_one({"_id": demand_id}, session=tx.session)
+    """Move the copy forward (never back); returns the demand as it now stands, if known.
+
+    `current`: the document as this transaction last read or wrote it (saves reading it)."""
+    document = current or await tx.db[DEMANDS].find_one({"_id": demand_id}, session=tx.session)
     if document is None or not _published(document):
         return None
     stored_as_of = document.get("as_of")
@@ -198,8 +211,7 @@ async def get_claim(tx: Tx, claim_id: str) -> Claim | None:
 
 
 async def claims_of(tx: Tx, demand_id: str) -> list[Claim]:
-    cursor = tx.db[CLAIMS].find({"demand_id": demand_id}, session=tx.session).sort("_id", 1)
-    return [_model(Claim, document) async for document in cursor]
+    return await _all(tx, CLAIMS, Claim, {"demand_id": demand_id})
 
 
 # --- alerts (how often each volunteer was called for a demand) -------------------------------
@@ -211,13 +223,17 @@ async def alert_counts(tx: Tx, demand_id: str) -> dict[str, int]:
 
 
 async def count_alerts(tx: Tx, demand_id: str, volunteer_ids: Iterable[str]) -> None:
-    for volunteer_id in volunteer_ids:
-        await tx.db[ALERTS].update_one(
+    """One more alert for each volunteer, in one command whatever their number."""
+    updates = [
+        UpdateOne(
             {"_id": f"{demand_id}:{volunteer_id}"},
             {
                 "$inc": {"count": 1},
                 "$setOnInsert": {"demand_id": demand_id, "volunteer_id": volunteer_id},
             },
             upsert=True,
-            session=tx.session,
         )
+        for volunteer_id in dict.fromkeys(volunteer_ids)
+    ]
+    if updates:
+        await tx.db[ALERTS].bulk_write(updates, ordered=False, session=tx.session)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from shared.clock import utcnow
 from shared.store.mongo import Database
+from shared.store.unit_of_work import Tx
 
 TICKETS = "stream_tickets"
 
@@ -34,17 +35,18 @@ def _digest(ticket: str) -> str:
     return hashlib.sha256(ticket.encode()).hexdigest()
 
 
-async def issue(db: Database, ticket: Ticket, ttl: timedelta) -> tuple[str, datetime]:
+async def issue(tx: Tx, ticket: Ticket, ttl: timedelta) -> tuple[str, datetime]:
     value = secrets.token_urlsafe(32)
     expires_at = min(utcnow() + ttl, ticket.token_expires_at)
-    await db[TICKETS].insert_one(
+    await tx.db[TICKETS].insert_one(
         {
             "_id": _digest(value),
             "owner": ticket.owner,
             "principal": ticket.principal,
             "token_expires_at": ticket.token_expires_at,
             "expires_at": expires_at,
-        }
+        },
+        session=tx.session,
     )
     return value, expires_at
 

@@ -17,7 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from services.notify.domain.targets import RefusedTarget, check_addresses, parse_webhook_url
+from services.notify.domain.refusals import RefusedTarget
+from services.notify.domain.targets import check_addresses, parse_webhook_url
 
 SIGNATURE_HEADER = "X-Whistle-Signature"
 DELIVERY_HEADER = "X-Whistle-Delivery"

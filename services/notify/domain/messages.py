@@ -3,7 +3,8 @@
 from datetime import datetime
 
 from services.notify.domain.model import Demand
-from shared.events.catalogue import Recipient
+from shared.events import catalogue as ev
+from shared.events.catalogue import ClaimData, EventData, Recipient
 
 
 def _when(moment: datetime) -> str:
@@ -48,34 +49,34 @@ def reminder(demand: Demand) -> tuple[str, str]:
     )
 
 
-_CLAIM_LINES: dict[str, str] = {
-    "claim.accepted": "Your claim is accepted: you have a place",
-    "claim.waitlisted": "You are on the waiting list",
-    "claim.promoted": "A place opened: you are now accepted",
-    "claim.withdrawn": "Your claim is withdrawn",
-    "claim.released": "Called off: you no longer have a place",
-    "claim.checked_in": "Checked in on site",
-    "claim.completed": "Your work is recorded as completed, thank you",
-    "claim.no_show": "Recorded as not there by the end of the shift",
+_CLAIM_LINES: dict[type[ClaimData], str] = {
+    ev.ClaimAccepted: "Your claim is accepted: you have a place",
+    ev.ClaimWaitlisted: "You are on the waiting list",
+    ev.ClaimPromoted: "A place opened: you are now accepted",
+    ev.ClaimWithdrawn: "Your claim is withdrawn",
+    ev.ClaimReleased: "Called off: you no longer have a place",
+    ev.ClaimCheckedIn: "Checked in on site",
+    ev.ClaimCompleted: "Your work is recorded as completed, thank you",
+    ev.ClaimNoShow: "Recorded as not there by the end of the shift",
 }
 
-_DEMAND_LINES: dict[str, str] = {
-    "demand.filled": "Filled: every place is taken",
-    "demand.cancelled": "Cancelled: do not come",
-    "demand.completed": "Completed",
+_DEMAND_LINES: dict[type[EventData], str] = {
+    ev.DemandFilled: "Filled: every place is taken",
+    ev.DemandCancelled: "Cancelled: do not come",
+    ev.DemandCompleted: "Completed",
 }
 
 
-def about_claim(event_type: str, demand: Demand | None, demand_id: str) -> tuple[str, str]:
-    line = _CLAIM_LINES.get(event_type, event_type)
+def about_claim(model: type[ClaimData], demand: Demand | None, demand_id: str) -> tuple[str, str]:
+    line = _CLAIM_LINES.get(model, model.TYPE)
     about = _about(demand, demand_id)
     return f"{line}: {about}", f"{line} for {about}."
 
 
 def about_demand(
-    event_type: str, demand: Demand | None, demand_id: str, detail: str | None = None
+    model: type[EventData], demand: Demand | None, demand_id: str, detail: str | None = None
 ) -> tuple[str, str]:
-    line = _DEMAND_LINES.get(event_type, event_type)
+    line = _DEMAND_LINES.get(model, model.TYPE)
     about = _about(demand, demand_id)
     body = f"{line}: {about}." + (f" {detail}" if detail else "")
     return f"{line}: {about}", body

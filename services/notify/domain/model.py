@@ -3,12 +3,27 @@
 Notify reads no other service's database; these copies are kept from the events it consumes.
 """
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.events.catalogue import Claimant, Priority, Recipient
+from shared.events.catalogue import (
+    ClaimAccepted,
+    Claimant,
+    ClaimCheckedIn,
+    ClaimCompleted,
+    ClaimData,
+    ClaimNoShow,
+    ClaimPromoted,
+    ClaimReleased,
+    ClaimWaitlisted,
+    ClaimWithdrawn,
+    Priority,
+    Recipient,
+)
+from shared.events.envelope import CloudEvent
 
 DemandStatus = Literal["open", "filled", "cancelled", "completed", "expired"]
 ClaimStatus = Literal[
@@ -16,12 +31,69 @@ ClaimStatus = Literal[
 ]
 Channel = Literal["inbox", "webhook", "email"]
 
+# Each claim event, and the status it leaves the claim in (one handler serves them all).
+CLAIM_STATUS: dict[type[ClaimData], ClaimStatus] = {
+    ClaimAccepted: "accepted",
+    ClaimPromoted: "accepted",
+    ClaimWaitlisted: "waitlisted",
+    ClaimWithdrawn: "withdrawn",
+    ClaimReleased: "released",
+    ClaimCheckedIn: "checked_in",
+    ClaimCompleted: "completed",
+    ClaimNoShow: "no_show",
+}
 # Claims whose holder has a place on the demand (and must hear if it is called off).
 HOLDING: frozenset[str] = frozenset({"accepted", "checked_in"})
 # Claims still waiting for their shift to start (a reminder is due to them).
 AWAITING_SHIFT: frozenset[str] = frozenset({"accepted"})
 # Demand states in which nobody is being sought any more.
 CLOSED: frozenset[str] = frozenset({"cancelled", "completed", "expired"})
+
+# The `kind` of the notifications notify's own timers send (notification kinds, not events:
+# the other kinds are the type of the event that caused them).
+REMINDER_KIND = "claim.reminder"
+REALERT_KIND = "demand.realert"
+
+# The kinds of notify's stored timers.
+TIMER_REMINDER = "notify.reminder"
+TIMER_REALERT = "notify.realert"
+TIMER_FANOUT = "notify.fanout"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The settings the rules depend on."""
+
+    reminder_lead: timedelta
+    email_enabled: bool
+    # Recipients per fan-out transaction (see `handlers.notices.fan_out`).
+    fanout_batch: int = 200
+
+
+@dataclass(frozen=True)
+class NotificationCause:
+    """What a notification answers to: an event, or one of notify's own timers."""
+
+    event_id: str
+    type: str
+    correlationid: str
+    demand_id: str | None = None
+    community_id: str | None = None
+
+    @classmethod
+    def of(cls, event: CloudEvent) -> "NotificationCause":
+        return cls(
+            event_id=event.id,
+            type=event.type,
+            correlationid=event.correlationid,
+            demand_id=event.data.get("demand_id"),
+            community_id=event.data.get("community_id"),
+        )
+
+    @classmethod
+    def about(cls, demand: "Demand", event_id: str, kind: str) -> "NotificationCause":
+        """A cause known by its demand: its publication (handled late), or a timer."""
+        return cls(event_id, kind, demand.id, demand.id, demand.community_id)
 
 
 class Frozen(BaseModel):

@@ -7,11 +7,9 @@ endpoint)."""
 import ipaddress
 from urllib.parse import urlsplit
 
+from services.notify.domain.refusals import RefusedTarget
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class RefusedTarget(ValueError):
-    """The webhook URL may not be called: a permanent failure, never retried."""
 
 
 def is_public(address: IPAddress) -> bool:

@@ -1,12 +1,26 @@
-"""Notify's AMQP side: each consumed event type and each timer kind, to its handler."""
+"""Notify's AMQP side: each consumed event, by its catalogue model, to its handler; and each
+timer kind to its handler.
 
-from collections.abc import Callable
+The maps name exactly the models of notify's queues (`shared.broker.topology`): the consumer
+refuses to start otherwise. Every handler runs once per event (`exactly_once`), in the
+consumer's transaction, under the event's cause.
+"""
 
-from services.notify import handlers, notifying
-from services.notify.notifying import Policy
-from shared.broker.consumer import EventHandler
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from services.notify.domain.model import (
+    CLAIM_STATUS,
+    TIMER_FANOUT,
+    TIMER_REALERT,
+    TIMER_REMINDER,
+    Policy,
+)
+from services.notify.handlers import events, timers
+from shared.broker.consumer import Incoming, Work, exactly_once
 from shared.broker.topology import NOTIFY_EVENTS, NOTIFY_PRIVATE
-from shared.events.envelope import CloudEvent
+from shared.events import catalogue as ev
+from shared.events.catalogue import EventData
 from shared.runtime import ServiceRuntime
 from shared.store.mongo import Document
 from shared.store.timers import TimerHandler
@@ -14,40 +28,62 @@ from shared.store.unit_of_work import Tx
 
 CONSUMER = "notify"
 
+EventWork = Callable[[Tx, Incoming[Any], Policy], Awaitable[None]]
+TimerWork = Callable[[Tx, Document, Policy], Awaitable[None]]
+
+EVENTS: dict[type[EventData], EventWork] = {
+    ev.CommunityRegistered: events.on_community_registered,
+    ev.UnitRegistered: events.on_unit_registered,
+    ev.VolunteerRegistered: events.on_volunteer_registered,
+    ev.UnitUpdated: events.on_unit_updated,
+    ev.VolunteerUpdated: events.on_volunteer_updated,
+    ev.VolunteerErased: events.on_volunteer_erased,
+    ev.DemandPublished: events.on_demand_published,
+    ev.DemandEscalated: events.on_demand_escalated,
+    ev.DemandFilled: events.on_demand_filled,
+    ev.DemandReopened: events.on_demand_reopened,
+    ev.DemandCancelled: events.on_demand_cancelled,
+    ev.DemandCompleted: events.on_demand_completed,
+    ev.DemandExpired: events.on_demand_expired,
+    **dict.fromkeys(CLAIM_STATUS, events.on_claim),
+}
+
+# From `whistle.private` (queue `notify.private`): how to reach people, never audited.
+PRIVATE: dict[type[EventData], EventWork] = {
+    ev.UnitDetails: events.on_unit_details,
+    ev.VolunteerDetails: events.on_volunteer_details,
+}
+
+TIMERS: dict[str, TimerWork] = {
+    TIMER_REMINDER: timers.on_reminder_due,
+    TIMER_REALERT: timers.on_realert_due,
+    TIMER_FANOUT: timers.on_fanout_due,
+}
+
 
 def register_consumers(
     runtime: ServiceRuntime, policy: Policy, on_committed: Callable[[], None]
 ) -> None:
     """`on_committed` runs after an event's effects commit (wakes deliveries and streams)."""
 
-    def consumer(handler: handlers.EventHandler) -> EventHandler:
-        async def consume(event: CloudEvent) -> None:
-            async def work(tx: Tx) -> None:
-                await handler(tx, event, policy)
+    def under_policy(work: EventWork) -> Work:
+        async def apply(tx: Tx, event: Incoming[Any]) -> None:
+            await work(tx, event, policy)
 
-            if await runtime.uow.run_once(CONSUMER, event, work):
-                on_committed()
+        return apply
 
-        return consume
-
-    def timer(handler: handlers.TimerRule) -> TimerHandler:
+    def timer(work: TimerWork) -> TimerHandler:
         async def fire(tx: Tx, document: Document) -> None:
-            await handler(tx, document, policy)
+            await work(tx, document, policy)
 
         return fire
 
-    runtime.consume(
-        NOTIFY_EVENTS,
-        {event_type: consumer(handler) for event_type, handler in handlers.EVENT_HANDLERS.items()},
-    )
-    # How to reach people arrives on the private exchange, which audit never records.
-    runtime.consume(
-        NOTIFY_PRIVATE,
-        {
-            event_type: consumer(handler)
-            for event_type, handler in handlers.PRIVATE_HANDLERS.items()
-        },
-    )
-    runtime.on_timer(handlers.REMINDER, timer(handlers.on_reminder_due))
-    runtime.on_timer(handlers.REALERT, timer(handlers.on_realert_due))
-    runtime.on_timer(notifying.FANOUT, timer(notifying.on_fanout_due))
+    for spec, works in ((NOTIFY_EVENTS, EVENTS), (NOTIFY_PRIVATE, PRIVATE)):
+        handlers = {model: under_policy(work) for model, work in works.items()}
+        # One record of applied events for both queues (`notify:<event id>`), as ever.
+        runtime.consume(
+            spec,
+            exactly_once(runtime.uow, spec, handlers, consumer=CONSUMER, on_applied=on_committed),
+        )
+    for kind, work in TIMERS.items():
+        runtime.on_timer(kind, timer(work))

@@ -3,25 +3,22 @@ deliveries."""
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
-from services.notify import metrics
-from services.notify.adapters import deliveries, inbox, stream_tickets
-from services.notify.bell import InboxWatch
+from services.notify.adapters import inbox, metrics
 from services.notify.config import NotifySettings
-from services.notify.entrypoints.identity import (
-    Owner,
-    StreamOwner,
-    inbox_owner,
-    principal_key,
-    token_expiry,
-)
+from services.notify.domain.access import principal_key
+from services.notify.domain.commands import IssueStreamTicket, MarkRead, MarkReadUpTo
+from services.notify.domain.refusals import InvalidLastEventId
+from services.notify.entrypoints.dependencies import Db, Owner, StreamOwner, token_expiry
 from services.notify.entrypoints.schemas import (
     DeliveryOut,
     InboxPage,
@@ -30,28 +27,22 @@ from services.notify.entrypoints.schemas import (
     NotificationOut,
     StreamTicketOut,
 )
+from services.notify.entrypoints.streams import InboxWatch
+from services.notify.handlers import commands, queries
 from shared.auth import CurrentPrincipal
 from shared.clock import utcnow
-from shared.http.dependencies import runtime_of
+from shared.http.commands import execute
+from shared.http.dependencies import Runtime
+from shared.http.idempotency_keys import StoredResponse
 from shared.http.negotiation import MAX_INT64
-from shared.http.problems import ProblemError
-from shared.store.mongo import Database
+from shared.http.problems import not_found
+from shared.store.mongo import Document
 
 router = APIRouter(prefix="/v1", tags=["notify"])
 
 STREAM_BATCH = 100
 
-
-def db_of(request: Request) -> Database:
-    return runtime_of(request).db
-
-
-Db = Annotated[Database, Depends(db_of)]
 NotificationId = Annotated[str, Path(min_length=1, max_length=100)]
-
-
-def _not_found(notification_id: str) -> ProblemError:
-    return ProblemError(404, "not-found", "Not found", f"no notification '{notification_id}'")
 
 
 @router.get("/inbox", response_model=InboxPage)
@@ -65,57 +56,79 @@ async def list_inbox(
     unread: Annotated[bool, Query(description="only unread notifications")] = False,
 ) -> dict[str, Any]:
     """The token's own notifications, newest first."""
-    items = await inbox.page(db, owner, before=after, limit=limit, unread_only=unread)
-    return {
-        "items": [inbox.public_view(item) for item in items],
-        "next_after": items[-1]["seq"] if len(items) == limit else None,
-        "unread": await inbox.unread_count(db, owner),
-    }
+    page = await queries.inbox_page(db, owner, after=after, limit=limit, unread_only=unread)
+    return asdict(page)
 
 
 @router.post("/inbox/read", response_model=MarkReadOut)
-async def mark_all_read(body: MarkReadIn, owner: Owner, db: Db) -> dict[str, int]:
+async def mark_all_read(
+    body: MarkReadIn, request: Request, principal: CurrentPrincipal, owner: Owner, runtime: Runtime
+) -> JSONResponse:
     """Mark read every notification up to `up_to` (the newest the reader has seen)."""
-    marked = await inbox.mark_read_up_to(db, owner, body.up_to)
-    return {"marked": marked, "unread": await inbox.unread_count(db, owner)}
+    command = MarkReadUpTo(owner=owner, up_to=body.up_to)
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: commands.mark_read_up_to(tx, command),
+        present=lambda done: StoredResponse.of(MarkReadOut(marked=done.marked, unread=done.unread)),
+    )
 
 
 @router.post("/inbox/{notification_id}/read", response_model=NotificationOut)
-async def mark_read(notification_id: NotificationId, owner: Owner, db: Db) -> dict[str, Any]:
+async def mark_read(
+    notification_id: NotificationId,
+    request: Request,
+    principal: CurrentPrincipal,
+    owner: Owner,
+    runtime: Runtime,
+) -> JSONResponse:
     """Mark one of the token's own notifications read."""
-    item = await inbox.mark_read(db, owner, notification_id)
-    if item is None:
-        raise _not_found(notification_id)
-    return inbox.public_view(item)
+    command = MarkRead(owner=owner, notification_id=notification_id)
+
+    def present(item: Document | None) -> StoredResponse:
+        if item is None:
+            raise not_found("notification", notification_id)
+        return StoredResponse.of(NotificationOut.model_validate(inbox.public_view(item)))
+
+    return await execute(
+        runtime, request, principal, lambda tx: commands.mark_read(tx, command), present=present
+    )
 
 
 def _resume_point(last_event_id: str | None) -> int | None:
     if last_event_id is None or last_event_id == "":
         return None
     if not last_event_id.isdigit() or len(last_event_id) > 18:
-        raise ProblemError(
-            400,
-            "invalid-last-event-id",
-            "Invalid Last-Event-ID",
-            "Last-Event-ID must be the id of an event this stream sent (a number)",
-        )
+        raise InvalidLastEventId()
     return int(last_event_id)
 
 
 @router.post("/inbox/stream-ticket", response_model=StreamTicketOut, status_code=201)
-async def stream_ticket(request: Request, principal: CurrentPrincipal, db: Db) -> dict[str, Any]:
+async def stream_ticket(
+    request: Request, principal: CurrentPrincipal, owner: Owner, runtime: Runtime
+) -> JSONResponse:
     """A single-use ticket to open `/v1/inbox/stream?ticket=...` without a token in the URL.
 
     Redeem it within `expires_at` (30 s); the stream it opens closes when the token that
     asked for it expires."""
     settings: NotifySettings = request.app.state.settings
-    grant = stream_tickets.Ticket(
-        inbox_owner(principal), principal_key(principal), token_expiry(request)
+    command = IssueStreamTicket(
+        owner=owner, principal=principal_key(principal), token_expires_at=token_expiry(request)
     )
-    value, expires_at = await stream_tickets.issue(
-        db, grant, timedelta(seconds=settings.stream_ticket_ttl_s)
+    ttl = timedelta(seconds=settings.stream_ticket_ttl_s)
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: commands.issue_stream_ticket(tx, command, ttl),
+        present=lambda ticket: StoredResponse.of(
+            StreamTicketOut(ticket=ticket.value, expires_at=ticket.expires_at), 201
+        ),
+        # A repeat asks for a fresh ticket (the first may be spent), and a ticket, a secret
+        # stored only as its hash, is never kept in a stored response.
+        idempotent=False,
     )
-    return {"ticket": value, "expires_at": expires_at}
 
 
 @router.get(
@@ -196,9 +209,9 @@ async def list_deliveries(
     notification_id: NotificationId, principal: CurrentPrincipal, db: Db
 ) -> list[dict[str, Any]]:
     """Each channel's delivery of one notification, with every attempt (owner or admin)."""
-    item = await inbox.get(db, notification_id)
-    if item is None or not (principal.is_admin or item["owner"] == inbox_owner(principal)):
-        raise _not_found(notification_id)
+    found = await queries.deliveries_of(db, principal, notification_id)
+    if found is None:
+        raise not_found("notification", notification_id)
     return [
         {
             "id": delivery["_id"],
@@ -211,5 +224,5 @@ async def list_deliveries(
             else None,
             "history": delivery["history"],
         }
-        for delivery in await deliveries.of_notification(db, notification_id)
+        for delivery in found
     ]

@@ -1,5 +1,4 @@
-"""Whose inbox a token opens: unit -> its unit, volunteer -> themself, secretary -> the office
-of the community (or street or district) named by its `community` claim."""
+"""The HTTP side's dependencies: whose inbox a request opens, by token or stream ticket."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -9,23 +8,19 @@ import jwt
 from fastapi import Depends, Query, Request
 
 from services.notify.adapters import stream_tickets
-from shared.auth import CurrentPrincipal, Principal, Role, current_principal, forbidden
+from services.notify.domain.access import inbox_owner, principal_key
+from services.notify.domain.refusals import UnknownStreamTicket
+from shared.auth import CurrentPrincipal, current_principal
 from shared.clock import as_utc
 from shared.http.dependencies import runtime_of
-from shared.http.problems import ProblemError
+from shared.store.mongo import Database
 
 
-def inbox_owner(principal: Principal) -> str:
-    if principal.role is Role.UNIT and principal.unit:
-        return f"unit:{principal.unit}"
-    if principal.role is Role.VOLUNTEER and principal.volunteer:
-        return f"volunteer:{principal.volunteer}"
-    if principal.role is Role.SECRETARY and principal.community:
-        return f"office:{principal.community}"
-    raise forbidden(
-        f"a '{principal.role}' token has no inbox: inboxes belong to units, volunteers and "
-        "secretaries (of a community, street or district)"
-    )
+def db_of(request: Request) -> Database:
+    return runtime_of(request).db
+
+
+Db = Annotated[Database, Depends(db_of)]
 
 
 async def owner_of(principal: CurrentPrincipal) -> str:
@@ -33,12 +28,6 @@ async def owner_of(principal: CurrentPrincipal) -> str:
 
 
 Owner = Annotated[str, Depends(owner_of)]
-
-
-def principal_key(principal: Principal) -> str:
-    """Who a principal is, for the per-principal stream limit (role and identity, not `sub`)."""
-    ident = principal.unit or principal.volunteer or principal.community or ""
-    return f"{principal.role.value}:{ident}:{principal.sub}"
 
 
 def token_expiry(request: Request) -> datetime:
@@ -67,17 +56,9 @@ async def stream_access(
     if ticket is None:
         principal = await current_principal(request)
         return StreamAccess(inbox_owner(principal), principal_key(principal), token_expiry(request))
-    db = runtime_of(request).db
-    grant = await stream_tickets.redeem(db, ticket)
+    grant = await stream_tickets.redeem(runtime_of(request).db, ticket)
     if grant is None:
-        raise ProblemError(
-            401,
-            "unauthorized",
-            "Not authenticated",
-            "the stream ticket is unknown, already used or expired: ask for a new one with "
-            "POST /v1/inbox/stream-ticket",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise UnknownStreamTicket()
     return StreamAccess(grant.owner, grant.principal, as_utc(grant.token_expires_at))
 
 

@@ -6,9 +6,13 @@ EVENTS_APPENDED = Counter("whistle_audit_events_appended_total", "Events appende
 DUPLICATES_IGNORED = Counter(
     "whistle_audit_duplicates_ignored_total", "Deliveries of events the log already holds"
 )
-HEAD_SEQ = Gauge("whistle_audit_head_seq", "The log's head seq after this process's last append")
+HEAD_SEQ = Gauge(
+    "whistle_audit_head_seq",
+    "A partition's head seq after this process's last append to it",
+    ["partition"],
+)
 BATCH_SIZE = Histogram(
     "whistle_audit_append_batch_size",
-    "Events per append transaction (group commit)",
+    "Events per append transaction (group commit, per partition)",
     buckets=(1, 2, 5, 10, 20, 50, 100),
 )

@@ -11,33 +11,23 @@ timeout; every other delivery goes on.
 
 import asyncio
 import contextlib
-import json
 from collections import Counter
 from datetime import timedelta
-from typing import Any
 
 import structlog
 
-from services.notify.adapters import contacts, deliveries
-from services.notify.adapters.email import EmailSender
-from services.notify.adapters.webhook import DELIVERY_HEADER, DeliveryFailed, WebhookSender
-from services.notify.domain.recipients import owner_key
-from services.notify.domain.retry import exhausted, next_attempt_at
-from services.notify.domain.targets import RefusedTarget
-from services.notify.metrics import DELIVERY_ATTEMPTS
-from services.notify.notifying import failed_event, sent_event
+from services.notify.adapters import deliveries
+from services.notify.adapters.channels import Channels
+from services.notify.adapters.metrics import DELIVERY_ATTEMPTS
+from services.notify.adapters.webhook import DeliveryFailed
+from services.notify.domain.refusals import RefusedTarget
+from services.notify.handlers.deliveries import Retries, record_attempt
 from shared.clock import utcnow
-from shared.events.catalogue import Recipient
 from shared.logging import message_context
 from shared.store.mongo import Document
-from shared.store.unit_of_work import Tx, UnitOfWork
+from shared.store.unit_of_work import UnitOfWork
 
 _log = structlog.get_logger("whistle.notify.delivery")
-
-
-def webhook_body(payload: dict[str, Any]) -> bytes:
-    """The exact bytes that are signed and sent (the same on every attempt)."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class DeliveryWorker:
@@ -46,27 +36,21 @@ class DeliveryWorker:
         uow: UnitOfWork,
         *,
         owner: str,
-        webhook: WebhookSender,
-        email: EmailSender | None,
+        channels: Channels,
         concurrency: int,
         per_target: int,
         poll_s: float,
         lease_s: float,
-        max_attempts: int,
-        backoff_base_s: float,
-        backoff_max_s: float,
+        retries: Retries,
     ) -> None:
         self._uow = uow
         self._owner = owner
-        self._webhook = webhook
-        self._email = email
+        self._channels = channels
         self._slots = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
         self._poll_s = poll_s
         self._lease = timedelta(seconds=lease_s)
-        self._max_attempts = max_attempts
-        self._backoff_base_s = backoff_base_s
-        self._backoff_max_s = backoff_max_s
+        self._retries = retries
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._per_target_limit = per_target
@@ -152,7 +136,7 @@ class DeliveryWorker:
             permanent = False
             status: int | None = None
             try:
-                status = await self._send(delivery)
+                status = await self._channels.send(delivery)
             except asyncio.CancelledError:
                 # Shutting down mid-attempt: hand it back at once rather than when the
                 # lease lapses (the receiver may see it twice; it has the delivery id).
@@ -178,7 +162,14 @@ class DeliveryWorker:
             }
             try:
                 state = await self._uow.run(
-                    lambda tx: self._record(tx, delivery, attempt, permanent)
+                    lambda tx: record_attempt(
+                        tx,
+                        delivery,
+                        attempt,
+                        permanent=permanent,
+                        worker=self._owner,
+                        retries=self._retries,
+                    )
                 )
             except Exception as failure:
                 # The lease lapses and the delivery is tried again.
@@ -194,63 +185,3 @@ class DeliveryWorker:
                 _log.warning("delivery_dead_lettered", attempts=attempts, error=error)
             elif state == "pending":
                 _log.info("delivery_retry_scheduled", attempts=attempts, error=error)
-
-    async def _send(self, delivery: Document) -> int | None:
-        channel = delivery["channel"]
-        payload = delivery["payload"]
-        if channel == "webhook":
-            # The secret is looked up now, not when the delivery was scheduled: a rotation
-            # signs the very next attempt, and an erased recipient gets nothing more.
-            reach = await contacts.get(
-                self._uow.db, owner_key(Recipient.model_validate(delivery["recipient"]))
-            )
-            if reach is None:
-                raise RefusedTarget("the recipient is no longer registered")
-            if not reach.contact.webhook_url or not reach.webhook_secret:
-                raise RefusedTarget("the recipient has no webhook (or no secret) any more")
-            # A corrected URL takes over pending deliveries: the old one is no longer theirs.
-            return await self._webhook.send(
-                reach.contact.webhook_url,
-                webhook_body(payload),
-                {
-                    DELIVERY_HEADER: delivery["_id"],
-                    "X-Whistle-Notification": payload["id"],
-                    "X-Whistle-Kind": payload["kind"],
-                },
-                reach.webhook_secret,
-            )
-        if channel == "email":
-            if self._email is None:
-                raise RefusedTarget("email is not configured (WHISTLE_SMTP_URL is unset)")
-            text = f"{payload['body']}\n\n-- Whistle notification {payload['id']}"
-            await self._email.send(delivery["target"], payload["title"], text, payload["id"])
-            return None
-        raise RefusedTarget(f"unknown channel '{channel}'")
-
-    async def _record(
-        self, tx: Tx, delivery: Document, attempt: dict[str, Any], permanent: bool
-    ) -> str | None:
-        """Store the attempt's outcome; returns the delivery's new state (None: lease lost)."""
-        attempts = delivery["attempts"] + 1
-        channel = delivery["channel"]
-        error = attempt["error"]
-        if error is None:
-            state, next_at = "sent", None
-        elif permanent or exhausted(attempts, self._max_attempts):
-            state, next_at = "dead", None
-        else:
-            state = "pending"
-            next_at = next_attempt_at(
-                utcnow(), attempts, base_s=self._backoff_base_s, max_s=self._backoff_max_s
-            )
-        recorded = await deliveries.record(
-            tx, delivery["_id"], self._owner, attempt, state=state, next_attempt_at=next_at
-        )
-        if not recorded:
-            return None  # our lease lapsed and another worker owns it now
-        if state == "sent":
-            tx.emit(sent_event(delivery, channel, attempts=attempts))
-        elif state == "dead":
-            await deliveries.dead_letter(tx, delivery, error)
-            tx.emit(failed_event(delivery, channel, attempts=attempts, error=error))
-        return state

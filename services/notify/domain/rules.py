@@ -1,12 +1,17 @@
-"""Who hears of what: the rules of the notify issue, as pure functions.
+"""Notify's decisions, as pure functions: who hears of what, that each hears it once, and
+when a failed delivery is tried again.
 
 Identities: a unit and a volunteer by their ids; the secretary of community C by C; the
 street or district an escalation reaches by the street or district id.
 """
 
+import hashlib
+import random
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 
-from services.notify.domain.model import HOLDING, Claim, Demand, Unit, Volunteer
+from services.notify.domain.model import HOLDING, Channel, Claim, Demand, Unit, Volunteer
+from shared.clock import as_utc
 from shared.events.catalogue import Claimant, Level, Recipient
 
 # Alert fatigue is real: a person hears of one demand's call for help at most twice.
@@ -111,3 +116,68 @@ def owner_key(recipient: Recipient) -> str:
     if recipient.type in ("unit", "volunteer"):
         return f"{recipient.type}:{recipient.id}"
     return f"office:{recipient.id}"
+
+
+# --- once: deterministic identities, so a redelivered or repeated cause never notifies twice
+
+
+def notification_id(dedupe_key: str, recipient: Recipient) -> str:
+    digest = hashlib.sha256(f"{dedupe_key}\x1f{recipient.type}\x1f{recipient.id}".encode())
+    return f"ntf_{digest.hexdigest()[:32]}"
+
+
+def delivery_id(notification: str, channel: Channel) -> str:
+    return f"{notification}:{channel}"
+
+
+def cancellation_key(demand_id: str) -> str:
+    # `demand.cancelled` and each `claim.released` announce one fact: tell each holder once.
+    return f"cancelled:{demand_id}"
+
+
+def reminder_key(claim_id: str) -> str:
+    return f"reminder:{claim_id}"
+
+
+def realert_key(demand_id: str) -> str:
+    return f"realert:{demand_id}"
+
+
+def reminder_due(demand: Demand, lead: timedelta, now: datetime) -> datetime | None:
+    """When to remind a claimant of the shift; None when the acceptance was the reminder
+    (accepted within the lead time)."""
+    due = as_utc(demand.starts_at) - lead
+    return due if due > now else None
+
+
+def realert_at(demand: Demand) -> datetime | None:
+    """Half of the time to `fill_by`: late enough to see who answered, early enough to act."""
+    published_at, fill_by = as_utc(demand.published_at), as_utc(demand.fill_by)
+    if fill_by <= published_at:
+        return None
+    return published_at + (fill_by - published_at) / 2
+
+
+# --- retries: exponential backoff with full jitter, then give up -------------------------
+
+
+def next_attempt_at(
+    now: datetime,
+    attempts: int,
+    *,
+    base_s: float,
+    max_s: float,
+    rng: random.Random | None = None,
+) -> datetime:
+    """After `attempts` failures: wait a random time up to base * 2^(attempts-1), capped.
+
+    Full jitter spreads the retries of many deliveries to one receiver that comes back.
+    Half of the ceiling is kept as a floor so that retries never come back immediately.
+    """
+    ceiling = min(max_s, base_s * 2 ** max(0, attempts - 1))
+    draw = (rng or random).uniform(ceiling / 2, ceiling)
+    return now + timedelta(seconds=draw)
+
+
+def exhausted(attempts: int, max_attempts: int) -> bool:
+    return attempts >= max_attempts

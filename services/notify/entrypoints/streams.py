@@ -6,7 +6,8 @@ every followed inbox in a single query, when a local commit rang (at once) or ev
 whose counter moved. A stream queries its inbox only when woken.
 
 It also holds the limits: at most `per_principal` open streams per principal (the next is
-429 `too-many-streams`) and `max_streams` in the process (the next is 503 `busy`).
+429 `too-many-streams`) and `max_streams` in the process (the next is 503 `busy`); the
+refusals are mapped to those problems in `entrypoints/problems.py`.
 """
 
 import asyncio
@@ -16,9 +17,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from services.notify import metrics
-from services.notify.adapters import inbox
-from shared.http.problems import ProblemError
+from services.notify.adapters import inbox, metrics
+from services.notify.domain.refusals import StreamsFull, TooManyStreams
 from shared.store.mongo import Database
 
 _log = structlog.get_logger("whistle.notify.streams")
@@ -94,23 +94,9 @@ class InboxWatch:
     def admit(self, principal: str) -> None:
         """Refuse a stream over either limit (checked before the response starts)."""
         if self._by_principal[principal] >= self.per_principal:
-            raise ProblemError(
-                429,
-                "too-many-streams",
-                "Too many streams",
-                f"this principal already has {self.per_principal} open streams; close one "
-                "(or reuse it) before opening another",
-                headers={"Retry-After": "5"},
-            )
+            raise TooManyStreams(self.per_principal)
         if self._open >= self.max_streams:
-            raise ProblemError(
-                503,
-                "busy",
-                "Busy",
-                f"this notify process serves its maximum of {self.max_streams} streams; "
-                "retry shortly (another replica may have room)",
-                headers={"Retry-After": "5"},
-            )
+            raise StreamsFull(self.max_streams)
 
     async def run(self) -> None:
         while True:
