@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.dispatch.domain.commands import DemandChanges, PublishDemand, RegisterCommunity
 from services.dispatch.domain.model import Community, Demand, Status
-from shared.events.catalogue import DemandKind, Level, Location, Priority
+from shared.events.catalogue import DemandKind, Exposure, Level, Location, Priority
 
 
 class Strict(BaseModel):
@@ -24,6 +24,9 @@ class CommunityOut(BaseModel):
     street: str
     district: str
     escalation_step_s: float | None = None
+    max_hours_per_day: float
+    min_rest_hours: float
+    max_consecutive_days: int
 
     @classmethod
     def of(cls, community: Community) -> Self:
@@ -47,6 +50,7 @@ class DemandOut(BaseModel):
     ends_at: datetime
     fill_by: datetime
     priority: Priority
+    exposure: Exposure = "low"
     status: Status
     filled: int
     level: Level

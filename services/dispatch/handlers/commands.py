@@ -63,6 +63,9 @@ async def register_community(tx: Tx, command: RegisterCommunity, actor: Principa
         name=community.name,
         street=community.street,
         district=community.district,
+        max_hours_per_day=community.max_hours_per_day,
+        min_rest_hours=community.min_rest_hours,
+        max_consecutive_days=community.max_consecutive_days,
     )
     tx.emit(data, subject=community.id)
     return community
@@ -99,6 +102,7 @@ async def publish_demand(tx: Tx, command: PublishDemand, actor: Principal) -> De
         ends_at=repository.stored(command.ends_at),
         fill_by=repository.stored(command.fill_by or command.starts_at),
         priority=command.priority,
+        exposure=command.exposure,
         status="open",
         filled=0,
         level="community",
@@ -137,6 +141,7 @@ async def publish_demand(tx: Tx, command: PublishDemand, actor: Principal) -> De
         priority=demand.priority,
         level=demand.level,
         created_by=demand.created_by,
+        exposure=demand.exposure,
     )
     # The exact place and the description go to the private exchange only (audit never
     # records them); the audited publication proves them by a salted digest.

@@ -29,7 +29,15 @@ async def on_community_registered(tx: Tx, event: Incoming[CommunityRegistered]) 
     data = event.data
     await repository.save_community(
         tx,
-        Community(id=data.community_id, name=data.name, street=data.street, district=data.district),
+        Community(
+            id=data.community_id,
+            name=data.name,
+            street=data.street,
+            district=data.district,
+            max_hours_per_day=data.max_hours_per_day,
+            min_rest_hours=data.min_rest_hours,
+            max_consecutive_days=data.max_consecutive_days,
+        ),
     )
 
 
