@@ -102,18 +102,15 @@ def _named(claim: Claim) -> str:
     )
 
 
-class FatigueRefusal(Refusal):
-    """A fatigue limit; `extensions` name the shift it collides with (problem members)."""
-
-    def __init__(self, detail: str, collides_with: Claim | None, **limit: object) -> None:
-        super().__init__(detail)
-        self.extensions: dict[str, object] = {
-            "collides_with": _shift(collides_with) if collides_with is not None else None,
-            **limit,
-        }
+def _fatigue(collides_with: Claim | None, **limit: object) -> dict[str, object]:
+    """A fatigue refusal's problem members: the shift it collides with, and the limit."""
+    return {
+        "collides_with": _shift(collides_with) if collides_with is not None else None,
+        **limit,
+    }
 
 
-class DailyHoursExceeded(FatigueRefusal):
+class DailyHoursExceeded(Refusal):
     def __init__(self, over: DayOverCap) -> None:
         span = f"{over.window.starts_at.isoformat()} to {over.window.ends_at.isoformat()}"
         beside = (
@@ -123,34 +120,32 @@ class DailyHoursExceeded(FatigueRefusal):
         )
         super().__init__(
             f"this shift{beside} would bring the volunteer to {over.hours:g} hours in the 24 "
-            f"hours from {span} (night hours count 1.5x), over the cap of {over.cap:g}",
-            over.collides_with,
-            hours=over.hours,
-            max_hours_per_day=over.cap,
+            f"hours from {span} (night hours count 1.5x), over the cap of {over.cap:g}"
         )
+        self.extensions = _fatigue(over.collides_with, hours=over.hours, max_hours_per_day=over.cap)
 
 
-class RestTooShort(FatigueRefusal):
+class RestTooShort(Refusal):
     def __init__(self, short: ShortRest) -> None:
         super().__init__(
             f"this shift would leave the volunteer {short.rest_hours:g} hours of rest beside "
             f"{_named(short.collides_with)}; at least {short.min_rest_hours:g} hours between "
-            "two working periods",
-            short.collides_with,
-            rest_hours=short.rest_hours,
-            min_rest_hours=short.min_rest_hours,
+            "two working periods"
+        )
+        self.extensions = _fatigue(
+            short.collides_with, rest_hours=short.rest_hours, min_rest_hours=short.min_rest_hours
         )
 
 
-class TooManyConsecutiveDays(FatigueRefusal):
+class TooManyConsecutiveDays(Refusal):
     def __init__(self, over: TooManyDays) -> None:
         super().__init__(
             f"this shift would make {over.days} days in a row with a shift from "
             f"{over.first_day.isoformat()} (beginning with {_named(over.collides_with)}); "
-            f"at most {over.max_days}",
-            over.collides_with,
-            days=over.days,
-            max_consecutive_days=over.max_days,
+            f"at most {over.max_days}"
+        )
+        self.extensions = _fatigue(
+            over.collides_with, days=over.days, max_consecutive_days=over.max_days
         )
 
 
