@@ -155,6 +155,22 @@ class CommunityRegistered(EventData):
     max_consecutive_days: int = DEFAULT_MAX_CONSECUTIVE_DAYS  # days in a row with a shift
 
 
+class CommunityUpdated(EventData):
+    """An admin changed a community's fatigue limits: all three as they now are, and the
+    community's version after the change (changes may arrive out of order: keep the highest)."""
+
+    TYPE = "community.updated"
+    PRODUCER = "dispatch"
+    SUBJECT = "the community id"
+    WHEN = "an admin changes a community's fatigue limits (`PATCH /v1/communities/{id}`)"
+
+    community_id: str
+    version: int
+    max_hours_per_day: float
+    min_rest_hours: float
+    max_consecutive_days: int
+
+
 class DemandPublished(EventData):
     TYPE = "demand.published"
     PRODUCER = "dispatch"

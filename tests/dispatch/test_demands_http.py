@@ -440,3 +440,36 @@ async def test_a_community_registers_its_fatigue_limits(
         headers=bearer(admin),
     )
     assert too_long.status_code == 422, too_long.text
+
+
+async def test_an_admin_changes_a_communitys_limits(
+    client: httpx.AsyncClient, token: Callable[..., str], module_service_env: dict[str, str]
+) -> None:
+    admin = bearer(token("admin"))
+    await register_community(client, token("admin"), "c-changed")
+    secretary = bearer(token("secretary", community="c-changed"))
+    url = "/v1/communities/c-changed"
+    refused = await client.patch(url, json={"max_hours_per_day": 6}, headers=secretary)
+    assert refused.status_code == 403, refused.text
+    assert (await client.patch(url, json={}, headers=admin)).status_code == 422
+    missing = await client.patch(
+        "/v1/communities/c-none", json={"max_hours_per_day": 6}, headers=admin
+    )
+    assert missing.status_code == 404
+    async with collect(module_service_env["RABBITMQ_URL"], "community.updated") as seen:
+        changed = await client.patch(url, json={"max_hours_per_day": 6}, headers=admin)
+        assert changed.status_code == 200, changed.text
+        [event] = await seen.wait_for("community.updated")
+    assert changed.json()["max_hours_per_day"] == 6
+    assert changed.json()["min_rest_hours"] == 11
+    assert changed.json()["version"] == 2
+    assert event["subject"] == "c-changed"
+    assert event["data"] == {
+        "community_id": "c-changed",
+        "version": 2,
+        "max_hours_per_day": 6,
+        "min_rest_hours": 11,
+        "max_consecutive_days": 6,
+    }
+    read = await client.get(url, headers=admin)
+    assert read.json()["max_hours_per_day"] == 6

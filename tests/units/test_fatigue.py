@@ -18,7 +18,9 @@ import httpx
 import pytest
 
 from shared.clock import utcnow
+from shared.events.catalogue import CommunityUpdated
 from tests.conftest import bearer
+from tests.support.events import event_of, publish
 from tests.support.processes import ServiceProcess
 from tests.units.support import UnitsWorld, problem_slug, tok, wait_until
 
@@ -308,3 +310,44 @@ async def test_an_override_for_an_unknown_demand_or_volunteer_is_404(world: Unit
         json={"volunteer_id": "vol_nope", "reason": "r"},
     )
     assert missing_volunteer.status_code == 404
+
+
+async def test_a_change_of_the_communitys_limits_applies_to_later_claims(
+    world: UnitsWorld,
+) -> None:
+    community = await world.community()
+    day = tuesday()
+    eight = await shift(world, community, day, 8, 16)
+    later = await shift(world, community, day + timedelta(days=2), 8, 16)
+    volunteer = await world.volunteer(community)
+    assert (await world.claim(volunteer.token, eight)).status_code == 201
+
+    async def limits(version: int, hours: float) -> str:
+        data = CommunityUpdated(
+            community_id=community,
+            version=version,
+            max_hours_per_day=hours,
+            min_rest_hours=11,
+            max_consecutive_days=6,
+        )
+        event = event_of(data, subject=community)
+        await publish(world.rabbitmq_url, event)
+        return event.id
+
+    async def applied(event_id: str) -> bool:
+        async with world.database() as db:
+            count: int = await db["processed_events"].count_documents({"event_id": event_id})
+        return count == 1
+
+    async def stored_cap() -> float:
+        async with world.database() as db:
+            document = await db["communities"].find_one({"_id": community})
+        assert document is not None
+        return float(document["max_hours_per_day"])
+
+    await limits(3, 6)
+    assert await wait_until(stored_cap, lambda cap: cap == 6) == 6
+    stale = await limits(2, 12)  # an older change arriving late: ignored
+    assert await wait_until(lambda: applied(stale), bool)
+    await refused(world, volunteer.token, later, "daily-hours-exceeded")
+    assert await stored_cap() == 6

@@ -61,6 +61,15 @@ class RegisterCommunity(Command):
     max_consecutive_days: Annotated[int, Field(ge=1, le=366)] = DEFAULT_MAX_CONSECUTIVE_DAYS
 
 
+class ChangeCommunityLimits(Command):
+    """New fatigue limits for a community's volunteers; the fields given replace the old."""
+
+    community_id: str
+    max_hours_per_day: Annotated[float, Field(gt=0, le=24)] | None = None
+    min_rest_hours: Annotated[float, Field(ge=0, le=72)] | None = None
+    max_consecutive_days: Annotated[int, Field(ge=1, le=366)] | None = None
+
+
 class LocationIn(Command):
     grid: str | None = Field(None, max_length=64)
     building: str | None = Field(None, max_length=64)

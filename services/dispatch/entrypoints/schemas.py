@@ -18,6 +18,20 @@ class CommunityIn(RegisterCommunity):
     """A community to register (admin only); its id, street and district are three ids."""
 
 
+class CommunityPatch(Strict):
+    """New fatigue limits (admin); at least one, the others stay."""
+
+    max_hours_per_day: Annotated[float, Field(gt=0, le=24)] | None = None
+    min_rest_hours: Annotated[float, Field(ge=0, le=72)] | None = None
+    max_consecutive_days: Annotated[int, Field(ge=1, le=366)] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if not any(value is not None for value in self.model_dump().values()):
+            raise ValueError("give at least one of the limits")
+        return self
+
+
 class CommunityOut(BaseModel):
     id: str
     name: str
@@ -27,6 +41,7 @@ class CommunityOut(BaseModel):
     max_hours_per_day: float
     min_rest_hours: float
     max_consecutive_days: int
+    version: int = 1
 
     @classmethod
     def of(cls, community: Community) -> Self:

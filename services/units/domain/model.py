@@ -57,6 +57,8 @@ class Community(BaseModel):
     max_hours_per_day: float = DEFAULT_MAX_HOURS_PER_DAY
     min_rest_hours: float = DEFAULT_MIN_REST_HOURS
     max_consecutive_days: int = DEFAULT_MAX_CONSECUTIVE_DAYS
+    # The version of the limits (`community.updated`'s): a late, older change never wins.
+    version: int = 1
 
 
 class Demand(BaseModel):

@@ -20,6 +20,7 @@ Work = Callable[[Tx, Incoming[Any]], Awaitable[None]]
 
 DEMAND_EVENTS: Mapping[type[EventData], Work] = {
     ev.CommunityRegistered: events.on_community_registered,
+    ev.CommunityUpdated: events.on_community_updated,
     ev.DemandPublished: events.on_demand_published,
     ev.DemandEscalated: events.on_demand_escalated,
     ev.DemandCancelled: events.on_demand_cancelled,
