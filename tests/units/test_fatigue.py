@@ -169,8 +169,9 @@ async def test_two_claims_racing_against_the_daily_cap_never_both_succeed(
     that fit the cap apart and not together: exactly one is accepted, every time."""
     community = await world.community()
     day = tuesday()
-    first = await shift(world, community, day, 8, 14)
-    second = await shift(world, community, day, 14.5, 20.5)
+    # Places for everyone on both: only the cap stands between a volunteer and both shifts.
+    first = await shift(world, community, day, 8, 14, slots=20)
+    second = await shift(world, community, day, 14.5, 20.5, slots=20)
     volunteers = [await world.volunteer(community) for _ in range(6)]
     start = asyncio.Event()
 
