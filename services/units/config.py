@@ -7,8 +7,13 @@ from shared.settings import WhistleSettings
 
 class UnitsSettings(WhistleSettings):
     port: int = Field(8002, validation_alias=AliasChoices("WHISTLE_UNITS_PORT"))
-    # The volunteers' weekly hour cap counts ISO weeks in the communities' local time.
-    week_timezone: str = "Asia/Shanghai"
+    # The volunteers' weekly hour cap counts ISO weeks, the consecutive-days limit dates and
+    # the night (22:00-06:00) hours, all in the deployment's local time: WHISTLE_TIMEZONE
+    # (the console's too), or the older WHISTLE_WEEK_TIMEZONE.
+    week_timezone: str = Field(
+        "Asia/Shanghai",
+        validation_alias=AliasChoices("WHISTLE_TIMEZONE", "WHISTLE_WEEK_TIMEZONE"),
+    )
 
     @field_validator("week_timezone")
     @classmethod

@@ -23,6 +23,7 @@ from shared.events.catalogue import (
     ClaimReleased,
     ClaimWithdrawn,
     CommunityRegistered,
+    CommunityUpdated,
     DemandCancelled,
     DemandCompleted,
     DemandDetails,
@@ -164,6 +165,7 @@ UNITS_DEMAND_EVENTS = ConsumerQueue(
     "demand-events",
     (
         CommunityRegistered,
+        CommunityUpdated,
         DemandPublished,
         DemandEscalated,
         DemandCancelled,

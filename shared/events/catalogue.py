@@ -32,6 +32,17 @@ ClaimantType = Literal["unit", "volunteer"]
 UnitKind = Literal[
     "department", "enterprise", "school", "social_org", "party_branch", "property", "other"
 ]
+# How much a demand exposes who serves it (issue 14): `high` is kept from the vulnerable.
+Exposure = Literal["low", "medium", "high"]
+# Self-declared, personal data: only in units' record and `volunteer.details`, never audited.
+RiskFactor = Literal["pregnancy", "chronic_illness", "immunocompromised", "disability", "other"]
+
+# A community's fatigue limits (issue 14), each overridable per volunteer. The fields were
+# added with defaults, so no DATAVERSION bump: an older event reads as the defaults
+# (tolerant reader), and an older consumer ignores them.
+DEFAULT_MAX_HOURS_PER_DAY = 10.0
+DEFAULT_MIN_REST_HOURS = 11.0
+DEFAULT_MAX_CONSECUTIVE_DAYS = 6
 
 
 # Turns one version's `data` into the next version's (a new dict; the input is not changed).
@@ -138,6 +149,26 @@ class CommunityRegistered(EventData):
     name: str
     street: str
     district: str
+    # Fatigue limits for the community's volunteers (night hours count 1.5x).
+    max_hours_per_day: float = DEFAULT_MAX_HOURS_PER_DAY  # in any 24 hours
+    min_rest_hours: float = DEFAULT_MIN_REST_HOURS  # between two working periods
+    max_consecutive_days: int = DEFAULT_MAX_CONSECUTIVE_DAYS  # days in a row with a shift
+
+
+class CommunityUpdated(EventData):
+    """An admin changed a community's fatigue limits: all three as they now are, and the
+    community's version after the change (changes may arrive out of order: keep the highest)."""
+
+    TYPE = "community.updated"
+    PRODUCER = "dispatch"
+    SUBJECT = "the community id"
+    WHEN = "an admin changes a community's fatigue limits (`PATCH /v1/communities/{id}`)"
+
+    community_id: str
+    version: int
+    max_hours_per_day: float
+    min_rest_hours: float
+    max_consecutive_days: int
 
 
 class DemandPublished(EventData):
@@ -163,6 +194,7 @@ class DemandPublished(EventData):
     priority: Priority
     level: Level = "community"
     created_by: str
+    exposure: Exposure = "low"  # added with a default: no DATAVERSION bump (tolerant reader)
     # Salted digest of the `demand.details` fields (description and exact place).
     details_digest: str | None = None
 
@@ -346,6 +378,10 @@ class VolunteerRegistered(EventData):
     community_id: str
     skills: tuple[str, ...] = ()
     max_hours_per_week: float = 40
+    # The volunteer's own fatigue limits; None: their community's (added with defaults).
+    max_hours_per_day: float | None = None
+    min_rest_hours: float | None = None
+    max_consecutive_days: int | None = None
     details_digest: str | None = None
 
 
@@ -364,6 +400,10 @@ class VolunteerUpdated(EventData):
     version: int
     skills: tuple[str, ...] = ()
     max_hours_per_week: float = 40
+    # The volunteer's own fatigue limits; None: their community's (added with defaults).
+    max_hours_per_day: float | None = None
+    min_rest_hours: float | None = None
+    max_consecutive_days: int | None = None
     details_digest: str | None = None
 
 
@@ -402,6 +442,9 @@ class VolunteerDetails(EventData):
     building: str | None = None
     contact: Contact = Contact()
     webhook_secret: str | None = None
+    # Self-declared, for who may take high-exposure work; personal data (added with defaults).
+    birth_year: int | None = None
+    risk_factors: tuple[RiskFactor, ...] = ()
 
 
 class ClaimData(EventData):
@@ -482,6 +525,28 @@ class ClaimCompleted(ClaimData):
 class ClaimNoShow(ClaimData):
     TYPE = "claim.no_show"
     WHEN = "`ends_at` passed without a check-in"
+
+
+class ClaimEligibilityOverridden(EventData):
+    """A secretary let one volunteer claim a demand a rule would keep them from, once.
+
+    Names the rule, never why it applied (an age or a risk factor is health data); the
+    secretary's reason is free text they are asked to keep free of health data."""
+
+    TYPE = "claim.eligibility_overridden"
+    PRODUCER = "units"
+    SUBJECT = "the demand id"
+    WHEN = (
+        "a secretary of the demand's community grants one volunteer one claim past an "
+        "eligibility rule (`POST /v1/demands/{id}/eligibility-overrides`)"
+    )
+
+    demand_id: str
+    community_id: str
+    volunteer_id: str
+    rule: str  # e.g. "high-exposure": which rule is waived, not why it applied
+    reason: str
+    granted_by: str
 
 
 # --- notify ---------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ class ProblemError(Exception):
         *,
         errors: Sequence[Mapping[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
+        extensions: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(f"{status} {slug}: {detail}")
         self.status = status
@@ -69,6 +70,8 @@ class ProblemError(Exception):
         self.detail = detail
         self.errors = [error_item(item) for item in errors] if errors is not None else None
         self.headers = dict(headers or {})
+        # RFC 9457 extension members (what a client acts on without parsing `detail`).
+        self.extensions = dict(extensions or {})
 
     def body(self, instance: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -81,6 +84,8 @@ class ProblemError(Exception):
             body["instance"] = instance
         if self.errors is not None:
             body["errors"] = self.errors
+        for name, value in self.extensions.items():
+            body.setdefault(name, value)  # never over a standard member
         return body
 
 
@@ -107,6 +112,7 @@ def problem_of(error: Exception, table: RefusalTable) -> ProblemError | None:
         if refusal is not None:
             errors = getattr(error, "errors", None)
             headers = getattr(error, "headers", None)
+            extensions = getattr(error, "extensions", None)
             return ProblemError(
                 refusal.status,
                 refusal.slug,
@@ -114,6 +120,7 @@ def problem_of(error: Exception, table: RefusalTable) -> ProblemError | None:
                 str(error),
                 errors=errors if isinstance(errors, Sequence) else None,
                 headers=headers if isinstance(headers, Mapping) else None,
+                extensions=extensions if isinstance(extensions, Mapping) else None,
             )
     return None
 

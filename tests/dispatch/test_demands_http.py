@@ -373,3 +373,103 @@ async def test_a_retried_cancel_with_its_idempotency_key_gets_its_first_answer(
         "demand.published",
         "demand.cancelled",
     ]
+
+
+async def test_a_demand_carries_its_exposure_low_unless_said(
+    client: httpx.AsyncClient, token: Callable[..., str], events: EventCollector
+) -> None:
+    secretary = bearer(token("secretary", community="c-a"))
+    high = await client.post(
+        "/v1/demands", json=demand_body("c-a", exposure="high"), headers=secretary
+    )
+    assert high.status_code == 201, high.text
+    assert high.json()["exposure"] == "high"
+    plain = await client.post("/v1/demands", json=demand_body("c-a"), headers=secretary)
+    assert plain.json()["exposure"] == "low"
+    wrong = await client.post(
+        "/v1/demands", json=demand_body("c-a", exposure="extreme"), headers=secretary
+    )
+    assert wrong.status_code == 422, wrong.text
+    assert wrong.json()["errors"][0]["loc"] == ["body", "exposure"]
+    mine = (high.json()["id"], plain.json()["id"])
+
+    def exposures() -> dict[str, str]:
+        return {
+            event["subject"]: event["data"]["exposure"]
+            for event in events.of_type("demand.published")
+            if event["subject"] in mine
+        }
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while len(exposures()) < 2 and asyncio.get_running_loop().time() < deadline:
+        await events.wait_for("demand.published", len(events.of_type("demand.published")) + 1, 1)
+    assert exposures() == {mine[0]: "high", mine[1]: "low"}
+
+
+async def test_a_community_registers_its_fatigue_limits(
+    client: httpx.AsyncClient, token: Callable[..., str], module_service_env: dict[str, str]
+) -> None:
+    admin = token("admin")
+    async with collect(module_service_env["RABBITMQ_URL"], "community.registered") as seen:
+        strict = await register_community(
+            client, admin, "c-tired", max_hours_per_day=8, min_rest_hours=12
+        )
+        plain = await register_community(client, admin, "c-rested")
+        registered = await seen.wait_for("community.registered", 2)
+    assert strict["max_hours_per_day"] == 8
+    assert plain["max_consecutive_days"] == 6
+    limits = {
+        event["subject"]: (
+            event["data"]["max_hours_per_day"],
+            event["data"]["min_rest_hours"],
+            event["data"]["max_consecutive_days"],
+        )
+        for event in registered
+    }
+    assert limits["c-tired"] == (8, 12, 6)
+    assert limits["c-rested"] == (10, 11, 6)
+    too_long = await client.post(
+        "/v1/communities",
+        json={
+            "id": "c-x",
+            "name": "X",
+            "street": "s-x",
+            "district": "d-x",
+            "max_hours_per_day": 30,
+        },
+        headers=bearer(admin),
+    )
+    assert too_long.status_code == 422, too_long.text
+
+
+async def test_an_admin_changes_a_communitys_limits(
+    client: httpx.AsyncClient, token: Callable[..., str], module_service_env: dict[str, str]
+) -> None:
+    admin = bearer(token("admin"))
+    await register_community(client, token("admin"), "c-changed")
+    secretary = bearer(token("secretary", community="c-changed"))
+    url = "/v1/communities/c-changed"
+    refused = await client.patch(url, json={"max_hours_per_day": 6}, headers=secretary)
+    assert refused.status_code == 403, refused.text
+    assert (await client.patch(url, json={}, headers=admin)).status_code == 422
+    missing = await client.patch(
+        "/v1/communities/c-none", json={"max_hours_per_day": 6}, headers=admin
+    )
+    assert missing.status_code == 404
+    async with collect(module_service_env["RABBITMQ_URL"], "community.updated") as seen:
+        changed = await client.patch(url, json={"max_hours_per_day": 6}, headers=admin)
+        assert changed.status_code == 200, changed.text
+        [event] = await seen.wait_for("community.updated")
+    assert changed.json()["max_hours_per_day"] == 6
+    assert changed.json()["min_rest_hours"] == 11
+    assert changed.json()["version"] == 2
+    assert event["subject"] == "c-changed"
+    assert event["data"] == {
+        "community_id": "c-changed",
+        "version": 2,
+        "max_hours_per_day": 6,
+        "min_rest_hours": 11,
+        "max_consecutive_days": 6,
+    }
+    read = await client.get(url, headers=admin)
+    assert read.json()["max_hours_per_day"] == 6

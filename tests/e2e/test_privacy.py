@@ -96,6 +96,8 @@ def _flow(
         "volunteer email": f"zhang.{tag}@mail.example",
         "volunteer webhook": receiver.url + volunteer_hook,
         "corrected phone": "+86 138 5555 4444",
+        # Self-declared health data (issue 14): units' record and `volunteer.details` only.
+        "risk factor": "immunocompromised",
         "unit phone": "+86 139 1111 2222",
         "unit email": f"depot-{tag}@unit.example",
         "unit webhook": receiver.url + unit_hook,
@@ -151,6 +153,10 @@ def _flow(
             "community_id": community,
             "building": personal["volunteer building"],
             "skills": ["delivery"],
+            "birth_year": 1958,
+            # The shift is 12 hours, over the default 10 a day: their own daily cap.
+            "max_hours_per_day": 16,
+            "risk_factors": [personal["risk factor"]],
             "contact": {
                 "phone": personal["volunteer phone"],
                 "email": personal["volunteer email"],
@@ -160,6 +166,8 @@ def _flow(
     )
     assert enrolled.status_code == 201, enrolled.text
     volunteer = enrolled.json()
+    assert volunteer["birth_year"] == 1958
+    assert volunteer["risk_factors"] == [personal["risk factor"]]
     personal["unit secret"], personal["volunteer secret"] = unit_secret, volunteer["webhook_secret"]
 
     posted = httpx.post(
@@ -297,6 +305,9 @@ def _flow(
     assert "volunteer.erased" in audit_text
     leaked = [what for what, value in personal.items() if value in audit_text]
     assert leaked == [], f"audit's database holds {leaked}"
+    # A birth year is a number a digest could hold by chance: look for the field instead.
+    assert "birth_year" not in audit_text
+    assert "risk_factors" not in audit_text
 
 
 def _volunteer_keys() -> list[str]:
@@ -308,4 +319,5 @@ def _volunteer_keys() -> list[str]:
         "volunteer webhook",
         "corrected phone",
         "volunteer secret",
+        "risk factor",
     ]

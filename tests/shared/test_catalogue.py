@@ -60,6 +60,10 @@ def test_every_contract_type_has_a_model() -> None:
         "volunteer.details",
         # issue 11: the event added to show that a new type is one model, one map entry
         "demand.updated",
+        # issue 14: a secretary's one-claim waiver of an eligibility rule, and a change of a
+        # community's fatigue limits
+        "claim.eligibility_overridden",
+        "community.updated",
     }
 
 

@@ -90,11 +90,20 @@ class UnitsWorld:
     # --- dispatch's side, as events --------------------------------------------------------
 
     async def community(
-        self, community_id: str | None = None, street: str = "s-1", district: str = "d-1"
+        self,
+        community_id: str | None = None,
+        street: str = "s-1",
+        district: str = "d-1",
+        **limits: Any,
     ) -> str:
+        """`limits`: the community's fatigue limits (`max_hours_per_day`...), else defaults."""
         community_id = community_id or f"c-{uuid.uuid4().hex[:8]}"
         data = CommunityRegistered(
-            community_id=community_id, name=community_id, street=street, district=district
+            community_id=community_id,
+            name=community_id,
+            street=street,
+            district=district,
+            **limits,
         )
         await publish(self.rabbitmq_url, event_of(data, subject=community_id))
         known = await wait_until(
@@ -173,8 +182,13 @@ class UnitsWorld:
     # --- the registry ----------------------------------------------------------------------
 
     async def volunteer(
-        self, community_id: str, skills: tuple[str, ...] = (), max_hours: float = 40
+        self,
+        community_id: str,
+        skills: tuple[str, ...] = (),
+        max_hours: float = 40,
+        **record: Any,
     ) -> Volunteer:
+        """`record`: more of the registration (own fatigue limits, birth_year...)."""
         response = await self.http.post(
             f"{self.url}/v1/volunteers",
             headers=bearer(tok("secretary", community=community_id)),
@@ -184,6 +198,7 @@ class UnitsWorld:
                 "skills": list(skills),
                 "max_hours_per_week": max_hours,
                 "contact": {"phone": "+86 138 0000 0000"},
+                **record,
             },
         )
         assert response.status_code == 201, response.text

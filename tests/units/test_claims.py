@@ -354,7 +354,8 @@ async def test_check_in_needs_the_current_code_inside_the_window(world: UnitsWor
     now = utcnow()
     soon = await world.demand(community, starts_at=now + timedelta(minutes=30), hours=1)
     later = await world.demand(community, starts_at=now + timedelta(hours=3))
-    volunteer = await world.volunteer(community)
+    # Two shifts 1.5 hours apart: this test is about check-in, not the rest between them.
+    volunteer = await world.volunteer(community, min_rest_hours=0)
     unit = await world.unit([community])
     claim = claim_id(await world.claim(volunteer.token, soon))
     early = claim_id(await world.claim(volunteer.token, later))

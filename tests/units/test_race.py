@@ -79,7 +79,8 @@ async def post_demand(world: UnitsWorld, cluster: Cluster, slots: int) -> tuple[
             "skills": [],
             "slots": slots,
             "starts_at": starts.isoformat(),
-            "ends_at": (starts + timedelta(hours=12)).isoformat(),
+            # 6 hours: within the daily cap (10) even all at night (1.5x, issue 14).
+            "ends_at": (starts + timedelta(hours=6)).isoformat(),
             "priority": "critical",
         },
     )

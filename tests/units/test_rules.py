@@ -100,12 +100,13 @@ def test_the_weekly_cap_counts_the_iso_week_in_local_time() -> None:
 def test_a_shift_across_midnight_on_sunday_counts_in_both_weeks() -> None:
     night = rules.Window(at("2030-05-05T20:00:00+08:00"), at("2030-05-06T04:00:00+08:00"))
     monday = [claim("2030-05-06T08:00:00+08:00", "2030-05-06T12:00:00+08:00")]
-    # Four hours fall on Sunday (W18), four on Monday (W19) next to Monday's four.
-    assert rules.week_over_cap(night, monday, 8, SHANGHAI) is None
-    over = rules.week_over_cap(night, monday, 7, SHANGHAI)
+    # Four hours fall on Sunday (W18), four on Monday (W19) next to Monday's four. Night
+    # hours (22:00-06:00) count 1.5x (issue 14): Monday's 00:00-04:00 weigh 6, so W19 holds 10.
+    assert rules.week_over_cap(night, monday, 10, SHANGHAI) is None
+    over = rules.week_over_cap(night, monday, 9, SHANGHAI)
     assert over is not None
     assert over.week == "2030-W19"
-    assert over.hours == 8
+    assert over.hours == 10
 
 
 def test_check_in_opens_an_hour_before_the_start_and_closes_at_the_end() -> None:

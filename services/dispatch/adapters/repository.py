@@ -121,6 +121,17 @@ async def get_community(db: Database, community_id: str, tx: Tx | None = None) -
     return _from_document(Community, document) if document else None
 
 
+async def replace_community(tx: Tx, before: Community, after: Community) -> None:
+    """Store a changed community, if still at the version it was read at."""
+    replaced = await tx.db[COMMUNITIES].replace_one(
+        {"_id": before.id, "version": {"$in": [before.version, None]}},
+        _to_document(after),
+        session=tx.session,
+    )
+    if replaced.matched_count != 1:
+        raise RetryTransaction(f"community {before.id} moved past version {before.version}")
+
+
 async def insert_demand(tx: Tx, demand: Demand) -> None:
     await tx.db[DEMANDS].insert_one(_to_document(demand), session=tx.session)
 

@@ -11,7 +11,14 @@ from typing import Annotated, Self
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from shared.clock import utcnow
-from shared.events.catalogue import DemandKind, Priority
+from shared.events.catalogue import (
+    DEFAULT_MAX_CONSECUTIVE_DAYS,
+    DEFAULT_MAX_HOURS_PER_DAY,
+    DEFAULT_MIN_REST_HOURS,
+    DemandKind,
+    Exposure,
+    Priority,
+)
 
 # Far enough for any real shift; bounds the timers' arithmetic well inside the calendar.
 MAX_AHEAD = timedelta(days=5 * 366)
@@ -47,6 +54,20 @@ class RegisterCommunity(Command):
     district: Identifier
     # Seconds an unfilled demand waits at the street before the district hears of it.
     escalation_step_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
+    # Fatigue limits of its volunteers (each overridable per volunteer in units); night
+    # hours (22:00-06:00) count 1.5x toward the caps.
+    max_hours_per_day: Annotated[float, Field(gt=0, le=24)] = DEFAULT_MAX_HOURS_PER_DAY
+    min_rest_hours: Annotated[float, Field(ge=0, le=72)] = DEFAULT_MIN_REST_HOURS
+    max_consecutive_days: Annotated[int, Field(ge=1, le=366)] = DEFAULT_MAX_CONSECUTIVE_DAYS
+
+
+class ChangeCommunityLimits(Command):
+    """New fatigue limits for a community's volunteers; the fields given replace the old."""
+
+    community_id: str
+    max_hours_per_day: Annotated[float, Field(gt=0, le=24)] | None = None
+    min_rest_hours: Annotated[float, Field(ge=0, le=72)] | None = None
+    max_consecutive_days: Annotated[int, Field(ge=1, le=366)] | None = None
 
 
 class LocationIn(Command):
@@ -71,6 +92,8 @@ class PublishDemand(Command):
     ends_at: AwareDatetime
     fill_by: AwareDatetime | None = None
     priority: Priority = "routine"
+    # `high` is kept from volunteers aged 60+ or with a declared risk factor (units decides).
+    exposure: Exposure = "low"
 
     @model_validator(mode="after")
     def _times_in_order(self) -> Self:

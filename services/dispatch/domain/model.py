@@ -6,7 +6,16 @@ from pydantic import BaseModel, ConfigDict
 
 from services.dispatch.domain.claims import ClaimLedger
 from services.dispatch.domain.lifecycle import Lifecycle, Status
-from shared.events.catalogue import DemandKind, Level, Location, Priority
+from shared.events.catalogue import (
+    DEFAULT_MAX_CONSECUTIVE_DAYS,
+    DEFAULT_MAX_HOURS_PER_DAY,
+    DEFAULT_MIN_REST_HOURS,
+    DemandKind,
+    Exposure,
+    Level,
+    Location,
+    Priority,
+)
 
 __all__ = ["Community", "Demand", "Status"]
 
@@ -21,6 +30,12 @@ class Community(BaseModel):
     # How long an unfilled demand waits at the street before the district hears of it;
     # None: the service's default (`WHISTLE_ESCALATION_STEP_S`).
     escalation_step_s: float | None = None
+    # Its volunteers' fatigue limits, announced in `community.registered` (units applies them).
+    max_hours_per_day: float = DEFAULT_MAX_HOURS_PER_DAY
+    min_rest_hours: float = DEFAULT_MIN_REST_HOURS
+    max_consecutive_days: int = DEFAULT_MAX_CONSECUTIVE_DAYS
+    # Counts changes of the limits (`community.updated` carries it: the highest wins).
+    version: int = 1
 
 
 class Demand(BaseModel):
@@ -41,6 +56,7 @@ class Demand(BaseModel):
     fill_by: datetime
     priority: Priority
     status: Status
+    exposure: Exposure = "low"
     filled: int
     level: Level
     created_at: datetime

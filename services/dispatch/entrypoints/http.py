@@ -12,12 +12,19 @@ from fastapi.responses import JSONResponse, Response
 from services.dispatch.adapters import repository
 from services.dispatch.config import DispatchSettings
 from services.dispatch.domain import refusals
-from services.dispatch.domain.commands import CancelDemand, CompleteDemand, Expected, UpdateDemand
+from services.dispatch.domain.commands import (
+    CancelDemand,
+    ChangeCommunityLimits,
+    CompleteDemand,
+    Expected,
+    UpdateDemand,
+)
 from services.dispatch.domain.model import Demand, Status
 from services.dispatch.entrypoints.schemas import (
     CancelIn,
     CommunityIn,
     CommunityOut,
+    CommunityPatch,
     CompleteIn,
     DemandIn,
     DemandOut,
@@ -74,6 +81,21 @@ async def register_community(
         present=lambda community: StoredResponse.of(
             CommunityOut.of(community), 201, {"Location": f"/v1/communities/{community.id}"}
         ),
+    )
+
+
+@router.patch("/communities/{community_id}", response_model=CommunityOut)
+async def change_community_limits(
+    community_id: str, body: CommunityPatch, request: Request, principal: Admin, runtime: Runtime
+) -> JSONResponse:
+    """New fatigue limits for the community's volunteers (admin); `community.updated`."""
+    command = ChangeCommunityLimits(community_id=community_id, **body.model_dump())
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: commands.change_community_limits(tx, command, principal),
+        present=lambda community: StoredResponse.of(CommunityOut.of(community)),
     )
 
 

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.dispatch.domain.commands import DemandChanges, PublishDemand, RegisterCommunity
 from services.dispatch.domain.model import Community, Demand, Status
-from shared.events.catalogue import DemandKind, Level, Location, Priority
+from shared.events.catalogue import DemandKind, Exposure, Level, Location, Priority
 
 
 class Strict(BaseModel):
@@ -18,12 +18,30 @@ class CommunityIn(RegisterCommunity):
     """A community to register (admin only); its id, street and district are three ids."""
 
 
+class CommunityPatch(Strict):
+    """New fatigue limits (admin); at least one, the others stay."""
+
+    max_hours_per_day: Annotated[float, Field(gt=0, le=24)] | None = None
+    min_rest_hours: Annotated[float, Field(ge=0, le=72)] | None = None
+    max_consecutive_days: Annotated[int, Field(ge=1, le=366)] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if not any(value is not None for value in self.model_dump().values()):
+            raise ValueError("give at least one of the limits")
+        return self
+
+
 class CommunityOut(BaseModel):
     id: str
     name: str
     street: str
     district: str
     escalation_step_s: float | None = None
+    max_hours_per_day: float
+    min_rest_hours: float
+    max_consecutive_days: int
+    version: int = 1
 
     @classmethod
     def of(cls, community: Community) -> Self:
@@ -47,6 +65,7 @@ class DemandOut(BaseModel):
     ends_at: datetime
     fill_by: datetime
     priority: Priority
+    exposure: Exposure = "low"
     status: Status
     filled: int
     level: Level

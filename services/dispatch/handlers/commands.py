@@ -9,6 +9,7 @@ from services.dispatch.domain import access, lifecycle, refusals
 from services.dispatch.domain.commands import (
     EDITABLE,
     CancelDemand,
+    ChangeCommunityLimits,
     CompleteDemand,
     Expected,
     PublishDemand,
@@ -21,6 +22,7 @@ from shared.auth import Principal
 from shared.clock import utcnow
 from shared.events.catalogue import (
     CommunityRegistered,
+    CommunityUpdated,
     DemandCancelled,
     DemandCompleted,
     DemandDetails,
@@ -63,9 +65,33 @@ async def register_community(tx: Tx, command: RegisterCommunity, actor: Principa
         name=community.name,
         street=community.street,
         district=community.district,
+        max_hours_per_day=community.max_hours_per_day,
+        min_rest_hours=community.min_rest_hours,
+        max_consecutive_days=community.max_consecutive_days,
     )
     tx.emit(data, subject=community.id)
     return community
+
+
+async def change_community_limits(
+    tx: Tx, command: ChangeCommunityLimits, actor: Principal
+) -> Community:
+    """New fatigue limits for a community (admin): units applies them to later claims."""
+    community = await repository.get_community(tx.db, command.community_id, tx)
+    if community is None:
+        raise not_found("community", command.community_id)
+    given = command.model_dump(exclude={"community_id"}, exclude_none=True)
+    changed = community.model_copy(update={**given, "version": community.version + 1})
+    await repository.replace_community(tx, community, changed)
+    data = CommunityUpdated(
+        community_id=changed.id,
+        version=changed.version,
+        max_hours_per_day=changed.max_hours_per_day,
+        min_rest_hours=changed.min_rest_hours,
+        max_consecutive_days=changed.max_consecutive_days,
+    )
+    tx.emit(data, subject=changed.id)
+    return changed
 
 
 async def publish_demand(tx: Tx, command: PublishDemand, actor: Principal) -> Demand:
@@ -99,6 +125,7 @@ async def publish_demand(tx: Tx, command: PublishDemand, actor: Principal) -> De
         ends_at=repository.stored(command.ends_at),
         fill_by=repository.stored(command.fill_by or command.starts_at),
         priority=command.priority,
+        exposure=command.exposure,
         status="open",
         filled=0,
         level="community",
@@ -137,6 +164,7 @@ async def publish_demand(tx: Tx, command: PublishDemand, actor: Principal) -> De
         priority=demand.priority,
         level=demand.level,
         created_by=demand.created_by,
+        exposure=demand.exposure,
     )
     # The exact place and the description go to the private exchange only (audit never
     # records them); the audited publication proves them by a salted digest.

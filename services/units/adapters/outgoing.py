@@ -8,9 +8,10 @@ goes out first, so a receiver never hears of a record it cannot reach yet.
 
 from typing import Any
 
-from services.units.domain.model import Claim, Demand, Unit, Volunteer
+from services.units.domain.model import Claim, Demand, EligibilityOverride, Unit, Volunteer
 from shared.events.catalogue import (
     ClaimData,
+    ClaimEligibilityOverridden,
     DemandFilled,
     DemandReopened,
     UnitDetails,
@@ -116,6 +117,8 @@ def _volunteer_details(volunteer: Volunteer) -> VolunteerDetails:
         building=volunteer.building,
         contact=volunteer.contact,
         webhook_secret=volunteer.webhook_secret,
+        birth_year=volunteer.birth_year,
+        risk_factors=volunteer.risk_factors,
     )
 
 
@@ -136,6 +139,9 @@ def emit_volunteer_registered(tx: Tx, volunteer: Volunteer) -> None:
         community_id=volunteer.community_id,
         skills=volunteer.skills,
         max_hours_per_week=volunteer.max_hours_per_week,
+        max_hours_per_day=volunteer.max_hours_per_day,
+        min_rest_hours=volunteer.min_rest_hours,
+        max_consecutive_days=volunteer.max_consecutive_days,
         details_digest=_volunteer_digest(volunteer),
     )
     tx.emit(public, subject=volunteer.id)
@@ -149,6 +155,9 @@ def emit_volunteer_updated(tx: Tx, volunteer: Volunteer) -> None:
         version=volunteer.version,
         skills=volunteer.skills,
         max_hours_per_week=volunteer.max_hours_per_week,
+        max_hours_per_day=volunteer.max_hours_per_day,
+        min_rest_hours=volunteer.min_rest_hours,
+        max_consecutive_days=volunteer.max_consecutive_days,
         details_digest=_volunteer_digest(volunteer),
     )
     tx.emit(public, subject=volunteer.id)
@@ -165,3 +174,15 @@ def emit_volunteer_erased(tx: Tx, volunteer: Volunteer, withdrawn: list[str]) ->
         claims_withdrawn=tuple(withdrawn),
     )
     tx.emit(data, subject=volunteer.id)
+
+
+def emit_eligibility_overridden(tx: Tx, override: EligibilityOverride, demand: Demand) -> None:
+    data = ClaimEligibilityOverridden(
+        demand_id=override.demand_id,
+        community_id=demand.community_id,
+        volunteer_id=override.volunteer_id,
+        rule=override.rule,
+        reason=override.reason,
+        granted_by=override.granted_by,
+    )
+    tx.emit(data, subject=demand.id)

@@ -19,6 +19,7 @@ from services.units.domain.model import (
     Community,
     Demand,
     DemandStatus,
+    EligibilityOverride,
     ErasedVolunteer,
     Unit,
     Volunteer,
@@ -40,6 +41,8 @@ ERASED_VOLUNTEERS = "erased_volunteers"
 DEMAND_DETAILS = "demand_details"
 # Closures that arrived before the demand itself (a redelivery can overtake it).
 EARLY_CLOSURES = "early_closures"
+# A secretary's one-claim waivers of an eligibility rule, one per demand and volunteer.
+ELIGIBILITY_OVERRIDES = "eligibility_overrides"
 
 
 async def ensure_indexes(db: Database) -> None:
@@ -438,3 +441,29 @@ async def move_claim(
 async def list_claims(db: Database, query: dict[str, Any], limit: int) -> list[Claim]:
     cursor = db[CLAIMS].find(query).sort([("created_at", 1), ("_id", 1)]).limit(limit)
     return [_model(Claim, document) async for document in cursor]
+
+
+# --- eligibility overrides --------------------------------------------------------------------
+
+
+def _override_key(demand_id: str, volunteer_id: str) -> str:
+    return f"{demand_id}:{volunteer_id}"
+
+
+async def save_override(tx: Tx, override: EligibilityOverride) -> None:
+    """Grant (or grant again: one waiver per demand and volunteer, the latest reason)."""
+    key = _override_key(override.demand_id, override.volunteer_id)
+    await tx.db[ELIGIBILITY_OVERRIDES].replace_one(
+        {"_id": key}, override.model_dump(), upsert=True, session=tx.session
+    )
+
+
+async def take_override(tx: Tx, demand_id: str, volunteer_id: str) -> EligibilityOverride | None:
+    """Consume the waiver, if any: in the claim's transaction, so it lets one claim through."""
+    document = await tx.db[ELIGIBILITY_OVERRIDES].find_one_and_delete(
+        {"_id": _override_key(demand_id, volunteer_id)}, session=tx.session
+    )
+    if document is None:
+        return None
+    document.pop("_id")
+    return EligibilityOverride.model_validate(document)

@@ -30,6 +30,18 @@ def may_correct_volunteer(actor: Principal, volunteer: Volunteer) -> bool:
     return actor.is_admin or actor.is_secretary_of(volunteer.community_id)
 
 
+# What a volunteer declares of themself: their own to say, and to correct.
+SELF_DECLARED = frozenset({"birth_year", "risk_factors"})
+
+
+def may_correct_volunteer_fields(
+    actor: Principal, volunteer: Volunteer, fields: Iterable[str]
+) -> bool:
+    """An admin or the secretary corrects anything; the volunteer their self-declared part."""
+    mine = actor.role is Role.VOLUNTEER and actor.volunteer == volunteer.id
+    return may_correct_volunteer(actor, volunteer) or (mine and set(fields) <= SELF_DECLARED)
+
+
 def may_rotate_volunteer_secret(actor: Principal, volunteer: Volunteer) -> bool:
     mine = actor.role is Role.VOLUNTEER and actor.volunteer == volunteer.id
     return mine or may_correct_volunteer(actor, volunteer)
@@ -107,3 +119,8 @@ def secretary_reaches(scope: str, community_id: str, community: Community | None
     if community_id == scope:
         return True
     return community is not None and scope in (community.street, community.district)
+
+
+def may_override_eligibility(actor: Principal, demand: Demand) -> bool:
+    """A secretary of the demand's own community: they answer for who they send."""
+    return actor.is_secretary_of(demand.community_id)

@@ -7,7 +7,7 @@ and builds one of these with the ids from the path; a handler decides on it.
 from pydantic import BaseModel, ConfigDict
 
 from services.units.domain.model import UnitProfile, VolunteerProfile
-from shared.events.catalogue import Contact
+from shared.events.catalogue import Contact, RiskFactor
 
 
 class Command(BaseModel):
@@ -43,6 +43,11 @@ class CorrectVolunteer(Command):
     building: str | None = None
     skills: tuple[str, ...] | None = None
     max_hours_per_week: float | None = None
+    max_hours_per_day: float | None = None
+    min_rest_hours: float | None = None
+    max_consecutive_days: int | None = None
+    birth_year: int | None = None
+    risk_factors: tuple[RiskFactor, ...] | None = None
     contact: Contact | None = None
 
 
@@ -89,3 +94,11 @@ class CompleteClaim(Command):
 
 class RotateCheckInCode(Command):
     demand_id: str
+
+
+class GrantEligibilityOverride(Command):
+    """One claim of this volunteer on this demand past the eligibility rule."""
+
+    demand_id: str
+    volunteer_id: str
+    reason: str

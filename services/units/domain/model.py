@@ -7,12 +7,17 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from shared.events.catalogue import (
+    DEFAULT_MAX_CONSECUTIVE_DAYS,
+    DEFAULT_MAX_HOURS_PER_DAY,
+    DEFAULT_MIN_REST_HOURS,
     Claimant,
     Contact,
     DemandKind,
+    Exposure,
     Level,
     Location,
     Priority,
+    RiskFactor,
     UnitKind,
 )
 
@@ -48,6 +53,12 @@ class Community(BaseModel):
     name: str
     street: str
     district: str
+    # The fatigue limits of its volunteers, unless a volunteer has their own.
+    max_hours_per_day: float = DEFAULT_MAX_HOURS_PER_DAY
+    min_rest_hours: float = DEFAULT_MIN_REST_HOURS
+    max_consecutive_days: int = DEFAULT_MAX_CONSECUTIVE_DAYS
+    # The version of the limits (`community.updated`'s): a late, older change never wins.
+    version: int = 1
 
 
 class Demand(BaseModel):
@@ -70,6 +81,7 @@ class Demand(BaseModel):
     priority: Priority
     level: Level = "community"
     status: DemandStatus = "open"
+    exposure: Exposure = "low"
 
     @property
     def remaining(self) -> int:
@@ -112,7 +124,14 @@ class VolunteerProfile(BaseModel):
     building: str | None = None
     skills: tuple[str, ...] = ()
     max_hours_per_week: float = 40
+    # Own fatigue limits; None: the community's.
+    max_hours_per_day: float | None = None
+    min_rest_hours: float | None = None
+    max_consecutive_days: int | None = None
     contact: Contact = Contact()
+    # Self-declared personal data (never in an audited event): who may take risky work.
+    birth_year: int | None = None
+    risk_factors: tuple[RiskFactor, ...] = ()
 
 
 class Registered(BaseModel):
@@ -181,3 +200,17 @@ class Claim(BaseModel):
 
 def claimant_key(claimant: Claimant) -> str:
     return f"{claimant.type}:{claimant.id}"
+
+
+class EligibilityOverride(BaseModel):
+    """One claim a secretary lets a volunteer make past an eligibility rule; the claim it
+    lets through consumes it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    demand_id: str
+    volunteer_id: str
+    rule: str
+    reason: str
+    granted_by: str
+    granted_at: datetime

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from services.units.domain.model import Claim, ClaimStatus, Demand
-from services.units.domain.rules import WeekOverCap
+from services.units.domain.rules import DayOverCap, ShortRest, TooManyDays, WeekOverCap
 
 
 class Refusal(Exception):
@@ -83,6 +83,80 @@ class HoursExceeded(Refusal):
             f"this shift would bring the volunteer to {over.hours:g} hours in week {over.week}, "
             f"over the cap of {over.cap:g} hours a week"
         )
+
+
+def _shift(claim: Claim) -> dict[str, str]:
+    """The shift a fatigue refusal collides with, as its problem's `collides_with` says it."""
+    return {
+        "claim_id": claim.id,
+        "demand_id": claim.demand_id,
+        "starts_at": claim.starts_at.isoformat(),
+        "ends_at": claim.ends_at.isoformat(),
+    }
+
+
+def _named(claim: Claim) -> str:
+    return (
+        f"the shift of demand '{claim.demand_id}' from {claim.starts_at.isoformat()} to "
+        f"{claim.ends_at.isoformat()}"
+    )
+
+
+def _fatigue(collides_with: Claim | None, **limit: object) -> dict[str, object]:
+    """A fatigue refusal's problem members: the shift it collides with, and the limit."""
+    return {
+        "collides_with": _shift(collides_with) if collides_with is not None else None,
+        **limit,
+    }
+
+
+class DailyHoursExceeded(Refusal):
+    def __init__(self, over: DayOverCap) -> None:
+        span = f"{over.window.starts_at.isoformat()} to {over.window.ends_at.isoformat()}"
+        beside = (
+            f" with {_named(over.collides_with)}"
+            if over.collides_with is not None
+            else " by itself"
+        )
+        super().__init__(
+            f"this shift{beside} would bring the volunteer to {over.hours:g} hours in the 24 "
+            f"hours from {span} (night hours count 1.5x), over the cap of {over.cap:g}"
+        )
+        self.extensions = _fatigue(over.collides_with, hours=over.hours, max_hours_per_day=over.cap)
+
+
+class RestTooShort(Refusal):
+    def __init__(self, short: ShortRest) -> None:
+        super().__init__(
+            f"this shift would leave the volunteer {short.rest_hours:g} hours of rest beside "
+            f"{_named(short.collides_with)}; at least {short.min_rest_hours:g} hours between "
+            "two working periods"
+        )
+        self.extensions = _fatigue(
+            short.collides_with, rest_hours=short.rest_hours, min_rest_hours=short.min_rest_hours
+        )
+
+
+class TooManyConsecutiveDays(Refusal):
+    def __init__(self, over: TooManyDays) -> None:
+        super().__init__(
+            f"this shift would make {over.days} days in a row with a shift from "
+            f"{over.first_day.isoformat()} (beginning with {_named(over.collides_with)}); "
+            f"at most {over.max_days}"
+        )
+        self.extensions = _fatigue(
+            over.collides_with, days=over.days, max_consecutive_days=over.max_days
+        )
+
+
+class NotEligible(Refusal):
+    def __init__(self, demand: Demand, rule: str) -> None:
+        super().__init__(
+            f"demand '{demand.id}' has high exposure, which the rule '{rule}' keeps from "
+            "volunteers aged 60 or over (at the demand's start) or with a declared risk "
+            "factor; a secretary of its community may grant one claim past it"
+        )
+        self.extensions: dict[str, object] = {"rule": rule}
 
 
 class OutOfReach(Refusal):

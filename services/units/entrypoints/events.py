@@ -13,6 +13,7 @@ from shared.runtime import ServiceRuntime
 
 DEMAND_EVENTS: WorkMap = {
     ev.CommunityRegistered: events.on_community_registered,
+    ev.CommunityUpdated: events.on_community_updated,
     ev.DemandPublished: events.on_demand_published,
     ev.DemandEscalated: events.on_demand_escalated,
     ev.DemandCancelled: events.on_demand_cancelled,

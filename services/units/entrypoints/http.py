@@ -29,6 +29,8 @@ from services.units.entrypoints.schemas import (
     ClaimsOut,
     CommunityOut,
     CompleteIn,
+    EligibilityOverrideIn,
+    EligibilityOverrideOut,
     OpenDemandOut,
     OpenDemandsOut,
     UnitIn,
@@ -398,4 +400,31 @@ async def rotate_check_in_code(
         principal,
         lambda tx: handle.rotate_check_in_code(tx, command, principal),
         present=lambda rotated: StoredResponse.of(_code_out(*rotated)),
+    )
+
+
+@router.post(
+    "/demands/{demand_id}/eligibility-overrides",
+    status_code=201,
+    response_model=EligibilityOverrideOut,
+)
+async def grant_eligibility_override(
+    demand_id: str,
+    body: EligibilityOverrideIn,
+    request: Request,
+    principal: Secretary,
+    runtime: Runtime,
+) -> JSONResponse:
+    """Let one volunteer make one claim on this demand past the eligibility rule (a
+    secretary of its community, with a reason): their next claim on it consumes the grant.
+    Audited as `claim.eligibility_overridden`, which names the rule, never why it applied."""
+    command = do.GrantEligibilityOverride(demand_id=demand_id, **body.model_dump())
+    return await execute(
+        runtime,
+        request,
+        principal,
+        lambda tx: handle.grant_eligibility_override(tx, command, principal),
+        present=lambda override: StoredResponse.of(
+            EligibilityOverrideOut.model_validate(override.model_dump()), 201
+        ),
     )

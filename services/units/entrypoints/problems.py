@@ -16,6 +16,12 @@ REFUSALS: RefusalTable = {
     no.TooManyClaims: Refusal(409, "too-many-claims", "Too many claims"),
     no.OverlappingShift: Refusal(409, "overlapping-shift", "Overlapping shift"),
     no.HoursExceeded: Refusal(409, "hours-exceeded", "Weekly hours exceeded"),
+    no.DailyHoursExceeded: Refusal(409, "daily-hours-exceeded", "Daily hours exceeded"),
+    no.RestTooShort: Refusal(409, "rest-too-short", "Rest too short"),
+    no.TooManyConsecutiveDays: Refusal(
+        409, "too-many-consecutive-days", "Too many consecutive days"
+    ),
+    no.NotEligible: Refusal(409, "not-eligible", "Not eligible"),
     no.InvalidClaimState: Refusal(409, "invalid-claim-state", "Invalid claim state"),
     no.CheckInClosed: Refusal(409, "check-in-closed", "Check-in closed"),
     no.NoWebhook: Refusal(409, "no-webhook", "No webhook"),

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from services.units.domain.model import Claim, Demand, ServiceTotals, Unit, Volunteer
 from services.units.domain.rules import normalise_skills
 from services.units.handlers.commands import Recorded
-from shared.events.catalogue import Claimant, Contact, Location, UnitKind
+from shared.events.catalogue import Claimant, Contact, Exposure, Location, RiskFactor, UnitKind
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -18,6 +18,12 @@ Skills = Annotated[
     Field(max_length=50),
     AfterValidator(lambda skills: list(normalise_skills(skills))),
 ]
+# Fatigue limits a volunteer may have of their own (None: their community's).
+HoursPerDay = Annotated[float, Field(gt=0, le=24)]
+RestHours = Annotated[float, Field(ge=0, le=72)]
+ConsecutiveDays = Annotated[int, Field(ge=1, le=366)]
+BirthYear = Annotated[int, Field(ge=1900, le=2100)]
+RiskFactors = Annotated[list[RiskFactor], Field(max_length=5)]
 Members = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=100)]], Field(max_length=1000)
 ]
@@ -47,6 +53,12 @@ class VolunteerIn(Strict):
     building: Annotated[str, Field(max_length=64)] | None = None
     skills: Skills = []
     max_hours_per_week: Annotated[float, Field(gt=0, le=168)] = 40
+    max_hours_per_day: HoursPerDay | None = None
+    min_rest_hours: RestHours | None = None
+    max_consecutive_days: ConsecutiveDays | None = None
+    # Self-declared personal data (kept out of the audited log): who may take risky work.
+    birth_year: BirthYear | None = None
+    risk_factors: RiskFactors = []
     contact: ContactIn = ContactIn()
 
 
@@ -64,6 +76,12 @@ class VolunteerPatch(Strict):
     building: Annotated[str, Field(max_length=64)] | None = None
     skills: Skills | None = None
     max_hours_per_week: Annotated[float, Field(gt=0, le=168)] | None = None
+    # null clears a volunteer's own limit (their community's applies again), or the year.
+    max_hours_per_day: HoursPerDay | None = None
+    min_rest_hours: RestHours | None = None
+    max_consecutive_days: ConsecutiveDays | None = None
+    birth_year: BirthYear | None = None
+    risk_factors: RiskFactors | None = None
     contact: ContactIn | None = None
 
 
@@ -114,6 +132,11 @@ class VolunteerOut(BaseModel):
     building: str | None
     skills: list[str]
     max_hours_per_week: float
+    max_hours_per_day: float | None = None
+    min_rest_hours: float | None = None
+    max_consecutive_days: int | None = None
+    birth_year: int | None = None
+    risk_factors: list[RiskFactor] = []
     contact: Contact
     created_at: datetime
     totals: ServiceTotals
@@ -169,6 +192,7 @@ class OpenDemandOut(BaseModel):
     priority: str
     level: str
     status: str
+    exposure: Exposure = "low"
     # True when the exact place (address, building, coordinates) and the description are
     # withheld: a claimant sees them once its claim is accepted.
     details_withheld: bool = False
@@ -259,3 +283,18 @@ class CheckInCodeOut(BaseModel):
     code: str
     opens_at: datetime
     closes_at: datetime
+
+
+class EligibilityOverrideIn(Strict):
+    volunteer_id: Identifier
+    # Why this volunteer may go anyway; audited forever, so no health data in it.
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class EligibilityOverrideOut(BaseModel):
+    demand_id: str
+    volunteer_id: str
+    rule: str
+    reason: str
+    granted_by: str
+    granted_at: datetime

@@ -20,6 +20,7 @@ from services.units.domain.model import (
     Claim,
     ClaimStatus,
     Demand,
+    EligibilityOverride,
     ErasedVolunteer,
     Unit,
     Volunteer,
@@ -111,6 +112,12 @@ async def _unit(tx: Tx, unit_id: str) -> Unit:
     return unit
 
 
+# Fields a correction may set to null: the building, a volunteer's own limits, the birth year.
+CLEARABLE = frozenset(
+    {"building", "max_hours_per_day", "min_rest_hours", "max_consecutive_days", "birth_year"}
+)
+
+
 def _corrections(
     command: do.CorrectUnit | do.CorrectVolunteer, record: Unit | Volunteer
 ) -> dict[str, object]:
@@ -118,7 +125,7 @@ def _corrections(
     changes: dict[str, object] = {
         field: value
         for field in command.model_fields_set & set(type(record).model_fields)
-        if (value := getattr(command, field)) is not None or field == "building"
+        if (value := getattr(command, field)) is not None or field in CLEARABLE
     }
     if command.contact is not None:
         changes["webhook_secret"] = codes.secret_for(command.contact, record.webhook_secret)
@@ -171,7 +178,8 @@ async def correct_volunteer(
     tx: Tx, command: do.CorrectVolunteer, actor: Principal
 ) -> Recorded[Volunteer]:
     volunteer = await queries.volunteer_record(tx.db, command.volunteer_id, tx)
-    if not access.may_correct_volunteer(actor, volunteer):
+    fields = command.model_fields_set - {"volunteer_id"}
+    if not access.may_correct_volunteer_fields(actor, volunteer, fields):
         raise _may_not_correct(volunteer)
     corrected = volunteer.model_copy(update=_corrections(command, volunteer))
     await repository.replace_volunteer(tx, corrected)
@@ -226,16 +234,57 @@ async def erase_volunteer(
 # --- claiming -------------------------------------------------------------------------------
 
 
+def _time_refusal(
+    window: rules.Window,
+    committed: list[Claim],
+    volunteer: Volunteer,
+    limits: rules.FatigueLimits,
+    zone: tzinfo,
+) -> no.Refusal | None:
+    """The first of the volunteer's time rules the shift would break, or None.
+
+    The caller has serialised on the claimant (`repository.serialise_claimant`), so
+    `committed` stays what it read until its transaction commits: every rule here holds
+    under concurrency exactly as the weekly cap does."""
+    if (other := rules.first_overlap(window, committed)) is not None:
+        return no.OverlappingShift(other)
+    if over := rules.week_over_cap(window, committed, volunteer.max_hours_per_week, zone):
+        return no.HoursExceeded(over)
+    if day := rules.day_over_cap(window, committed, limits.max_hours_per_day, zone):
+        return no.DailyHoursExceeded(day)
+    if short := rules.rest_too_short(window, committed, limits.min_rest_hours):
+        return no.RestTooShort(short)
+    if days := rules.too_many_consecutive_days(
+        window, committed, limits.max_consecutive_days, zone
+    ):
+        return no.TooManyConsecutiveDays(days)
+    return None
+
+
+async def _limits(tx: Tx, volunteer: Volunteer) -> rules.FatigueLimits:
+    communities = await repository.get_communities(tx.db, (volunteer.community_id,), tx)
+    return rules.limits_of(volunteer, communities[0] if communities else None)
+
+
 async def _check_volunteer_time(
     tx: Tx, claimant: Claimant, volunteer: Volunteer, demand: Demand, zone: tzinfo
 ) -> None:
-    """overlapping-shift and hours-exceeded, against the volunteer's committed claims."""
+    """overlapping-shift, the weekly and daily caps, rest and consecutive days, against the
+    volunteer's committed claims."""
     committed = await repository.claims_of(tx, claimant, COMMITTED_STATUSES)
-    window = rules.window_of(demand)
-    if (other := rules.first_overlap(window, committed)) is not None:
-        raise no.OverlappingShift(other)
-    if over := rules.week_over_cap(window, committed, volunteer.max_hours_per_week, zone):
-        raise no.HoursExceeded(over)
+    limits = await _limits(tx, volunteer)
+    refusal = _time_refusal(rules.window_of(demand), committed, volunteer, limits, zone)
+    if refusal is not None:
+        raise refusal
+
+
+async def _check_eligible(tx: Tx, volunteer: Volunteer, demand: Demand) -> None:
+    """not-eligible, unless a secretary granted this volunteer one claim on this demand
+    (consumed here, in the claim's transaction: a refused claim leaves it in place)."""
+    if rules.may_take_exposure(volunteer, demand):
+        return
+    if await repository.take_override(tx, demand.id, volunteer.id) is None:
+        raise no.NotEligible(demand, rules.HIGH_EXPOSURE_RULE)
 
 
 async def _claimable_demand(
@@ -276,6 +325,7 @@ async def claim(tx: Tx, command: do.ClaimDemand, actor: Principal, zone: tzinfo)
         raise no.TooManyClaims(demand.id, MAX_CLAIMS_PER_DEMAND)
     if isinstance(profile, Volunteer):
         await _check_volunteer_time(tx, claimant, profile, demand, zone)
+        await _check_eligible(tx, profile, demand)
 
     taken = await repository.take_slots(tx, demand.id, command.headcount)
     status: ClaimStatus = "accepted"
@@ -346,10 +396,9 @@ async def promote_waitlisted(tx: Tx, demand: Demand, zone: tzinfo) -> Demand:
                 continue
             await repository.serialise_claimant(tx, waiting.claimant)
             committed = await repository.claims_of(tx, waiting.claimant, COMMITTED_STATUSES)
+            limits = await _limits(tx, volunteer)
             window = rules.window_of(waiting)
-            if rules.first_overlap(window, committed) or rules.week_over_cap(
-                window, committed, volunteer.max_hours_per_week, zone
-            ):
+            if _time_refusal(window, committed, volunteer, limits, zone) is not None:
                 continue  # it would break the volunteer's rules now: the next one may fit
         taken = await repository.take_slots(tx, demand.id, waiting.headcount)
         if taken is None:
@@ -457,6 +506,33 @@ async def complete(tx: Tx, command: do.CompleteClaim, actor: Principal) -> Claim
         person_times=found.headcount,
     )
     return completed
+
+
+async def grant_eligibility_override(
+    tx: Tx, command: do.GrantEligibilityOverride, actor: Principal
+) -> EligibilityOverride:
+    """A secretary of the demand's community lets one volunteer make one claim past the
+    eligibility rule; the audited event names the rule and the reason, no health data."""
+    demand = await repository.get_demand(tx.db, command.demand_id, tx)
+    if demand is None:
+        raise not_found("demand", command.demand_id)
+    if not access.may_override_eligibility(actor, demand):
+        raise no.Forbidden(
+            f"only a secretary of community '{demand.community_id}' grants claims past its "
+            "eligibility rules"
+        )
+    volunteer = await queries.volunteer_record(tx.db, command.volunteer_id, tx)
+    override = EligibilityOverride(
+        demand_id=demand.id,
+        volunteer_id=volunteer.id,
+        rule=rules.HIGH_EXPOSURE_RULE,
+        reason=command.reason,
+        granted_by=actor.sub,
+        granted_at=utcnow(),
+    )
+    await repository.save_override(tx, override)
+    outgoing.emit_eligibility_overridden(tx, override, demand)
+    return override
 
 
 async def rotate_check_in_code(

@@ -14,6 +14,7 @@ from shared.clock import utcnow
 from shared.events.catalogue import (
     ClaimReleased,
     CommunityRegistered,
+    CommunityUpdated,
     DemandCancelled,
     DemandCompleted,
     DemandDetails,
@@ -27,10 +28,44 @@ from shared.store.unit_of_work import Tx
 
 async def on_community_registered(tx: Tx, event: Incoming[CommunityRegistered]) -> None:
     data = event.data
+    known = await repository.get_communities(tx.db, (data.community_id,), tx)
+    if known and known[0].version > 1:
+        return  # a registration redelivered after a change of limits: keep the change
     await repository.save_community(
         tx,
-        Community(id=data.community_id, name=data.name, street=data.street, district=data.district),
+        Community(
+            id=data.community_id,
+            name=data.name,
+            street=data.street,
+            district=data.district,
+            max_hours_per_day=data.max_hours_per_day,
+            min_rest_hours=data.min_rest_hours,
+            max_consecutive_days=data.max_consecutive_days,
+        ),
     )
+
+
+class CommunityNotYetKnown(Exception):
+    """A change of limits arrived before the registration: failed, so the message goes back
+    to its queue and comes again once `community.registered` has been applied."""
+
+
+async def on_community_updated(tx: Tx, event: Incoming[CommunityUpdated]) -> None:
+    data = event.data
+    known = await repository.get_communities(tx.db, (data.community_id,), tx)
+    if not known:
+        raise CommunityNotYetKnown(data.community_id)
+    if known[0].version >= data.version:
+        return  # an older change, late: the newer one already holds
+    changed = known[0].model_copy(
+        update={
+            "max_hours_per_day": data.max_hours_per_day,
+            "min_rest_hours": data.min_rest_hours,
+            "max_consecutive_days": data.max_consecutive_days,
+            "version": data.version,
+        }
+    )
+    await repository.save_community(tx, changed)
 
 
 async def on_demand_published(tx: Tx, event: Incoming[DemandPublished]) -> None:
