@@ -352,3 +352,19 @@ async def test_a_change_of_the_communitys_limits_applies_to_later_claims(
     assert await wait_until(lambda: applied(stale), bool)
     await refused(world, volunteer.token, later, "daily-hours-exceeded")
     assert await stored_cap() == 6
+
+
+async def test_health_data_is_read_only_by_the_volunteer_and_their_secretary(
+    world: UnitsWorld,
+) -> None:
+    community = await world.community()
+    volunteer = await world.volunteer(community, birth_year=1950, risk_factors=["chronic_illness"])
+    url = f"{world.url}/v1/volunteers/{volunteer.id}"
+    for reader in (volunteer.token, tok("secretary", community=community)):
+        shown = (await world.http.get(url, headers=bearer(reader))).json()
+        assert (shown["birth_year"], shown["risk_factors"]) == (1950, ["chronic_illness"])
+    for reader in (AUDITOR, tok("admin")):
+        response = await world.http.get(url, headers=bearer(reader))
+        assert response.status_code == 200, response.text
+        # The record, without what only the override decision needs.
+        assert (response.json()["birth_year"], response.json()["risk_factors"]) == (None, [])

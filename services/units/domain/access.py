@@ -63,6 +63,13 @@ def may_read_volunteer(actor: Principal, volunteer: Volunteer) -> bool:
     )
 
 
+def may_read_health(actor: Principal, volunteer: Volunteer) -> bool:
+    """Birth year and risk factors are health data: the volunteer themself and their
+    community's secretary (who decides an override) read them; an auditor or admin reading
+    the record for other reasons does not need them."""
+    return actor.volunteer == volunteer.id or actor.is_secretary_of(volunteer.community_id)
+
+
 # --- claims ---------------------------------------------------------------------------------
 
 

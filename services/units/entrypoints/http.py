@@ -17,8 +17,8 @@ from fastapi.responses import JSONResponse, Response
 from services.units.adapters import repository
 from services.units.adapters.metrics import CLAIMS_DECIDED
 from services.units.config import UnitsSettings
+from services.units.domain import access, rules
 from services.units.domain import commands as do
-from services.units.domain import rules
 from services.units.domain.model import Claim, Demand
 from services.units.entrypoints.problems import REFUSALS
 from services.units.entrypoints.schemas import (
@@ -200,7 +200,11 @@ async def erase_volunteer(
 async def get_volunteer(
     volunteer_id: str, principal: CurrentPrincipal, runtime: Runtime
 ) -> VolunteerOut:
-    return VolunteerOut.of(await queries.volunteer_for(runtime.db, volunteer_id, principal))
+    volunteer = await queries.volunteer_for(runtime.db, volunteer_id, principal)
+    shown = VolunteerOut.of(volunteer)
+    if not access.may_read_health(principal, volunteer):
+        shown = shown.model_copy(update={"birth_year": None, "risk_factors": []})
+    return shown
 
 
 @router.get("/communities/{community_id}", response_model=CommunityOut)
