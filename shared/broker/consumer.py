@@ -41,8 +41,8 @@ from shared.events.catalogue import EventData, UnreadableDataversion, read_data
 from shared.events.envelope import CloudEvent
 from shared.logging import message_context
 from shared.metrics import MESSAGES_CONSUMED
-from shared.store.mongo import store_unreachable
-from shared.store.unit_of_work import Tx, UnitOfWork
+from shared.store.mongo import store_busy, store_unreachable
+from shared.store.unit_of_work import TransactionConflict, Tx, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,18 @@ def attempts_made(message: RabbitMessage) -> int:
         return max(0, int(value)) if value is not None else 0
     except (TypeError, ValueError):
         return 0
+
+
+def _store_unavailable(error: BaseException) -> str | None:
+    """'unreachable' or 'busy' when the store, not the message, is why the handler failed."""
+    if store_unreachable(error):
+        return "unreachable"
+    seen: BaseException | None = error
+    while seen is not None:
+        if store_busy(seen) or isinstance(seen, TransactionConflict):
+            return "busy"
+        seen = seen.__cause__
+    return None
 
 
 def _names(models: Any) -> str:
@@ -204,10 +216,13 @@ class EventConsumer:
         self.settled = 0
 
     async def _through_outages(self, handler: Handler, event: Incoming[Any]) -> None:
-        """Run the handler, running it again for as long as the database is unreachable.
+        """Run the handler, running it again for as long as the database is unreachable or
+        too busy to take the work (its bounded wait ran out, or transactions kept colliding).
 
-        An outage is not the message's fault: nacking would spend its bounded deliveries and
-        dead-letter good events during a long outage. The message stays unacked meanwhile.
+        Neither is the message's fault: counting them as failed attempts would dead-letter good
+        events whenever the store is slow (two replicas on one embedded store under a burst
+        did exactly that). The message stays unacked meanwhile, so the prefetch window bounds
+        what waits.
         """
         outages = 0
         while True:
@@ -215,12 +230,13 @@ class EventConsumer:
                 await handler(event)
                 return
             except Exception as error:
-                if not store_unreachable(error):
+                reason = _store_unavailable(error)
+                if reason is None:
                     raise
                 outages += 1
                 delay = min(MAX_OUTAGE_WAIT_S, 0.2 * 2 ** min(outages, 5))
                 _log.warning(
-                    "store_unreachable_waiting",
+                    f"store_{reason}_waiting",
                     error=f"{type(error).__name__}: {str(error)[:200]}",
                     retry_in_s=delay,
                 )

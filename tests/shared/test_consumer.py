@@ -11,7 +11,7 @@ from faststream import AckPolicy
 from faststream.message import AckStatus
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
-from pymongo.errors import ServerSelectionTimeoutError
+from pymongo.errors import ExecutionTimeout, ServerSelectionTimeoutError
 
 from shared.broker.consumer import (
     ATTEMPT_HEADER,
@@ -39,7 +39,7 @@ from shared.runtime import ServiceRuntime
 from shared.settings import WhistleSettings
 from shared.store.mongo import Database
 from shared.store.outbox import OUTBOX_COLLECTION
-from shared.store.unit_of_work import Tx, UnitOfWork
+from shared.store.unit_of_work import TransactionConflict, Tx, UnitOfWork
 from tests.support.brokers import Brokers
 from tests.support.events import event_of
 
@@ -333,6 +333,27 @@ async def test_database_outage_waits_instead_of_spending_deliveries(brokers: Bro
         await brokers.deliver(broker, _cancelled(), to=[recorder.consumer])
     assert calls == 3
     assert recorder.outcomes == [AckStatus.ACKED]  # never nacked: no delivery spent
+
+
+async def test_a_busy_store_waits_instead_of_spending_attempts(brokers: Brokers) -> None:
+    calls = 0
+
+    async def waits_its_turn(_: Incoming[Any]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise TransactionConflict("operation exceeded time limit") from ExecutionTimeout(
+                "operation exceeded time limit", 50
+            )
+        if calls == 2:
+            raise TransactionConflict("write conflicts kept coming")
+
+    recorder = Recorder(_handlers(DemandCancelled=waits_its_turn))
+    broker = _subscribed(brokers, recorder)
+    async with brokers.running(broker, SPEC):
+        await brokers.deliver(broker, _cancelled(), to=[recorder.consumer])
+    assert calls == 3
+    assert recorder.outcomes == [AckStatus.ACKED]  # never republished as a failed attempt
 
 
 # --- TEMPORARY: the old string-keyed maps, until every service has moved (issue 11) -----------
