@@ -34,7 +34,7 @@ import contextlib
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -133,7 +133,6 @@ class Tx:
         self.cause = cause
         self.events: list[CloudEvent] = []
 
-    @overload
     def emit(
         self,
         data: EventData,
@@ -142,37 +141,17 @@ class Tx:
         subject: str,
         correlation: str | None = None,
         cause: Cause | None = None,
-    ) -> CloudEvent: ...
-
-    @overload
-    def emit(self, *events: CloudEvent) -> None: ...
-
-    def emit(
-        self,
-        *items: EventData | CloudEvent,
-        subject: str | None = None,
-        correlation: str | None = None,
-        cause: Cause | None = None,
-    ) -> CloudEvent | None:
-        """Queue an event for the outbox: `emit(data, subject=...)` builds its envelope here.
-
-        `cause` overrides the unit of work's for this one event (a batch of deliveries, each
-        caused by its own notification). TEMPORARY (issue 11): `emit(*cloud_events)`, for
-        code that still builds envelopes itself; goes once every service emits data."""
-        if all(isinstance(item, CloudEvent) for item in items):  # none at all: a no-op
-            if subject is not None or correlation is not None or cause is not None:
-                raise TypeError("a built envelope takes no subject, correlation or cause")
-            self.events.extend(item for item in items if isinstance(item, CloudEvent))
-            return None
-        if len(items) != 1 or not isinstance(items[0], EventData) or subject is None:
-            raise TypeError("emit(data, subject=...) takes one catalogue model")
+    ) -> CloudEvent:
+        """Queue an event for the outbox, its envelope built here from the unit of work's
+        `Cause`. `cause` overrides it for this one event (a batch of deliveries, each caused
+        by its own notification)."""
         under = cause or self.cause
         if under is None:
             raise RuntimeError(
-                f"{items[0].TYPE} emitted outside a Cause: run the unit of work with cause=..."
+                f"{data.TYPE} emitted outside a Cause: run the unit of work with cause=..."
             )
         event = make_event(
-            items[0],
+            data,
             source=under.source,
             subject=subject,
             correlationid=correlation or under.correlationid or subject,
