@@ -44,6 +44,7 @@ from shared.clock import utcnow
 from shared.events.catalogue import EventData
 from shared.events.envelope import CloudEvent, make_event
 from shared.ids import new_id
+from shared.store import embedded_errors
 from shared.store.mongo import Database, Document, store_busy
 from shared.store.outbox import OUTBOX_COLLECTION, outbox_document
 
@@ -185,8 +186,7 @@ def _is_transient(error: Exception) -> bool:
             return True
         if error.code == 112:  # WriteConflict
             return True
-        # The embedded stand-in reports commit conflicts without a code or label.
-        return "write conflict" in str(error).lower()
+        return embedded_errors.reports_write_conflict(error)
     return False
 
 
@@ -204,15 +204,6 @@ async def _commit(session: AsyncClientSession) -> None:
             if attempt == MAX_COMMIT_ATTEMPTS - 1:
                 raise CommitOutcomeUnknown(str(error)) from error
             await asyncio.sleep(0.05 * 2**attempt)
-
-
-def _discard_server_session(session: AsyncClientSession) -> None:
-    """Never return a failed transaction's server session to the pool. After a failed commit
-    the driver may not abort, and the embedded stand-in then keeps the transaction open under
-    that session id: the next transaction to reuse the id would carry its writes along."""
-    server_session = getattr(session, "_server_session", None)
-    if server_session is not None:
-        server_session.mark_dirty()
 
 
 class UnitOfWork:
@@ -268,7 +259,7 @@ class UnitOfWork:
                         [outbox_document(event) for event in tx.events], session=session
                     )
             except BaseException:
-                _discard_server_session(session)
+                embedded_errors.discard_server_session(session)
                 if session.in_transaction:
                     with contextlib.suppress(Exception):
                         await session.abort_transaction()
@@ -276,7 +267,7 @@ class UnitOfWork:
             try:
                 await _commit(session)
             except BaseException:
-                _discard_server_session(session)
+                embedded_errors.discard_server_session(session)
                 raise
             return result, bool(tx.events)
 
