@@ -6,7 +6,7 @@ PYTHON_VERSION := $(shell cat .python-version)
 # pyenv's interpreter for .python-version when pyenv is there, else python3.13 on PATH.
 PYTHON ?= $(shell (command -v pyenv >/dev/null && pyenv which python$(PYTHON_VERSION) 2>/dev/null) || command -v python$(PYTHON_VERSION))
 
-.PHONY: install run test test-fast lint format bench bench-costs docs rabbitmq clean
+.PHONY: install run test test-fast lint format bench bench-district bench-costs docs rabbitmq clean
 
 install: $(BIN)/whistle
 
@@ -41,10 +41,16 @@ format: install
 
 bench: install rabbitmq
 	WHISTLE_ENV=development $(BIN)/python -m bench
+	WHISTLE_ENV=development $(BIN)/python -m bench.district
+
+# A district (300 communities) at 10x against two replicas of every service (docs/scale.md).
+bench-district: install rabbitmq
+	WHISTLE_ENV=development $(BIN)/python -m bench.district
 
 # CPU ms and MongoDB commands per event for each service (docs/scale.md quotes a run).
+# Development, as `whistle run`: the services refuse the development token secret otherwise.
 bench-costs: install rabbitmq
-	$(BIN)/python -m bench.costs
+	WHISTLE_ENV=development $(BIN)/python -m bench.costs
 
 docs: install
 	$(BIN)/python -m services.cli.docs docs

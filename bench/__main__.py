@@ -123,8 +123,14 @@ def main() -> None:
             "two hops, one message at a time: p50 / p99",
             f"{baseline['two_hop_p50_ms']} / {baseline['two_hop_p99_ms']} ms",
         )
-        with mongodb() as store, audit_process(rabbitmq_url, store.url) as audit_url:
-            audit = asyncio.run(_audit(rabbitmq_url, audit_url, args.events))
+        # A vhost of its own: what the audit phase leaves on its queues (a redelivery, a
+        # retry republished to the exchange) must not reach the stack measured after it.
+        with (
+            bench_vhost() as audit_vhost,
+            mongodb() as store,
+            audit_process(audit_vhost, store.url) as audit_url,
+        ):
+            audit = asyncio.run(_audit(audit_vhost, audit_url, args.events))
         audit["ingest_ratio_to_raw_consume"] = _ratio(
             audit["ingest_per_s"], baseline["consume_end_to_end_per_s"]
         )

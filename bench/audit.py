@@ -8,7 +8,6 @@ NDJSON over HTTP (what `whistle replay` reads), timed to the last line.
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import aio_pika
 import httpx
 
 from bench.baseline import publish_confirmed
-from bench.infra import ROOT
+from bench.infra import ROOT, free_port
 from shared.auth import Role, issue_token
 from shared.broker.topology import EVENTS_EXCHANGE
 from shared.clock import utcnow
@@ -59,16 +58,9 @@ def sample_events(n: int) -> list[tuple[str, bytes]]:
     return bodies
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def audit_process(rabbitmq_url: str, mongodb_url: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "RABBITMQ_URL": rabbitmq_url,
@@ -88,7 +80,7 @@ def audit_process(rabbitmq_url: str, mongodb_url: str) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a busy machine starts a service slowly
         while True:
             if process.poll() is not None:
                 raise SystemExit(f"the audit service exited ({process.returncode})")
@@ -98,7 +90,7 @@ def audit_process(rabbitmq_url: str, mongodb_url: str) -> Iterator[str]:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise SystemExit("the audit service did not become ready in 60 s")
+                raise SystemExit("the audit service did not become ready in 180 s")
             time.sleep(0.1)
         yield url
     finally:

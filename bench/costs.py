@@ -221,6 +221,19 @@ async def _retry_post(
     raise SystemExit(f"{url}: still {response.status_code} {response.text[:200]}")
 
 
+async def _post_when_not_busy(
+    client: httpx.AsyncClient, url: str, body: dict[str, object], headers: dict[str, str]
+) -> httpx.Response:
+    """POST again after a 503 `busy` (contention: nothing was changed), as the contract asks
+    a client to, after its Retry-After; the retries' work is counted in the costs."""
+    for _ in range(20):
+        response = await client.post(url, json=body, headers=headers)
+        if response.status_code != 503:
+            return response
+        await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+    return response
+
+
 async def setup(client: httpx.AsyncClient, urls: dict[str, str]) -> dict[str, str]:
     admin = _bearer(Role.ADMIN)
     community = {"id": "c-bench", "name": "Bench", "street": "s-bench", "district": "d-bench"}
@@ -257,8 +270,8 @@ async def post_demand(client: httpx.AsyncClient, urls: dict[str, str], index: in
         "ends_at": f"2031-03-{day:02d}T20:00:00+08:00",
         "priority": "urgent",
     }
-    created = await client.post(
-        f"{urls['dispatch']}/v1/demands", json=demand, headers=_bearer(Role.ADMIN)
+    created = await _post_when_not_busy(
+        client, f"{urls['dispatch']}/v1/demands", demand, _bearer(Role.ADMIN)
     )
     assert created.status_code == 201, created.text
     return str(created.json()["id"])
@@ -267,17 +280,18 @@ async def post_demand(client: httpx.AsyncClient, urls: dict[str, str], index: in
 async def claim(
     client: httpx.AsyncClient, urls: dict[str, str], unit: dict[str, str], demand_id: str
 ) -> None:
-    claimed = await client.post(
-        f"{urls['units']}/v1/demands/{demand_id}/claims", json={"headcount": 1}, headers=unit
+    claimed = await _post_when_not_busy(
+        client, f"{urls['units']}/v1/demands/{demand_id}/claims", {"headcount": 1}, unit
     )
     assert claimed.status_code == 201, claimed.text
 
 
 async def cancel(client: httpx.AsyncClient, urls: dict[str, str], demand_id: str) -> None:
-    cancelled = await client.post(
+    cancelled = await _post_when_not_busy(
+        client,
         f"{urls['dispatch']}/v1/demands/{demand_id}/cancel",
-        json={"reason": "bench"},
-        headers=_bearer(Role.ADMIN),
+        {"reason": "bench"},
+        _bearer(Role.ADMIN),
     )
     assert cancelled.status_code == 200, cancelled.text
 

@@ -17,11 +17,67 @@ from shared.settings import DEFAULT_RABBITMQ_URL
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def free_port() -> int:
+PORT_RANGE_ENV = "WHISTLE_BENCH_PORTS"
+_handed_out: set[int] = set()
+
+
+def _port_range() -> range | None:
+    """`WHISTLE_BENCH_PORTS=9600-9699`: the bench's ports come only from there."""
+    spec = os.environ.get(PORT_RANGE_ENV, "").strip()
+    if not spec:
+        return None
+    low, _, high = spec.partition("-")
+    try:
+        return range(int(low), int(high or low) + 1)
+    except ValueError:
+        message = f"{PORT_RANGE_ENV}={spec!r}: expected FIRST-LAST, e.g. 9600-9699"
+        raise SystemExit(message) from None
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_ports(count: int = 1) -> list[int]:
+    """`count` consecutive free ports, never handed out before in this run.
+
+    On a machine shared with other people's stacks, an ephemeral port (the kernel's pick) can
+    be taken by someone else between our check and the service's bind; with
+    WHISTLE_BENCH_PORTS set, every port comes from a range nobody else uses.
+    """
+    ports = _port_range()
+    if ports is None:
+        if count != 1:
+            raise ValueError("consecutive ports need WHISTLE_BENCH_PORTS")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        return [port]
+    for first in ports:
+        block = range(first, first + count)
+        if block[-1] not in ports:
+            break
+        if any(port in _handed_out for port in block):
+            continue
+        if all(_bindable(port) for port in block):
+            _handed_out.update(block)
+            return list(block)
+    raise SystemExit(f"no {count} free consecutive port(s) left in {PORT_RANGE_ENV}")
+
+
+def free_port() -> int:
+    return free_ports(1)[0]
+
+
+def store_base_port(stores: int) -> int:
+    """`whistle run --mongo-port`: the first of `stores` ports from the range, else 0 (each
+    embedded server binds a port of the kernel's choosing and prints it)."""
+    return free_ports(stores)[0] if _port_range() is not None else 0
 
 
 @contextmanager
@@ -61,7 +117,7 @@ def mongodb() -> Iterator[Store]:
     scratch = tempfile.TemporaryDirectory(prefix="whistle-bench-audit-")
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "services.cli", "mongo", "--port", "0"),
+            *(sys.executable, "-m", "services.cli", "mongo", "--port", str(free_port())),
             *("--path", os.path.join(scratch.name, "audit.sqlite")),
         ],
         stdout=subprocess.PIPE,

@@ -43,14 +43,14 @@ HOURLY_PERCENT: tuple[float, ...] = (
     3.0, 2.5, 2.0, 1.5, 1.0, 0.6,  # 18-24
 )  # fmt: skip
 
-# CPU ms and MongoDB commands per event (per event in audit's log), from `python -m bench.costs
-# --flows 100` on this 2-core machine, 2026-12-01 (docs/scale.md quotes the run). Update both
-# together.
+# CPU ms and MongoDB commands per event (per event in audit's log), from `make bench-costs`
+# (BENCH_FLOWS=40) on this 2-core machine, 2026-12-01 17:20 UTC, load average 14.6 (docs/scale.md
+# quotes the run, bench/results/costs.txt holds it). Update both together.
 MEASURED: dict[str, tuple[float, float]] = {
-    "dispatch": (1.64, 2.47),
-    "units": (1.27, 2.30),
-    "notify": (2.82, 6.43),
-    "audit": (0.85, 0.61),
+    "dispatch": (3.59, 2.59),
+    "units": (2.85, 2.51),
+    "notify": (7.27, 4.85),
+    "audit": (1.04, 0.54),
 }
 
 # Planning assumptions (not measured here: no cluster on this machine).
@@ -68,8 +68,8 @@ REPLICA_SET_COMMANDS_S = 20_000
 
 
 # From the same run: each flow logged this many events, of which this many notifications.
-EVENTS_PER_FLOW = 9
-NOTIFICATIONS_PER_FLOW = 4
+EVENTS_PER_FLOW = 8
+NOTIFICATIONS_PER_FLOW = 3
 # Registered volunteers per community (planning assumption: a few dozen in ordinary times,
 # hundreds once an outbreak calls residents up).
 VOLUNTEERS_PER_COMMUNITY = {"normal": 50, "outbreak": 300}

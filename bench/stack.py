@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.infra import ROOT, free_port
+from bench.infra import ROOT, free_port, store_base_port
 from services.cli.registry import SERVICES
 
 STORE_LINE = re.compile(r"MongoDB for (\w+): embedded stand-in at (\S+),")
@@ -103,7 +103,8 @@ def whistle_stack(rabbitmq_url: str, *, keep_data: Path | None = None) -> Iterat
         process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "services.cli", "run"),
-                *("--data", str(data_dir), "--mongo-port", "0"),
+                *("--data", str(data_dir)),
+                *("--mongo-port", str(store_base_port(len(SERVICES)))),
             ],
             env=env,
             cwd=ROOT,

@@ -2,10 +2,10 @@
 
 It speaks the MongoDB wire protocol, so the services use the real PyMongo client against it.
 It is a stand-in. `whistle run` gives each service a server of its own (one transaction at a
-time per store); embedded_patches.py makes inserts check `_id` from the primary key instead of
-decoding the whole collection (measured: flat at about 2 ms per insert to 5,000 documents,
-where it was 25 ms at 500 and 48 ms at 1,500). Point `MONGODB_URL` at a real MongoDB for
-anything beyond a trial.
+time per store, embedded_gate.py); embedded_patches.py removes the stand-in's costs that grew
+with the collection under Whistle's workload (the `_id` checks of inserts, `_id` lookups, the
+planner's per-write collection scans, a connection per find). Point `MONGODB_URL` at a real
+MongoDB for anything beyond a trial.
 """
 
 import asyncio
@@ -20,9 +20,10 @@ from shared.store.embedded_gate import SerialTransactionServer
 
 EMBEDDED_WARNING = (
     "the embedded MongoDB stand-in is for trying Whistle out, one store per service. "
-    "Measured (make bench, 8 clients x 5 min, 2 cores): posting a demand p50 0.11 s, "
-    "p95 0.36 s; a claim p50 0.32 s, p95 0.71 s; inbox reads p50 1.2 s, p95 2.9 s, slowing "
-    "as the store grows; 1 of 3,696 requests answered 500. "
+    "Measured (make bench, 8 clients x 5 min, 2 cores shared with other work, load 10-19): "
+    "posting a demand p50 0.39 s, p95 1.4 s; a claim p50 1.1 s, p95 2.4 s; inbox reads p50 "
+    "4.2 s, p95 7.2 s, 10 of 372 answered 503 busy; no 500. Queries other than by _id read "
+    "whole collections, so it slows as the stores grow. "
     "Set MONGODB_URL to a real MongoDB (a replica set, for transactions) for real use."
 )
 

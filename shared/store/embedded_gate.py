@@ -16,7 +16,17 @@ contention into 500s.
 
 A transaction whose client went quiet (no command for `IDLE_ABORT_S`, e.g. a process killed
 mid-transaction) or that outlived `STALE_AFTER_S` is aborted, as MongoDB's transaction
-lifetime limit would, so a restarted service finds its store free again.
+lifetime limit would, so a restarted service finds its store free again. Its session's later
+commands in that transaction are answered NoSuchTransaction (TransientTransactionError), as
+MongoDB answers them: left to mongoeco, they silently began a new transaction that committed
+the rest of the work without its first writes.
+
+Commands without a session (PyMongo's background killCursors, a raw client) take their turn
+like any other; only the handshake and monitoring commands (`ping` included, with or without
+a session), which touch no data, pass at once, so /readyz does not fail while a store works.
+Whatever contention still reaches mongoeco ("active transaction bound to another session",
+SQLite's "database is locked") comes back as the same busy answer, never as a bare error that
+the services could only report as a 500.
 """
 
 import asyncio
@@ -25,6 +35,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, cast
 
+import bson
 import structlog
 from mongoeco.wire import AsyncMongoEcoProxyServer
 from mongoeco.wire._session_identity import wire_session_key
@@ -34,7 +45,38 @@ STALE_AFTER_S = 60.0
 IDLE_ABORT_S = 10.0
 WAIT_S = 5.0
 MAX_TIME_MS_EXPIRED = 50
+NO_SUCH_TRANSACTION = 251
+CONTENTION_RETRY_S = 0.05
 _ENDS_TRANSACTION = frozenset({"commitTransaction", "abortTransaction"})
+# Connection handshakes, monitoring and authentication: no data, no engine, never held back.
+_UNGATED = frozenset(
+    {
+        "hello",
+        "isMaster",
+        "ismaster",
+        "ping",
+        "buildInfo",
+        "buildinfo",
+        "saslStart",
+        "saslContinue",
+        "getnonce",
+        "endSessions",
+        "getParameter",
+        "getLog",
+        "whatsmyuri",
+        "connectionStatus",
+        "hostInfo",
+        "serverStatus",
+    }
+)
+# How mongoeco and SQLite say "someone else holds the store": contention, not a fault.
+_CONTENTION_MESSAGES = (
+    b"bound to another session",
+    b"database is locked",
+    b"database table is locked",
+    b"requires rollback after failed write cleanup",
+    b"Cannot commit during an active SQLite write scope",
+)
 
 _log = structlog.get_logger("whistle.embedded")
 
@@ -49,6 +91,7 @@ class _Facts:
 
 
 _NO_SESSION = _Facts(None, "", starts=False, ends=False, in_transaction=False)
+_SESSIONLESS = "\x00sessionless"  # never a wire session key (those are hex digests)
 
 
 def _transaction_facts(header: Any, payload: bytes) -> _Facts:
@@ -58,10 +101,15 @@ def _transaction_facts(header: Any, payload: bytes) -> _Facts:
         body = decode_op_msg(header, payload).body
     except Exception:
         return _NO_SESSION  # the server itself answers the malformed message
+    command = next(iter(body), "")
+    if command in _UNGATED:
+        # No data, no engine (PyMongo sends even `ping` with a session): a readiness probe
+        # must not wait behind a transaction, or a busy store reads as a dead service.
+        return _NO_SESSION
     lsid = body.get("lsid")
     if lsid is None:
-        return _NO_SESSION
-    command = next(iter(body), "")
+        # A data command with no session is nobody's transaction: it waits like any other.
+        return _Facts(_SESSIONLESS, command, starts=False, ends=False, in_transaction=False)
     return _Facts(
         wire_session_key(lsid),
         command,
@@ -71,13 +119,15 @@ def _transaction_facts(header: Any, payload: bytes) -> _Facts:
     )
 
 
-def busy_reply(header: Any, facts: _Facts, waited_s: float) -> bytes:
+def busy_reply(
+    header: Any, facts: _Facts, waited_s: float, *, held_by: str = "another session's transaction"
+) -> bytes:
     """MongoDB's answer to a command that ran out of time, for a command that never ran."""
     reply: dict[str, Any] = {
         "ok": 0.0,
         "errmsg": (
-            f"the embedded store stayed busy with another session's transaction for "
-            f"{waited_s:.1f} s; {facts.command} was not run"
+            f"the embedded store stayed busy with {held_by} for {waited_s:.1f} s; "
+            f"{facts.command} was not run"
         ),
         "code": MAX_TIME_MS_EXPIRED,
         "codeName": "MaxTimeMSExpired",
@@ -85,6 +135,35 @@ def busy_reply(header: Any, facts: _Facts, waited_s: float) -> bytes:
     if facts.in_transaction:
         reply["errorLabels"] = ["TransientTransactionError"]
     return encode_op_msg_response(reply, request_id=0, response_to=header.request_id)
+
+
+def no_such_transaction_reply(header: Any, facts: _Facts) -> bytes:
+    """MongoDB's answer to a command of a transaction it has already aborted."""
+    reply = {
+        "ok": 0.0,
+        "errmsg": (
+            "the embedded store aborted this transaction (its client went quiet or it ran too "
+            f"long); {facts.command} was not run"
+        ),
+        "code": NO_SUCH_TRANSACTION,
+        "codeName": "NoSuchTransaction",
+        "errorLabels": ["TransientTransactionError"],
+    }
+    return encode_op_msg_response(reply, request_id=0, response_to=header.request_id)
+
+
+def contention_error(response: bytes | None) -> bool:
+    """An error reply of mongoeco's that means the store was held by someone else."""
+    if response is None or not any(message in response for message in _CONTENTION_MESSAGES):
+        return False  # the byte search keeps the decode off every ordinary reply
+    try:
+        body = bson.decode(response[21:])  # header (16), flags (4), section kind 0 (1)
+    except Exception:
+        return False
+    errmsg = str(body.get("errmsg", ""))
+    return body.get("ok") == 0 and any(
+        message.decode() in errmsg for message in _CONTENTION_MESSAGES
+    )
 
 
 class StoreBusy(Exception):
@@ -100,6 +179,7 @@ class SerialTransactionServer(AsyncMongoEcoProxyServer):  # type: ignore[misc]
         self._owner_seen = 0.0
         self._busy = False
         self._turn = asyncio.Condition()
+        self._aborted: set[str] = set()  # sessions whose transaction the gate aborted
 
     async def _dispatch_wire_request(
         self, header: Any, payload: bytes, *, connection: Any
@@ -113,6 +193,16 @@ class SerialTransactionServer(AsyncMongoEcoProxyServer):  # type: ignore[misc]
                 header, payload, connection=connection
             )
             return response
+        if facts.key in self._aborted:
+            if facts.starts or not facts.in_transaction:
+                self._aborted.discard(facts.key)  # the session has moved on
+            elif facts.command == "abortTransaction":
+                self._aborted.discard(facts.key)
+                return encode_op_msg_response(
+                    {"ok": 1.0}, request_id=0, response_to=header.request_id
+                )
+            else:
+                return no_such_transaction_reply(header, facts)
         arrived = time.monotonic()
         try:
             await self._admit(facts, arrived)
@@ -121,10 +211,24 @@ class SerialTransactionServer(AsyncMongoEcoProxyServer):  # type: ignore[misc]
             _log.warning("embedded_store_busy", command=facts.command, waited_s=round(waited, 2))
             return busy_reply(header, facts, waited)
         try:
-            return cast(
-                bytes | None,
-                await super()._dispatch_wire_request(header, payload, connection=connection),
-            )
+            while True:
+                response = cast(
+                    bytes | None,
+                    await super()._dispatch_wire_request(header, payload, connection=connection),
+                )
+                if not contention_error(response):
+                    return response
+                # Held by something the gate does not see (another process on the file, say):
+                # mongoeco refused before running the command, so it is tried again, bounded.
+                waited = time.monotonic() - arrived
+                if waited + CONTENTION_RETRY_S > self.wait_s:
+                    _log.warning(
+                        "embedded_store_contention",
+                        command=facts.command,
+                        waited_s=round(waited, 2),
+                    )
+                    return busy_reply(header, facts, waited, held_by="another holder of the store")
+                await asyncio.sleep(CONTENTION_RETRY_S)
         finally:
             async with self._turn:
                 self._busy = False
@@ -162,6 +266,8 @@ class SerialTransactionServer(AsyncMongoEcoProxyServer):  # type: ignore[misc]
             "embedded_stale_transaction_aborted", idle_after_s=IDLE_ABORT_S, after_s=STALE_AFTER_S
         )
         self._owner = None
+        if key is not None:
+            self._aborted.add(key)
         sessions = getattr(self._session_store, "_sessions", {})
         context = sessions.get(key) if key is not None else None
         if context is not None and context.session.transaction_active:

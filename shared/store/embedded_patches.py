@@ -1,7 +1,8 @@
 """Narrow, version-pinned fixes to the embedded MongoDB stand-in (mongoeco), applied on import.
 
 Each fix keeps MongoDB's semantics (tests/shared/test_embedded_patches.py checks them) and
-touches only what Whistle's workload runs into:
+touches only what Whistle's workload runs into. Found with py-spy on the stores under the
+load run (bench/load.py); each removes a cost that grew with the collection:
 
 - commitTransaction aborts a transaction whose commit failed, as MongoDB does.
 - An insert's `_id` uniqueness check is answered from the primary key instead of decoding
@@ -11,13 +12,27 @@ touches only what Whistle's workload runs into:
   lookup mongoeco already does is complete. A numeric `_id` equals every other number of the
   same value (1 == 1.0 == Int64(1) == Decimal128("1") for MongoDB): those few storage keys are
   looked up directly, and only Decimal128 ids, whose spellings vary, are compared by value.
+- Equality on a string or ObjectId `_id` reads that one row by the primary key; mongoeco's
+  SQL scanned the collection for every find_one, update and delete by `_id`.
+- The planner's questions about a collection (does any document hold an array, a Decimal128,
+  bytes, a double, non-ASCII text, another type at this field?) are kept up to date from the
+  rows that changed, instead of being asked of the whole collection after every write.
+- A finished reader's SQLite connection is kept for the next find instead of a connect, WAL
+  pragma and close per find.
 
 The fixes reach into mongoeco's internals, so they are written for one version. Another
 version gets none of them (the stand-in then stays correct but slow) and says so loudly.
+
+What they cannot fix: mongoeco's SQLite engine serves a query from an index only for exact
+`_id` and a few shapes on single-field ascending indexes; any other query (by owner, by
+community, a range, a sort) reads every document of its collection. Compound indexes are
+kept but never used to answer queries.
 """
 
+import sqlite3
+import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from decimal import Decimal
 from fractions import Fraction
@@ -32,9 +47,15 @@ from mongoeco.core.bson_scalars import (
     BsonInt64,
     wrap_bson_numeric,
 )
+from mongoeco.core.codec import DocumentCodec
 from mongoeco.core.identity import id_contains_numeric_value
+from mongoeco.core.query_plan import EqualsCondition
 from mongoeco.engines import SQLiteEngine
-from mongoeco.types import Decimal128  # type: ignore[attr-defined]
+from mongoeco.engines._sqlite_connection import SQLiteConnection
+from mongoeco.engines._sqlite_reader import SQLiteScanReader
+from mongoeco.engines._sqlite_session_runtime import SQLiteSessionRuntime
+from mongoeco.engines.sqlite_query import json_path_for_field, path_array_prefixes
+from mongoeco.types import Decimal128, ObjectId  # type: ignore[attr-defined]
 from mongoeco.wire.sessions import WireSessionStore
 
 PATCHED_FOR = "4.11.0"
@@ -201,5 +222,414 @@ def apply() -> bool:
         return False
     WireSessionStore.commit_transaction = _commit_or_abort  # type: ignore[method-assign]
     SQLiteEngine._validate_document_against_unique_indexes = _validate_unique_by_index  # type: ignore[method-assign]
+    _apply_features()
+    _apply_reader_pool()
+    SQLiteEngine._translate_query_plan_with_multikey = _translate_by_primary_key  # type: ignore[method-assign]
     SQLiteEngine._whistle_patched = True  # type: ignore[attr-defined]
     return True
+
+
+# --- Collection features, kept up to date by the rows that changed --------------------------
+#
+# mongoeco's SQLite planner asks, before most reads, whether a collection holds anything its
+# SQL fast paths cannot handle: a Decimal128, bytes or undefined in the queried field, an array
+# at it, a double, non-ASCII text, a value of another type. Each question is a query over the
+# whole collection (`... WHERE json_extract(document, path) = ? LIMIT 1`, which finds nothing
+# and so reads every row), its answer cached until the next write to the collection: under
+# Whistle's load, where every read follows a write, every read paid O(collection) several
+# times over.
+#
+# Each answer is "some document has it", so a write can only turn a "no" into a "yes" by the
+# row it wrote. SQLite triggers (temporary, on the engine's own connection) note every row
+# inserted or updated; a cached "no" is brought up to date by asking the same question of
+# those rows only. A "yes" stays "yes" even when the document that had it is deleted: the
+# planner then takes its general path, as it did before, which is slower, never wrong. A
+# rollback, a reconnect or a very long change log drops every answer (the next read asks the
+# whole collection again, as mongoeco did).
+
+_CHANGE_LOG_LIMIT = 100_000
+_FeatureKey = tuple[str, str, str, tuple[Any, ...]]
+
+
+class _Features:
+    def __init__(self) -> None:
+        self.connection: sqlite3.Connection | None = None
+        self.answers: dict[_FeatureKey, tuple[bool, int]] = {}
+        self.sort_types: dict[_FeatureKey, tuple[str | None, int]] = {}
+
+    def ready(self, engine: SQLiteEngine) -> sqlite3.Connection | None:
+        """The engine's connection with the change triggers on it, or None (not now)."""
+        conn: sqlite3.Connection | None = getattr(engine, "_connection", None)
+        if conn is None:
+            return None
+        if conn is self.connection:
+            return conn
+        if conn.in_transaction:
+            return None  # a trigger created now would vanish with a rollback
+        conn.executescript(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS whistle_changed_rows (
+                seq INTEGER PRIMARY KEY, db_name TEXT, coll_name TEXT, row INTEGER);
+            CREATE INDEX IF NOT EXISTS temp.whistle_changed_rows_ns
+                ON whistle_changed_rows (db_name, coll_name, seq);
+            CREATE TEMP TRIGGER IF NOT EXISTS whistle_changed_rows_insert
+                AFTER INSERT ON main.documents
+            BEGIN INSERT INTO whistle_changed_rows (db_name, coll_name, row)
+                  VALUES (new.db_name, new.coll_name, new.rowid); END;
+            CREATE TEMP TRIGGER IF NOT EXISTS whistle_changed_rows_update
+                AFTER UPDATE ON main.documents
+            BEGIN INSERT INTO whistle_changed_rows (db_name, coll_name, row)
+                  VALUES (new.db_name, new.coll_name, new.rowid); END;
+            """
+        )
+        self.connection = conn
+        self.forget()
+        return conn
+
+    def forget(self) -> None:
+        self.answers.clear()
+        self.sort_types.clear()
+
+
+def _features(engine: SQLiteEngine) -> _Features:
+    features: _Features | None = getattr(engine, "_whistle_features", None)
+    if features is None:
+        features = _Features()
+        engine._whistle_features = features  # type: ignore[attr-defined]
+    return features
+
+
+def _head(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT coalesce(max(seq), 0) FROM temp.whistle_changed_rows").fetchone()
+    return int(row[0])
+
+
+_CHANGED = (
+    "FROM temp.whistle_changed_rows AS changed CROSS JOIN main.documents AS d "
+    "ON d.rowid = changed.row "
+    "WHERE changed.db_name = ? AND changed.coll_name = ? AND changed.seq > ?"
+)  # CROSS JOIN: SQLite walks the changed rows and looks each document up, never the reverse
+
+
+def _changed_rows_match(
+    conn: sqlite3.Connection,
+    db_name: str,
+    coll_name: str,
+    since: int,
+    predicate: str,
+    params: tuple[Any, ...] = (),
+) -> bool:
+    row = conn.execute(
+        f"SELECT 1 {_CHANGED} AND ({predicate}) LIMIT 1",
+        (db_name, coll_name, since, *params),
+    ).fetchone()
+    return row is not None
+
+
+def _path_literal(field: str) -> str:
+    return "'" + json_path_for_field(field).replace("'", "''") + "'"
+
+
+def _tagged_type_path(field: str) -> str:
+    return json_path_for_field(field) + f'."{DocumentCodec._MARKER}".{DocumentCodec._TYPE}'
+
+
+# Each question as mongoeco 4.11.0 asks it of the whole collection, asked of the changed rows:
+# (db_name, coll_name, *arguments) -> "does one of them have it?"
+_Question = Callable[[sqlite3.Connection, str, str, int, tuple[Any, ...]], bool]
+
+
+def _ask_tagged_type(
+    conn: sqlite3.Connection, db: str, coll: str, since: int, args: tuple[Any, ...]
+) -> bool:
+    field, value_type = args
+    return _changed_rows_match(
+        conn,
+        db,
+        coll,
+        since,
+        "json_extract(document, ?) = ?",
+        (_tagged_type_path(field), value_type),
+    )
+
+
+def _ask_json_type(json_type: str) -> _Question:
+    def ask(
+        conn: sqlite3.Connection, db: str, coll: str, since: int, args: tuple[Any, ...]
+    ) -> bool:
+        (field,) = args
+        predicate = f"json_type(document, {_path_literal(field)}) = '{json_type}'"
+        return _changed_rows_match(conn, db, coll, since, predicate)
+
+    return ask
+
+
+def _ask_non_ascii_text(
+    conn: sqlite3.Connection, db: str, coll: str, since: int, args: tuple[Any, ...]
+) -> bool:
+    (field,) = args
+    path = _path_literal(field)
+    rows = conn.execute(
+        f"SELECT json_extract(document, {path}) {_CHANGED} "
+        f"AND json_type(document, {path}) = 'text'",
+        (db, coll, since),
+    )
+    return any(isinstance(value, str) and not value.isascii() for (value,) in rows)
+
+
+_MISMATCH = {
+    "number": "json_type(document, {path}) IS NOT NULL "
+    "AND json_type(document, {path}) NOT IN ('integer', 'real')",
+    "string": "json_type(document, {path}) IS NOT NULL AND json_type(document, {path}) != 'text'",
+    "bool": "json_type(document, {path}) IS NOT NULL "
+    "AND json_type(document, {path}) NOT IN ('true', 'false')",
+}
+
+
+def _ask_comparison_mismatch(
+    conn: sqlite3.Connection, db: str, coll: str, since: int, args: tuple[Any, ...]
+) -> bool:
+    field, expected_type = args
+    template = _MISMATCH.get(expected_type)
+    if template is None:
+        return True  # mongoeco answers "yes" without looking, for every other type
+    return _changed_rows_match(conn, db, coll, since, template.format(path=_path_literal(field)))
+
+
+def _ask_traverses_array(
+    conn: sqlite3.Connection, db: str, coll: str, since: int, args: tuple[Any, ...]
+) -> bool:
+    (field,) = args
+    return any(
+        _changed_rows_match(
+            conn, db, coll, since, f"json_type(document, {_path_literal(prefix)}) = 'array'"
+        )
+        for prefix in path_array_prefixes(field)
+    )
+
+
+def _kept_up_to_date(name: str, ask: _Question) -> Callable[..., bool]:
+    original: Callable[..., bool] = getattr(SQLiteEngine, name)
+
+    def answer(self: SQLiteEngine, db_name: str, coll_name: str, *args: Any) -> bool:
+        features = _features(self)
+        with self._lock:
+            conn = features.ready(self)
+            if conn is None:
+                return original(self, db_name, coll_name, *args)
+            key = (db_name, coll_name, name, args)
+            head = _head(conn)
+            known = features.answers.get(key)
+            if known is None:
+                result = bool(original(self, db_name, coll_name, *args))
+            else:
+                result, since = known
+                if not result and since != head:
+                    result = ask(conn, db_name, coll_name, since, args)
+            features.answers[key] = (result, head)
+            if head > _CHANGE_LOG_LIMIT and not conn.in_transaction:
+                conn.execute("DELETE FROM temp.whistle_changed_rows")
+                features.forget()
+            return result
+
+    answer.__name__ = name
+    answer.__doc__ = original.__doc__
+    return answer
+
+
+_KEPT_UP_TO_DATE: dict[str, _Question] = {
+    "_field_contains_tagged_value_type_in_collection": _ask_tagged_type,
+    "_field_is_top_level_array_in_collection": _ask_json_type("array"),
+    "_field_contains_real_numeric_in_collection": _ask_json_type("real"),
+    "_field_contains_non_ascii_text_in_collection": _ask_non_ascii_text,
+    "_field_has_comparison_type_mismatch_in_collection": _ask_comparison_mismatch,
+    "_field_traverses_array_in_collection": _ask_traverses_array,
+}
+
+
+_UNIFORM_SORT_TYPES = {
+    # What breaks "every document holds a <type> at this field": a document without one too.
+    "number": "('integer', 'real')",
+    "string": "('text')",
+    "bool": "('true', 'false')",
+}
+_original_uniform_sort_type = SQLiteEngine._field_has_uniform_scalar_sort_type_in_collection
+
+
+def _uniform_sort_type(self: SQLiteEngine, db_name: str, coll_name: str, field: str) -> str | None:
+    """mongoeco's "do all documents hold one scalar type at `field`?" (it then sorts in SQL),
+    kept up to date like the questions above: a "no" stays "no" (mongoeco sorts the general
+    way, slower, never wrong); a type is checked against the changed rows only. Deleting
+    documents cannot mix the types of those that are left."""
+    features = _features(self)
+    with self._lock:
+        conn = features.ready(self)
+        if conn is None:
+            return _original_uniform_sort_type(self, db_name, coll_name, field)
+        key = (db_name, coll_name, "uniform_sort_type", (field,))
+        head = _head(conn)
+        known = features.sort_types.get(key)
+        if known is None:
+            result = _original_uniform_sort_type(self, db_name, coll_name, field)
+        else:
+            result, since = known
+            if result is not None and since != head:
+                allowed = _UNIFORM_SORT_TYPES[result]
+                path = _path_literal(field)
+                predicate = f"coalesce(json_type(document, {path}), 'missing') NOT IN {allowed}"
+                if _changed_rows_match(conn, db_name, coll_name, since, predicate):
+                    result = None
+        features.sort_types[key] = (result, head)
+        return result
+
+
+def _install_on_connect(original: Callable[[SQLiteEngine], None]) -> Callable[[SQLiteEngine], None]:
+    def connect(self: SQLiteEngine) -> None:
+        original(self)
+        _reader_pool(self).open = True
+        # Before any command: afterwards the engine's connection is mostly inside a read or
+        # write scope, where a trigger created could be undone by a rollback.
+        with self._lock:
+            _features(self).ready(self)
+
+    return connect
+
+
+# --- `_id` equality from the primary key -----------------------------------------------------
+#
+# mongoeco's SQL for `{"_id": "x"}` is `json_extract(document, '$._id') = 'x'`: a scan of the
+# whole collection for every find_one, update or delete by `_id` that is not one of its few
+# fast paths (measured: 180 x 100 SQLite steps per lookup at 2,000 documents). For a string or
+# ObjectId, the primary key (db_name, coll_name, storage_key) holds exactly one candidate, so
+# the same predicate is ANDed with `documents.storage_key = ?`: SQLite reads that one row and
+# still checks mongoeco's own predicate on it. Numbers (1 == 1.0), documents and arrays have
+# more than one candidate and keep mongoeco's SQL.
+
+_original_translate = SQLiteEngine._translate_query_plan_with_multikey
+
+
+def _translate_by_primary_key(
+    self: SQLiteEngine, db_name: str, coll_name: str, plan: Any
+) -> tuple[str, list[object]]:
+    sql, params = _original_translate(self, db_name, coll_name, plan)
+    if (
+        isinstance(plan, EqualsCondition)
+        and plan.field == "_id"
+        and type(plan.value) in (str, ObjectId)
+    ):
+        return f"(documents.storage_key = ? AND ({sql}))", [self._storage_key(plan.value), *params]
+    return sql, params
+
+
+# --- Read connections, kept for the next read ------------------------------------------------
+#
+# Every find with more than one result opened a SQLite connection of its own (connect, WAL
+# pragma, BEGIN) and closed it when the cursor ended: about a quarter of notify's store's time
+# under load. A finished reader's connection is rolled back (its snapshot ends; the next BEGIN
+# takes a fresh one, as a new connection would) and kept for the next reader. mongoeco checks
+# its index catalogue against `PRAGMA data_version` on every read, and it is cleared here too.
+
+_READER_POOL_SIZE = 4
+_opening_reader = threading.local()
+
+
+class _ReaderPool:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.idle: list[SQLiteConnection] = []
+        self.open = True
+
+    def drain(self) -> list[SQLiteConnection]:
+        with self.lock:
+            idle, self.idle = self.idle, []
+        return idle
+
+
+def _reader_pool(engine: SQLiteEngine) -> _ReaderPool:
+    pool: _ReaderPool | None = getattr(engine, "_whistle_reader_pool", None)
+    if pool is None:
+        pool = _ReaderPool()
+        engine._whistle_reader_pool = pool  # type: ignore[attr-defined]
+    return pool
+
+
+_original_reader_open = SQLiteScanReader._open
+_original_create_connection = SQLiteEngine._create_sqlite_connection
+_original_connection_close = SQLiteConnection.close
+_original_disconnect = SQLiteEngine._disconnect_sync
+
+
+def _reader_open(self: SQLiteScanReader) -> None:
+    _opening_reader.engine = self.engine
+    try:
+        _original_reader_open(self)
+    finally:
+        _opening_reader.engine = None
+
+
+def _create_connection(self: SQLiteEngine) -> sqlite3.Connection:
+    if getattr(_opening_reader, "engine", None) is not self:
+        return _original_create_connection(self)
+    pool = _reader_pool(self)
+    with pool.lock:
+        kept = pool.idle.pop() if pool.idle else None
+    connection = kept if kept is not None else _original_create_connection(self)
+    connection._whistle_pool = pool  # type: ignore[attr-defined]
+    return connection
+
+
+def _close_or_keep(self: SQLiteConnection) -> None:
+    pool: _ReaderPool | None = getattr(self, "_whistle_pool", None)
+    if pool is not None and pool.open:
+        try:
+            if self.in_transaction:
+                self.rollback()
+            self.index_catalogs.clear()
+            with pool.lock:
+                if pool.open and len(pool.idle) < _READER_POOL_SIZE:
+                    pool.idle.append(self)
+                    return
+        except sqlite3.Error:
+            pass  # not fit to keep: closed below
+    _original_connection_close(self)
+
+
+def _disconnect(self: SQLiteEngine) -> None:
+    _original_disconnect(self)
+    pool = _reader_pool(self)
+    if getattr(self, "_connection", None) is None:
+        pool.open = False
+        for connection in pool.drain():
+            with suppress(sqlite3.Error):
+                _original_connection_close(connection)
+
+
+def _apply_reader_pool() -> None:
+    SQLiteScanReader._open = _reader_open  # type: ignore[method-assign]
+    SQLiteEngine._create_sqlite_connection = _create_connection  # type: ignore[method-assign]
+    SQLiteConnection.close = _close_or_keep  # type: ignore[method-assign]
+    SQLiteEngine._disconnect_sync = _disconnect  # type: ignore[method-assign]
+
+
+def _forget_on_rollback(
+    original: Callable[[SQLiteSessionRuntime], None],
+) -> Callable[[SQLiteSessionRuntime], None]:
+    def clear(self: SQLiteSessionRuntime) -> None:
+        original(self)
+        # The rows a rollback undid are gone from the change log too: start again.
+        features = getattr(self._engine, "_whistle_features", None)
+        if features is not None:
+            features.forget()
+
+    return clear
+
+
+def _apply_features() -> None:
+    for name, ask in _KEPT_UP_TO_DATE.items():
+        setattr(SQLiteEngine, name, _kept_up_to_date(name, ask))
+    SQLiteEngine._field_has_uniform_scalar_sort_type_in_collection = _uniform_sort_type  # type: ignore[method-assign]
+    SQLiteEngine._connect_sync = _install_on_connect(SQLiteEngine._connect_sync)  # type: ignore[method-assign]
+    runtime = SQLiteSessionRuntime
+    runtime._clear_rollback_sensitive_caches = _forget_on_rollback(  # type: ignore[method-assign,assignment]
+        runtime._clear_rollback_sensitive_caches
+    )

@@ -12,7 +12,7 @@ from typing import Any
 
 import mongoeco
 import pytest
-from bson import Decimal128, Int64
+from bson import Decimal128, Int64, ObjectId
 from mongoeco.engines import SQLiteEngine
 from pymongo.errors import DuplicateKeyError
 
@@ -177,3 +177,212 @@ async def test_the_last_of_5000_inserts_read_no_more_stored_documents_than_the_f
         await db[log_store.EVENTS].insert_one({"_id": 4999.0, "event_id": "evt-new"})
     with pytest.raises(DuplicateKeyError):
         await db[log_store.EVENTS].insert_one({"_id": 5001, "event_id": "evt-17"})
+
+
+# --- Collection features kept up to date by the changed rows --------------------------------
+
+
+async def _ids(db: Database, query: dict[str, Any]) -> list[Any]:
+    return sorted([d["_id"] async for d in db.c.find(query)], key=str)
+
+
+async def test_an_array_written_after_a_query_still_matches_its_elements(db: Database) -> None:
+    await db.c.create_index("k")
+    await db.c.insert_many([{"_id": "a", "k": 1}, {"_id": "b", "k": 2}])
+    assert await _ids(db, {"k": 1}) == ["a"]  # answered "no arrays at k" and cached it
+    await db.c.insert_one({"_id": "c", "k": [1, 3]})
+    assert await _ids(db, {"k": 1}) == ["a", "c"]
+    assert await _ids(db, {"k": 3}) == ["c"]
+    assert await _ids(db, {"k": {"$gt": 2}}) == ["c"]
+    await db.c.update_one({"_id": "b"}, {"$set": {"k": [2, 5]}})  # an update, too
+    assert await _ids(db, {"k": 5}) == ["b"]
+    assert await _ids(db, {"k": {"$size": 2}}) == ["b", "c"]
+
+
+async def test_a_decimal_written_after_a_query_compares_as_a_number(db: Database) -> None:
+    await db.c.insert_many([{"_id": "a", "n": 2}, {"_id": "b", "n": 3.5}])
+    assert await _ids(db, {"n": 2}) == ["a"]
+    assert await _ids(db, {"n": {"$gte": 3}}) == ["b"]
+    await db.c.insert_one({"_id": "c", "n": Decimal128("2.0")})
+    await db.c.insert_one({"_id": "d", "n": Decimal128("10")})
+    assert await _ids(db, {"n": 2}) == ["a", "c"]
+    assert await _ids(db, {"n": {"$gte": 3}}) == ["b", "d"]
+    assert await _ids(db, {"n": {"$type": "decimal"}}) == ["c", "d"]
+
+
+async def test_tagged_types_and_text_written_after_a_query_are_found(db: Database) -> None:
+    await db.c.insert_many([{"_id": "a", "v": "plain"}, {"_id": "b", "v": "zeta"}])
+    assert await _ids(db, {"v": {"$gt": "p"}}) == ["a", "b"]
+    await db.c.insert_one({"_id": "d", "v": "\u00e9t\u00e9"})  # non-ASCII sorts after ASCII
+    assert await _ids(db, {"v": {"$gt": "p"}}) == ["a", "b", "d"]
+    assert await _ids(db, {"v": {"$lt": "zz"}}) == ["a", "b"]
+    await db.c.insert_one({"_id": "c", "v": b"\x01\x02"})
+    assert await _ids(db, {"v": b"\x01\x02"}) == ["c"]
+    assert await _ids(db, {"v": {"$type": "binData"}}) == ["c"]
+
+
+async def test_a_rolled_back_array_is_forgotten_and_a_committed_one_found(db: Database) -> None:
+    await db.c.insert_one({"_id": "a", "k": 1})
+    assert await _ids(db, {"k": 1}) == ["a"]
+    async with db.client.start_session() as session:
+        await session.start_transaction()
+        await db.c.insert_one({"_id": "t", "k": [1, 7]}, session=session)
+        assert await _ids_in(db, {"k": 7}, session) == ["t"]
+        await session.abort_transaction()
+    assert await _ids(db, {"k": 7}) == []
+    async with db.client.start_session() as session:
+        await session.start_transaction()
+        await db.c.insert_one({"_id": "u", "k": [1, 8]}, session=session)
+        await session.commit_transaction()
+    assert await _ids(db, {"k": 8}) == ["u"]
+    assert await _ids(db, {"k": 1}) == ["a", "u"]
+
+
+async def _ids_in(db: Database, query: dict[str, Any], session: Any) -> list[Any]:
+    return sorted([d["_id"] async for d in db.c.find(query, session=session)], key=str)
+
+
+class SqliteSteps:
+    """SQLite virtual-machine steps on every connection the engine opens: the work SQLite
+    does for a command, counted (a scan of n rows costs about n times a keyed lookup)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def tick(self) -> int:
+        self.count += 1
+        return 0
+
+
+@pytest.fixture
+def steps(monkeypatch: pytest.MonkeyPatch) -> SqliteSteps:
+    counter = SqliteSteps()
+    original = SQLiteEngine._create_sqlite_connection
+
+    def counted(self: SQLiteEngine) -> Any:
+        connection = original(self)
+        connection.set_progress_handler(counter.tick, 100)
+        return connection
+
+    monkeypatch.setattr(SQLiteEngine, "_create_sqlite_connection", counted)
+    return counter
+
+
+async def test_reads_after_writes_do_no_more_sqlite_work_at_3000_documents_than_at_100(
+    db: Database, steps: SqliteSteps
+) -> None:
+    """Counted, not timed. notify's way of adding a notification: is it there (by `_id`), the
+    owner's next seq (find_one_and_update by `_id`), the insert under the unique
+    `owner_seq`. Unpatched, each of these reads after a write asked the whole collection
+    whether it held arrays or decimals at the fields involved.
+
+    (A query by any field other than an exact `_id` is still a scan of the collection on
+    mongoeco's SQLite engine, which serves only single-field ascending indexes and only some
+    shapes of query from them: that is the stand-in's limit, not measured here.)"""
+    await inbox.ensure_indexes(db)
+    notifications = db[inbox.NOTIFICATIONS]
+    counters = db[inbox.COUNTERS]
+
+    async def add(seq: int) -> int:
+        before = steps.count
+        owner = f"vol-{seq % 40}"
+        assert await notifications.find_one({"_id": f"evt-{seq}:{owner}"}, {"_id": 1}) is None
+        counter = await counters.find_one_and_update(
+            {"_id": owner}, {"$inc": {"seq": 1}}, upsert=True, return_document=True
+        )
+        assert counter is not None
+        await notifications.insert_one(
+            {
+                "_id": f"evt-{seq}:{owner}",
+                "owner": owner,
+                "seq": counter["seq"],
+                "owner_seq": inbox.owner_seq(owner, counter["seq"]),
+                "read": False,
+            }
+        )
+        return steps.count - before
+
+    early = [await add(seq) for seq in range(1, 101)]
+    for seq in range(101, 2901):
+        await add(seq)
+    late = [await add(seq) for seq in range(2901, 3001)]
+    assert await notifications.count_documents({}) == 3000
+    # Unpatched: the late adds do about 30 times the early ones' work.
+    assert sum(late) <= 2 * sum(early), f"early {sum(early)} steps, late {sum(late)}"
+
+
+# --- Read connections kept for the next read -------------------------------------------------
+
+
+async def test_reads_reuse_a_few_connections_and_each_sees_every_write_before_it(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = 0
+    original = embedded_patches._original_create_connection
+
+    def counted(self: SQLiteEngine) -> Any:
+        nonlocal opened
+        opened += 1
+        return original(self)
+
+    monkeypatch.setattr(embedded_patches, "_original_create_connection", counted)
+    for i in range(40):
+        await db.c.insert_one({"_id": f"d-{i}", "n": i})
+        seen = [d["n"] async for d in db.c.find({}).sort("n", 1)]
+        assert seen == list(range(i + 1))  # a kept connection never reads an old snapshot
+        if i == 20:
+            await db.c.create_index("n")  # and sees the catalogue as it is now
+    assert [d["_id"] async for d in db.c.find({"n": {"$gte": 38}})] == ["d-38", "d-39"]
+    assert opened <= embedded_patches._READER_POOL_SIZE  # unpatched: one per find (41)
+
+
+async def test_two_cursors_open_at_once_each_read_their_own_rows(db: Database) -> None:
+    await db.c.insert_many([{"_id": i, "k": i % 2} for i in range(300)])
+    evens = db.c.find({"k": 0}, batch_size=10).sort("_id", 1)
+    odds = db.c.find({"k": 1}, batch_size=10).sort("_id", 1)
+    got_evens: list[int] = []
+    got_odds: list[int] = []
+    async for a in evens:
+        got_evens.append(a["_id"])
+        if len(got_odds) < 150:
+            got_odds.append((await odds.next())["_id"])
+    assert got_evens == list(range(0, 300, 2))
+    assert got_odds == list(range(1, 300, 2))
+
+
+# --- `_id` equality from the primary key -----------------------------------------------------
+
+
+async def _found(db: Database, *args: Any) -> dict[str, Any]:
+    document = await db.c.find_one(*args)
+    assert document is not None, args
+    return document
+
+
+async def test_id_equality_finds_updates_and_deletes_exactly_the_right_document(
+    db: Database,
+) -> None:
+    oid = ObjectId()
+    await db.c.insert_many(
+        [
+            {"_id": "1", "v": "string one"},
+            {"_id": 1, "v": "number one"},
+            {"_id": oid, "v": "object id"},
+            {"_id": {"a": "1"}, "v": "document"},
+            {"_id": "a\u00e9'\"", "v": "quotes and accents"},
+        ]
+    )
+    assert (await _found(db, {"_id": "1"}))["v"] == "string one"
+    assert (await _found(db, {"_id": 1.0}))["v"] == "number one"
+    assert (await _found(db, {"_id": oid}, {"v": 1}))["v"] == "object id"
+    assert (await _found(db, {"_id": "a\u00e9'\""}))["v"] == "quotes and accents"
+    assert await db.c.find_one({"_id": "2"}) is None
+    assert await db.c.find_one({"_id": str(oid)}) is None  # a string is not its ObjectId
+    assert await db.c.find_one({"_id": "1", "v": "number one"}) is None
+    assert await _ids(db, {"$or": [{"_id": "1"}, {"_id": oid}]}) == ["1", oid]
+    assert (await db.c.update_one({"_id": "1"}, {"$set": {"v": "changed"}})).modified_count == 1
+    assert (await _found(db, {"_id": 1}))["v"] == "number one"
+    assert (await _found(db, {"_id": "1"}))["v"] == "changed"
+    assert (await db.c.delete_one({"_id": oid})).deleted_count == 1
+    assert await db.c.count_documents({}) == 4
+    assert await db.c.find_one({"_id": oid}) is None

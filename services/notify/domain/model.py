@@ -166,3 +166,11 @@ class Notice(Frozen):
     # What makes it "the same notification": the cause event id unless several causes say
     # one thing (a cancellation is announced by `demand.cancelled` and `claim.released`).
     dedupe_key: str
+
+
+def notices(to: list[Recipient], kind: str, text: tuple[str, str], dedupe_key: str) -> list[Notice]:
+    """One notice per recipient, all saying `text` (title, body)."""
+    title, body = text
+    return [
+        Notice(recipient=r, kind=kind, title=title, body=body, dedupe_key=dedupe_key) for r in to
+    ]

@@ -19,11 +19,11 @@ from services.notify.domain.model import (
     Community,
     Demand,
     DemandStatus,
-    Notice,
     NotificationCause,
     Policy,
     Unit,
     Volunteer,
+    notices,
 )
 from services.notify.handlers.notices import deliver_waiting, fan_out, notify
 from shared.broker.consumer import Incoming
@@ -51,13 +51,6 @@ from shared.events.catalogue import (
 )
 from shared.store import timers
 from shared.store.unit_of_work import Tx
-
-
-def notices(to: list[Recipient], kind: str, text: tuple[str, str], dedupe_key: str) -> list[Notice]:
-    title, body = text
-    return [
-        Notice(recipient=r, kind=kind, title=title, body=body, dedupe_key=dedupe_key) for r in to
-    ]
 
 
 def _about[T: EventData](event: Incoming[T]) -> NotificationCause:

@@ -11,8 +11,8 @@ from services.notify.domain.model import (
     Demand,
     NotificationCause,
     Policy,
+    notices,
 )
-from services.notify.handlers.events import notices
 from services.notify.handlers.notices import notify, notify_later_batch
 from shared.store.mongo import Document
 from shared.store.unit_of_work import Tx

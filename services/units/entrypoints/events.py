@@ -1,8 +1,8 @@
 """Units' AMQP side: dispatch's demand events keep units' copy of demands and communities.
 
 Each map names exactly its queue's models (`shared.broker.topology`); the consumer refuses
-to start otherwise. Every handler applies its effect once: a redelivery finds the event
-processed and changes nothing.
+to start otherwise. Every handler applies its effect once (`exactly_once`): a redelivery
+finds the event processed and changes nothing.
 """
 
 from functools import partial
