@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from shared.auth import Role
+# The console's roles (the services' five, and street and district staff): a pure module.
+from services.console.domain.accounts import Role
 
 account_cli = typer.Typer(help="Console accounts.", no_args_is_help=True)
 
@@ -14,10 +15,15 @@ account_cli = typer.Typer(help="Console accounts.", no_args_is_help=True)
 @account_cli.command("create")
 def create(
     login: Annotated[str, typer.Option(help="a phone number or user name")],
-    role: Annotated[Role, typer.Option(help="secretary, unit, volunteer, auditor or admin")],
+    role: Annotated[
+        Role,
+        typer.Option(help="secretary, unit, volunteer, auditor, admin, street or district"),
+    ],
     community: Annotated[str | None, typer.Option(help="a secretary's community")] = None,
     unit: Annotated[str | None, typer.Option(help="a unit member's unit")] = None,
     volunteer: Annotated[str | None, typer.Option(help="a volunteer's id (from units)")] = None,
+    street: Annotated[str | None, typer.Option(help="street staff's street id")] = None,
+    district: Annotated[str | None, typer.Option(help="district staff's district id")] = None,
     name: Annotated[
         str | None, typer.Option(help="the person's name (the login if omitted)")
     ] = None,
@@ -25,7 +31,7 @@ def create(
     """Make a console account; the password is read from stdin (one line), never an argument."""
     from services.console.bootstrap import load_settings
     from services.console.domain.accounts import AccountError, Scope
-    from services.console.handlers import create_account
+    from services.console.handlers.commands import create_account
     from shared.clock import utcnow
     from shared.store.mongo import make_client
 
@@ -44,7 +50,7 @@ def create(
                 login=login,
                 password=password,
                 role=role,
-                scope=Scope(community, unit, volunteer),
+                scope=Scope(community, unit, volunteer, street, district),
                 name=name,
                 now=utcnow(),
             )

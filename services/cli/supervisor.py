@@ -146,7 +146,7 @@ async def announce_first_admin(mongodb_url: str | None) -> None:
     """On a console store with no admin, make `admin` and print its password, this once."""
     from services.console.adapters.store import ensure_indexes
     from services.console.config import ConsoleSettings
-    from services.console.handlers import ensure_admin
+    from services.console.handlers.commands import ensure_admin
     from shared.clock import utcnow
     from shared.store.mongo import make_client
 

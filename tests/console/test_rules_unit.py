@@ -9,13 +9,12 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from services.console.domain.accounts import AccountError, Scope, check_login, check_scope
+from services.console.domain.accounts import AccountError, Role, Scope, check_login, check_scope
 from services.console.domain.duties import hours_this_week, split, week_bounds
 from services.console.domain.refusals import Problem, explain, field_errors
 from services.console.domain.series import repeat_daily
 from services.console.domain.throttle import locked_until
 from services.console.entrypoints.web import load_translations
-from shared.auth import Role
 
 pytestmark = pytest.mark.unit
 

@@ -4,6 +4,8 @@ Every call carries a token minted for that person alone, so each service applies
 rules to them; a refusal comes back as a `Problem` for the page to put into words.
 """
 
+import json as json_module
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import httpx
@@ -68,6 +70,44 @@ class Services:
                 body = None
             raise Refused(Problem.from_body(response.status_code, body))
         return response.json() if response.content else None
+
+    async def download(
+        self,
+        account: Account,
+        service: Service,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        accept: str,
+    ) -> AsyncIterator[bytes]:
+        """A service's answer passed on as it comes (NDJSON, CSV), never held whole; a
+        refusal is raised before the first byte."""
+        token = mint_for(account, self._settings, self._settings.call_token_ttl_s)
+        headers = {"Authorization": f"Bearer {token}", "Accept": accept}
+        request = self._client.build_request(
+            "GET", f"{self._bases[service]}{path}", params=params, headers=headers
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.HTTPError as error:
+            raise Refused(Problem(503, "unavailable", f"{service} did not answer")) from error
+        if response.status_code >= 400:
+            body = await response.aread()
+            await response.aclose()
+            try:
+                parsed = json_module.loads(body)
+            except ValueError:
+                parsed = None
+            raise Refused(Problem.from_body(response.status_code, parsed))
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in response.aiter_bytes():
+                    yield chunk
+            finally:
+                await response.aclose()
+
+        return chunks()
 
     async def ready(self) -> dict[str, str]:
         checks: dict[str, str] = {}

@@ -13,8 +13,7 @@ from datetime import datetime, timedelta
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from services.console.domain.accounts import Account, Language, Scope
-from shared.auth import Role
+from services.console.domain.accounts import Account, Language, Role, Scope
 from shared.ids import new_id
 from shared.store.mongo import Database, Document
 
@@ -38,6 +37,9 @@ async def ensure_indexes(db: Database) -> None:
     await db.sessions.create_index("account_id")
     await db.sign_in_failures.create_index([("key", ASCENDING), ("at", ASCENDING)])
     await db.invitations.create_index("community")
+    await db.walls.create_index("owner")
+    await db.walls.create_index("id", unique=True)
+    await db.directory.create_index("kind")
 
 
 # --- accounts -------------------------------------------------------------------------------
@@ -48,7 +50,13 @@ def _account(doc: Document) -> Account:
         id=doc["_id"],
         login=doc["login"],
         role=Role(doc["role"]),
-        scope=Scope(doc.get("community"), doc.get("unit"), doc.get("volunteer")),
+        scope=Scope(
+            doc.get("community"),
+            doc.get("unit"),
+            doc.get("volunteer"),
+            doc.get("street"),
+            doc.get("district"),
+        ),
         name=doc.get("name") or doc["login"],
         active=doc.get("active", True),
         language=doc.get("language"),
@@ -76,6 +84,8 @@ async def create_account(
         "community": scope.community,
         "unit": scope.unit,
         "volunteer": scope.volunteer,
+        "street": scope.street,
+        "district": scope.district,
         "name": name,
         "active": True,
         "language": language,
@@ -213,7 +223,9 @@ async def create_invitation(
     invited_by: str,
     now: datetime,
     ttl: timedelta,
+    account_id: str | None = None,
 ) -> tuple[str, Document]:
+    """An invitation to make an account, or (with `account_id`) to set a new password."""
     token = new_secret()
     doc: Document = {
         "_id": digest(token),
@@ -222,6 +234,8 @@ async def create_invitation(
         "community_scope": scope.community,
         "unit": scope.unit,
         "volunteer": scope.volunteer,
+        "street": scope.street,
+        "district": scope.district,
         "name": name,
         "login_hint": login_hint,
         "community": community,
@@ -229,6 +243,7 @@ async def create_invitation(
         "created_at": now,
         "expires_at": now + ttl,
         "used_at": None,
+        "account_id": account_id,
     }
     await db.invitations.insert_one(doc)
     return token, doc
@@ -259,8 +274,88 @@ async def invitations_of_community(db: Database, community: str) -> list[Documen
 
 
 def scope_of(doc: Document) -> Scope:
-    return Scope(doc.get("community_scope"), doc.get("unit"), doc.get("volunteer"))
+    return Scope(
+        doc.get("community_scope"),
+        doc.get("unit"),
+        doc.get("volunteer"),
+        doc.get("street"),
+        doc.get("district"),
+    )
 
 
 def role_of(doc: Document) -> Role:
     return Role(doc["role"])
+
+
+# --- what the admin registered through the console -------------------------------------------
+# The services have no list of communities or units; the console keeps its own index of those
+# its admins registered, for the admin's and the street's screens (the services stay the
+# authority: every page reads the demands themselves from dispatch).
+
+
+async def remember(db: Database, kind: str, entry: Document, now: datetime) -> None:
+    await db.directory.update_one(
+        {"_id": f"{kind}:{entry['id']}"},
+        {"$set": {**entry, "kind": kind, "at": now}},
+        upsert=True,
+    )
+
+
+async def remembered(db: Database, kind: str, limit: int = 500) -> list[Document]:
+    cursor = db.directory.find({"kind": kind}).sort("at", -1).limit(limit)
+    return [doc async for doc in cursor]
+
+
+async def communities_under(db: Database, place: str) -> list[Document]:
+    """The communities whose street or district is `place`."""
+    cursor = db.directory.find(
+        {"kind": "community", "$or": [{"street": place}, {"district": place}]}
+    ).sort("id", 1)
+    return [doc async for doc in cursor.limit(500)]
+
+
+async def set_password(db: Database, account_id: str, password_hash: str) -> None:
+    """A new password (a reset invitation used): every open session of the account ends."""
+    await db.accounts.update_one(
+        {"_id": account_id}, {"$set": {"password_hash": password_hash, "active": True}}
+    )
+    await db.sessions.delete_many({"account_id": account_id})
+
+
+# --- wall screens ----------------------------------------------------------------------------
+# A wall link's token is its only key (a screen on the office wall cannot sign in); it is
+# stored as a digest, opens only the read-only wall of one place, and is revoked at once.
+
+
+async def create_wall(
+    db: Database, *, owner: str, place: str, label: str, now: datetime
+) -> tuple[str, Document]:
+    token = new_secret()
+    doc: Document = {
+        "_id": digest(token),
+        "id": new_id("wall"),
+        "owner": owner,
+        "place": place,
+        "label": label,
+        "created_at": now,
+        "revoked_at": None,
+    }
+    await db.walls.insert_one(doc)
+    return token, doc
+
+
+async def live_wall(db: Database, token: str) -> Document | None:
+    doc: Document | None = await db.walls.find_one({"_id": digest(token), "revoked_at": None})
+    return doc
+
+
+async def walls_of(db: Database, owner: str) -> list[Document]:
+    cursor = db.walls.find({"owner": owner}).sort("created_at", -1).limit(100)
+    return [doc async for doc in cursor]
+
+
+async def revoke_wall(db: Database, owner: str, wall_id: str, now: datetime) -> bool:
+    result = await db.walls.update_one(
+        {"id": wall_id, "owner": owner, "revoked_at": None}, {"$set": {"revoked_at": now}}
+    )
+    return result.modified_count == 1

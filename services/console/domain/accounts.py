@@ -3,9 +3,10 @@
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Literal
 
-from shared.auth import Role
+from shared.auth import Role as ServiceRole
 
 Language = Literal["zh-CN", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh-CN", "en")
@@ -16,12 +17,39 @@ _LOGIN = re.compile(r"^[A-Za-z0-9._+-]{2,64}$")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256
 
+
+class Role(StrEnum):
+    """The console's roles: the services' five, and street and district staff.
+
+    The services know no street or district role: they model that staff as a secretary whose
+    `community` claim is the street's or district's id (dispatch reads demands escalated to
+    that id for it). The console keeps the two apart, because their screens differ, and mints
+    the services' form of it for every call (`service_role`, `adapters/tokens.py`)."""
+
+    SECRETARY = "secretary"
+    UNIT = "unit"
+    VOLUNTEER = "volunteer"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+    STREET = "street"
+    DISTRICT = "district"
+
+
 # The claim that scopes each role (admin and auditor need none).
 SCOPE_OF: dict[Role, str] = {
     Role.SECRETARY: "community",
     Role.UNIT: "unit",
     Role.VOLUNTEER: "volunteer",
+    Role.STREET: "street",
+    Role.DISTRICT: "district",
 }
+SCOPE_KEYS = ("community", "unit", "volunteer", "street", "district")
+OVERSIGHT = (Role.STREET, Role.DISTRICT)
+
+
+def service_role(role: Role) -> ServiceRole:
+    """The role the services know the account by (street/district staff: a secretary)."""
+    return ServiceRole.SECRETARY if role in OVERSIGHT else ServiceRole(role.value)
 
 
 class AccountError(ValueError):
@@ -38,6 +66,16 @@ class Scope:
     community: str | None = None
     unit: str | None = None
     volunteer: str | None = None
+    street: str | None = None
+    district: str | None = None
+
+    @property
+    def place(self) -> str | None:
+        """The community, street or district id the services' `community` claim carries."""
+        return self.community or self.street or self.district
+
+    def describe(self) -> str:
+        return ", ".join(f"{key} {getattr(self, key)}" for key in SCOPE_KEYS if getattr(self, key))
 
 
 @dataclass(frozen=True)
@@ -59,6 +97,10 @@ class Account:
             return "/board"
         if self.role in (Role.VOLUNTEER, Role.UNIT):
             return "/needs"
+        if self.role in OVERSIGHT:
+            return "/oversight"
+        if self.role is Role.AUDITOR:
+            return "/audit/events"
         return "/admin"
 
 
@@ -85,7 +127,7 @@ def check_scope(role: Role, scope: Scope) -> Scope:
     """Each role carries exactly the one identity that scopes it, so a token minted for the
     account passes the services' checks."""
     needed = SCOPE_OF.get(role)
-    given = {key for key in ("community", "unit", "volunteer") if getattr(scope, key)}
+    given = {key for key in SCOPE_KEYS if getattr(scope, key)}
     if needed is not None and needed not in given:
         raise AccountError(needed, "scope-missing")
     if given - ({needed} if needed else set()):

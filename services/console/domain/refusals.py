@@ -144,3 +144,22 @@ def _error_sentence(kind: str, message: str, _: Gettext) -> str:
     if kind == "string_pattern_mismatch":
         return _("Letters, digits and . _ : - only.")
     return _("Not valid.")
+
+
+# --- the console's own refusals (sign-in and invitations) -------------------------------------
+
+
+class SignInThrottled(Exception):
+    def __init__(self, until: datetime) -> None:
+        super().__init__(f"sign-in locked until {until.isoformat()}")
+        self.until = until
+
+
+class SignInFailed(Exception):
+    pass
+
+
+class InvitationUnusable(Exception):
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why  # "unknown", "used" or "expired"

@@ -1,33 +1,33 @@
-"""The admin's screen: communities, secretaries, units and the accounts list."""
+"""The admin's screens: communities (with street and district), units, volunteers, and the
+accounts: invite one with any role and scope, disable or enable, reset a password (a new
+invitation)."""
 
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from services.console import handlers
 from services.console.adapters import store
-from services.console.adapters.qr import qr_svg
-from services.console.adapters.services import Refused
-from services.console.domain.accounts import Scope
+from services.console.domain.accounts import SCOPE_OF, AccountError, Role, Scope
 from services.console.entrypoints import forms
+from services.console.entrypoints.acting import Shown, act, invitation_shown, posting
 from services.console.entrypoints.web import (
-    CsrfChecked,
     Db,
+    Forbidden,
     PagesDep,
-    ServicesDep,
     Settings,
     Visit,
     go,
     page,
     signed_in,
 )
-from services.console.entrypoints.words import fields, refusal
-from shared.auth import Role
+from services.console.entrypoints.words import account_error
+from services.console.handlers import commands
 from shared.clock import utcnow
 
 router = APIRouter()
 Admin = signed_in(Role.ADMIN)
+Posting = posting(Role.ADMIN)
 
 UNIT_KINDS = (
     "department",
@@ -38,21 +38,36 @@ UNIT_KINDS = (
     "property",
     "other",
 )
+# Roles an admin may invite from the accounts form (units and volunteers come with their
+# registration; their ids are what the scope names).
+INVITABLE = (
+    Role.SECRETARY,
+    Role.STREET,
+    Role.DISTRICT,
+    Role.AUDITOR,
+    Role.ADMIN,
+    Role.UNIT,
+    Role.VOLUNTEER,
+)
 
 
 async def _admin_page(
     pages: PagesDep, visit: Visit, db: Db, *, status: int = 200, **context: Any
 ) -> Response:
-    accounts = await store.list_accounts(db)
     context.setdefault("errors", {})
     context.setdefault("values", {})
+    accounts = await store.list_accounts(db)
     return page(
         pages,
         visit,
         "admin.html",
         status=status,
         accounts=accounts,
+        communities=await store.remembered(db, "community"),
+        units=await store.remembered(db, "unit"),
+        volunteers=[a for a in accounts if a.role is Role.VOLUNTEER],
         unit_kinds=UNIT_KINDS,
+        invitable=INVITABLE,
         **context,
     )
 
@@ -64,89 +79,113 @@ async def admin_home(pages: PagesDep, db: Db, visit: Visit = Admin) -> Response:
 
 @router.post("/admin/communities")
 async def register_community(
-    request: Request, pages: PagesDep, db: Db, services: ServicesDep, visit: CsrfChecked
+    request: Request, pages: PagesDep, db: Db, visit: Visit = Posting
 ) -> Response:
     _ = pages.translator(visit.language)
-    if visit.role is not Role.ADMIN:
-        return go("/", request)
     form = await request.form()
     body = {key: forms.text(form, key, 200) for key in ("id", "name", "street", "district")}
-    assert visit.account is not None
-    try:
-        await services.call(
-            visit.account,
-            "dispatch",
-            "POST",
-            "/v1/communities",
-            json=body,
-            idempotency_key=forms.text(form, "idem", 100) or None,
-        )
-    except Refused as refused:
+
+    async def again(said: Shown) -> Response:
+        errors = {"community": said.errors}
         return await _admin_page(
-            pages,
-            visit,
-            db,
-            status=refused.problem.status,
-            form="community",
-            problem=refusal(pages, visit, refused.problem),
-            errors={"community": fields(pages, visit, refused.problem)},
-            values=body,
+            pages, visit, db, **{**said.context(), "errors": errors}, form="community", values=body
         )
-    return await _admin_page(
-        pages, visit, db, done=_("Community %(name)s registered.") % {"name": body["name"]}
+
+    async def then(community: dict[str, Any]) -> Response:
+        await store.remember(db, "community", community, utcnow())
+        done = _("Community %(name)s registered.") % {"name": body["name"]}
+        return await _admin_page(pages, visit, db, done=done)
+
+    return await act(
+        visit,
+        "dispatch",
+        "POST",
+        "/v1/communities",
+        json=body,
+        idem=forms.text(form, "idem", 100),
+        again=again,
+        then=then,
     )
 
 
 @router.post("/admin/secretaries")
 async def invite_secretary(
-    request: Request, pages: PagesDep, db: Db, settings: Settings, visit: CsrfChecked
+    request: Request, pages: PagesDep, db: Db, settings: Settings, visit: Visit = Posting
 ) -> Response:
-    if visit.role is not Role.ADMIN or visit.account is None:
-        return go("/", request)
+    """The secretary's invitation (the form on the first screen an admin uses)."""
     form = await request.form()
     values = {key: forms.text(form, key, 200) for key in ("name", "login", "community")}
-    errors: dict[str, str] = {}
+    return await _invite(
+        pages, visit, db, settings, Role.SECRETARY, values["community"], values, "secretary"
+    )
+
+
+@router.post("/admin/invitations")
+async def invite_account(
+    request: Request, pages: PagesDep, db: Db, settings: Settings, visit: Visit = Posting
+) -> Response:
+    """An invitation for any role, with the scope that role needs."""
+    form = await request.form()
+    values = {key: forms.text(form, key, 200) for key in ("name", "login", "role", "scope")}
+    role = next((r for r in INVITABLE if r.value == values["role"]), None)
+    if role is None:
+        _ = pages.translator(visit.language)
+        errors = {"invite": {"role": _("Not valid.")}}
+        return await _admin_page(pages, visit, db, status=422, errors=errors, values=values)
+    return await _invite(pages, visit, db, settings, role, values["scope"], values, "invite")
+
+
+async def _invite(
+    pages: PagesDep,
+    visit: Visit,
+    db: Db,
+    settings: Settings,
+    role: Role,
+    scope_id: str,
+    values: dict[str, str],
+    form: str,
+) -> Response:
+    assert visit.account is not None
     _ = pages.translator(visit.language)
-    for key in ("name", "community"):
-        if not values[key]:
-            errors[key] = _("Required.")
+    scope_key = SCOPE_OF.get(role)
+    scope = Scope(**({scope_key: scope_id} if scope_key and scope_id else {}))
+    errors: dict[str, str] = {}
+    link = ""
+    if not values["name"]:
+        errors["name"] = _("Required.")
+    else:
+        try:
+            link, _doc = await commands.invite(
+                db,
+                settings,
+                role=role,
+                scope=scope,
+                name=values["name"],
+                login_hint=values["login"] or None,
+                community=scope.community,
+                invited_by=visit.account.login,
+                now=utcnow(),
+            )
+        except AccountError as error:
+            errors["community" if form == "secretary" else "scope"] = account_error(
+                pages, visit, error
+            )
     if errors:
         return await _admin_page(
-            pages, visit, db, status=422, errors={"secretary": errors}, values=values
+            pages, visit, db, status=422, errors={form: errors}, values=values, form=form
         )
-    link, _doc = await handlers.invite(
-        db,
-        settings,
-        role=Role.SECRETARY,
-        scope=Scope(community=values["community"]),
-        name=values["name"],
-        login_hint=values["login"] or None,
-        community=values["community"],
-        invited_by=visit.account.login,
-        now=utcnow(),
-    )
     return await _admin_page(
-        pages,
-        visit,
-        db,
-        invitation=link,
-        invited=values["name"],
-        invitation_qr=qr_svg(link, label=_("Invitation QR code")),
+        pages, visit, db, **invitation_shown(pages, visit, link, values["name"])
     )
 
 
 @router.post("/admin/units")
 async def register_unit(
-    request: Request,
-    pages: PagesDep,
-    db: Db,
-    settings: Settings,
-    services: ServicesDep,
-    visit: CsrfChecked,
+    request: Request, pages: PagesDep, db: Db, settings: Settings, visit: Visit = Posting
 ) -> Response:
-    if visit.role is not Role.ADMIN or visit.account is None:
-        return go("/", request)
-    _ = pages.translator(visit.language)
+    """Register a unit with units, then invite its first member."""
+    assert visit.account is not None
+    account = visit.account
     form = await request.form()
     values = {
         key: forms.text(form, key, 400)
@@ -158,54 +197,77 @@ async def register_unit(
         "communities": forms.items(form, "communities"),
         "skills": forms.items(form, "skills"),
     }
-    try:
-        unit = await services.call(
-            visit.account,
-            "units",
-            "POST",
-            "/v1/units",
-            json=body,
-            idempotency_key=forms.text(form, "idem", 100) or None,
-        )
-    except Refused as refused:
+
+    async def again(said: Shown) -> Response:
+        errors = {"unit": said.errors}
         return await _admin_page(
-            pages,
-            visit,
-            db,
-            status=refused.problem.status,
-            form="unit",
-            problem=refusal(pages, visit, refused.problem),
-            errors={"unit": fields(pages, visit, refused.problem)},
-            values=values,
+            pages, visit, db, **{**said.context(), "errors": errors}, form="unit", values=values
         )
-    link, _doc = await handlers.invite(
-        db,
-        settings,
-        role=Role.UNIT,
-        scope=Scope(unit=unit["id"]),
-        name=unit["name"],
-        login_hint=values["login"] or None,
-        community=body["communities"][0] if body["communities"] else None,
-        invited_by=visit.account.login,
-        now=utcnow(),
-    )
-    return await _admin_page(
-        pages,
+
+    async def then(unit: dict[str, Any]) -> Response:
+        await store.remember(
+            db,
+            "unit",
+            {k: unit.get(k) for k in ("id", "name", "kind", "communities", "skills")},
+            utcnow(),
+        )
+        link, _doc = await commands.invite(
+            db,
+            settings,
+            role=Role.UNIT,
+            scope=Scope(unit=unit["id"]),
+            name=unit["name"],
+            login_hint=values["login"] or None,
+            community=body["communities"][0] if body["communities"] else None,
+            invited_by=account.login,
+            now=utcnow(),
+        )
+        return await _admin_page(
+            pages, visit, db, **invitation_shown(pages, visit, link, unit["name"])
+        )
+
+    return await act(
         visit,
-        db,
-        invitation=link,
-        invited=unit["name"],
-        invitation_qr=qr_svg(link, label=_("Invitation QR code")),
+        "units",
+        "POST",
+        "/v1/units",
+        json=body,
+        idem=forms.text(form, "idem", 100),
+        again=again,
+        then=then,
     )
 
 
 @router.post("/admin/accounts/{account_id}/{action}")
 async def switch_account(
-    account_id: str, action: str, request: Request, pages: PagesDep, db: Db, visit: CsrfChecked
+    account_id: str,
+    action: str,
+    request: Request,
+    pages: PagesDep,
+    db: Db,
+    settings: Settings,
+    visit: Visit = Posting,
 ) -> Response:
-    if visit.role is not Role.ADMIN or visit.account is None:
-        return go("/", request)
-    if action not in ("disable", "enable") or account_id == visit.account.id:
+    """Disable, enable, or reset the password of an account (not one's own)."""
+    assert visit.account is not None
+    target = await store.account_by_id(db, account_id)
+    if target is None or account_id == visit.account.id:
+        raise Forbidden()
+    if action in ("disable", "enable"):
+        await store.set_active(db, account_id, action == "enable")
         return go("/admin", request)
-    await store.set_active(db, account_id, action == "enable")
-    return go("/admin", request)
+    if action != "reset":
+        return go("/admin", request)
+    link, _doc = await commands.invite(
+        db,
+        settings,
+        role=target.role,
+        scope=target.scope,
+        name=target.name,
+        login_hint=target.login,
+        community=None,
+        invited_by=visit.account.login,
+        now=utcnow(),
+        account_id=target.id,
+    )
+    return await _admin_page(pages, visit, db, **invitation_shown(pages, visit, link, target.name))

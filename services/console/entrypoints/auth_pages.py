@@ -6,9 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from services.console import handlers
 from services.console.adapters import store
 from services.console.domain.accounts import AccountError, pick_language
+from services.console.domain.refusals import InvitationUnusable, SignInFailed, SignInThrottled
 from services.console.entrypoints.web import (
     LANGUAGE_COOKIE,
     SESSION_COOKIE,
@@ -22,6 +22,7 @@ from services.console.entrypoints.web import (
     set_cookie,
 )
 from services.console.entrypoints.words import account_error
+from services.console.handlers import commands
 from shared.clock import utcnow
 
 router = APIRouter()
@@ -62,8 +63,8 @@ async def sign_in(
     _ = pages.translator(visit.language)
     address = request.client.host if request.client else "unknown"
     try:
-        signed = await handlers.sign_in(db, settings, login, password, address, utcnow())
-    except handlers.SignInThrottled as locked:
+        signed = await commands.sign_in(db, settings, login, password, address, utcnow())
+    except SignInThrottled as locked:
         wait = max(1, int((locked.until - utcnow()).total_seconds()))
         minutes = max(1, (wait + 59) // 60)
         error = _("Too many failed sign-ins. Try again in %(minutes)s minutes.") % {
@@ -79,7 +80,7 @@ async def sign_in(
             error=error,
             login=login,
         )
-    except handlers.SignInFailed:
+    except SignInFailed:
         error = _("Wrong login or password, or the account is disabled.")
         return page(pages, visit, "sign_in.html", status=401, next=next, error=error, login=login)
     response = go(_safe_next(next, signed.account.home), request)
@@ -104,8 +105,8 @@ async def sign_out(visit: CsrfChecked, db: Db, request: Request) -> Response:
 @router.get("/invite/{token}")
 async def invitation_page(token: str, visit: VisitDep, pages: PagesDep, db: Db) -> Response:
     try:
-        doc = await handlers.usable_invitation(db, token, utcnow())
-    except handlers.InvitationUnusable as unusable:
+        doc = await commands.usable_invitation(db, token, utcnow())
+    except InvitationUnusable as unusable:
         return page(pages, visit, "invite_unusable.html", status=410, why=unusable.why)
     return page(
         pages,
@@ -132,11 +133,11 @@ async def accept_invitation(
 ) -> Response:
     now = utcnow()
     try:
-        account = await handlers.accept_invitation(db, token, login, password, now, visit.language)
-    except handlers.InvitationUnusable as unusable:
+        account = await commands.accept_invitation(db, token, login, password, now, visit.language)
+    except InvitationUnusable as unusable:
         return page(pages, visit, "invite_unusable.html", status=410, why=unusable.why)
     except AccountError as error:
-        doc = await handlers.usable_invitation(db, token, now)
+        doc = await commands.usable_invitation(db, token, now)
         return page(
             pages,
             visit,
@@ -148,7 +149,7 @@ async def accept_invitation(
             errors={error.field: account_error(pages, visit, error)},
             expires_at=doc["expires_at"],
         )
-    signed = await handlers.sign_in(
+    signed = await commands.sign_in(
         db,
         settings,
         account.login,

@@ -7,14 +7,19 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.console.adapters.services import Refused
 from services.console.domain.accounts import pick_language
 from services.console.entrypoints import (
     admin_pages,
+    audit_pages,
     auth_pages,
     inbox_pages,
+    oversight_pages,
     secretary_pages,
     volunteer_pages,
+    wall_pages,
 )
+from services.console.entrypoints.acting import problem_page
 from services.console.entrypoints.web import (
     HERE,
     CsrfRefused,
@@ -30,11 +35,14 @@ from shared.store.mongo import ping
 ROUTERS = (
     auth_pages.router,
     admin_pages.router,
+    audit_pages.router,
     inbox_pages.router,
+    oversight_pages.router,
     # The secretary's `/demands/new` must come before the claimer's `/demands/{id}` (the page
     # both roles share, which shows each its own view).
     secretary_pages.router,
     volunteer_pages.router,
+    wall_pages.router,
 )
 
 
@@ -58,6 +66,12 @@ def install(app: FastAPI) -> None:
         _ = pages.translator(visit.language)
         text = _("This page is not for your account.")
         return page(pages, visit, "problem.html", status=403, problem=text)
+
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, refused: Refused) -> Response:
+        # A page that could not be read from a service says why, in the person's language;
+        # forms catch their refusals themselves and show them beside the fields.
+        return problem_page(pages_of(request), await visit_of(request), refused)
 
     @app.exception_handler(CsrfRefused)
     async def _csrf(request: Request, error: CsrfRefused) -> Response:

@@ -1,5 +1,6 @@
 """The inbox and its live unread badge (notify owns the notifications)."""
 
+import asyncio
 from contextlib import suppress
 from typing import Any
 
@@ -8,9 +9,11 @@ from fastapi.responses import Response
 from sse_starlette import EventSourceResponse
 
 from services.console.adapters.services import Refused, Services
+from services.console.domain.accounts import Role
+from services.console.domain.notices import say
 from services.console.entrypoints import forms, live
+from services.console.entrypoints.acting import posting
 from services.console.entrypoints.web import (
-    CsrfChecked,
     Pages,
     PagesDep,
     ServicesDep,
@@ -20,10 +23,42 @@ from services.console.entrypoints.web import (
     signed_in,
 )
 from services.console.entrypoints.words import refusal
-from shared.auth import Role
 
 router = APIRouter()
-HasInbox = signed_in(Role.SECRETARY, Role.VOLUNTEER, Role.UNIT)
+INBOX_ROLES = (Role.SECRETARY, Role.VOLUNTEER, Role.UNIT, Role.STREET, Role.DISTRICT)
+HasInbox = signed_in(*INBOX_ROLES)
+Posting = posting(*INBOX_ROLES)
+
+
+async def in_words(
+    pages: Pages, visit: Visit, services: Services, items: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each notification with its title and line in the person's language (`said`)."""
+    assert visit.account is not None
+    account = visit.account
+
+    async def demand_of(demand_id: str) -> tuple[str, dict[str, Any] | None]:
+        try:
+            return demand_id, await services.call(
+                account, "dispatch", "GET", f"/v1/demands/{demand_id}"
+            )
+        except Refused:
+            return demand_id, None  # gone or out of reach now: said without its details
+
+    wanted = {item["demand_id"] for item in items if item.get("demand_id")}
+    demands = dict(await asyncio.gather(*(demand_of(d) for d in wanted)))
+    _ = pages.translator(visit.language)
+    locale = "zh_CN" if visit.language == "zh-CN" else "en"
+    for item in items:
+        office = item.get("recipient", {}).get("type") in ("secretary", "street", "district")
+        item["said"] = say(
+            item["kind"],
+            demands.get(item.get("demand_id") or ""),
+            _,
+            lambda instant: pages.when(instant, locale),
+            office=office,
+        )
+    return items
 
 
 async def unread(services: Services, visit: Visit) -> int:
@@ -47,15 +82,13 @@ async def inbox(pages: PagesDep, services: ServicesDep, visit: Visit = HasInbox)
         problem = None
     except Refused as refused:
         found, problem = {"items": [], "unread": 0}, refusal(pages, visit, refused.problem)
-    return page(
-        pages, visit, "inbox.html", items=found["items"], unread=found["unread"], problem=problem
-    )
+    items = await in_words(pages, visit, services, found["items"])
+    return page(pages, visit, "inbox.html", items=items, unread=found["unread"], problem=problem)
 
 
 @router.post("/inbox/read")
-async def mark_read(request: Request, services: ServicesDep, visit: CsrfChecked) -> Response:
-    if visit.account is None or visit.role not in (Role.SECRETARY, Role.VOLUNTEER, Role.UNIT):
-        return go("/", request)
+async def mark_read(request: Request, services: ServicesDep, visit: Visit = Posting) -> Response:
+    assert visit.account is not None
     up_to = forms.text(await request.form(), "up_to", 20)
     if up_to.isdigit() and int(up_to) > 0:
         # On a refusal the page shows them unread still: nothing was lost.

@@ -9,6 +9,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from services.console.adapters import store
 from services.console.adapters.services import Refused
+from services.console.config import ConsoleSettings
 from services.console.entrypoints.web import Visit, db_of, settings_of
 from shared.clock import utcnow
 
@@ -22,14 +23,30 @@ def stream(visit: Visit, parts: dict[str, Render]) -> EventSourceResponse:
     db = db_of(visit.request)
     idle = timedelta(seconds=settings.session_idle_s)
 
+    async def session_lives() -> bool:
+        return (
+            visit.session_secret is not None
+            and await store.live_session(db, visit.session_secret, utcnow(), idle) is not None
+        )
+
+    return stream_while(settings, session_lives, "signed-out", parts)
+
+
+def stream_while(
+    settings: ConsoleSettings,
+    lives: Callable[[], Awaitable[bool]],
+    ended: str,
+    parts: dict[str, Render],
+    ended_html: str = "",
+) -> EventSourceResponse:
+    """The parts, each when it changes, for as long as `lives()` says; then `event: <ended>`
+    and the end (checked before every look, so a revoked link stops within one poll)."""
+
     async def events() -> AsyncIterator[ServerSentEvent]:
         sent: dict[str, str] = {}
         while True:
-            if (
-                visit.session_secret is None
-                or await store.live_session(db, visit.session_secret, utcnow(), idle) is None
-            ):
-                yield ServerSentEvent(data="", event="signed-out")
+            if not await lives():
+                yield ServerSentEvent(data=ended_html, event=ended)
                 return
             for name, render in parts.items():
                 try:

@@ -4,21 +4,20 @@ demand's page, its check-in QR code and roster, and the volunteers."""
 import asyncio
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sse_starlette import EventSourceResponse
 
-from services.console import handlers
 from services.console.adapters import store
 from services.console.adapters.qr import qr_svg
 from services.console.adapters.services import Refused, Services
-from services.console.domain.accounts import Account, Scope
-from services.console.domain.series import MAX_DAYS, repeat_daily
+from services.console.domain.accounts import OVERSIGHT, Account, Role, Scope
+from services.console.domain.series import MAX_DAYS, Shift, repeat_daily
 from services.console.entrypoints import forms, live
+from services.console.entrypoints.acting import Shown, act, invitation_shown, posting, shown, to
 from services.console.entrypoints.web import (
-    CsrfChecked,
     Db,
     Pages,
     PagesDep,
@@ -30,13 +29,14 @@ from services.console.entrypoints.web import (
     parse_instant,
     signed_in,
 )
-from services.console.entrypoints.words import fields, refusal
-from shared.auth import Role
+from services.console.entrypoints.words import refusal
+from services.console.handlers import commands
 from shared.clock import utcnow
 from shared.events.catalogue import DemandEscalated
 
 router = APIRouter()
 Secretary = signed_in(Role.SECRETARY)
+Posting = posting(Role.SECRETARY)
 
 BOARD_STATUSES = ("open", "filled", "in_progress")
 DEMAND_FIELDS = (
@@ -187,30 +187,32 @@ async def post_demand(
     pages: PagesDep,
     services: ServicesDep,
     settings: Settings,
-    visit: CsrfChecked,
+    visit: Visit = Posting,
 ) -> Response:
-    if visit.role is not Role.SECRETARY or visit.account is None:
-        return go("/", request)
+    assert visit.account is not None
     _ = pages.translator(visit.language)
     form = await request.form()
-    values = {key: forms.text(form, key) for key in DEFAULT_KEYS}
+    values = {key: forms.text(form, key) for key in DEMAND_FIELDS}
     idem = forms.text(form, "idem", 100) or new_key()
-    days = _days(values)
-    if days is None:
+
+    def again(status: int, **context: Any) -> Response:
+        context.setdefault("errors", {})
+        context.setdefault("problem", None)
         return page(
             pages,
             visit,
             "demand_new.html",
-            status=422,
+            status=status,
             values=values,
             idem=idem,
-            errors={"days": _("1 to %(max)s days.") % {"max": MAX_DAYS}},
-            problem=None,
             max_days=MAX_DAYS,
+            **context,
         )
-    community = visit.account.scope.community or ""
-    body = demand_body(values, community, settings)
-    confirmed = forms.text(form, "confirm") == "yes"
+
+    days = _days(values)
+    if days is None:
+        return again(422, errors={"days": _("1 to %(max)s days.") % {"max": MAX_DAYS}})
+    body = demand_body(values, visit.account.scope.community or "", settings)
     starts, ends = _instant(body["starts_at"]), _instant(body["ends_at"])
     # With times the service would refuse, post once: its refusal says what to correct.
     shifts = (
@@ -218,29 +220,11 @@ async def post_demand(
         if days > 1 and starts and ends
         else []
     )
-    if shifts and not confirmed:
+    if shifts and forms.text(form, "confirm") != "yes":
         return page(
-            pages,
-            visit,
-            "series_preview.html",
-            values=values,
-            shifts=shifts,
-            idem=idem,
-            body=body,
+            pages, visit, "series_preview.html", values=values, shifts=shifts, idem=idem, body=body
         )
-    bodies = (
-        [body]
-        if not shifts
-        else [
-            {
-                **body,
-                "starts_at": shift.starts_at.isoformat(),
-                "ends_at": shift.ends_at.isoformat(),
-                **({"fill_by": shift.fill_by.isoformat()} if shift.fill_by else {}),
-            }
-            for shift in shifts
-        ]
-    )
+    bodies = [body] if not shifts else [series_body(body, shift) for shift in shifts]
     posted: list[dict[str, Any]] = []
     for index, each in enumerate(bodies):
         try:
@@ -255,24 +239,18 @@ async def post_demand(
                 )
             )
         except Refused as refused:
-            return page(
-                pages,
-                visit,
-                "demand_new.html",
-                status=refused.problem.status,
-                values=values,
-                idem=idem,
-                errors=fields(pages, visit, refused.problem),
-                problem=refusal(pages, visit, refused.problem),
-                posted=posted,
-                max_days=MAX_DAYS,
-            )
-    if len(posted) == 1:
-        return go(f"/demands/{posted[0]['id']}", request)
-    return go("/board", request)
+            # Shifts already posted stay posted (their keys make a resend harmless).
+            return again(**shown(pages, visit, refused).context(), posted=posted)
+    return go(f"/demands/{posted[0]['id']}" if len(posted) == 1 else "/board", request)
 
 
-DEFAULT_KEYS = DEMAND_FIELDS
+def series_body(body: dict[str, Any], shift: Shift) -> dict[str, Any]:
+    return {
+        **body,
+        "starts_at": shift.starts_at.isoformat(),
+        "ends_at": shift.ends_at.isoformat(),
+        **({"fill_by": shift.fill_by.isoformat()} if shift.fill_by else {}),
+    }
 
 
 # --- a demand's page ------------------------------------------------------------------------
@@ -297,9 +275,16 @@ async def _names(
 
 async def secretary_view(services: Services, account: Account, demand_id: str) -> dict[str, Any]:
     demand = await services.call(account, "dispatch", "GET", f"/v1/demands/{demand_id}")
-    claims = (
-        await services.call(account, "units", "GET", "/v1/claims", params={"demand_id": demand_id})
-    )["items"]
+    try:
+        claims = (
+            await services.call(
+                account, "units", "GET", "/v1/claims", params={"demand_id": demand_id}
+            )
+        )["items"]
+    except Refused:
+        if account.role not in OVERSIGHT:
+            raise
+        claims = []  # street and district staff see the demand; its claims stay the community's
     claims.sort(key=lambda claim: claim["created_at"])
     names = await _names(services, account, claims)
     try:
@@ -332,16 +317,7 @@ async def secretary_demand_page(
     pages: Pages, visit: Visit, services: Services, demand_id: str, **extra: Any
 ) -> Response:
     assert visit.account is not None
-    try:
-        view = await secretary_view(services, visit.account, demand_id)
-    except Refused as refused:
-        return page(
-            pages,
-            visit,
-            "problem.html",
-            status=refused.problem.status,
-            problem=refusal(pages, visit, refused.problem),
-        )
+    view = await secretary_view(services, visit.account, demand_id)
     live_html = pages.render(visit.language, "_demand_live.html", **view, now=utcnow())
     return page(
         pages,
@@ -365,57 +341,55 @@ async def demand_stream(
 
 @router.post("/demands/{demand_id}/cancel")
 async def cancel_demand(
-    demand_id: str, request: Request, pages: PagesDep, services: ServicesDep, visit: CsrfChecked
+    demand_id: str, request: Request, pages: PagesDep, services: ServicesDep, visit: Visit = Posting
 ) -> Response:
     return await close_demand(demand_id, "cancel", request, pages, services, visit)
 
 
 @router.post("/demands/{demand_id}/complete")
 async def complete_demand(
-    demand_id: str, request: Request, pages: PagesDep, services: ServicesDep, visit: CsrfChecked
+    demand_id: str, request: Request, pages: PagesDep, services: ServicesDep, visit: Visit = Posting
 ) -> Response:
     return await close_demand(demand_id, "complete", request, pages, services, visit)
 
 
 async def close_demand(
     demand_id: str,
-    action: str,
+    action: Literal["cancel", "complete"],
     request: Request,
-    pages: PagesDep,
-    services: ServicesDep,
-    visit: CsrfChecked,
+    pages: Pages,
+    services: Services,
+    visit: Visit,
 ) -> Response:
-    if (
-        visit.role is not Role.SECRETARY
-        or visit.account is None
-        or action not in ("cancel", "complete")
-    ):
-        return go("/", request)
+    """Cancel (with a reason) or complete a demand."""
     form = await request.form()
+    summary = forms.text(form, "summary")
     body = (
         {"reason": forms.text(form, "reason", 1000)}
         if action == "cancel"
-        else ({"summary": forms.text(form, "summary")} if forms.text(form, "summary") else {})
+        else ({"summary": summary} if summary else {})
     )
-    try:
-        await services.call(
-            visit.account,
-            "dispatch",
-            "POST",
-            f"/v1/demands/{demand_id}/{action}",
-            json=body,
-            idempotency_key=forms.text(form, "idem", 100) or None,
-        )
-    except Refused as refused:
+
+    async def again(said: Shown) -> Response:
         return await secretary_demand_page(
             pages,
             visit,
             services,
             demand_id,
-            problem=refusal(pages, visit, refused.problem),
-            close_errors={action: fields(pages, visit, refused.problem)},
+            problem=said.problem,
+            close_errors={action: said.errors},
         )
-    return go(f"/demands/{demand_id}", request)
+
+    return await act(
+        visit,
+        "dispatch",
+        "POST",
+        f"/v1/demands/{demand_id}/{action}",
+        json=body,
+        idem=forms.text(form, "idem", 100),
+        again=again,
+        then=to(f"/demands/{demand_id}", request),
+    )
 
 
 # --- check-in QR and roster -----------------------------------------------------------------
@@ -451,16 +425,7 @@ async def check_in_qr(
     settings: Settings,
     visit: Visit = Secretary,
 ) -> Response:
-    try:
-        view = await _code_view(pages, visit, services, settings, demand_id)
-    except Refused as refused:
-        return page(
-            pages,
-            visit,
-            "problem.html",
-            status=refused.problem.status,
-            problem=refusal(pages, visit, refused.problem),
-        )
+    view = await _code_view(pages, visit, services, settings, demand_id)
     return page(pages, visit, "qr.html", **view)
 
 
@@ -473,21 +438,12 @@ async def roster(
     visit: Visit = Secretary,
 ) -> Response:
     assert visit.account is not None
-    try:
-        view = await _code_view(pages, visit, services, settings, demand_id)
-        claims = (
-            await services.call(
-                visit.account, "units", "GET", "/v1/claims", params={"demand_id": demand_id}
-            )
-        )["items"]
-    except Refused as refused:
-        return page(
-            pages,
-            visit,
-            "problem.html",
-            status=refused.problem.status,
-            problem=refusal(pages, visit, refused.problem),
+    view = await _code_view(pages, visit, services, settings, demand_id)
+    claims = (
+        await services.call(
+            visit.account, "units", "GET", "/v1/claims", params={"demand_id": demand_id}
         )
+    )["items"]
     claims = [c for c in claims if c["status"] in ("accepted", "checked_in", "completed")]
     claims.sort(key=lambda claim: claim["created_at"])
     names = await _names(services, visit.account, claims)
@@ -544,18 +500,17 @@ async def register_volunteer(
     pages: PagesDep,
     db: Db,
     settings: Settings,
-    services: ServicesDep,
-    visit: CsrfChecked,
+    visit: Visit = Posting,
 ) -> Response:
-    if visit.role is not Role.SECRETARY or visit.account is None:
-        return go("/", request)
-    _ = pages.translator(visit.language)
+    """Register a volunteer with units, then invite them to set a password."""
+    assert visit.account is not None
+    account = visit.account
     form = await request.form()
     values = {
         key: forms.text(form, key, 200)
         for key in ("name", "phone", "building", "skills", "max_hours_per_week")
     }
-    community = visit.account.scope.community or ""
+    community = account.scope.community or ""
     body: dict[str, Any] = {
         "name": values["name"],
         "community_id": community,
@@ -567,44 +522,36 @@ async def register_volunteer(
         body["max_hours_per_week"] = values["max_hours_per_week"]
     if values["phone"]:
         body["contact"] = {"phone": values["phone"]}
-    try:
-        volunteer = await services.call(
-            visit.account,
-            "units",
-            "POST",
-            "/v1/volunteers",
-            json=body,
-            idempotency_key=forms.text(form, "idem", 100) or None,
-        )
-    except Refused as refused:
-        errors = fields(pages, visit, refused.problem)
+
+    async def again(said: Shown) -> Response:
+        errors = dict(said.errors)
         if "contact" in errors:
             errors["phone"] = errors.pop("contact")
-        return await _volunteers_page(
-            pages,
-            visit,
+        context = {**said.context(), "errors": errors}
+        return await _volunteers_page(pages, visit, db, values=values, **context)
+
+    async def then(volunteer: dict[str, Any]) -> Response:
+        link, _doc = await commands.invite(
             db,
-            status=refused.problem.status,
-            values=values,
-            errors=errors,
-            problem=refusal(pages, visit, refused.problem),
+            settings,
+            role=Role.VOLUNTEER,
+            scope=Scope(volunteer=volunteer["id"]),
+            name=volunteer["name"],
+            login_hint=(values["phone"] or "").replace(" ", "") or None,
+            community=community,
+            invited_by=account.login,
+            now=utcnow(),
         )
-    link, _doc = await handlers.invite(
-        db,
-        settings,
-        role=Role.VOLUNTEER,
-        scope=Scope(volunteer=volunteer["id"]),
-        name=volunteer["name"],
-        login_hint=(values["phone"] or "").replace(" ", "") or None,
-        community=community,
-        invited_by=visit.account.login,
-        now=utcnow(),
-    )
-    return await _volunteers_page(
-        pages,
+        shown_link = invitation_shown(pages, visit, link, volunteer["name"])
+        return await _volunteers_page(pages, visit, db, **shown_link)
+
+    return await act(
         visit,
-        db,
-        invitation=link,
-        invited=volunteer["name"],
-        invitation_qr=qr_svg(link, label=_("Invitation QR code")),
+        "units",
+        "POST",
+        "/v1/volunteers",
+        json=body,
+        idem=forms.text(form, "idem", 100),
+        again=again,
+        then=then,
     )

@@ -11,12 +11,12 @@ from icalendar import Calendar, Event
 
 from services.console.adapters import store
 from services.console.adapters.services import Refused, Services
-from services.console.domain.accounts import Account
+from services.console.domain.accounts import Account, Role
 from services.console.domain.duties import ACTIVE, hours_this_week, split
 from services.console.entrypoints import forms
+from services.console.entrypoints.acting import Shown, act, posting, to
 from services.console.entrypoints.secretary_pages import new_key, secretary_demand_page
 from services.console.entrypoints.web import (
-    CsrfChecked,
     Db,
     Pages,
     PagesDep,
@@ -28,13 +28,13 @@ from services.console.entrypoints.web import (
     parse_instant,
     signed_in,
 )
-from services.console.entrypoints.words import fields, refusal
-from shared.auth import Role
+from services.console.entrypoints.words import refusal
 from shared.clock import utcnow
 
 router = APIRouter()
 Claimer = signed_in(Role.VOLUNTEER, Role.UNIT)
 Anyone = signed_in()
+Posting = posting(Role.VOLUNTEER, Role.UNIT)
 
 
 def claimant_id(account: Account) -> str:
@@ -80,17 +80,8 @@ async def claimer_demand_page(
     **extra: Any,
 ) -> Response:
     assert visit.account is not None
-    try:
-        demand = await services.call(visit.account, "dispatch", "GET", f"/v1/demands/{demand_id}")
-        claims = await _my_claims(services, visit.account, demand_id)
-    except Refused as refused:
-        return page(
-            pages,
-            visit,
-            "problem.html",
-            status=refused.problem.status,
-            problem=refusal(pages, visit, refused.problem),
-        )
+    demand = await services.call(visit.account, "dispatch", "GET", f"/v1/demands/{demand_id}")
+    claims = await _my_claims(services, visit.account, demand_id)
     demand["remaining"] = max(0, demand["slots"] - demand["filled"])
     active = [claim for claim in claims if claim["status"] in ACTIVE]
     extra.setdefault("errors", {})
@@ -118,10 +109,13 @@ async def demand_page(
 
 @router.post("/demands/{demand_id}/claims")
 async def claim(
-    demand_id: str, request: Request, pages: PagesDep, services: ServicesDep, visit: CsrfChecked
+    demand_id: str,
+    request: Request,
+    pages: PagesDep,
+    services: ServicesDep,
+    visit: Visit = Posting,
 ) -> Response:
-    if visit.role not in (Role.VOLUNTEER, Role.UNIT) or visit.account is None:
-        return go("/", request)
+    """Claim a place (or join the waitlist); a unit says how many and, maybe, who."""
     form = await request.form()
     body: dict[str, Any] = {"waitlist": forms.text(form, "waitlist") == "yes"}
     if visit.role is Role.UNIT:
@@ -129,27 +123,22 @@ async def claim(
         members = forms.items(form, "members")
         if members:
             body["members"] = members
-    try:
-        await services.call(
-            visit.account,
-            "units",
-            "POST",
-            f"/v1/demands/{demand_id}/claims",
-            json=body,
-            idempotency_key=forms.text(form, "idem", 100) or None,
-        )
-    except Refused as refused:
+
+    async def again(said: Shown) -> Response:
         return await claimer_demand_page(
-            pages,
-            visit,
-            services,
-            demand_id,
-            status=refused.problem.status,
-            problem=refusal(pages, visit, refused.problem),
-            problem_slug=refused.problem.slug,
-            errors=fields(pages, visit, refused.problem),
+            pages, visit, services, demand_id, **said.context(), problem_slug=said.slug
         )
-    return go(f"/demands/{demand_id}", request)
+
+    return await act(
+        visit,
+        "units",
+        "POST",
+        f"/v1/demands/{demand_id}/claims",
+        json=body,
+        idem=forms.text(form, "idem", 100),
+        again=again,
+        then=to(f"/demands/{demand_id}", request),
+    )
 
 
 # --- withdraw, check in, complete ------------------------------------------------------------
@@ -163,43 +152,37 @@ async def _claim_action(
     pages: Pages,
     services: Services,
     visit: Visit,
-    back: str,
 ) -> Response:
-    assert visit.account is not None
-    try:
-        found = await services.call(
-            visit.account, "units", "POST", f"/v1/claims/{claim_id}/{action}", json=body
-        )
-    except Refused as refused:
-        demand_id = forms.text(await request.form(), "demand_id", 200)
-        if back == "check-in":
+    demand_id = forms.text(await request.form(), "demand_id", 200)
+
+    async def again(said: Shown) -> Response:
+        if action == "check-in":
             return await check_in_page(
                 demand_id,
                 pages,
                 services,
                 visit,
                 code=body.get("code", ""),
-                status=refused.problem.status,
-                problem=refusal(pages, visit, refused.problem),
+                status=said.status,
+                problem=said.problem,
             )
-        return await claimer_demand_page(
-            pages,
-            visit,
-            services,
-            demand_id,
-            status=refused.problem.status,
-            problem=refusal(pages, visit, refused.problem),
-            errors=fields(pages, visit, refused.problem),
-        )
-    return go(f"/demands/{found['demand_id']}", request)
+        return await claimer_demand_page(pages, visit, services, demand_id, **said.context())
+
+    return await act(
+        visit,
+        "units",
+        "POST",
+        f"/v1/claims/{claim_id}/{action}",
+        json=body,
+        again=again,
+        then=lambda found: go(f"/demands/{found['demand_id']}", request),
+    )
 
 
 @router.post("/claims/{claim_id}/withdraw")
 async def withdraw(
-    claim_id: str, request: Request, pages: PagesDep, services: ServicesDep, visit: CsrfChecked
+    claim_id: str, request: Request, pages: PagesDep, services: ServicesDep, visit: Visit = Posting
 ) -> Response:
-    if visit.account is None:
-        return go("/", request)
     reason = forms.text(await request.form(), "reason", 1000)
     return await _claim_action(
         claim_id,
@@ -209,34 +192,27 @@ async def withdraw(
         pages,
         services,
         visit,
-        "demand",
     )
 
 
 @router.post("/claims/{claim_id}/complete")
 async def complete(
-    claim_id: str, request: Request, pages: PagesDep, services: ServicesDep, visit: CsrfChecked
+    claim_id: str, request: Request, pages: PagesDep, services: ServicesDep, visit: Visit = Posting
 ) -> Response:
-    if visit.account is None:
-        return go("/", request)
     form = await request.form()
     body: dict[str, Any] = {"report": forms.text(form, "report")}
     if forms.text(form, "served"):
         body["served"] = forms.text(form, "served")
-    return await _claim_action(
-        claim_id, "complete", body, request, pages, services, visit, "demand"
-    )
+    return await _claim_action(claim_id, "complete", body, request, pages, services, visit)
 
 
 @router.post("/claims/{claim_id}/check-in")
 async def check_in(
-    claim_id: str, request: Request, pages: PagesDep, services: ServicesDep, visit: CsrfChecked
+    claim_id: str, request: Request, pages: PagesDep, services: ServicesDep, visit: Visit = Posting
 ) -> Response:
-    if visit.account is None:
-        return go("/", request)
     code = forms.text(await request.form(), "code", 32)
     return await _claim_action(
-        claim_id, "check-in", {"code": code}, request, pages, services, visit, "check-in"
+        claim_id, "check-in", {"code": code}, request, pages, services, visit
     )
 
 
@@ -251,17 +227,8 @@ async def check_in_page(
     problem: str | None = None,
 ) -> Response:
     assert visit.account is not None
-    try:
-        demand = await services.call(visit.account, "dispatch", "GET", f"/v1/demands/{demand_id}")
-        claims = await _my_claims(services, visit.account, demand_id)
-    except Refused as refused:
-        return page(
-            pages,
-            visit,
-            "problem.html",
-            status=refused.problem.status,
-            problem=refusal(pages, visit, refused.problem),
-        )
+    demand = await services.call(visit.account, "dispatch", "GET", f"/v1/demands/{demand_id}")
+    claims = await _my_claims(services, visit.account, demand_id)
     active = [c for c in claims if c["status"] in ("accepted", "checked_in")]
     return page(
         pages,
@@ -342,9 +309,8 @@ async def duties(
 
 
 @router.post("/duties/calendar")
-async def new_calendar_link(request: Request, db: Db, visit: CsrfChecked) -> Response:
-    if visit.account is None:
-        return go("/", request)
+async def new_calendar_link(request: Request, db: Db, visit: Visit = Posting) -> Response:
+    assert visit.account is not None
     await store.calendar_token(db, visit.account.id)
     return go("/duties", request)
 

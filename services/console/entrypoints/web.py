@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_datetime, format_time, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_percent
 from babel.support import NullTranslations, Translations
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -30,9 +31,9 @@ from services.console.domain.accounts import (
     LANGUAGES,
     Account,
     Language,
+    Role,
     pick_language,
 )
-from shared.auth import Role
 from shared.clock import utcnow
 from shared.store.mongo import Database
 
@@ -82,6 +83,13 @@ class Pages:
             env.filters["day"] = lambda value, locale=locale: self.day(value, locale)
             env.filters["clock"] = lambda value, locale=locale: self.clock(value, locale)
             env.filters["left"] = lambda value, locale=locale: self.left(value, locale)
+            env.filters["span"] = lambda value, locale=locale: self.span(value, locale)
+            env.filters["seconds"] = lambda value, locale=locale: self.span(
+                timedelta(seconds=float(value or 0)), locale
+            )
+            env.filters["percent"] = lambda value, locale=locale: (
+                "" if value is None else format_percent(value, locale=locale)
+            )
             env.filters["parse"] = parse_instant
             env.filters["urlencode_path"] = lambda value: quote(str(value), safe="")
             self.translations[language] = translations
@@ -116,6 +124,15 @@ class Pages:
         return format_timedelta(
             instant - utcnow(), add_direction=True, threshold=1.5, locale=locale
         )
+
+    def span(self, value: timedelta | None, locale: str) -> str:
+        """A length of time ("25 minutes")."""
+        if value is None:
+            return ""
+        if value < timedelta(minutes=1):
+            # "0 seconds" rather than babel's "0 minutes" for a step that took no time.
+            return format_timedelta(value, granularity="second", threshold=1.5, locale=locale)
+        return format_timedelta(value, threshold=1.5, locale=locale)
 
     def render(self, language: Language, name: str, **context: Any) -> str:
         return self.envs[language].get_template(name).render(**context)

@@ -15,31 +15,16 @@ from services.console.domain.accounts import (
     Account,
     AccountError,
     Language,
+    Role,
     Scope,
     check_login,
     check_password,
     check_scope,
     normalise_login,
 )
+from services.console.domain.refusals import InvitationUnusable, SignInFailed, SignInThrottled
 from services.console.domain.throttle import locked_until
-from shared.auth import Role
 from shared.store.mongo import Database, Document
-
-
-class SignInThrottled(Exception):
-    def __init__(self, until: datetime) -> None:
-        super().__init__(f"sign-in locked until {until.isoformat()}")
-        self.until = until
-
-
-class SignInFailed(Exception):
-    pass
-
-
-class InvitationUnusable(Exception):
-    def __init__(self, why: str) -> None:
-        super().__init__(why)
-        self.why = why  # "unknown", "used" or "expired"
 
 
 @dataclass(frozen=True)
@@ -141,7 +126,10 @@ async def invite(
     community: str | None,
     invited_by: str,
     now: datetime,
+    account_id: str | None = None,
 ) -> tuple[str, Document]:
+    """A link (valid 7 days, once) to make the account, or to set a new password for
+    `account_id`: a reset is an invitation too, so no one ever sends a password around."""
     check_scope(role, scope)
     token, doc = await store.create_invitation(
         db,
@@ -153,6 +141,7 @@ async def invite(
         invited_by=invited_by,
         now=now,
         ttl=timedelta(seconds=settings.invitation_ttl_s),
+        account_id=account_id,
     )
     return f"{settings.public_url.rstrip('/')}/invite/{token}", doc
 
@@ -172,6 +161,8 @@ async def accept_invitation(
     db: Database, token: str, login: str, password: str, now: datetime, language: Language
 ) -> Account:
     doc = await usable_invitation(db, token, now)
+    if doc.get("account_id"):
+        return await _reset_password(db, token, doc["account_id"], password, now)
     login = check_login(login)
     check_password(password)
     taken = await store.use_invitation(db, token, now)
@@ -192,3 +183,16 @@ async def accept_invitation(
     except AccountError:
         await store.release_invitation(db, token)
         raise
+
+
+async def _reset_password(
+    db: Database, token: str, account_id: str, password: str, now: datetime
+) -> Account:
+    check_password(password)
+    account = await store.account_by_id(db, account_id)
+    if account is None:
+        raise InvitationUnusable("unknown")
+    if await store.use_invitation(db, token, now) is None:
+        raise InvitationUnusable("used")
+    await store.set_password(db, account_id, hash_password(password))
+    return account
