@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, overload
+from typing import Any
 
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
@@ -22,7 +22,7 @@ from faststream import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 
-from shared.broker.consumer import EventConsumer, HandlerMap, LegacyHandlerMap
+from shared.broker.consumer import EventConsumer, HandlerMap
 from shared.broker.topology import (
     ALL_CONSUMER_QUEUES,
     DEAD_LETTER_EXCHANGE,
@@ -107,16 +107,8 @@ class ServiceRuntime:
 
     # --- registration (before start) -------------------------------------------------------
 
-    @overload
-    def consume(self, spec: ConsumerQueue, handlers: HandlerMap) -> None: ...
-
-    @overload
-    def consume(self, spec: ConsumerQueue, handlers: LegacyHandlerMap) -> None: ...
-
-    def consume(self, spec: ConsumerQueue, handlers: HandlerMap | LegacyHandlerMap) -> None:
-        """Consume `spec`'s queue; raises ValueError when `handlers` names other models.
-
-        (The `LegacyHandlerMap` overload is the TEMPORARY shim of issue 11.)"""
+    def consume(self, spec: ConsumerQueue, handlers: HandlerMap) -> None:
+        """Consume `spec`'s queue; raises ValueError when `handlers` names other models."""
         consumer = EventConsumer(self.name, spec, handlers, self.republish)
         subscriber = self.broker.subscriber(
             spec.queue(),

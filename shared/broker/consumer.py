@@ -30,7 +30,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any
 
 import structlog
 from faststream.rabbit.annotations import RabbitMessage
@@ -61,12 +61,6 @@ class Incoming[T: EventData]:
 Handler = Callable[[Incoming[Any]], Awaitable[None]]
 HandlerMap = Mapping[type[EventData], Handler]
 
-# TEMPORARY (issue 11): the old handler style, a map keyed by type string (or `#`) to
-# handlers taking the bare CloudEvent. Kept so services not yet moved stay green; delete with
-# `_from_legacy` once every service passes a `HandlerMap`.
-EventHandler = Callable[[CloudEvent], Awaitable[None]]
-LegacyHandlerMap = Mapping[str, EventHandler]
-
 # Publishes the message again to the named queue with these headers added; returns once the
 # broker has confirmed it.
 Republish = Callable[[str, RabbitMessage, Mapping[str, Any]], Awaitable[None]]
@@ -76,8 +70,6 @@ ATTEMPT_HEADER = "x-whistle-attempt"
 MAX_OUTAGE_WAIT_S = 5.0
 
 _log = structlog.get_logger("whistle.consumer")
-
-CATCH_ALL = "#"
 
 
 def attempts_made(message: RabbitMessage) -> int:
@@ -125,22 +117,6 @@ def check_handlers(spec: ConsumerQueue, handlers: HandlerMap) -> None:
         )
 
 
-def _from_legacy(spec: ConsumerQueue, handlers: LegacyHandlerMap) -> dict[str, Handler | None]:
-    """TEMPORARY shim: old string-keyed maps, as the consumer ran them (unhandled: ignored)."""
-
-    def adapt(handler: EventHandler) -> Handler:
-        async def handle(event: Incoming[Any]) -> None:
-            await handler(event.envelope)
-
-        return handle
-
-    routes: dict[str, Handler | None] = {}
-    for model in spec.events:
-        handler = handlers.get(model.TYPE) or handlers.get(CATCH_ALL)
-        routes[model.TYPE] = adapt(handler) if handler is not None else None
-    return routes
-
-
 # What a service's event handler is: one transaction's work on one consumed event.
 Work = Callable[[Tx, Incoming[Any]], Awaitable[None]]
 WorkMap = Mapping[type[EventData], Work]
@@ -178,40 +154,16 @@ def exactly_once(
 
 
 class EventConsumer:
-    @overload
     def __init__(
         self, service: str, spec: ConsumerQueue, handlers: HandlerMap, republish: Republish
-    ) -> None: ...
-
-    @overload
-    def __init__(
-        self, service: str, spec: ConsumerQueue, handlers: LegacyHandlerMap, republish: Republish
-    ) -> None: ...
-
-    def __init__(
-        self,
-        service: str,
-        spec: ConsumerQueue,
-        handlers: HandlerMap | LegacyHandlerMap,
-        republish: Republish,
     ) -> None:
         self.service = service
         self.spec = spec
         self.republish = republish
         self._models = {model.TYPE: model for model in spec.events}
-        # event type -> its handler; None: received but deliberately ignored (legacy only).
-        self._routes: dict[str, Handler | None]
-        # TEMPORARY: a legacy map's handlers parse `data` themselves, as they always did.
-        self._legacy = False
-        keys = list(handlers)
-        if keys and all(isinstance(key, str) for key in keys):
-            legacy: LegacyHandlerMap = handlers  # type: ignore[assignment]
-            self._routes = _from_legacy(spec, legacy)
-            self._legacy = True
-        else:
-            typed: HandlerMap = handlers  # type: ignore[assignment]
-            check_handlers(spec, typed)
-            self._routes = {model.TYPE: handler for model, handler in typed.items()}
+        check_handlers(spec, handlers)
+        # event type -> its handler
+        self._routes = {model.TYPE: handler for model, handler in handlers.items()}
         # Messages this consumer has settled (acked, rejected or retried): tests wait on it.
         self.settled = 0
 
@@ -271,15 +223,13 @@ class EventConsumer:
             model = self._models.get(event.type)
             handler = self._routes.get(event.type)
             if model is None or handler is None:
-                # Not bound here (a hand-made publish), or a legacy map that skips it.
+                # Not bound here (a hand-made publish).
                 _log.debug("event_ignored")
                 MESSAGES_CONSUMED.labels(self.service, queue, event.type, "ignored").inc()
                 await message.ack()
                 return
             try:
-                data: Any = (
-                    None if self._legacy else read_data(model, event.data, event.dataversion)
-                )
+                data = read_data(model, event.data, event.dataversion)
             except UnreadableDataversion as error:
                 _log.error(
                     "event_dataversion_unreadable",

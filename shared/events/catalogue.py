@@ -1,8 +1,8 @@
 """The `data` of every event type in the contract's catalogue, as frozen pydantic models.
 
 The wire name of an event is written here explicitly (`TYPE`), never derived from a class
-name, and each model carries the `DATAVERSION` of its schema. A consumer parses `data` with
-`parse_data`, which picks the model by the envelope's `type`.
+name, and each model carries the `DATAVERSION` of its schema. A consumer reads `data` with
+`read_data`, which upcasts an older version and refuses a newer one.
 
 Personal data (names, buildings, phones, emails, webhook URLs and secrets, unit members, a
 demand's address and description) never travels in an event on `whistle.events`, which audit
@@ -614,14 +614,6 @@ def data_model_for(event_type: str) -> type[EventData]:
         return CATALOGUE[event_type]
     except KeyError:
         raise UnknownEventType(event_type) from None
-
-
-def parse_data[T: EventData](model: type[T], data: dict[str, Any]) -> T:
-    """Validate an event's `data` against its model (raises pydantic.ValidationError).
-
-    Temporary: handlers that still take a CloudEvent call this; once every service takes
-    `Incoming[T]` from the consumer (which calls `read_data`), it goes."""
-    return model.model_validate(data)
 
 
 class UnreadableDataversion(ValueError):

@@ -10,12 +10,11 @@ A reservation whose request failed is dropped, so a corrected retry may reuse th
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from pymongo.errors import DuplicateKeyError
@@ -23,7 +22,7 @@ from pymongo.errors import DuplicateKeyError
 from shared.clock import utcnow
 from shared.http.problems import ProblemError
 from shared.store.mongo import Database
-from shared.store.unit_of_work import Tx, UnitOfWork
+from shared.store.unit_of_work import Tx
 
 IDEMPOTENCY_COLLECTION = "idempotency_keys"
 KEY_TTL = timedelta(hours=24)
@@ -163,38 +162,3 @@ class IdempotencyKeys:
 
     async def abandon(self, reservation: Reservation) -> None:
         await self._collection.delete_one({"_id": reservation.record_id, "state": "in_progress"})
-
-
-async def create_once(
-    keys: IdempotencyKeys,
-    uow: UnitOfWork,
-    *,
-    request: Request,
-    scope: str,
-    create: Callable[[Tx], Awaitable[StoredResponse]],
-) -> JSONResponse:
-    """Run a creating transaction, honouring the request's `Idempotency-Key` if it has one.
-
-    TEMPORARY (issue 11): routes move to `shared.http.commands.execute`, which does this and
-    more (the cause, serialisation); this goes once no route calls it."""
-    key = request.headers.get("idempotency-key")
-    if key is None:
-        stored = await uow.run(create)
-        return JSONResponse(stored.body, status_code=stored.status, headers=stored.headers)
-    body = await request.body()
-    outcome = await keys.reserve(scope, key, fingerprint(request.method, request.url.path, body))
-    if isinstance(outcome, StoredResponse):
-        return outcome.to_response()
-    reservation = outcome
-
-    async def create_and_remember(tx: Tx) -> StoredResponse:
-        stored = await create(tx)
-        await reservation.record(tx, stored)
-        return stored
-
-    try:
-        stored = await uow.run(create_and_remember)
-    except BaseException:
-        await keys.abandon(reservation)
-        raise
-    return JSONResponse(stored.body, status_code=stored.status, headers=stored.headers)

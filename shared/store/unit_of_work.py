@@ -34,7 +34,7 @@ import contextlib
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -44,6 +44,7 @@ from shared.clock import utcnow
 from shared.events.catalogue import EventData
 from shared.events.envelope import CloudEvent, make_event
 from shared.ids import new_id
+from shared.store import embedded_errors
 from shared.store.mongo import Database, Document, store_busy
 from shared.store.outbox import OUTBOX_COLLECTION, outbox_document
 
@@ -133,7 +134,6 @@ class Tx:
         self.cause = cause
         self.events: list[CloudEvent] = []
 
-    @overload
     def emit(
         self,
         data: EventData,
@@ -142,37 +142,17 @@ class Tx:
         subject: str,
         correlation: str | None = None,
         cause: Cause | None = None,
-    ) -> CloudEvent: ...
-
-    @overload
-    def emit(self, *events: CloudEvent) -> None: ...
-
-    def emit(
-        self,
-        *items: EventData | CloudEvent,
-        subject: str | None = None,
-        correlation: str | None = None,
-        cause: Cause | None = None,
-    ) -> CloudEvent | None:
-        """Queue an event for the outbox: `emit(data, subject=...)` builds its envelope here.
-
-        `cause` overrides the unit of work's for this one event (a batch of deliveries, each
-        caused by its own notification). TEMPORARY (issue 11): `emit(*cloud_events)`, for
-        code that still builds envelopes itself; goes once every service emits data."""
-        if all(isinstance(item, CloudEvent) for item in items):  # none at all: a no-op
-            if subject is not None or correlation is not None or cause is not None:
-                raise TypeError("a built envelope takes no subject, correlation or cause")
-            self.events.extend(item for item in items if isinstance(item, CloudEvent))
-            return None
-        if len(items) != 1 or not isinstance(items[0], EventData) or subject is None:
-            raise TypeError("emit(data, subject=...) takes one catalogue model")
+    ) -> CloudEvent:
+        """Queue an event for the outbox, its envelope built here from the unit of work's
+        `Cause`. `cause` overrides it for this one event (a batch of deliveries, each caused
+        by its own notification)."""
         under = cause or self.cause
         if under is None:
             raise RuntimeError(
-                f"{items[0].TYPE} emitted outside a Cause: run the unit of work with cause=..."
+                f"{data.TYPE} emitted outside a Cause: run the unit of work with cause=..."
             )
         event = make_event(
-            items[0],
+            data,
             source=under.source,
             subject=subject,
             correlationid=correlation or under.correlationid or subject,
@@ -206,8 +186,7 @@ def _is_transient(error: Exception) -> bool:
             return True
         if error.code == 112:  # WriteConflict
             return True
-        # The embedded stand-in reports commit conflicts without a code or label.
-        return "write conflict" in str(error).lower()
+        return embedded_errors.reports_write_conflict(error)
     return False
 
 
@@ -225,15 +204,6 @@ async def _commit(session: AsyncClientSession) -> None:
             if attempt == MAX_COMMIT_ATTEMPTS - 1:
                 raise CommitOutcomeUnknown(str(error)) from error
             await asyncio.sleep(0.05 * 2**attempt)
-
-
-def _discard_server_session(session: AsyncClientSession) -> None:
-    """Never return a failed transaction's server session to the pool. After a failed commit
-    the driver may not abort, and the embedded stand-in then keeps the transaction open under
-    that session id: the next transaction to reuse the id would carry its writes along."""
-    server_session = getattr(session, "_server_session", None)
-    if server_session is not None:
-        server_session.mark_dirty()
 
 
 class UnitOfWork:
@@ -289,7 +259,7 @@ class UnitOfWork:
                         [outbox_document(event) for event in tx.events], session=session
                     )
             except BaseException:
-                _discard_server_session(session)
+                embedded_errors.discard_server_session(session)
                 if session.in_transaction:
                     with contextlib.suppress(Exception):
                         await session.abort_transaction()
@@ -297,7 +267,7 @@ class UnitOfWork:
             try:
                 await _commit(session)
             except BaseException:
-                _discard_server_session(session)
+                embedded_errors.discard_server_session(session)
                 raise
             return result, bool(tx.events)
 

@@ -5,7 +5,10 @@ from datetime import timedelta
 import pytest
 
 from services.audit.domain.demand_state import DemandState, apply, fold
+from shared.clock import as_utc
+from shared.events.catalogue import DemandUpdated
 from tests.audit.scenario import T0, scenario
+from tests.support.events import event_of
 
 pytestmark = pytest.mark.unit
 
@@ -67,6 +70,7 @@ def test_escalation_and_cancellation_and_unreadable_data() -> None:
     escalated = {
         **events[0],
         "type": "demand.escalated",
+        "dataversion": 1,  # events[0] is a demand.published of a later version
         "data": {
             "demand_id": "d4",
             "community_id": "c-south",
@@ -83,3 +87,30 @@ def test_escalation_and_cancellation_and_unreadable_data() -> None:
         state = apply(state, event, "d4")
     assert state is not None
     assert (state.level, state.status, state.events) == ("street", "cancelled", 3)
+
+
+def test_an_edit_states_the_editable_fields_as_of_that_event() -> None:
+    events = [e.wire() for e in scenario().events if e.data.get("demand_id") == "d4"]
+    published = events[0]
+    fill_by = T0 + timedelta(hours=5)
+    edit = DemandUpdated(
+        demand_id="d4",
+        community_id="c-south",
+        version=2,
+        changed=("title", "slots", "skills", "fill_by"),
+        title="Sandbags, north bank",
+        slots=5,
+        priority="critical",
+        skills=("lifting",),
+        fill_by=fill_by,
+    )
+    updated = event_of(edit, subject="d4").wire()
+    before = fold([published], "d4")
+    after = fold([published, updated], "d4")
+    assert before is not None
+    assert after is not None
+    assert (after.title, after.slots, after.priority) == ("Sandbags, north bank", 5, "critical")
+    assert (after.skills, after.fill_by) == (("lifting",), fill_by)
+    assert (after.status, after.filled, after.events) == (before.status, before.filled, 2)
+    assert after.as_dict()["fill_by"] == as_utc(fill_by).isoformat()
+    assert (before.title, before.slots) != (after.title, after.slots)

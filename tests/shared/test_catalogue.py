@@ -15,7 +15,6 @@ from shared.events.catalogue import (
     EventData,
     UnknownEventType,
     data_model_for,
-    parse_data,
     read_data,
 )
 from shared.events.envelope import CloudEvent, make_event
@@ -132,7 +131,7 @@ def test_envelope_round_trips_through_json() -> None:
     assert {"correlationid", "causationid", "actor", "time", "id"} <= set(wire)
     again = CloudEvent.model_validate(wire)
     assert again == event
-    assert parse_data(DemandPublished, again.data) == data
+    assert read_data(DemandPublished, again.data, again.dataversion) == data
 
 
 def test_envelope_keeps_unknown_extensions_and_data_ignores_unknown_fields() -> None:
@@ -143,7 +142,7 @@ def test_envelope_keeps_unknown_extensions_and_data_ignores_unknown_fields() -> 
     wire["data"] = wire["data"] | {"added_in_v2": True}
     again = CloudEvent.model_validate(wire)
     assert again.wire()["traceparent"] == "00-abc-01"
-    assert parse_data(DemandPublished, again.data) == _published()
+    assert read_data(DemandPublished, again.data, again.dataversion) == _published()
 
 
 @pytest.mark.parametrize(
@@ -167,7 +166,7 @@ def test_data_missing_a_field_is_refused() -> None:
     data = _published().model_dump(mode="json")
     del data["slots"]
     with pytest.raises(ValidationError):
-        parse_data(DemandPublished, data)
+        read_data(DemandPublished, data, DemandPublished.DATAVERSION)
 
 
 SERVICES = {"dispatch", "units", "notify", "audit", "console"}

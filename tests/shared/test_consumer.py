@@ -49,7 +49,7 @@ SPEC = ConsumerQueue("tests", "demands", (DemandCancelled, DemandCompleted, Clai
 class Recorder:
     """Runs the consumer as the queue's subscriber and records how each message settled."""
 
-    def __init__(self, handlers: Mapping[Any, Any]) -> None:
+    def __init__(self, handlers: HandlerMap) -> None:
         self.consumer = EventConsumer("tests", SPEC, handlers, self._republish)
         self.outcomes: list[AckStatus | None] = []
         self.republished: list[tuple[str, dict[str, Any]]] = []
@@ -354,42 +354,6 @@ async def test_a_busy_store_waits_instead_of_spending_attempts(brokers: Brokers)
         await brokers.deliver(broker, _cancelled(), to=[recorder.consumer])
     assert calls == 3
     assert recorder.outcomes == [AckStatus.ACKED]  # never republished as a failed attempt
-
-
-# --- TEMPORARY: the old string-keyed maps, until every service has moved (issue 11) -----------
-
-
-async def test_legacy_maps_still_route_by_type_and_catch_all(brokers: Brokers) -> None:
-    by_type: list[CloudEvent] = []
-    caught: list[CloudEvent] = []
-
-    async def on_cancelled(event: CloudEvent) -> None:
-        by_type.append(event)
-
-    async def on_anything(event: CloudEvent) -> None:
-        caught.append(event)
-
-    recorder = Recorder({"demand.cancelled": on_cancelled, "#": on_anything})
-    broker = _subscribed(brokers, recorder)
-    cancelled, completed = _cancelled(), _completed()
-    async with brokers.running(broker, SPEC):
-        await brokers.deliver(broker, cancelled, to=[recorder.consumer])
-        await brokers.deliver(broker, completed, to=[recorder.consumer])
-    assert by_type == [cancelled]
-    assert caught == [completed]
-    assert recorder.outcomes == [AckStatus.ACKED, AckStatus.ACKED]
-
-
-async def test_a_type_a_legacy_map_does_not_handle_is_acked(brokers: Brokers) -> None:
-    recorder = Recorder({"demand.completed": _legacy_noop})
-    broker = _subscribed(brokers, recorder)
-    async with brokers.running(broker, SPEC):
-        await brokers.deliver(broker, _cancelled(), to=[recorder.consumer])
-    assert recorder.outcomes == [AckStatus.ACKED]  # not stuck, not dead-lettered
-
-
-async def _legacy_noop(_: CloudEvent) -> None:
-    return None
 
 
 def _claim_accepted() -> CloudEvent:

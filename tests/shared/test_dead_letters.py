@@ -1,11 +1,12 @@
 """Poison messages and handlers that keep failing end in the dead-letter queue, bounded."""
 
 import json
+from typing import Any
 
 import aio_pika
 import pytest
 
-from shared.broker.consumer import ATTEMPT_HEADER
+from shared.broker.consumer import ATTEMPT_HEADER, Incoming
 from shared.broker.topology import (
     DEAD_LETTER_EXCHANGE,
     EVENTS_EXCHANGE,
@@ -43,11 +44,11 @@ async def test_poison_message_goes_straight_to_the_dead_letter_queue(
 ) -> None:
     seen: list[CloudEvent] = []
 
-    async def handle(event: CloudEvent) -> None:
-        seen.append(event)
+    async def handle(event: Incoming[Any]) -> None:
+        seen.append(event.envelope)
 
     runtime = ServiceRuntime("tests", runtime_settings(rabbitmq_url, mongodb_url))
-    runtime.consume(NOTIFY_EVENTS, {"#": handle})
+    runtime.consume(NOTIFY_EVENTS, dict.fromkeys(NOTIFY_EVENTS.events, handle))
     async with running(runtime):
         await eventually(runtime.broker_connected)
         await _publish_raw(rabbitmq_url, b"{not json", "demand.cancelled")
@@ -66,12 +67,12 @@ async def test_failing_handler_is_retried_then_dead_lettered_at_the_limit(
 ) -> None:
     attempts: list[str] = []
 
-    async def always_fails(event: CloudEvent) -> None:
-        attempts.append(event.id)
+    async def always_fails(event: Incoming[Any]) -> None:
+        attempts.append(event.envelope.id)
         raise RuntimeError("downstream is broken")
 
     runtime = ServiceRuntime("tests", runtime_settings(rabbitmq_url, mongodb_url))
-    runtime.consume(NOTIFY_EVENTS, {"#": always_fails})
+    runtime.consume(NOTIFY_EVENTS, dict.fromkeys(NOTIFY_EVENTS.events, always_fails))
     event = _event()
     async with running(runtime):
         await eventually(runtime.broker_connected)
@@ -103,12 +104,12 @@ async def test_attempts_are_bounded_without_the_brokers_delivery_count(
 ) -> None:
     attempts: list[str] = []
 
-    async def always_fails(event: CloudEvent) -> None:
-        attempts.append(event.id)
+    async def always_fails(event: Incoming[Any]) -> None:
+        attempts.append(event.envelope.id)
         raise RuntimeError("downstream is broken")
 
     runtime = ServiceRuntime("tests", runtime_settings(rabbitmq_url, mongodb_url))
-    runtime.consume(UNCOUNTED, {"#": always_fails})
+    runtime.consume(UNCOUNTED, dict.fromkeys(UNCOUNTED.events, always_fails))
     event = _event()
     async with running(runtime):
         await eventually(runtime.broker_connected)

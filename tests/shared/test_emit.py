@@ -100,19 +100,6 @@ async def test_emitting_without_a_cause_is_refused_and_nothing_is_stored(
     assert await _stored(db) == []
 
 
-async def test_temporary_shim_a_built_envelope_is_still_accepted(
-    uow: UnitOfWork, db: Database
-) -> None:
-    built = event_of(_cancelled(), subject="d_1")
-
-    async def work(tx: Tx) -> None:
-        tx.emit(built)
-        tx.emit(*[])  # callers spread lists that may be empty
-
-    await uow.run(work)
-    assert await _stored(db) == [built]
-
-
 @pytest.mark.unit
 def test_causes_say_who_acted_and_why() -> None:
     assert Cause.of_timer("dispatch", "esc:d_1") == Cause(

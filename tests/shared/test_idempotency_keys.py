@@ -1,6 +1,7 @@
 """`Idempotency-Key` under concurrency: one creation, every repeat gets the first response."""
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -9,7 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pymongo import AsyncMongoClient
 
-from shared.http.idempotency_keys import IdempotencyKeys, StoredResponse, create_once
+from shared.auth import Principal, Role
+from shared.http.commands import execute
+from shared.http.idempotency_keys import IdempotencyKeys, StoredResponse
 from shared.http.problems import ProblemError, install_problem_handlers
 from shared.ids import new_id
 from shared.store.mongo import Database, Document
@@ -18,12 +21,22 @@ from shared.store.unit_of_work import Tx, UnitOfWork
 
 pytestmark = pytest.mark.broker
 
+TESTER = Principal(sub="tester", role=Role.ADMIN)
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    """What `execute` needs of a service."""
+
+    name: str
+    uow: UnitOfWork
+    idempotency: IdempotencyKeys
+
 
 def _app(mongo_client: AsyncMongoClient[Document], db: Database) -> FastAPI:
     app = FastAPI()
     install_problem_handlers(app)
-    uow = UnitOfWork(mongo_client, db)
-    keys = IdempotencyKeys(db)
+    runtime = _Runtime("tests", UnitOfWork(mongo_client, db), IdempotencyKeys(db))
 
     @app.post("/things")
     async def create_thing(request: Request) -> JSONResponse:
@@ -41,7 +54,7 @@ def _app(mongo_client: AsyncMongoClient[Document], db: Database) -> FastAPI:
                 {"Location": f"/things/{thing['_id']}"},
             )
 
-        return await create_once(keys, uow, request=request, scope="tester", create=create)
+        return await execute(runtime, request, TESTER, create, present=lambda stored: stored)
 
     return app
 

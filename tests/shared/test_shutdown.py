@@ -1,13 +1,14 @@
 """Graceful stop: a handler in flight finishes and its message is acked, not redelivered."""
 
 import asyncio
+from typing import Any
 
 import aio_pika
 import pytest
 
+from shared.broker.consumer import Incoming
 from shared.broker.topology import NOTIFY_EVENTS
 from shared.events.catalogue import DemandCancelled
-from shared.events.envelope import CloudEvent
 from shared.runtime import ServiceRuntime
 from tests.shared.runtime_support import eventually, runtime_settings
 from tests.support.events import event_of, publish
@@ -21,13 +22,13 @@ async def test_stop_lets_the_handler_in_flight_finish_and_ack(
     started = asyncio.Event()
     finished: list[str] = []
 
-    async def slow(event: CloudEvent) -> None:
+    async def slow(event: Incoming[Any]) -> None:
         started.set()
         await asyncio.sleep(1.0)
-        finished.append(event.id)
+        finished.append(event.envelope.id)
 
     runtime = ServiceRuntime("tests", runtime_settings(rabbitmq_url, mongodb_url))
-    runtime.consume(NOTIFY_EVENTS, {"#": slow})
+    runtime.consume(NOTIFY_EVENTS, dict.fromkeys(NOTIFY_EVENTS.events, slow))
     await runtime.start()
     await eventually(runtime.broker_connected)
     event = event_of(

@@ -21,6 +21,12 @@ def _event(demand_id: str = "d_1") -> CloudEvent:
     )
 
 
+def _queue(tx: Tx, event: CloudEvent) -> None:
+    """Queue an envelope built beforehand, so the test knows its id (`tx.emit` builds its
+    own from the unit of work's cause; these tests are about what commits, not the cause)."""
+    tx.events.append(event)
+
+
 class Boom(Exception):
     pass
 
@@ -31,7 +37,7 @@ async def test_state_and_events_commit_together(uow: UnitOfWork, db: Database) -
 
     async def work(tx: Tx) -> str:
         await tx.db.demands.insert_one({"_id": "d_1", "status": "cancelled"}, session=tx.session)
-        tx.emit(event)
+        _queue(tx, event)
         return "done"
 
     assert await uow.run(work) == "done"
@@ -48,7 +54,7 @@ async def test_failed_work_leaves_neither_state_nor_events(uow: UnitOfWork, db: 
         await tx.db.demands.update_one(
             {"_id": "existing"}, {"$set": {"x": 1}}, upsert=True, session=tx.session
         )
-        tx.emit(_event())
+        _queue(tx, _event())
         raise Boom
 
     with pytest.raises(Boom):
@@ -66,7 +72,7 @@ async def test_retry_transaction_reruns_the_work_from_the_start(
         nonlocal attempts
         attempts += 1
         await tx.db.demands.insert_one({"attempt": attempts}, session=tx.session)
-        tx.emit(_event())
+        _queue(tx, _event())
         if attempts < 3:
             raise RetryTransaction("the state moved")
         return attempts
@@ -83,7 +89,10 @@ async def test_run_once_applies_an_event_once(uow: UnitOfWork, db: Database) -> 
         await tx.db.counters.update_one(
             {"_id": "applied"}, {"$inc": {"n": 1}}, upsert=True, session=tx.session
         )
-        tx.emit(_event("d_follow"))
+        tx.emit(
+            DemandCancelled(demand_id="d_follow", community_id="c-1", reason="rain"),
+            subject="d_follow",
+        )
 
     assert await uow.run_once("tests.consumer", event, apply) is True
     assert await uow.run_once("tests.consumer", event, apply) is False
@@ -150,7 +159,7 @@ async def test_commits_racing_the_outbox_relay_lose_nothing(uow: UnitOfWork, db:
         for event in events:
 
             async def work(tx: Tx, event: CloudEvent = event) -> None:
-                tx.emit(event)
+                _queue(tx, event)
 
             await uow.run(work)
             relay.wake()

@@ -127,11 +127,12 @@ class UnitsWorld:
         fill_by: datetime | None = None,
         ends_at: datetime | None = None,
         street: str = "s-1",
+        demand_id: str | None = None,
         **details: Any,
     ) -> str:
         """`details`: more of `demand.published`'s fields (level...); a `description` or an
         exact `location` travel as dispatch sends them: in the private `demand.details`."""
-        demand_id = f"dem_{uuid.uuid4().hex[:12]}"
+        demand_id = demand_id or f"dem_{uuid.uuid4().hex[:12]}"
         description = details.pop("description", None)
         location = details.pop("location", None)
         starts = starts_at or utcnow() + timedelta(days=3)

@@ -16,12 +16,15 @@ from services.units.entrypoints.events import register_consumers
 from shared.clock import utcnow
 from shared.events.catalogue import (
     Claimant,
+    ClaimPromoted,
     ClaimReleased,
     CommunityRegistered,
     DemandCancelled,
     DemandDetails,
     DemandEscalated,
     DemandPublished,
+    DemandReopened,
+    DemandUpdated,
 )
 from shared.events.envelope import CloudEvent
 from shared.runtime import ServiceRuntime
@@ -195,3 +198,92 @@ async def test_private_details_are_kept_apart_from_the_demand(
     assert stored is not None
     assert (stored["description"], stored["location"]["building"]) == ("Ring twice", "3")
     assert await runtime.db["demands"].count_documents({}) == 0
+
+
+def edited(demand_id: str, version: int, **fields: object) -> CloudEvent:
+    data = DemandUpdated.model_validate(
+        {
+            "demand_id": demand_id,
+            "community_id": "c-m",
+            "version": version,
+            "changed": tuple(fields),
+            "title": "Groceries to building 3",
+            "slots": 2,
+            "priority": "critical",
+            "skills": ("driving",),
+            "fill_by": utcnow() + timedelta(hours=12),
+            **fields,
+        }
+    )
+    return event_of(data, subject=demand_id)
+
+
+async def test_an_edit_changes_units_copy_and_an_older_one_arriving_late_does_not(
+    brokers: Brokers, runtime: ServiceRuntime
+) -> None:
+    fill_by = (utcnow() + timedelta(hours=3)).replace(microsecond=0)
+    newer = edited(
+        "dem_u1", 3, title="Soup", priority="routine", skills=("cooking",), fill_by=fill_by
+    )
+    await deliver(brokers, runtime, published("dem_u1"), newer, edited("dem_u1", 2, title="Old"))
+
+    demand = await runtime.db["demands"].find_one({"_id": "dem_u1"})
+    assert demand is not None
+    assert (demand["title"], demand["priority"], demand["priority_rank"]) == ("Soup", "routine", 2)
+    assert (demand["skills"], demand["edit_version"]) == (["cooking"], 3)
+    assert demand["fill_by"].replace(tzinfo=fill_by.tzinfo) == fill_by
+
+
+async def test_an_edit_that_overtakes_its_demand_is_applied_when_it_arrives(
+    brokers: Brokers, runtime: ServiceRuntime
+) -> None:
+    early = (edited("dem_u2", 2, title="Early", slots=4), edited("dem_u2", 3, title="Later"))
+    await deliver(brokers, runtime, early[1], early[0], published("dem_u2"))
+
+    demand = await runtime.db["demands"].find_one({"_id": "dem_u2"})
+    assert demand is not None
+    assert (demand["title"], demand["slots"], demand["edit_version"]) == ("Later", 2, 3)
+    assert await runtime.db["early_edits"].count_documents({}) == 0
+
+
+async def test_more_slots_promote_the_waitlist_into_them(
+    brokers: Brokers, runtime: ServiceRuntime
+) -> None:
+    await deliver(brokers, runtime, published("dem_u3"))
+    now = utcnow()
+
+    def claim(claim_id: str, headcount: int, status: str) -> Claim:
+        return Claim.model_validate(
+            {
+                "id": claim_id,
+                "demand_id": "dem_u3",
+                "community_id": "c-m",
+                "claimant": {"type": "unit", "id": f"unit_{claim_id}"},
+                "headcount": headcount,
+                "status": status,
+                "starts_at": now,
+                "ends_at": now + timedelta(hours=2),
+                "created_at": now,
+                "created_by": "u",
+            }
+        )
+
+    async def fill_and_wait(tx: Tx) -> None:
+        assert await repository.take_slots(tx, "dem_u3", 2) is not None
+        await repository.insert_claim(tx, claim("clm_u3a", 2, "accepted"))
+        assert await repository.join_waitlist(tx, "dem_u3")
+        await repository.insert_claim(tx, claim("clm_u3b", 1, "waitlisted"))
+
+    await runtime.uow.run(fill_and_wait)
+    await deliver(brokers, runtime, edited("dem_u3", 2, slots=3))
+
+    waiting = await runtime.db["claims"].find_one({"_id": "clm_u3b"})
+    assert waiting is not None
+    assert waiting["status"] == "accepted"
+    demand = await runtime.db["demands"].find_one({"_id": "dem_u3"})
+    assert demand is not None
+    assert (demand["accepted"], demand["slots"]) == (3, 3)
+    promoted = await runtime.db["outbox"].find({"type": ClaimPromoted.TYPE}).to_list()
+    assert [event["event"]["data"]["claim_id"] for event in promoted] == ["clm_u3b"]
+    # Full before the edit and full again after the promotion: no reopening to report.
+    assert await runtime.db["outbox"].count_documents({"type": DemandReopened.TYPE}) == 0

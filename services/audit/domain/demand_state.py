@@ -70,6 +70,7 @@ class DemandState:
     title: str | None = None
     kind: str | None = None
     priority: str | None = None
+    skills: tuple[str, ...] = ()
     slots: int = 0
     filled: int = 0
     peak_filled: int = 0
@@ -78,6 +79,7 @@ class DemandState:
     whistle_at: datetime | None = None
     starts_at: datetime | None = None
     ends_at: datetime | None = None
+    fill_by: datetime | None = None
     first_claim_at: datetime | None = None
     updated_at: datetime | None = None
     events: int = 0
@@ -90,6 +92,7 @@ class DemandState:
             "title": self.title,
             "kind": self.kind,
             "priority": self.priority,
+            "skills": list(self.skills),
             "status": self.status,
             "level": self.level,
             "slots": self.slots,
@@ -97,6 +100,7 @@ class DemandState:
             "whistle_at": _iso(self.whistle_at),
             "starts_at": _iso(self.starts_at),
             "ends_at": _iso(self.ends_at),
+            "fill_by": _iso(self.fill_by),
             "first_claim_at": _iso(self.first_claim_at),
             "updated_at": _iso(self.updated_at),
             "events": self.events,
@@ -124,7 +128,7 @@ def apply(
     if model is None or demand_id_of(event) != demand_id:
         return state
     try:
-        data = c.parse_data(model, dict(event["data"]))
+        data = c.read_data(model, dict(event["data"]), int(event.get("dataversion", 1)))
         at = event_time(event)
     except (ValidationError, ValueError, KeyError, TypeError):
         return state
@@ -152,8 +156,23 @@ def _published(state: DemandState, data: c.DemandPublished, at: datetime) -> Dem
         slots=data.slots,
         level=data.level,
         whistle_at=at,
+        skills=tuple(data.skills),
         starts_at=as_utc(data.starts_at),
         ends_at=as_utc(data.ends_at),
+        fill_by=as_utc(data.fill_by),
+    )
+
+
+def _updated(state: DemandState, data: c.DemandUpdated, at: datetime) -> DemandState:
+    """A secretary's edit: the editable fields as the event states them (all of them, so the
+    state after it needs no earlier edit; the log's order is the order they were applied)."""
+    return replace(
+        state,
+        title=data.title,
+        slots=data.slots,
+        priority=data.priority,
+        skills=tuple(data.skills),
+        fill_by=as_utc(data.fill_by),
     )
 
 
@@ -250,6 +269,7 @@ Step = Callable[[DemandState, Any, datetime], DemandState]
 _STEPS: dict[type[c.EventData], Step] = {
     c.DemandPublished: _published,
     c.DemandEscalated: _escalated,
+    c.DemandUpdated: _updated,
     c.DemandFilled: _filled,
     c.DemandReopened: _reopened,
     c.DemandCancelled: _closed("cancelled"),

@@ -69,6 +69,7 @@ class DemandState(BaseModel):
     title: str | None
     kind: str | None
     priority: str | None
+    skills: list[str] = []
     status: str
     level: str
     slots: int
@@ -76,6 +77,7 @@ class DemandState(BaseModel):
     whistle_at: str | None
     starts_at: str | None
     ends_at: str | None
+    fill_by: str | None = None
     first_claim_at: str | None
     updated_at: str | None
     events: int = Field(description="events of this demand folded into the state")

@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shared.events import catalogue as ev
+
 Gettext = Callable[[str], str]
 Format = Callable[[Any], str]
 
@@ -30,14 +32,14 @@ def say(
     """The title and line of a notification of `kind` about `demand` (None: unknown demand);
     `office`: the reader is a community, street or district office, not the claimant."""
     about = f"“{demand['title']}”" if demand else _("a demand")
-    if demand is not None and kind in ("demand.published", "demand.realert", "claim.reminder"):
+    if demand is not None and kind in (ev.DemandPublished.TYPE, "demand.realert", "claim.reminder"):
         slots, filled = int(demand.get("slots", 0)), int(demand.get("filled", 0))
         times = {
             "start": when(demand.get("starts_at")),
             "end": when(demand.get("ends_at")),
             "fill_by": when(demand.get("fill_by")),
         }
-        if kind == "demand.published":
+        if kind == ev.DemandPublished.TYPE:
             return Said(
                 _("Whistle: %(title)s") % {"title": demand["title"]},
                 _(
@@ -63,7 +65,7 @@ def say(
             )
             % {"about": about, **times},
         )
-    if kind == "demand.escalated":
+    if kind == ev.DemandEscalated.TYPE:
         line = _("Escalated")
         body = _("%(about)s was not filled in time and was escalated.") % {"about": about}
         if demand is not None and demand.get("level") in ("street", "district"):
@@ -71,29 +73,29 @@ def say(
             body += " " + _("It is now at %(level)s.") % {"level": level}
         return Said(f"{line}: {about}", body)
     found = _lines(_).get(kind)
-    if kind == "claim.no_show" and office:
+    if kind == ev.ClaimNoShow.TYPE and office:
         found = _("Someone did not check in by the end of the shift")
     if found is None:
         return Said(_("Notification: %(about)s") % {"about": about}, "")
     line = found
     body = _("%(line)s for %(about)s.") % {"line": line, "about": about}
-    if kind == "demand.cancelled" and demand is not None and demand.get("cancel_reason"):
+    if kind == ev.DemandCancelled.TYPE and demand is not None and demand.get("cancel_reason"):
         body += " " + _("Reason: %(reason)s") % {"reason": demand["cancel_reason"]}
     return Said(f"{line}: {about}", body)
 
 
 def _lines(_: Gettext) -> dict[str, str]:
     return {
-        "claim.accepted": _("Your claim is accepted: you have a place"),
-        "claim.waitlisted": _("You are on the waiting list"),
-        "claim.promoted": _("A place opened: you are now accepted"),
-        "claim.withdrawn": _("Your claim is withdrawn"),
-        "claim.released": _("Called off: you no longer have a place"),
-        "claim.checked_in": _("Checked in on site"),
-        "claim.completed": _("Your work is recorded as completed, thank you"),
-        "claim.no_show": _("Recorded as not there by the end of the shift"),
-        "demand.filled": _("Filled: every place is taken"),
-        "demand.reopened": _("A place opened again"),
-        "demand.cancelled": _("Cancelled: do not come"),
-        "demand.completed": _("Completed"),
+        ev.ClaimAccepted.TYPE: _("Your claim is accepted: you have a place"),
+        ev.ClaimWaitlisted.TYPE: _("You are on the waiting list"),
+        ev.ClaimPromoted.TYPE: _("A place opened: you are now accepted"),
+        ev.ClaimWithdrawn.TYPE: _("Your claim is withdrawn"),
+        ev.ClaimReleased.TYPE: _("Called off: you no longer have a place"),
+        ev.ClaimCheckedIn.TYPE: _("Checked in on site"),
+        ev.ClaimCompleted.TYPE: _("Your work is recorded as completed, thank you"),
+        ev.ClaimNoShow.TYPE: _("Recorded as not there by the end of the shift"),
+        ev.DemandFilled.TYPE: _("Filled: every place is taken"),
+        ev.DemandReopened.TYPE: _("A place opened again"),
+        ev.DemandCancelled.TYPE: _("Cancelled: do not come"),
+        ev.DemandCompleted.TYPE: _("Completed"),
     }

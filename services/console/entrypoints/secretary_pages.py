@@ -32,6 +32,7 @@ from services.console.entrypoints.web import (
 from services.console.entrypoints.words import refusal
 from services.console.handlers import commands
 from shared.clock import utcnow
+from shared.events.catalogue import DemandEscalated
 
 router = APIRouter()
 Secretary = signed_in(Role.SECRETARY)
@@ -301,7 +302,7 @@ async def secretary_view(services: Services, account: Account, demand_id: str) -
         "names": names,
         "timeline": timeline,
         "escalations": [
-            item for item in timeline if item.get("event", item).get("type") == "demand.escalated"
+            item for item in timeline if item.get("event", item).get("type") == DemandEscalated.TYPE
         ],
     }
 

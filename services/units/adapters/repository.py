@@ -25,7 +25,7 @@ from services.units.domain.model import (
     Volunteer,
     claimant_key,
 )
-from shared.events.catalogue import Claimant, Level
+from shared.events.catalogue import Claimant, DemandUpdated, Level
 from shared.http.idempotency_keys import IDEMPOTENCY_COLLECTION
 from shared.store.mongo import Database, Document
 from shared.store.outbox import OUTBOX_COLLECTION
@@ -43,6 +43,8 @@ DEMAND_DETAILS = "demand_details"
 EARLY_CLOSURES = "early_closures"
 # A secretary's one-claim waivers of an eligibility rule, one per demand and volunteer.
 ELIGIBILITY_OVERRIDES = "eligibility_overrides"
+# Edits that arrived before the demand itself, the newest of each kept until it comes.
+EARLY_EDITS = "early_edits"
 
 
 async def ensure_indexes(db: Database) -> None:
@@ -113,6 +115,51 @@ async def set_level(tx: Tx, demand_id: str, level: Level) -> None:
     await tx.db[DEMANDS].update_one(
         {"_id": demand_id}, {"$set": {"level": level}}, session=tx.session
     )
+
+
+def _edited_fields(edit: DemandUpdated) -> Document:
+    return {
+        "title": edit.title,
+        "slots": edit.slots,
+        "priority": edit.priority,
+        "priority_rank": PRIORITY_RANK[edit.priority],
+        "skills": list(edit.skills),
+        "fill_by": edit.fill_by,
+        # Edits may arrive out of order: only a newer demand version than the last applied.
+        "edit_version": edit.version,
+    }
+
+
+async def apply_edit(tx: Tx, edit: DemandUpdated) -> Demand | None:
+    """The demand as `edit` leaves it; None if units lacks it or already has a newer edit."""
+    document = await tx.db[DEMANDS].find_one_and_update(
+        {
+            "_id": edit.demand_id,
+            "$or": [{"edit_version": {"$exists": False}}, {"edit_version": {"$lt": edit.version}}],
+        },
+        {"$set": _edited_fields(edit)},
+        return_document=ReturnDocument.AFTER,
+        session=tx.session,
+    )
+    return _model(Demand, document) if document else None
+
+
+async def remember_early_edit(tx: Tx, edit: DemandUpdated) -> None:
+    """Keep the newest edit of a demand units has not yet seen published."""
+    kept = await tx.db[EARLY_EDITS].find_one({"_id": edit.demand_id}, session=tx.session)
+    if kept is not None and kept["version"] >= edit.version:
+        return
+    await tx.db[EARLY_EDITS].replace_one(
+        {"_id": edit.demand_id}, edit.model_dump(mode="json"), upsert=True, session=tx.session
+    )
+
+
+async def take_early_edit(tx: Tx, demand_id: str) -> DemandUpdated | None:
+    document = await tx.db[EARLY_EDITS].find_one_and_delete({"_id": demand_id}, session=tx.session)
+    if document is None:
+        return None
+    document.pop("_id")
+    return DemandUpdated.model_validate(document)
 
 
 async def close_demand(tx: Tx, demand_id: str, status: DemandStatus) -> Demand | None:

@@ -5,9 +5,12 @@ districts) from dispatch's events; each handler runs once per event (`run_once`)
 transaction that records it, caused by the event (what it emits says so).
 """
 
+from zoneinfo import ZoneInfo
+
 from services.units.adapters import outgoing, repository
 from services.units.domain import codes
 from services.units.domain.model import RELEASABLE_STATUSES, Community, Demand, DemandStatus
+from services.units.handlers.commands import promote_waitlisted
 from services.units.handlers.timers import NO_SHOW_TIMER, no_show_key
 from shared.broker.consumer import Incoming
 from shared.clock import utcnow
@@ -21,6 +24,7 @@ from shared.events.catalogue import (
     DemandEscalated,
     DemandExpired,
     DemandPublished,
+    DemandUpdated,
 )
 from shared.store import timers
 from shared.store.unit_of_work import Tx
@@ -77,11 +81,32 @@ async def on_demand_published(tx: Tx, event: Incoming[DemandPublished]) -> None:
             "status": await repository.early_closure(tx, data.demand_id) or "open",
         }
     )
-    if await repository.insert_demand(tx, demand, codes.new_code()) and demand.status == "open":
+    if not await repository.insert_demand(tx, demand, codes.new_code()):
+        return
+    if (edit := await repository.take_early_edit(tx, demand.id)) is not None:
+        await repository.apply_edit(tx, edit)  # nobody has claimed yet: nothing to promote
+    if demand.status == "open":
         # Accepted claims not checked in by the end become no-shows: stored, so it survives.
         await timers.schedule(
             tx, no_show_key(demand.id), NO_SHOW_TIMER, demand.ends_at, {"demand_id": demand.id}
         )
+
+
+async def on_demand_updated(tx: Tx, event: Incoming[DemandUpdated], zone: ZoneInfo) -> None:
+    """A secretary's edit: the newest version wins; more slots move the waitlist up into
+    them (dispatch refuses fewer slots than are accepted). An edit that overtook the
+    demand's publication waits for it."""
+    edit = event.data
+    before = await repository.get_demand(tx.db, edit.demand_id, tx)
+    if before is None:
+        await repository.remember_early_edit(tx, edit)
+        return
+    after = await repository.apply_edit(tx, edit)
+    if after is None or after.status != "open":
+        return  # a newer edit is already applied, or the demand closed meanwhile
+    if after.slots > before.slots:
+        after = await promote_waitlisted(tx, after, zone)
+    outgoing.emit_fill_change(tx, before, after)
 
 
 async def on_demand_details(tx: Tx, event: Incoming[DemandDetails]) -> None:
