@@ -347,7 +347,8 @@ def test_the_auditor_reads_the_log_a_timeline_the_state_then_and_the_report(
     page.get_by_role("button", name=t(lang, "Filter"), exact=True).click()
     rows = page.locator("#events tbody tr")
     expect(rows.first).to_contain_text("demand.escalated")
-    types = set(page.locator("#events tbody tr td:nth-child(3)").all_inner_texts())
+    # Columns: partition, seq, time, type, subject, envelope.
+    types = set(page.locator("#events tbody tr td:nth-child(4)").all_inner_texts())
     assert types == {"demand.escalated"}, types
     rows.first.locator("summary").click()
     expect(rows.first.locator("pre.envelope")).to_contain_text('"specversion"')
@@ -399,10 +400,12 @@ def test_the_verify_page_names_the_seq_of_a_tampered_event(
     audit.update_one({"_id": victim["_id"]}, {"$set": {"event.data.to_level": "community"}})
     page.get_by_label(re.compile("Walk the whole chain")).check()
     page.get_by_role("button", name="Verify", exact=True).click()
-    expect(page.locator("#first-bad")).to_have_text(f"The chain breaks at seq {victim['_id']}.")
+    expect(page.locator("#first-bad")).to_have_text(
+        f"The chain of partition {victim['partition']} breaks at seq {victim['seq']}."
+    )
     check_page(page, "audit-verify-tampered-en-desktop")
     page.goto(f"{stack.url}/audit/verify?run=true&full=true&lang=zh-CN")
-    expect(page.locator("#first-bad")).to_contain_text(str(victim["_id"]))
+    expect(page.locator("#first-bad")).to_contain_text(str(victim["seq"]))
     check_page(page, "audit-verify-tampered-zh-CN-desktop")
     # Put it back, so the log the other tests read is whole again.
     audit.update_one({"_id": victim["_id"]}, {"$set": {"event": victim["event"]}})

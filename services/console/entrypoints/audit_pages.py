@@ -28,7 +28,7 @@ from services.console.entrypoints.web import (
 
 router = APIRouter()
 Auditor = signed_in(Role.AUDITOR)
-FILTERS = ("type", "subject", "community_id", "since", "until")
+FILTERS = ("type", "subject", "community_id", "partition", "since", "until")
 PAGE = 50
 GROUPINGS = ("unit", "community", "volunteer")
 SECONDS = "%Y-%m-%dT%H:%M:%S"  # a datetime-local field's value to the second
@@ -58,22 +58,28 @@ async def events(
     services: ServicesDep,
     settings: Settings,
     after: int = 0,
+    cursor: str | None = None,
     visit: Visit = Auditor,
 ) -> Response:
     assert visit.account is not None
     typed, query = _filters(request, settings)
     problem = None
     items: list[dict[str, Any]] = []
-    next_after = after
+    # The log is partitioned: a seq means something within one partition only, so one
+    # partition pages by `after`, the whole log by audit's opaque `cursor`.
+    paging: dict[str, Any] = (
+        {"after": max(0, after)} if "partition" in query else ({"cursor": cursor} if cursor else {})
+    )
+    next_page: dict[str, Any] | None = None
     try:
         found = await services.call(
-            visit.account,
-            "audit",
-            "GET",
-            "/v1/events",
-            params={**query, "after": max(0, after), "limit": PAGE},
+            visit.account, "audit", "GET", "/v1/events", params={**query, **paging, "limit": PAGE}
         )
-        items, next_after = found["items"], found["next_after"]
+        items = found["items"]
+        if "partition" in query and found.get("next_after") is not None:
+            next_page = {"after": found["next_after"]}
+        elif "partition" not in query and found.get("next_cursor"):
+            next_page = {"cursor": found["next_cursor"]}
     except Refused as refused:
         problem = shown(pages, visit, refused).problem
     for item in items:
@@ -85,8 +91,8 @@ async def events(
         items=items,
         typed=typed,
         query=query,
-        after=after,
-        next_after=next_after if len(items) == PAGE else None,
+        paged=bool(after or cursor),
+        next_page=next_page if len(items) == PAGE else None,
         problem=problem,
     )
 
