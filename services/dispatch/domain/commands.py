@@ -56,18 +56,20 @@ class RegisterCommunity(Command):
     escalation_step_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
     # Fatigue limits of its volunteers (each overridable per volunteer in units); night
     # hours (22:00-06:00) count 1.5x toward the caps.
-    max_hours_per_day: Annotated[float, Field(gt=0, le=24)] = DEFAULT_MAX_HOURS_PER_DAY
-    min_rest_hours: Annotated[float, Field(ge=0, le=72)] = DEFAULT_MIN_REST_HOURS
-    max_consecutive_days: Annotated[int, Field(ge=1, le=366)] = DEFAULT_MAX_CONSECUTIVE_DAYS
+    max_hours_per_day: Annotated[float, Field(strict=True, gt=0, le=24)] = DEFAULT_MAX_HOURS_PER_DAY
+    min_rest_hours: Annotated[float, Field(strict=True, ge=0, le=72)] = DEFAULT_MIN_REST_HOURS
+    max_consecutive_days: Annotated[int, Field(strict=True, ge=1, le=366)] = (
+        DEFAULT_MAX_CONSECUTIVE_DAYS
+    )
 
 
 class ChangeCommunityLimits(Command):
     """New fatigue limits for a community's volunteers; the fields given replace the old."""
 
     community_id: str
-    max_hours_per_day: Annotated[float, Field(gt=0, le=24)] | None = None
-    min_rest_hours: Annotated[float, Field(ge=0, le=72)] | None = None
-    max_consecutive_days: Annotated[int, Field(ge=1, le=366)] | None = None
+    max_hours_per_day: Annotated[float, Field(strict=True, gt=0, le=24)] | None = None
+    min_rest_hours: Annotated[float, Field(strict=True, ge=0, le=72)] | None = None
+    max_consecutive_days: Annotated[int, Field(strict=True, ge=1, le=366)] | None = None
 
 
 class LocationIn(Command):

@@ -21,9 +21,9 @@ class CommunityIn(RegisterCommunity):
 class CommunityPatch(Strict):
     """New fatigue limits (admin); at least one, the others stay."""
 
-    max_hours_per_day: Annotated[float, Field(gt=0, le=24)] | None = None
-    min_rest_hours: Annotated[float, Field(ge=0, le=72)] | None = None
-    max_consecutive_days: Annotated[int, Field(ge=1, le=366)] | None = None
+    max_hours_per_day: Annotated[float, Field(strict=True, gt=0, le=24)] | None = None
+    min_rest_hours: Annotated[float, Field(strict=True, ge=0, le=72)] | None = None
+    max_consecutive_days: Annotated[int, Field(strict=True, ge=1, le=366)] | None = None
 
     @model_validator(mode="after")
     def _something(self) -> Self:

@@ -19,10 +19,11 @@ Skills = Annotated[
     AfterValidator(lambda skills: list(normalise_skills(skills))),
 ]
 # Fatigue limits a volunteer may have of their own (None: their community's).
-HoursPerDay = Annotated[float, Field(gt=0, le=24)]
-RestHours = Annotated[float, Field(ge=0, le=72)]
-ConsecutiveDays = Annotated[int, Field(ge=1, le=366)]
-BirthYear = Annotated[int, Field(ge=1900, le=2100)]
+# strict: JSON `false` is not a number of hours (lax mode would read it as 0).
+HoursPerDay = Annotated[float, Field(strict=True, gt=0, le=24)]
+RestHours = Annotated[float, Field(strict=True, ge=0, le=72)]
+ConsecutiveDays = Annotated[int, Field(strict=True, ge=1, le=366)]
+BirthYear = Annotated[int, Field(strict=True, ge=1900, le=2100)]
 RiskFactors = Annotated[list[RiskFactor], Field(max_length=5)]
 Members = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=100)]], Field(max_length=1000)
