@@ -3,6 +3,7 @@ communities and skills, unassignable days reported, the same answer every time."
 
 from collections import Counter
 from datetime import date, timedelta
+from itertools import pairwise
 
 from services.dispatch.domain.roster import Candidate, Excluded, Unassigned, days_between, propose
 
@@ -33,7 +34,7 @@ def test_thirty_days_over_ten_units_gives_each_unit_exactly_three_turns() -> Non
     assert all(
         (later - earlier).days == 10
         for served in by_unit.values()
-        for earlier, later in zip(served, served[1:], strict=False)
+        for earlier, later in pairwise(served)
     )
 
 

@@ -86,8 +86,8 @@ def propose(
     excluded: list[Excluded] = []
     eligible: list[Candidate] = []
     for candidate in unique:
-        if (reason := _exclusion(candidate, community_id, needed)) is not None:
-            excluded.append(reason)
+        if (out := _exclusion(candidate, community_id, needed)) is not None:
+            excluded.append(out)
         else:
             eligible.append(candidate)
 
@@ -104,8 +104,8 @@ def propose(
     for day in schedule:
         free = [candidate for candidate in eligible if day not in candidate.blocked]
         if not free:
-            reason: UnassignedReason = "every-unit-blocked" if eligible else "no-eligible-unit"
-            unassigned.append(Unassigned(day, reason))
+            why: UnassignedReason = "every-unit-blocked" if eligible else "no-eligible-unit"
+            unassigned.append(Unassigned(day, why))
             continue
         chosen = min(
             free,
