@@ -9,7 +9,7 @@ it sends, named and substituted until check-in.
 
 import asyncio
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -266,7 +266,6 @@ async def _review(
         roster=roster,
         names=names,
         load=load,
-        weekday=lambda day: date.fromisoformat(day).isoweekday(),
         **context,
     )
 
