@@ -45,6 +45,12 @@ async def record_unit(tx: Tx, unit: KnownUnit) -> bool:
     return True
 
 
+async def set_kind(tx: Tx, unit_id: str, kind: str) -> None:
+    await tx.db[KNOWN_UNITS].update_one(
+        {"_id": unit_id}, {"$set": {"kind": kind}}, session=tx.session
+    )
+
+
 async def units_by_id(
     db: Database, unit_ids: Sequence[str], tx: Tx | None = None
 ) -> dict[str, KnownUnit]:

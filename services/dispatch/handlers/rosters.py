@@ -166,9 +166,12 @@ async def confirm_roster(tx: Tx, roster_id: str, actor: Principal) -> Roster:
 
 
 async def on_unit_registered(tx: Tx, event: Incoming[UnitRegistered]) -> None:
-    """The reach of the unit's reads, and what a roster needs of it."""
-    await events.on_unit_registered(tx, event)
-    await _unit_known(tx, event.data)
+    """The reach of the unit's reads, and what a roster needs of it; a registration that
+    arrives after a correction gives only the kind (the correction's communities hold)."""
+    if await _unit_known(tx, event.data):
+        await events.on_unit_registered(tx, event)
+    else:
+        await rosters.set_kind(tx, event.data.unit_id, event.data.kind)
 
 
 async def on_unit_updated(tx: Tx, event: Incoming[UnitUpdated]) -> None:
@@ -186,7 +189,7 @@ async def _unit_known(tx: Tx, data: UnitRegistered | UnitUpdated) -> bool:
     if kind is None:
         existing = await rosters.units_by_id(tx.db, [data.unit_id], tx)
         # A correction that overtook the registration: the kind is not corrected, so "other"
-        # holds until the registration is replayed into it (it keeps the higher version).
+        # holds until the registration arrives and sets it (`set_kind`).
         kind = existing[data.unit_id].kind if data.unit_id in existing else "other"
     return await rosters.record_unit(
         tx,
