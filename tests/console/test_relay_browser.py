@@ -227,7 +227,7 @@ def test_the_secretary_proposes_reviews_and_confirms_a_relay_and_the_unit_takes_
         "button", name=t(lang, "Hand back"), exact=True
     ).click()
     expect(branch.locator(f"#turn-{given['id']}")).to_contain_text(t(lang, "withdrawn"))
-    check_page(branch, f"relay-turns-{tag}")
+    check_page(branch, f"relay-turns-{lang}-phone")
     branch.context.close()
 
 

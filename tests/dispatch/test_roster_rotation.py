@@ -11,10 +11,8 @@ FIRST = date(2030, 6, 1)
 COMMUNITY = "c-north"
 
 
-def units(count: int, **extra: frozenset[str]) -> list[Candidate]:
-    return [
-        Candidate(f"unit-{index:02d}", frozenset({COMMUNITY}), **extra) for index in range(count)
-    ]
+def units(count: int) -> list[Candidate]:
+    return [Candidate(f"unit-{index:02d}", frozenset({COMMUNITY})) for index in range(count)]
 
 
 def test_thirty_days_over_ten_units_gives_each_unit_exactly_three_turns() -> None:
