@@ -223,6 +223,12 @@ def test_the_secretary_proposes_reviews_and_confirms_a_relay_and_the_unit_takes_
     card.locator("textarea").fill("王芳\n刘洋")
     card.get_by_role("button", name=t(lang, "Save names"), exact=True).click()
     expect(branch.locator(f"#turn-{taken['id']} textarea")).to_have_value("王芳\n刘洋")
+    card = branch.locator(f"#turn-{taken['id']}")
+    card.locator("summary").click()
+    card.get_by_label(t(lang, "Who will not come"), exact=True).select_option("王芳")
+    card.get_by_label(t(lang, "Who comes instead"), exact=True).fill("陈静")
+    card.get_by_role("button", name=t(lang, "Substitute"), exact=True).click()
+    expect(branch.locator(f"#turn-{taken['id']} textarea")).to_have_value("陈静\n刘洋")
     branch.locator(f"#turn-{given['id']}").get_by_role(
         "button", name=t(lang, "Hand back"), exact=True
     ).click()

@@ -415,3 +415,26 @@ async def name_members(
         again=_on_turns(pages, visit, services, claim_id),
         then=lambda _claim: go("/turns", request),
     )
+
+
+@router.post("/turns/{claim_id}/substitute")
+async def substitute_member(
+    claim_id: str,
+    request: Request,
+    pages: PagesDep,
+    services: ServicesDep,
+    visit: Visit = UnitPosting,
+) -> Response:
+    form = await request.form()
+    return await act(
+        visit,
+        "units",
+        "POST",
+        f"/v1/claims/{claim_id}/members/substitute",
+        json={
+            "member": forms.text(form, "member", 100),
+            "substitute": forms.text(form, "substitute", 100),
+        },
+        again=_on_turns(pages, visit, services, claim_id),
+        then=lambda _claim: go("/turns", request),
+    )
