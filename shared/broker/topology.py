@@ -156,8 +156,10 @@ DISPATCH_UNIT_EVENTS = ConsumerQueue(
         ClaimWithdrawn,
         ClaimReleased,
         ClaimCheckedIn,
-        # Who serves which community: dispatch scopes volunteers' and units' reads by it.
+        # Who serves which community: dispatch scopes volunteers' and units' reads by it,
+        # and a relay roster chooses among the units serving the community (with skills).
         UnitRegistered,
+        UnitUpdated,
         VolunteerRegistered,
     ),
 )

@@ -21,6 +21,7 @@ a newer one (`NewerDataversion`): an old consumer cannot know what a newer produ
 """
 
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
@@ -197,6 +198,10 @@ class DemandPublished(EventData):
     exposure: Exposure = "low"  # added with a default: no DATAVERSION bump (tolerant reader)
     # Salted digest of the `demand.details` fields (description and exact place).
     details_digest: str | None = None
+    # A relay roster's turn (issue 14): the unit the turn is committed to, for which units
+    # records a claim on its behalf. Added with defaults: no DATAVERSION bump.
+    roster_id: str | None = None
+    committed_unit_id: str | None = None
 
 
 class DemandDetails(EventData):
@@ -287,6 +292,35 @@ class DemandExpired(EventData):
     community_id: str
     filled: int
     slots: int
+
+
+class RosterTurn(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    day: date
+    unit_id: str
+    demand_id: str
+
+
+class RosterConfirmed(EventData):
+    """A relay roster confirmed: each turn's day, unit and the demand published for it, and
+    the days no unit could serve (ids and dates only)."""
+
+    TYPE = "roster.confirmed"
+    PRODUCER = "dispatch"
+    SUBJECT = "the roster id"
+    WHEN = (
+        "a secretary confirms a proposed relay roster (`POST /v1/rosters/{id}/confirm`); its "
+        "turns' demands are published with it"
+    )
+
+    roster_id: str
+    community_id: str
+    first_day: date
+    last_day: date
+    people_per_turn: int
+    turns: tuple[RosterTurn, ...]
+    unassigned: tuple[date, ...] = ()
 
 
 # --- units ----------------------------------------------------------------------------------
@@ -469,10 +503,16 @@ class ClaimData(EventData):
 
 class ClaimAccepted(ClaimData):
     TYPE = "claim.accepted"
-    WHEN = "a claimant reports for the demand and gets slots"
+    WHEN = (
+        "a claimant reports for the demand and gets slots, or a roster's turn is committed to "
+        "a unit (`committed_by`)"
+    )
 
     filled: int
     slots: int
+    # The roster whose confirmation made this claim on the unit's behalf (issue 14); None:
+    # the claimant's own. Added with a default: no DATAVERSION bump.
+    committed_by: str | None = None
 
 
 class ClaimWaitlisted(ClaimData):
@@ -525,6 +565,43 @@ class ClaimCompleted(ClaimData):
 class ClaimNoShow(ClaimData):
     TYPE = "claim.no_show"
     WHEN = "`ends_at` passed without a check-in"
+
+
+class ClaimFacts(EventData):
+    """What a claim event says that does not change the claim's standing (no `ClaimData`:
+    the consumers of every claim event, dispatch's ledger and notify, have nothing to do).
+    The members' names stay in units: a count and a salted digest, as in `ClaimData`."""
+
+    PRODUCER = "units"
+    SUBJECT = "the demand id"
+
+    claim_id: str
+    demand_id: str
+    community_id: str
+    claimant: Claimant
+    headcount: int
+    members_named: int = 0
+    members_digest: str | None = None
+
+
+class ClaimCommitmentAccepted(ClaimFacts):
+    TYPE = "claim.commitment_accepted"
+    WHEN = "a unit accepts the roster turn committed to it (`POST /v1/claims/{id}/accept`)"
+
+    roster_id: str
+
+
+class ClaimMembersNamed(ClaimFacts):
+    TYPE = "claim.members_named"
+    WHEN = "a unit names the people it sends (`PUT /v1/claims/{id}/members`), before check-in"
+
+
+class ClaimMemberSubstituted(ClaimFacts):
+    TYPE = "claim.member_substituted"
+    WHEN = (
+        "a unit sends one person in another's place (`POST /v1/claims/{id}/members/substitute`),"
+        " before check-in"
+    )
 
 
 class ClaimEligibilityOverridden(EventData):

@@ -133,6 +133,7 @@ def published(
     slots: int = 2,
     starts_at: datetime = FAR,
     fill_by: datetime | None = None,
+    committed_unit_id: str | None = None,
 ) -> CloudEvent:
     data = DemandPublished.model_validate(
         {
@@ -149,6 +150,8 @@ def published(
             "fill_by": fill_by or starts_at,
             "priority": priority,
             "created_by": "secretary",
+            "committed_unit_id": committed_unit_id,
+            "roster_id": "ros_1" if committed_unit_id else None,
         }
     )
     return event_of(data, subject=demand_id, source="/whistle/dispatch")

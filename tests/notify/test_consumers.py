@@ -103,6 +103,22 @@ async def test_events_from_both_queues_reach_the_right_inboxes(
     assert len(running.woken) == len(flow)
 
 
+async def test_a_roster_turn_is_heard_by_its_unit_only(brokers: Brokers, mongodb_url: str) -> None:
+    flow = [
+        s.community("c-1"),
+        s.volunteer("v-1", "c-1"),
+        *s.reachable_unit("u-1", ["c-1"], []),
+        *s.reachable_unit("u-2", ["c-1"], []),
+        s.published("d-1", "c-1", committed_unit_id="u-2"),
+    ]
+    async with notify(brokers, mongodb_url) as running:
+        for event in flow:
+            await brokers.deliver(running.runtime.broker, event, to=running.runtime.consumers)
+        assert await running.kinds("unit:u-2") == ["demand.published"]
+        assert await running.kinds("unit:u-1") == []
+        assert await running.kinds("volunteer:v-1") == []
+
+
 async def test_a_redelivered_event_changes_nothing_and_wakes_nothing(
     brokers: Brokers, mongodb_url: str
 ) -> None:

@@ -63,6 +63,12 @@ def test_every_contract_type_has_a_model() -> None:
         # community's fatigue limits
         "claim.eligibility_overridden",
         "community.updated",
+        # issue 14: relay rosters (a confirmation; a unit taking on its committed turn) and
+        # named rosters (names and substitutions, as counts and a digest)
+        "roster.confirmed",
+        "claim.commitment_accepted",
+        "claim.members_named",
+        "claim.member_substituted",
     }
 
 

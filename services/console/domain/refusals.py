@@ -100,6 +100,11 @@ def _sentences(_: Gettext) -> dict[str, str]:
         "too-many-requests": _("Too many requests. Wait a little and try again."),
         "too-many-streams": _("Too many open pages. Close some and try again."),
         "validation-error": _("Some fields need correcting."),
+        "unknown-unit": _("One of the units is not known yet: reload and choose again."),
+        "roster-not-proposed": _("This roster is already confirmed."),
+        "roster-empty": _("No unit can serve any of these days: nothing to confirm."),
+        "not-committed": _("This turn was not committed by a roster."),
+        "members-fixed": _("Checked in already: who came is fixed from check-in on."),
     }
 
 
@@ -118,7 +123,7 @@ def _field_of(loc: list[str], message: str) -> str | None:
     if loc:
         return loc[0]
     # A model-level check names its fields only in its message.
-    for name in ("ends_at", "fill_by", "starts_at"):
+    for name in ("ends_at", "fill_by", "starts_at", "last_day"):
         if message.startswith(f"Value error, {name}") or message.startswith(name):
             return name
     return None
@@ -135,6 +140,8 @@ def _error_sentence(kind: str, message: str, _: Gettext) -> str:
         return _("A date and time, please.")
     if "ends_at must be after starts_at" in message:
         return _("The end must be after the start.")
+    if "last_day must not be before first_day" in message:
+        return _("The last day must not be before the first.")
     if "fill_by must not be after starts_at" in message:
         return _("Must not be after the start.")
     if "within 5 years" in message:

@@ -15,6 +15,7 @@ from services.console.entrypoints import (
     auth_pages,
     inbox_pages,
     oversight_pages,
+    relay_pages,
     secretary_pages,
     volunteer_pages,
     wall_pages,
@@ -38,6 +39,7 @@ ROUTERS = (
     audit_pages.router,
     inbox_pages.router,
     oversight_pages.router,
+    relay_pages.router,
     # The secretary's `/demands/new` must come before the claimer's `/demands/{id}` (the page
     # both roles share, which shows each its own view).
     secretary_pages.router,

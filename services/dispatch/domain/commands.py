@@ -29,7 +29,7 @@ Title = Annotated[str, Field(min_length=1, max_length=200)]
 Slots = Annotated[int, Field(ge=1, le=1000)]
 
 
-def _normalise_skills(skills: list[str]) -> list[str]:
+def normalise_skills(skills: list[str]) -> list[str]:
     # "First Aid " and "first aid" are one skill; order and duplicates carry no meaning.
     return sorted({" ".join(skill.split()).lower() for skill in skills if skill.strip()})
 
@@ -37,7 +37,7 @@ def _normalise_skills(skills: list[str]) -> list[str]:
 Skills = Annotated[
     list[Annotated[str, Field(max_length=64)]],
     Field(max_length=50),
-    AfterValidator(_normalise_skills),
+    AfterValidator(normalise_skills),
 ]
 # The versions If-Match admits (strongly matched entity tags); None: no precondition.
 Expected = frozenset[int] | None

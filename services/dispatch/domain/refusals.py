@@ -100,3 +100,27 @@ class FillByAfterStart(Refusal):
         super().__init__(
             "the request is not valid: body.fill_by is after starts_at", field="fill_by"
         )
+
+
+# --- relay rosters (issue 14) ---------------------------------------------------------------
+
+
+class UnknownUnit(Refusal):
+    def __init__(self, unit_id: str) -> None:
+        super().__init__(
+            f"unit '{unit_id}' is not known to dispatch (not registered, or its registration "
+            "has not arrived yet)",
+            field="units",
+        )
+
+
+class RosterNotProposed(Refusal):
+    """Only a proposal is confirmed, once (409)."""
+
+    def __init__(self, roster_id: str, status: str) -> None:
+        super().__init__(f"roster '{roster_id}' is {status}; only a proposed roster is confirmed")
+
+
+class RosterEmpty(Refusal):
+    def __init__(self, roster_id: str) -> None:
+        super().__init__(f"roster '{roster_id}' has no turn: no unit can serve any of its days")

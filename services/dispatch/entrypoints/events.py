@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any
 
 from services.dispatch.config import DispatchSettings
-from services.dispatch.handlers import events, timers
+from services.dispatch.handlers import events, rosters, timers
 from shared.broker.consumer import Handler, HandlerMap, Incoming
 from shared.broker.topology import DISPATCH_UNIT_EVENTS
 from shared.events.catalogue import (
@@ -23,6 +23,7 @@ from shared.events.catalogue import (
     DemandReopened,
     EventData,
     UnitRegistered,
+    UnitUpdated,
     VolunteerRegistered,
 )
 from shared.runtime import ServiceRuntime
@@ -42,7 +43,8 @@ def handlers(settings: DispatchSettings) -> Mapping[type[EventData], Work]:
         ClaimCheckedIn: units_fact,
         DemandFilled: units_fact,
         DemandReopened: units_fact,
-        UnitRegistered: events.on_unit_registered,
+        UnitRegistered: rosters.on_unit_registered,
+        UnitUpdated: rosters.on_unit_updated,
         VolunteerRegistered: events.on_volunteer_registered,
     }
 

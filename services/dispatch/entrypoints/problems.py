@@ -17,4 +17,7 @@ REFUSALS: RefusalTable = {
     refusals.SlotsBelowAccepted: Refusal(409, "slots-below-accepted", "Slots below accepted"),
     refusals.FillByPassed: Refusal(409, "fill-by-passed", "Fill-by passed"),
     refusals.InvalidCursor: Refusal(400, "invalid-cursor", "Invalid cursor"),
+    refusals.UnknownUnit: Refusal(422, "unknown-unit", "Unknown unit"),
+    refusals.RosterNotProposed: Refusal(409, "roster-not-proposed", "Roster not proposed"),
+    refusals.RosterEmpty: Refusal(409, "roster-empty", "Roster empty"),
 }

@@ -94,8 +94,16 @@ async def change_community_limits(
     return changed
 
 
-async def publish_demand(tx: Tx, command: PublishDemand, actor: Principal) -> Demand:
-    """The whistle: a secretary of the community (or an admin) posts a demand."""
+async def publish_demand(
+    tx: Tx,
+    command: PublishDemand,
+    actor: Principal,
+    *,
+    roster_id: str | None = None,
+    committed_unit_id: str | None = None,
+) -> Demand:
+    """The whistle: a secretary of the community (or an admin) posts a demand. A relay
+    roster's turn names its roster and the unit it is committed to (units claims for it)."""
     if not access.may_manage(actor, command.community_id):
         raise refusals.NotYours(
             f"only the secretary of community '{command.community_id}' posts its demands"
@@ -165,6 +173,8 @@ async def publish_demand(tx: Tx, command: PublishDemand, actor: Principal) -> De
         level=demand.level,
         created_by=demand.created_by,
         exposure=demand.exposure,
+        roster_id=roster_id,
+        committed_unit_id=committed_unit_id,
     )
     # The exact place and the description go to the private exchange only (audit never
     # records them); the audited publication proves them by a salted digest.

@@ -220,6 +220,10 @@ async def on_demand_published(tx: Tx, event: Incoming[DemandPublished], policy: 
     units = await directory.units_serving(tx, demand.community_id)
     volunteers = await directory.volunteers_of(tx, demand.community_id)
     to = rules.for_published(demand, units, volunteers)
+    if data.committed_unit_id is not None:
+        # A relay roster's turn, committed to one unit: only it hears of it (a month of
+        # turns would otherwise whistle every volunteer thirty times for places not open).
+        to = [each for each in to if each.type == "unit" and each.id == data.committed_unit_id]
     await fan_out(
         tx,
         _about(event),

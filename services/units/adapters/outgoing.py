@@ -12,6 +12,7 @@ from services.units.domain.model import Claim, Demand, EligibilityOverride, Unit
 from shared.events.catalogue import (
     ClaimData,
     ClaimEligibilityOverridden,
+    ClaimFacts,
     DemandFilled,
     DemandReopened,
     UnitDetails,
@@ -26,7 +27,9 @@ from shared.events.digest import details_digest
 from shared.store.unit_of_work import Tx
 
 
-def emit_claim(tx: Tx, model: type[ClaimData], claim: Claim, **extra: Any) -> None:
+def emit_claim(
+    tx: Tx, model: type[ClaimData] | type[ClaimFacts], claim: Claim, **extra: Any
+) -> None:
     """A claim.* event: who claimed how many, never the members' names (a digest of them)."""
     data = model(
         claim_id=claim.id,

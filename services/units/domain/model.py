@@ -196,6 +196,10 @@ class Claim(BaseModel):
     served: int | None = None
     hours: float | None = None
     person_times: int | None = None
+    # A relay roster's turn (issue 14): the roster that committed the unit to it, and when
+    # the unit accepted the commitment (None: not yet; it may also hand the turn back).
+    roster_id: str | None = None
+    acknowledged_at: datetime | None = None
 
 
 def claimant_key(claimant: Claimant) -> str:

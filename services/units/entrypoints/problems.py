@@ -4,6 +4,7 @@ The slug is the contract (docs/contract.md lists each); the detail (`str(refusal
 a field, `errors` come from the refusal itself (`domain/refusals.py`).
 """
 
+from services.units.domain import commitments
 from services.units.domain import refusals as no
 from shared.http.problems import Refusal, RefusalTable
 
@@ -32,4 +33,6 @@ REFUSALS: RefusalTable = {
     no.ReasonRequired: Refusal(422, "reason-required", "Reason required"),
     no.InvalidClaim: Refusal(422, "validation-error", "Unprocessable content"),
     no.UnknownCommunity: Refusal(422, "unknown-community", "Unknown community"),
+    commitments.NotCommitted: Refusal(409, "not-committed", "Not committed by a roster"),
+    commitments.MembersFixed: Refusal(409, "members-fixed", "Members fixed at check-in"),
 }

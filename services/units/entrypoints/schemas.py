@@ -269,6 +269,9 @@ class ClaimOut(BaseModel):
     served: int | None
     hours: float | None
     person_times: int | None
+    # A relay roster's turn: the roster that committed the unit, and when the unit accepted.
+    roster_id: str | None = None
+    acknowledged_at: datetime | None = None
 
     @classmethod
     def of(cls, claim: Claim) -> Self:

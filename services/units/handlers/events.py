@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from services.units.adapters import outgoing, repository
 from services.units.domain import codes
 from services.units.domain.model import RELEASABLE_STATUSES, Community, Demand, DemandStatus
+from services.units.handlers import commitments
 from services.units.handlers.commands import promote_waitlisted
 from services.units.handlers.timers import NO_SHOW_TIMER, no_show_key
 from shared.broker.consumer import Incoming
@@ -90,6 +91,8 @@ async def on_demand_published(tx: Tx, event: Incoming[DemandPublished]) -> None:
         await timers.schedule(
             tx, no_show_key(demand.id), NO_SHOW_TIMER, demand.ends_at, {"demand_id": demand.id}
         )
+        if data.committed_unit_id is not None:  # a relay roster's turn (issue 14)
+            await commitments.commit_turn(tx, demand, data.committed_unit_id, data.roster_id)
 
 
 async def on_demand_updated(tx: Tx, event: Incoming[DemandUpdated], zone: ZoneInfo) -> None:
