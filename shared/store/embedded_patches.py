@@ -17,6 +17,8 @@ load run (bench/load.py); each removes a cost that grew with the collection:
   candidates from that index; mongoeco's SQL scanned the collection for every find, update
   and delete by `_id` or by an indexed field (audit's "which of these event ids are stored?",
   notify's inbox by owner, the outbox's pending rows, units' claims by demand...).
+- A sorted find's check "does a matching document hold an array at the sort key?" is asked
+  with the same index-served terms as the find itself, not a scan of the collection.
 - The planner's questions about a collection (does any document hold an array, a Decimal128,
   bytes, a double, non-ASCII text, another type at this field?) are kept up to date from the
   rows that changed, instead of being asked of the whole collection after every write.
@@ -54,12 +56,15 @@ from mongoeco.core.identity import id_contains_numeric_value
 from mongoeco.core.query_plan import EqualsCondition, InCondition
 from mongoeco.engines import SQLiteEngine
 from mongoeco.engines._sqlite_connection import SQLiteConnection
+from mongoeco.engines._sqlite_plan_heuristics import sort_requires_python
 from mongoeco.engines._sqlite_reader import SQLiteScanReader
 from mongoeco.engines._sqlite_session_runtime import SQLiteSessionRuntime
 from mongoeco.engines.sqlite_query import (
     index_expressions_sql,
     json_path_for_field,
     path_array_prefixes,
+    translate_query_plan,
+    type_expression_sql,
 )
 from mongoeco.types import Decimal128, ObjectId  # type: ignore[attr-defined]
 from mongoeco.wire.sessions import WireSessionStore
@@ -231,6 +236,7 @@ def apply() -> bool:
     _apply_features()
     _apply_reader_pool()
     SQLiteEngine._translate_query_plan_with_multikey = _translate_by_index  # type: ignore[method-assign]
+    SQLiteEngine._sort_requires_python = _sort_requires_python  # type: ignore[method-assign]
     SQLiteEngine._whistle_patched = True  # type: ignore[attr-defined]
     return True
 
@@ -554,6 +560,7 @@ def _translate_by_index(
     self: SQLiteEngine, db_name: str, coll_name: str, plan: Any
 ) -> tuple[str, list[object]]:
     sql, params = _original_translate(self, db_name, coll_name, plan)
+    values: tuple[Any, ...]
     if isinstance(plan, EqualsCondition):
         field, values = plan.field, (plan.value,)
     elif isinstance(plan, InCondition):
@@ -572,6 +579,46 @@ def _translate_by_index(
     tag_sql, value_sql = index_expressions_sql(field)
     marks = ", ".join("?" * len(strings))
     return f"({tag_sql} = '' AND {value_sql} IN ({marks}) AND ({sql}))", [*strings, *params]
+
+
+# --- A sorted find's "must Python sort this?" asked of the candidates --------------------------
+#
+# Before a sorted find mongoeco asks whether any document the query matches holds an array or
+# a number-like object at a sort key (then it sorts in Python). It builds that question's
+# WHERE from the plan with its plain translation, not the one its reads use, so the terms an
+# index serves (above) were missing and every sorted find by owner, by partition, by status
+# scanned its collection once more (the most frequent scan in every store under the load
+# run). The same question is asked with the reads' own translation: the same rows match it
+# (it is how the find itself selects them), found from the index.
+
+_original_sort_check = SQLiteEngine._sort_requires_python
+
+
+def _sort_requires_python(
+    self: SQLiteEngine, db_name: str, coll_name: str, plan: Any, sort: Any
+) -> bool:
+    def translate(node: Any) -> tuple[str, list[object]]:
+        try:
+            return self._translate_query_plan_with_multikey(db_name, coll_name, node)
+        except NotImplementedError:
+            return translate_query_plan(node)
+
+    return sort_requires_python(
+        db_name=db_name,
+        coll_name=coll_name,
+        plan=plan,
+        sort=sort,
+        plan_has_array_traversing_paths=self._plan_has_array_traversing_paths,
+        translate_query_plan=translate,
+        field_traverses_array_in_collection=self._field_traverses_array_in_collection,
+        field_contains_tagged_bytes_in_collection=self._field_contains_tagged_bytes_in_collection,
+        field_contains_tagged_undefined_in_collection=(
+            self._field_contains_tagged_undefined_in_collection
+        ),
+        fetchone=lambda sql, params: self._require_connection().execute(sql, params).fetchone(),
+        type_expression_sql=type_expression_sql,
+        json_path_for_field=json_path_for_field,
+    )
 
 
 # --- Read connections, kept for the next read ------------------------------------------------
