@@ -256,8 +256,9 @@ def apply() -> bool:
 # inserted or updated; a cached "no" is brought up to date by asking the same question of
 # those rows only. A "yes" stays "yes" even when the document that had it is deleted: the
 # planner then takes its general path, as it did before, which is slower, never wrong. A
-# rollback, a reconnect or a very long change log drops every answer (the next read asks the
-# whole collection again, as mongoeco did).
+# rollback drops the answers brought up to date by the rows it undid; a reconnect or a very
+# long change log drops every answer (the next read asks the whole collection again, as
+# mongoeco did).
 
 _CHANGE_LOG_LIMIT = 100_000
 _FeatureKey = tuple[str, str, str, tuple[Any, ...]]
@@ -301,6 +302,11 @@ class _Features:
     def forget(self) -> None:
         self.answers.clear()
         self.sort_types.clear()
+
+    def keep_upto(self, head: int) -> None:
+        """Keep only the answers brought up to date at or before change `head`."""
+        self.answers = {k: v for k, v in self.answers.items() if v[1] <= head}
+        self.sort_types = {k: v for k, v in self.sort_types.items() if v[1] <= head}
 
 
 def _features(engine: SQLiteEngine) -> _Features:
@@ -522,8 +528,8 @@ def _install_on_connect(original: Callable[[SQLiteEngine], None]) -> Callable[[S
 #   key, the primary key's third column (`documents.storage_key IN (...)`). Numbers (1 == 1.0),
 #   documents and arrays have more than one candidate and keep mongoeco's SQL.
 # - Any other top-level field equal to, or `$in` of, strings, when the collection has an index
-#   led by that field and no document holds an array there (the planner's own question,
-#   answered as above): a string at that field is untagged, so mongoeco's physical index over
+#   led by that field and no document holds an array there (the planner's own question, kept
+#   up to date below): a string at that field is untagged, so mongoeco's physical index over
 #   (db_name, coll_name, <tag type or ''>, <tag value or the value>, ...) holds it under
 #   ('', the string). Dotted paths (which may cross an array) keep mongoeco's SQL.
 
@@ -537,14 +543,14 @@ def _ids_by_storage_key(self: SQLiteEngine, values: tuple[Any, ...]) -> list[str
 
 
 def _led_by_an_index(self: SQLiteEngine, db_name: str, coll_name: str, field: str) -> bool:
-    """A plain (non-multikey) physical index of the collection starts with `field`, and no
-    document holds an array at it: the index then holds every string value of `field`."""
+    """A physical index of the collection starts with `field`, and no document holds an array
+    at it: the index then holds every string value of `field` under ('', the value). (mongoeco
+    marks single-field indexes multikey and answers them with "equal, or an array entry
+    equal": without arrays, only the first can match.)"""
     if "." in field or "$" in field:
         return False
     led = any(
-        index.get("physical_name")
-        and not index.get("multikey")
-        and list(index.get("fields") or [])[:1] == [field]
+        index.get("physical_name") and list(index.get("fields") or [])[:1] == [field]
         for index in self._load_indexes(db_name, coll_name)
     )
     return led and not self._field_is_top_level_array_in_collection(db_name, coll_name, field)
@@ -716,10 +722,25 @@ def _forget_on_rollback(
 ) -> Callable[[SQLiteSessionRuntime], None]:
     def clear(self: SQLiteSessionRuntime) -> None:
         original(self)
-        # The rows a rollback undid are gone from the change log too: start again.
+        # The rows a rollback undid are gone from the change log too, and their seqs will be
+        # given again: an answer brought up to date past the log's head now is dropped. The
+        # others were brought up to date by rows that are still there (and a rollback only
+        # removes rows, which can make a "yes" stale, never a "no" wrong). Dropping them all
+        # made the next reads after every aborted transaction or refused insert ask their
+        # questions of the whole collection again.
         features = getattr(self._engine, "_whistle_features", None)
-        if features is not None:
+        if features is None:
+            return
+        conn: sqlite3.Connection | None = features.connection
+        if conn is None or features.connection is not getattr(self._engine, "_connection", None):
             features.forget()
+            return
+        try:
+            head = _head(conn)
+        except sqlite3.Error:
+            features.forget()
+            return
+        features.keep_upto(head)
 
     return clear
 
