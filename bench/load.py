@@ -309,20 +309,19 @@ async def accepted_in_audit(
     auditor = token(Role.AUDITOR, "bench-auditor")
     wanted = {claim for office in offices for claim in office.accepted}
     seen: set[str] = set()
-    after = 0
+    cursor: str | None = None  # audit's cursor across partitions (`after` is within one)
     deadline = time.monotonic() + settle_s
     while True:
-        response = await client.get(
-            f"{audit_url}/v1/events",
-            headers=auditor,
-            params={"type": "claim.accepted", "after": after, "limit": 1000},
-        )
+        params: dict[str, str | int] = {"type": "claim.accepted", "limit": 1000}
+        if cursor is not None:
+            params["cursor"] = cursor
+        response = await client.get(f"{audit_url}/v1/events", headers=auditor, params=params)
         response.raise_for_status()
-        items = response.json()["items"]
-        for item in items:
+        page = response.json()
+        for item in page["items"]:
             seen.add(item["event"]["data"]["claim_id"])
-            after = int(item["seq"])
-        if items:
+        cursor = page.get("next_cursor") or cursor  # with no match it stays where it was
+        if page["items"]:
             continue
         if wanted <= seen or time.monotonic() > deadline:
             return len(wanted), len(wanted & seen)

@@ -85,9 +85,17 @@ def wait_ready(urls: dict[str, str], process: subprocess.Popen[bytes], timeout: 
 ERROR_LINE = re.compile(r'"level": ?"(error|critical)"|Traceback|unhandled_error')
 
 
-@contextmanager
-def whistle_stack(rabbitmq_url: str, *, keep_data: Path | None = None) -> Iterator[Stack]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("WHISTLE_")}
+# Set by the bench for every run: the stack's own ports, vhost and mode. Every other WHISTLE_*
+# variable of the caller's environment reaches the services, so a run can choose, e.g., its
+# partition mode (`WHISTLE_AUDIT_PARTITION=community make bench-district`).
+_SET_BY_THE_BENCH = frozenset(
+    {"WHISTLE_ENV", "WHISTLE_LOG_LEVEL", *(f"WHISTLE_{name.upper()}_PORT" for name in SERVICES)}
+)
+
+
+def stack_environment(rabbitmq_url: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The services' environment (the caller's, with the bench's own settings) and URLs."""
+    env = {key: value for key, value in os.environ.items() if key not in _SET_BY_THE_BENCH}
     env |= {
         "RABBITMQ_URL": rabbitmq_url,
         "WHISTLE_ENV": "development",  # what `make run` runs
@@ -98,6 +106,12 @@ def whistle_stack(rabbitmq_url: str, *, keep_data: Path | None = None) -> Iterat
         port = free_port()
         env[f"WHISTLE_{name.upper()}_PORT"] = str(port)
         urls[name] = f"http://127.0.0.1:{port}"
+    return env, urls
+
+
+@contextmanager
+def whistle_stack(rabbitmq_url: str, *, keep_data: Path | None = None) -> Iterator[Stack]:
+    env, urls = stack_environment(rabbitmq_url)
     with tempfile.TemporaryDirectory(prefix="whistle-bench-") as scratch:
         data_dir = keep_data or Path(scratch) / "var"
         process = subprocess.Popen(

@@ -1,7 +1,8 @@
 from pathlib import Path
 from typing import Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
 from services.audit.domain.partitions import PartitionBy
 from shared.settings import InsecureSettingsError, WhistleSettings
@@ -36,6 +37,22 @@ class AuditSettings(WhistleSettings):
         Path("var/audit-checkpoints.jsonl"),
         validation_alias=AliasChoices("WHISTLE_AUDIT_CHECKPOINT_FILE"),
     )
+
+    # The report's night hours (22:00-06:00) are local time: the deployment's, as units'.
+    timezone: str = Field("Asia/Shanghai", validation_alias=AliasChoices("WHISTLE_TIMEZONE"))
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}") from error
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @model_validator(mode="after")
     def _production_signs_with_its_own_key(self) -> Self:

@@ -2,7 +2,10 @@
 
 Each fix keeps MongoDB's semantics (tests/shared/test_embedded_patches.py checks them) and
 touches only what Whistle's workload runs into. Found with py-spy on the stores under the
-load run (bench/load.py); each removes a cost that grew with the collection:
+load run (bench/load.py), and by counting: every statement each store ran under a load run,
+by shape, with SQLite's EXPLAIN QUERY PLAN of it (a scan of `documents` narrowed only by
+db_name and coll_name reads the whole collection). Each removes a cost that grew with the
+collection:
 
 - commitTransaction aborts a transaction whose commit failed, as MongoDB does.
 - An insert's `_id` uniqueness check is answered from the primary key instead of decoding
@@ -12,8 +15,13 @@ load run (bench/load.py); each removes a cost that grew with the collection:
   lookup mongoeco already does is complete. A numeric `_id` equals every other number of the
   same value (1 == 1.0 == Int64(1) == Decimal128("1") for MongoDB): those few storage keys are
   looked up directly, and only Decimal128 ids, whose spellings vary, are compared by value.
-- Equality on a string or ObjectId `_id` reads that one row by the primary key; mongoeco's
-  SQL scanned the collection for every find_one, update and delete by `_id`.
+- Equality on, or `$in` of, strings or ObjectIds at `_id` reads those rows by the primary key,
+  and equality on, or `$in` of, strings at a top-level field that leads an index reads the
+  candidates from that index; mongoeco's SQL scanned the collection for every find, update
+  and delete by `_id` or by an indexed field (audit's "which of these event ids are stored?",
+  notify's inbox by owner, the outbox's pending rows, units' claims by demand...).
+- A sorted find's check "does a matching document hold an array at the sort key?" is asked
+  with the same index-served terms as the find itself, not a scan of the collection.
 - The planner's questions about a collection (does any document hold an array, a Decimal128,
   bytes, a double, non-ASCII text, another type at this field?) are kept up to date from the
   rows that changed, instead of being asked of the whole collection after every write.
@@ -23,10 +31,9 @@ load run (bench/load.py); each removes a cost that grew with the collection:
 The fixes reach into mongoeco's internals, so they are written for one version. Another
 version gets none of them (the stand-in then stays correct but slow) and says so loudly.
 
-What they cannot fix: mongoeco's SQLite engine serves a query from an index only for exact
-`_id` and a few shapes on single-field ascending indexes; any other query (by owner, by
-community, a range, a sort) reads every document of its collection. Compound indexes are
-kept but never used to answer queries.
+What they cannot fix: mongoeco's SQLite engine serves a range, a sort, or an equality on
+anything but a string (a number, a boolean, a date) from no index: such a query reads every
+document its other, indexed terms leave (all of them when it has none).
 """
 
 import sqlite3
@@ -49,12 +56,19 @@ from mongoeco.core.bson_scalars import (
 )
 from mongoeco.core.codec import DocumentCodec
 from mongoeco.core.identity import id_contains_numeric_value
-from mongoeco.core.query_plan import EqualsCondition
+from mongoeco.core.query_plan import EqualsCondition, InCondition
 from mongoeco.engines import SQLiteEngine
 from mongoeco.engines._sqlite_connection import SQLiteConnection
+from mongoeco.engines._sqlite_plan_heuristics import sort_requires_python
 from mongoeco.engines._sqlite_reader import SQLiteScanReader
 from mongoeco.engines._sqlite_session_runtime import SQLiteSessionRuntime
-from mongoeco.engines.sqlite_query import json_path_for_field, path_array_prefixes
+from mongoeco.engines.sqlite_query import (
+    index_expressions_sql,
+    json_path_for_field,
+    path_array_prefixes,
+    translate_query_plan,
+    type_expression_sql,
+)
 from mongoeco.types import Decimal128, ObjectId  # type: ignore[attr-defined]
 from mongoeco.wire.sessions import WireSessionStore
 
@@ -224,7 +238,8 @@ def apply() -> bool:
     SQLiteEngine._validate_document_against_unique_indexes = _validate_unique_by_index  # type: ignore[method-assign]
     _apply_features()
     _apply_reader_pool()
-    SQLiteEngine._translate_query_plan_with_multikey = _translate_by_primary_key  # type: ignore[method-assign]
+    SQLiteEngine._translate_query_plan_with_multikey = _translate_by_index  # type: ignore[method-assign]
+    SQLiteEngine._sort_requires_python = _sort_requires_python  # type: ignore[method-assign]
     SQLiteEngine._whistle_patched = True  # type: ignore[attr-defined]
     return True
 
@@ -244,8 +259,9 @@ def apply() -> bool:
 # inserted or updated; a cached "no" is brought up to date by asking the same question of
 # those rows only. A "yes" stays "yes" even when the document that had it is deleted: the
 # planner then takes its general path, as it did before, which is slower, never wrong. A
-# rollback, a reconnect or a very long change log drops every answer (the next read asks the
-# whole collection again, as mongoeco did).
+# rollback drops the answers brought up to date by the rows it undid; a reconnect or a very
+# long change log drops every answer (the next read asks the whole collection again, as
+# mongoeco did).
 
 _CHANGE_LOG_LIMIT = 100_000
 _FeatureKey = tuple[str, str, str, tuple[Any, ...]]
@@ -289,6 +305,11 @@ class _Features:
     def forget(self) -> None:
         self.answers.clear()
         self.sort_types.clear()
+
+    def keep_upto(self, head: int) -> None:
+        """Keep only the answers brought up to date at or before change `head`."""
+        self.answers = {k: v for k, v in self.answers.items() if v[1] <= head}
+        self.sort_types = {k: v for k, v in self.sort_types.items() if v[1] <= head}
 
 
 def _features(engine: SQLiteEngine) -> _Features:
@@ -495,30 +516,118 @@ def _install_on_connect(original: Callable[[SQLiteEngine], None]) -> Callable[[S
     return connect
 
 
-# --- `_id` equality from the primary key -----------------------------------------------------
+# --- Equality and `$in` served by an index ---------------------------------------------------
 #
-# mongoeco's SQL for `{"_id": "x"}` is `json_extract(document, '$._id') = 'x'`: a scan of the
-# whole collection for every find_one, update or delete by `_id` that is not one of its few
-# fast paths (measured: 180 x 100 SQLite steps per lookup at 2,000 documents). For a string or
-# ObjectId, the primary key (db_name, coll_name, storage_key) holds exactly one candidate, so
-# the same predicate is ANDed with `documents.storage_key = ?`: SQLite reads that one row and
-# still checks mongoeco's own predicate on it. Numbers (1 == 1.0), documents and arrays have
-# more than one candidate and keep mongoeco's SQL.
+# mongoeco's SQL for `{"f": "x"}` is `json_type(document, '$.f') = 'text' AND
+# json_extract(document, '$.f') = 'x'`, and for `{"f": {"$in": [...]}}` an OR of such terms
+# (plus "or an array holding it"): SQLite can use none of mongoeco's indexes for it, so every
+# find, update or delete by a field scanned the collection (measured: 180 x 100 SQLite steps
+# per lookup at 2,000 documents). Where the question can be answered from an index, a term
+# that the index serves is ANDed with mongoeco's own SQL: SQLite reads the few candidate rows
+# and still checks mongoeco's predicate on each, so the answer is mongoeco's. The added term
+# must hold for every row mongoeco's predicate accepts (else a row would be lost):
+#
+# - `_id` equal to, or `$in` of, strings or ObjectIds: such an `_id` has exactly one storage
+#   key, the primary key's third column (`documents.storage_key IN (...)`). Numbers (1 == 1.0),
+#   documents and arrays have more than one candidate and keep mongoeco's SQL.
+# - Any other top-level field equal to, or `$in` of, strings, when the collection has an index
+#   led by that field and no document holds an array there (the planner's own question, kept
+#   up to date below): a string at that field is untagged, so mongoeco's physical index over
+#   (db_name, coll_name, <tag type or ''>, <tag value or the value>, ...) holds it under
+#   ('', the string). Dotted paths (which may cross an array) keep mongoeco's SQL.
 
 _original_translate = SQLiteEngine._translate_query_plan_with_multikey
 
 
-def _translate_by_primary_key(
+def _ids_by_storage_key(self: SQLiteEngine, values: tuple[Any, ...]) -> list[str] | None:
+    if values and all(type(value) in (str, ObjectId) for value in values):
+        return sorted({self._storage_key(value) for value in values})
+    return None
+
+
+def _led_by_an_index(self: SQLiteEngine, db_name: str, coll_name: str, field: str) -> bool:
+    """A physical index of the collection starts with `field`, and no document holds an array
+    at it: the index then holds every string value of `field` under ('', the value). (mongoeco
+    marks single-field indexes multikey and answers them with "equal, or an array entry
+    equal": without arrays, only the first can match.)"""
+    if "." in field or "$" in field:
+        return False
+    led = any(
+        index.get("physical_name") and list(index.get("fields") or [])[:1] == [field]
+        for index in self._load_indexes(db_name, coll_name)
+    )
+    return led and not self._field_is_top_level_array_in_collection(db_name, coll_name, field)
+
+
+def _strings(values: tuple[Any, ...]) -> list[str] | None:
+    if values and all(type(value) is str for value in values):
+        return sorted(set(values))
+    return None
+
+
+def _translate_by_index(
     self: SQLiteEngine, db_name: str, coll_name: str, plan: Any
 ) -> tuple[str, list[object]]:
     sql, params = _original_translate(self, db_name, coll_name, plan)
-    if (
-        isinstance(plan, EqualsCondition)
-        and plan.field == "_id"
-        and type(plan.value) in (str, ObjectId)
-    ):
-        return f"(documents.storage_key = ? AND ({sql}))", [self._storage_key(plan.value), *params]
-    return sql, params
+    values: tuple[Any, ...]
+    if isinstance(plan, EqualsCondition):
+        field, values = plan.field, (plan.value,)
+    elif isinstance(plan, InCondition):
+        field, values = plan.field, tuple(plan.values)
+    else:
+        return sql, params
+    if field == "_id":
+        keys = _ids_by_storage_key(self, values)
+        if keys is None:
+            return sql, params
+        marks = ", ".join("?" * len(keys))
+        return f"(documents.storage_key IN ({marks}) AND ({sql}))", [*keys, *params]
+    strings = _strings(values)
+    if strings is None or not _led_by_an_index(self, db_name, coll_name, field):
+        return sql, params
+    tag_sql, value_sql = index_expressions_sql(field)
+    marks = ", ".join("?" * len(strings))
+    return f"({tag_sql} = '' AND {value_sql} IN ({marks}) AND ({sql}))", [*strings, *params]
+
+
+# --- A sorted find's "must Python sort this?" asked of the candidates --------------------------
+#
+# Before a sorted find mongoeco asks whether any document the query matches holds an array or
+# a number-like object at a sort key (then it sorts in Python). It builds that question's
+# WHERE from the plan with its plain translation, not the one its reads use, so the terms an
+# index serves (above) were missing and every sorted find by owner, by partition, by status
+# scanned its collection once more (the most frequent scan in every store under the load
+# run). The same question is asked with the reads' own translation: the same rows match it
+# (it is how the find itself selects them), found from the index.
+
+_original_sort_check = SQLiteEngine._sort_requires_python
+
+
+def _sort_requires_python(
+    self: SQLiteEngine, db_name: str, coll_name: str, plan: Any, sort: Any
+) -> bool:
+    def translate(node: Any) -> tuple[str, list[object]]:
+        try:
+            return self._translate_query_plan_with_multikey(db_name, coll_name, node)
+        except NotImplementedError:
+            return translate_query_plan(node)
+
+    return sort_requires_python(
+        db_name=db_name,
+        coll_name=coll_name,
+        plan=plan,
+        sort=sort,
+        plan_has_array_traversing_paths=self._plan_has_array_traversing_paths,
+        translate_query_plan=translate,
+        field_traverses_array_in_collection=self._field_traverses_array_in_collection,
+        field_contains_tagged_bytes_in_collection=self._field_contains_tagged_bytes_in_collection,
+        field_contains_tagged_undefined_in_collection=(
+            self._field_contains_tagged_undefined_in_collection
+        ),
+        fetchone=lambda sql, params: self._require_connection().execute(sql, params).fetchone(),
+        type_expression_sql=type_expression_sql,
+        json_path_for_field=json_path_for_field,
+    )
 
 
 # --- Read connections, kept for the next read ------------------------------------------------
@@ -616,10 +725,25 @@ def _forget_on_rollback(
 ) -> Callable[[SQLiteSessionRuntime], None]:
     def clear(self: SQLiteSessionRuntime) -> None:
         original(self)
-        # The rows a rollback undid are gone from the change log too: start again.
+        # The rows a rollback undid are gone from the change log too, and their seqs will be
+        # given again: an answer brought up to date past the log's head now is dropped. The
+        # others were brought up to date by rows that are still there (and a rollback only
+        # removes rows, which can make a "yes" stale, never a "no" wrong). Dropping them all
+        # made the next reads after every aborted transaction or refused insert ask their
+        # questions of the whole collection again.
         features = getattr(self._engine, "_whistle_features", None)
-        if features is not None:
+        if features is None:
+            return
+        conn: sqlite3.Connection | None = features.connection
+        if conn is None or features.connection is not getattr(self._engine, "_connection", None):
             features.forget()
+            return
+        try:
+            head = _head(conn)
+        except sqlite3.Error:
+            features.forget()
+            return
+        features.keep_upto(head)
 
     return clear
 

@@ -307,6 +307,12 @@ async def test_report_json_and_csv_match_the_hand_computed_fixture(
             by,
         )
         assert report["rows"] == EXPECTED[by]
+        # Whatever the grouping: how evenly units and volunteers shared the hours.
+        assert report["fairness"] == {
+            "unit": {"index": 0.9, "claimants": 2, "hours": 6.0},
+            "volunteer": {"index": 1.0, "claimants": 1, "hours": 3.0},
+        }
+        assert report["rules"]["night"] == "22:00-06:00 Asia/Shanghai"
     # As the log stood ten minutes after the first whistle: d1 with one claim, nothing else.
     early = await client.get(
         f"{audit.url}/v1/reports/responsiveness",
@@ -331,6 +337,11 @@ async def test_report_json_and_csv_match_the_hand_computed_fixture(
     ]
     assert rows[1]["median_first_claim_s"] == "2400.0"
     assert rows[1]["no_shows"] == "1"
+    assert [(r["hours"], r["night_hours"], r["person_times"]) for r in rows] == [
+        ("4.0", "0.0", "2"),
+        ("2.0", "0.0", "1"),
+    ]
+    assert {(r["fairness_units"], r["fairness_volunteers"]) for r in rows} == {("0.9", "1.0")}
 
 
 async def test_a_report_without_from_and_to_covers_the_last_30_days(

@@ -27,21 +27,26 @@ by=volunteer
     Score: speed 1 - 6,600/13,800 = 0.52174; 15.6522 + 15 + 25 + 15 = 70.6522 -> 70.7.
 """
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.audit.domain.demand_state import DemandState, apply
+from services.audit.domain.demand_state import ClaimState, DemandState, apply
 from services.audit.domain.responsiveness import (
+    Tallies,
+    jain_index,
     median,
+    night_hours_within,
+    night_person_hours,
     p90,
     report_rows,
     score,
     speed_component,
     whistled_between,
 )
-from tests.audit.scenario import PERIOD_FROM, PERIOD_TO, T0, scenario
+from tests.audit.scenario import BEIJING, PERIOD_FROM, PERIOD_TO, T0, scenario
 
 pytestmark = pytest.mark.unit
 
@@ -60,6 +65,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             "completion_rate": 1.0,
             "person_times": 3,
             "hours": 7.0,
+            "night_hours": 0.0,
             "score": 85.7,
         },
         {
@@ -75,6 +81,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             "completion_rate": 1.0,
             "person_times": 1,
             "hours": 2.0,
+            "night_hours": 0.0,
             "score": 71.0,
         },
     ],
@@ -92,6 +99,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             "completion_rate": 1.0,
             "person_times": 2,
             "hours": 4.0,
+            "night_hours": 0.0,
             "score": 79.0,
         },
         {
@@ -107,6 +115,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             "completion_rate": 1.0,
             "person_times": 1,
             "hours": 2.0,
+            "night_hours": 0.0,
             "score": 71.6,
         },
     ],
@@ -124,6 +133,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             "completion_rate": 1.0,
             "person_times": 1,
             "hours": 3.0,
+            "night_hours": 0.0,
             "score": 70.7,
         },
     ],
@@ -197,3 +207,94 @@ def test_equal_scores_share_a_rank_and_list_by_key() -> None:
     ]
     rows = report_rows([*(s for s in states.values() if s is not None), *twin], "community")
     assert [(r.rank, r.key) for r in rows] == [(1, "c-east"), (1, "c-south")]
+
+
+# --- fairness: night hours and Jain's index ---------------------------------------------------
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def test_the_fixtures_load_is_shared_as_computed_by_hand() -> None:
+    tallies = Tallies("community")
+    tallies.add(folded_period())
+    assert tallies.fairness() == {
+        "unit": {"index": 0.9, "claimants": 2, "hours": 6.0},
+        "volunteer": {"index": 1.0, "claimants": 1, "hours": 3.0},
+    }
+
+
+def test_jain_index_is_one_when_shared_evenly_and_one_in_n_when_one_carries_all() -> None:
+    assert jain_index([3.0, 3.0, 3.0, 3.0]) == 1.0
+    assert jain_index([10.0] + [0.0] * 9) == 0.1
+    assert jain_index([5.0, 0.0]) == 0.5
+    assert jain_index([4.0, 2.0]) == 0.9  # 36 / (2 x 20)
+    assert jain_index([8.0, 4.0, 4.0, 0.0]) == 256 / (4 * 96)  # 0.6667
+    assert jain_index([]) is None
+    assert jain_index([0.0, 0.0]) is None  # nobody served: no load to share
+
+
+def local(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 3, day, hour, minute, tzinfo=BEIJING)
+
+
+def test_night_hours_are_those_between_22_and_6_local() -> None:
+    assert night_hours_within(local(1, 20), local(2, 2), SHANGHAI) == 4.0
+    assert night_hours_within(local(2, 5), local(2, 7), SHANGHAI) == 1.0
+    assert night_hours_within(local(1, 8), local(1, 18), SHANGHAI) == 0.0
+    assert night_hours_within(local(1, 21, 30), local(3, 6, 30), SHANGHAI) == 16.0  # 2 nights
+    # The same instants in UTC; and in another zone the night is elsewhere.
+    assert night_hours_within(local(1, 20).astimezone(UTC), local(2, 2), SHANGHAI) == 4.0
+    assert night_hours_within(local(1, 20), local(2, 2), ZoneInfo("UTC")) == 0.0
+    assert night_hours_within(local(2, 2), local(1, 20), SHANGHAI) == 0.0
+
+
+def _night_shift(headcount: int, checked_in: datetime | None, completed: datetime) -> float:
+    demand = DemandState(demand_id="d", starts_at=local(1, 21), ends_at=local(1, 23, 30))
+    claim = ClaimState(
+        claim_id="k",
+        claimant_type="volunteer",
+        claimant_id="v",
+        headcount=headcount,
+        status="completed",
+        accepted_at=local(1, 9),
+        checked_in_at=checked_in,
+        completed_at=completed,
+    )
+    return night_person_hours(demand, claim, SHANGHAI)
+
+
+def test_night_person_hours_count_the_duty_units_counted_times_headcount() -> None:
+    # On duty 21:30-23:00, of which 22:00-23:00 at night, two people: 2 person-hours.
+    assert _night_shift(2, local(1, 21, 30), local(1, 23)) == 2.0
+    # Checked in early, completed late: the shift's own 21:00-23:30 bounds it (1.5 h at night).
+    assert _night_shift(1, local(1, 20), local(2, 1)) == 1.5
+    # Never checked in (completed anyway): from the shift's start.
+    assert _night_shift(1, None, local(1, 22, 30)) == 0.5
+
+
+def _claim(claimant: str, hours: float, status: str = "completed") -> ClaimState:
+    return ClaimState(
+        claim_id=f"k-{claimant}",
+        claimant_type="volunteer" if claimant.startswith("v") else "unit",
+        claimant_id=claimant,
+        headcount=1,
+        status=status,  # type: ignore[arg-type]
+        accepted_at=T0,
+        hours=hours,
+    )
+
+
+def test_one_volunteer_carrying_all_of_ten_gives_a_tenth() -> None:
+    claims = [_claim("v-0", 30.0), *(_claim(f"v-{n}", 0.0, "accepted") for n in range(1, 10))]
+    demand = DemandState(
+        demand_id="d",
+        community_id="c",
+        published=True,
+        whistle_at=T0,
+        slots=10,
+        claims={claim.claim_id: claim for claim in claims},
+    )
+    tallies = Tallies("volunteer")
+    tallies.add([demand])
+    assert tallies.fairness()["volunteer"] == {"index": 0.1, "claimants": 10, "hours": 30.0}
+    assert tallies.fairness()["unit"] == {"index": None, "claimants": 0, "hours": 0.0}

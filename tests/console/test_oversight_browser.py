@@ -378,12 +378,28 @@ def test_the_auditor_reads_the_log_a_timeline_the_state_then_and_the_report(
     expect(page.locator("svg.chart")).to_be_visible()
     expect(page.locator("#report")).to_contain_text(COMMUNITY)
     expect(page.locator("#weights tbody tr").first).to_be_visible()
+    # Fairness: night hours per row, and the two indices with what they mean in words.
+    expect(page.locator("#report thead")).to_contain_text(t(lang, "Night hours"))
+    fairness = page.locator("#fairness")
+    expect(fairness).to_contain_text(
+        t(
+            lang,
+            "Jain's fairness index of the hours served: 1.0 means evenly shared; "
+            "0.1 means one in ten carries it all.",
+        )
+    )
+    expect(page.locator("#fairness-indices tbody tr")).to_have_count(2)
+    expect(page.locator("#fairness-indices tbody tr").first).to_contain_text(t(lang, "units"))
     check_page(page, f"audit-report-{lang}-desktop")
     csv_href = page.get_by_role("link", name=t(lang, "Download CSV")).get_attribute("href")
     assert csv_href
     csv = page.request.get(f"{stack.url}{csv_href}")
     assert csv.headers["content-type"].startswith("text/csv")
     assert COMMUNITY in csv.text()
+    header = csv.text().splitlines()[0].split(",")
+    assert {"night_hours", "fairness_units", "fairness_volunteers"} <= set(header), header
+    page.set_viewport_size({"width": 390, "height": 844})
+    check_page(page, f"audit-report-{lang}-phone")
     page.context.close()
 
 

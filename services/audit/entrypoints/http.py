@@ -6,14 +6,15 @@ question is narrowed to it, and asking for another community is 403); anyone els
 
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from services.audit.adapters.log_store import LogQuery
-from services.audit.domain import access, merkle
+from services.audit.config import AuditSettings
+from services.audit.domain import access, merkle, responsiveness
 from services.audit.domain.partitions import MAX_NAME
 from services.audit.domain.refusals import BadQuestion, OtherCommunity
 from services.audit.domain.responsiveness import Grouping
@@ -24,6 +25,7 @@ from shared.clock import as_utc, utcnow
 from shared.http.dependencies import Runtime
 from shared.http.negotiation import MAX_INT64, Rfc3339, negotiate
 from shared.http.problems import not_found
+from shared.runtime import ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -208,7 +210,9 @@ async def get_responsiveness(
     community_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     format: Literal["json", "csv"] = "json",
 ) -> dict[str, Any] | PlainTextResponse:
-    """Per unit, volunteer or community: how fast, how full, who showed up; scored and ranked.
+    """Per unit, volunteer or community: how fast, how full, who showed up; scored and ranked;
+    and how evenly the hours were shared across units and across volunteers (Jain's index:
+    1.0 evenly, 1/n when one of n carried it all).
 
     Without `from`/`to`: the last 30 days (`to` defaults to now, `from` to 30 days before
     `to`). A window is at most 400 days.
@@ -229,6 +233,7 @@ async def get_responsiveness(
             by=by,
             as_of=_utc(as_of),
             community_id=community_scope(principal, community_id),
+            zone=_zone(runtime),
         ),
     )
     if format == "csv":
@@ -238,6 +243,11 @@ async def get_responsiveness(
             headers={"Content-Disposition": 'attachment; filename="responsiveness.csv"'},
         )
     return report
+
+
+def _zone(runtime: ServiceRuntime) -> tzinfo:
+    settings = runtime.settings
+    return settings.zone if isinstance(settings, AuditSettings) else responsiveness.DEFAULT_ZONE
 
 
 @router.get("/verify", response_model=schemas.Verdict, response_model_exclude_none=True)

@@ -89,6 +89,7 @@ class Rules(BaseModel):
     weights: dict[str, float]
     speed_full_marks_s: int
     speed_zero_s: int
+    night: str = Field(description="the hours counted as night, and the time zone")
 
 
 class ReportRow(BaseModel):
@@ -103,8 +104,23 @@ class ReportRow(BaseModel):
     no_shows: int
     completion_rate: float | None
     person_times: int
-    hours: float
+    hours: float = Field(description="person-hours served (headcount x hours on duty)")
+    night_hours: float = Field(description="of those, the hours between 22:00 and 06:00 local")
     score: float
+
+
+class Fairness(BaseModel):
+    index: float | None = Field(
+        description="Jain's index of the hours per claimant: (sum x)^2 / (n * sum x^2); 1.0 "
+        "evenly shared, 1/n one carries it all; null without hours"
+    )
+    claimants: int = Field(description="n: those with a claim accepted on a demand of the window")
+    hours: float
+
+
+class FairnessIndices(BaseModel):
+    unit: Fairness
+    volunteer: Fairness
 
 
 class Report(BaseModel):
@@ -115,6 +131,7 @@ class Report(BaseModel):
     by: str
     community_id: str | None
     rows: list[ReportRow]
+    fairness: FairnessIndices
 
 
 class PartitionVerdict(BaseModel):

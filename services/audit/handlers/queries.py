@@ -8,7 +8,7 @@ import csv
 import io
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 import structlog
@@ -185,6 +185,7 @@ class ReportQuery:
     by: Grouping
     as_of: datetime | None = None
     community_id: str | None = None
+    zone: tzinfo = responsiveness.DEFAULT_ZONE
 
 
 async def responsiveness_report(db: Database, query: ReportQuery) -> dict[str, Any]:
@@ -194,7 +195,7 @@ async def responsiveness_report(db: Database, query: ReportQuery) -> dict[str, A
     gives the same report.
     """
     ids = await log_store.published_demand_ids(db, query.start, query.end, query.community_id)
-    tallies = responsiveness.Tallies(query.by)
+    tallies = responsiveness.Tallies(query.by, query.zone)
     # A chunk of demands is folded, tallied and dropped: memory holds one chunk's states and
     # the rows, not every demand of the period.
     for first in range(0, len(ids), REPORT_CHUNK):
@@ -211,27 +212,34 @@ async def responsiveness_report(db: Database, query: ReportQuery) -> dict[str, A
         )
     rows = tallies.rows()
     return {
-        "rules": responsiveness.rules(),
+        "rules": responsiveness.rules(query.zone),
         "from": query.start.isoformat(),
         "to": query.end.isoformat(),
         "as_of": query.as_of.isoformat() if query.as_of else None,
         "by": query.by,
         "community_id": query.community_id,
         "rows": [row.as_dict() for row in rows],
+        "fairness": tallies.fairness(),
     }
 
 
 def report_csv(report: dict[str, Any]) -> str:
-    """One header line, one line per row; every line carries the rule set's version."""
+    """One header line, one line per row; every line carries the rule set's version and
+    the window's two fairness indices (across units, across volunteers; empty: no hours)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(["rules_version", "by", *responsiveness.COLUMNS])
+    kinds = responsiveness.CLAIMANT_KINDS
+    writer.writerow(
+        ["rules_version", "by", *responsiveness.COLUMNS, *(f"fairness_{kind}s" for kind in kinds)]
+    )
+    indices = [report["fairness"][kind]["index"] for kind in kinds]
     for row in report["rows"]:
         writer.writerow(
             [
                 report["rules"]["version"],
                 report["by"],
                 *("" if row[name] is None else row[name] for name in responsiveness.COLUMNS),
+                *("" if index is None else index for index in indices),
             ]
         )
     return buffer.getvalue()
