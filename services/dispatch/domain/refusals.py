@@ -100,3 +100,13 @@ class FillByAfterStart(Refusal):
         super().__init__(
             "the request is not valid: body.fill_by is after starts_at", field="fill_by"
         )
+
+
+class UnknownGrid(Refusal):
+    """A demand names a grid its community's uploaded grid does not have."""
+
+    def __init__(self, community_id: str, grid_id: str) -> None:
+        super().__init__(
+            f"community '{community_id}' has no grid '{grid_id}' (see its uploaded grid)",
+            field="location.grid",
+        )

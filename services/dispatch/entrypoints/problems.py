@@ -17,4 +17,5 @@ REFUSALS: RefusalTable = {
     refusals.SlotsBelowAccepted: Refusal(409, "slots-below-accepted", "Slots below accepted"),
     refusals.FillByPassed: Refusal(409, "fill-by-passed", "Fill-by passed"),
     refusals.InvalidCursor: Refusal(400, "invalid-cursor", "Invalid cursor"),
+    refusals.UnknownGrid: Refusal(422, "unknown-grid", "Unknown grid"),
 }
