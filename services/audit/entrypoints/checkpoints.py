@@ -68,7 +68,7 @@ def checkpoints_router(path: Path, public_key: str) -> APIRouter:
             checkpoint = parse_line(line)
         except (ValueError, KeyError, TypeError):
             raise ProblemError(
-                500,
+                503,
                 "checkpoint-unreadable",
                 "Checkpoint unreadable",
                 "the last line of the checkpoint file is not a checkpoint",
