@@ -8,9 +8,9 @@ exposure a demand in such a grid counts as at least (units refuses the vulnerabl
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.dispatch.domain.model import Community
 from shared.auth import Principal, Role
@@ -68,11 +68,12 @@ class RateZone(BaseModel):
     level: ZoneLevel
     reason: Reason
 
-    @model_validator(mode="after")
-    def _reason_says_something(self) -> Self:
-        if not self.reason.strip():
+    @field_validator("reason")
+    @classmethod
+    def _reason_says_something(cls, reason: str) -> str:
+        if not reason.strip():
             raise ValueError("reason must say why the grid has this level")
-        return self
+        return reason
 
 
 class SetZoneRule(BaseModel):
