@@ -63,6 +63,10 @@ def test_every_contract_type_has_a_model() -> None:
         # community's fatigue limits
         "claim.eligibility_overridden",
         "community.updated",
+        # issue 13: a community's grid and its risk zones; issue 14: the zone rule
+        "grid.uploaded",
+        "zone.rated",
+        "zone.rule_set",
     }
 
 

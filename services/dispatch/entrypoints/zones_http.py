@@ -110,6 +110,8 @@ async def upload_grid(
 
 @router.get("/communities/{community_id}/grid", response_model=GridMap)
 async def get_grid(community_id: str, principal: CurrentPrincipal, runtime: Runtime) -> GridMap:
+    """The grid in force, its GeoJSON included (the community's secretary, its street and
+    district, auditors, admins)."""
     await zones.readable_community(runtime.db, community_id, principal)
     grid_set = await zones_store.get_grid_set(runtime.db, community_id)
     if grid_set is None:
@@ -126,6 +128,7 @@ async def get_zones(
         AwareDatetime | None, Query(description="the map as it stood then (default: now)")
     ] = None,
 ) -> ZoneMap:
+    """Each grid's level as it stood at `as_of` (default now): its last rating by then."""
     await zones.readable_community(runtime.db, community_id, principal)
     moment = as_utc(as_of) if as_of is not None else None
     found = await zones.zones_as_of(runtime.db, community_id, moment)
@@ -173,6 +176,7 @@ async def rate_zone(
 async def get_zone_rule(
     community_id: str, principal: CurrentPrincipal, runtime: Runtime
 ) -> ZoneRuleOut:
+    """The community's zone rule (version 0 and no levels: none set)."""
     await zones.readable_community(runtime.db, community_id, principal)
     rule = await zones_store.get_rule(runtime.db, community_id)
     if rule is None:
