@@ -164,7 +164,9 @@ async def _map_page(
             for f in geojson["features"]
             if f["properties"]["kind"] == "grid"
         ]
-        shown_at = _("as of %(when)s", when=typed_as_of.replace("T", " ")) if as_of else _("now")
+        shown_at = (
+            _("as of %(when)s") % {"when": typed_as_of.replace("T", " ")} if as_of else _("now")
+        )
         svg = render(
             geojson,
             levels,
@@ -246,7 +248,7 @@ async def community_map(
     _ = pages.translator(visit.language)
     done = None
     if rated := request.query_params.get("rated"):
-        done = _("Grid %(grid)s rated.", grid=rated[:64])
+        done = _("Grid %(grid)s rated.") % {"grid": rated[:64]}
     elif request.query_params.get("uploaded"):
         done = _("The grid is uploaded.")
     return await _map_page(request, pages, services, settings, visit, community_id, done=done)
@@ -337,7 +339,7 @@ async def upload_grid(
     try:
         body = json.loads(text)
     except ValueError as error:
-        return await again(422, _("This is not JSON: %(error)s", error=str(error)), [])
+        return await again(422, _("This is not JSON: %(error)s") % {"error": str(error)}, [])
     assert visit.account is not None
     try:
         await services.call(

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Self
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from services.dispatch.adapters import zones_store
 from services.dispatch.domain.geo import GridUpload
@@ -18,9 +18,20 @@ from shared.events.catalogue import Exposure, ZoneLevel
 from shared.http.commands import execute
 from shared.http.dependencies import Runtime
 from shared.http.idempotency_keys import StoredResponse
+from shared.http.negotiation import Rfc3339
 from shared.http.problems import not_found
 
 router = APIRouter(prefix="/v1", tags=["dispatch"])
+
+
+def _in_utc(moment: datetime) -> datetime:
+    try:
+        return as_utc(moment)
+    except OverflowError:  # year 1 at +14:00 has no UTC instant
+        raise ValueError("the time lies outside the calendar once in UTC") from None
+
+
+Moment = Annotated[Rfc3339, AfterValidator(_in_utc)]
 
 Admin = Annotated[Principal, require_roles()]
 Staff = Annotated[Principal, require_roles(Role.SECRETARY)]
@@ -125,12 +136,12 @@ async def get_zones(
     principal: CurrentPrincipal,
     runtime: Runtime,
     as_of: Annotated[
-        AwareDatetime | None, Query(description="the map as it stood then (default: now)")
+        Moment | None, Query(description="the map as it stood then (default: now)")
     ] = None,
 ) -> ZoneMap:
     """Each grid's level as it stood at `as_of` (default now): its last rating by then."""
     await zones.readable_community(runtime.db, community_id, principal)
-    moment = as_utc(as_of) if as_of is not None else None
+    moment = as_of
     found = await zones.zones_as_of(runtime.db, community_id, moment)
     return ZoneMap(community_id=community_id, as_of=moment, zones=[RatingOut.of(r) for r in found])
 
