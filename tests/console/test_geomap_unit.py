@@ -92,6 +92,17 @@ def test_every_grid_is_filled_and_labelled_with_its_level_and_markers_are_drawn(
     assert svg.count('class="level-word">未评级<') == 1
     assert "北门&lt;值守&gt;" in svg  # escaped
     assert svg.count('class="marker"') == 1
+    # The demand known only by its grid is marked below the grid's label, not over it.
+    label = re.search(r'class="grid-label" data-grid="g-1"><tspan x="([\d.]+)"', svg)
+    label_y = re.search(
+        r'y="([\d.]+)" text-anchor="middle" class="grid-label" data-grid="g-1"', svg
+    )
+    circle = re.search(r'<circle cx="([\d.]+)" cy="([\d.]+)"', svg)
+    assert label
+    assert label_y
+    assert circle
+    assert float(circle.group(1)) == pytest.approx(float(label.group(1)))
+    assert float(circle.group(2)) >= float(label_y.group(1)) + 44
 
 
 def test_the_palette_is_configurable_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,6 +7,7 @@ and 390x844) and held to axe-core."""
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from tests.console.browser import Outside, check_page, chromium, person, shoot, t
 from tests.console.stack import Stack, start_stack
@@ -25,7 +26,8 @@ pytestmark = pytest.mark.e2e
 
 PASSWORD = "a-good-password-3"
 COMMUNITY, STREET, DISTRICT = "c-map", "s-map", "d-map"
-A4_PRINTABLE = {"width": round(182 / 25.4 * 96), "height": round(269 / 25.4 * 96)}
+# The printable area of A4 less the 14 mm margins, at 96 CSS pixels to the inch.
+A4_PRINTABLE: ViewportSize = {"width": round(182 / 25.4 * 96), "height": round(269 / 25.4 * 96)}
 
 
 @pytest.fixture(scope="module")
@@ -294,4 +296,38 @@ def test_the_verify_page_shows_the_last_signed_checkpoint(
         expect(section.locator("#checkpoint-root")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
         check_page(page, f"verify-checkpoint-{lang}-desktop")
         page.context.close()
+
+    # Someone with write access to audit's database rewrites the pinned record: the
+    # checkpoint still verifies on its own, but the log no longer holds its head.
+    events = stack.console_db()[f"{stack.db_prefix}audit"]["events"]
+
+    def rewritten() -> dict[str, Any] | None:
+        pinned = latest().json()
+        for head in pinned["heads"]:
+            events.update_one(
+                {"partition": head["partition"], "seq": head["seq"]}, {"$set": {"hash": "0" * 64}}
+            )
+        again = latest().json()  # a checkpoint signed meanwhile pins a newer head: again
+        return again if not again["heads_held"] else None
+
+    tampered = wait_for(rewritten, "a checkpoint whose head the log no longer holds")
+    assert tampered["signature_ok"] is True
+    page = someone(browser, outside)
+    sign_in(page, stack, "en", "auditor-map")
+    page.goto(f"{stack.url}/audit/verify")
+    section = page.locator("#last-checkpoint")
+    expect(section.locator("#checkpoint-verdict")).to_have_class("verdict-bad")
+    expect(section.locator("#checkpoint-heads")).to_contain_text("no: rewritten")
+    check_page(page, "verify-checkpoint-rewritten-en-desktop")
+    page.context.close()
     assert not outside.urls, outside.urls
+
+
+def wait_for(check: Any, what: str, within_s: float = 30) -> Any:
+    deadline = time.monotonic() + within_s
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.3)

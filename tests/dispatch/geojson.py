@@ -37,7 +37,7 @@ def community_grid() -> dict[str, Any]:
         "features": [
             grid("g-1", 121.470, 31.230, name="一网格"),
             grid("g-2", 121.472, 31.230, name="二网格"),
-            building("b-1", 121.471, 31.231, name="1号楼", grid="g-1"),
+            building("b-1", 121.4704, 31.2305, name="1号楼", grid="g-1"),
             {
                 "type": "Feature",
                 "geometry": {"type": "Polygon", "coordinates": square(121.4725, 31.2305, 0.0004)},

@@ -244,8 +244,10 @@ def render(
             ).format(x=x, y=y, id=grid_id, name=_short(name), said=said)
         )
     out.append(Markup('</g><g class="demand-markers">'))
+    taken = [(x, y) for (x, y), *_ in labels]
     for marker in markers:
-        x, y = projection.xy(marker.lon, marker.lat)
+        x, y = _free_spot(projection.xy(marker.lon, marker.lat), taken)
+        taken.append((x, y))
         out.append(
             Markup(
                 '<g class="marker"><circle cx="{x:.1f}" cy="{y:.1f}" r="10" fill="#1a1a1a" '
@@ -257,6 +259,21 @@ def render(
         )
     out.append(Markup("</g></svg>"))
     return Markup("").join(out)
+
+
+# A marker this close to a label or another marker moves down a step, so neither hides
+# the other (demands known only by their grid all sit at its centre, where its label is).
+CLEARANCE = 44.0
+STEP = 44.0
+
+
+def _free_spot(at: Point, taken: Sequence[Point]) -> Point:
+    x, y = at
+    for _ in range(50):
+        if all(abs(x - tx) >= CLEARANCE or abs(y - ty) >= CLEARANCE for tx, ty in taken):
+            break
+        y += STEP
+    return (x, y)
 
 
 def grid_centres(geojson: Mapping[str, Any]) -> dict[str, Point]:
