@@ -151,6 +151,8 @@ async def _map_page(
         centres = grid_centres(geojson)
         for demand in demands:
             where = demand.get("location") or {}
+            # The level its grid had at the moment shown (dispatch's `zone_level` is now's).
+            demand["shown_level"] = levels.get(where.get("grid") or "")
             if where.get("lat") is not None and where.get("lon") is not None:
                 lon, lat = where["lon"], where["lat"]
             elif where.get("grid") in centres:
