@@ -108,7 +108,9 @@ def test_an_upload_needs_a_grid_and_stays_within_its_limits() -> None:
         "type": "FeatureCollection",
         "features": [grid(f"g-{n}", 100 + n * 0.01, 30.0) for n in range(geo.MAX_FEATURES + 1)],
     }
-    assert refusal(too_many)[0] == ("features",)
+    loc, msg = refusal(too_many)
+    assert loc == ("features",)
+    assert f"at most {geo.MAX_FEATURES} features in one upload" in msg
     long_ring = square(121.0, 31.0, 0.1)[0][:-1] * 2000 + [[121.0, 31.0]]
     feature = grid("g-1", 121.0, 31.0)
     feature["geometry"]["coordinates"] = [long_ring]

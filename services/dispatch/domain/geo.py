@@ -26,9 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-# Bounds of one upload: a community's grid is tens of grids and a few hundred buildings. They
-# sit inside the request body limit (64 KiB by default, a feature is 150-250 bytes), so one
-# item past a bound is still a body the service reads and refuses by name (422), not a 413.
+# Bounds of one upload: a community's grid is tens of grids and a few hundred buildings
+# (the request body limit, 64 KiB by default, comes first: a feature is 150-250 bytes).
 MAX_FEATURES = 300
 MAX_RING_POSITIONS = 2000
 MAX_POSITIONS = 20_000
@@ -62,8 +61,23 @@ def _ring(value: list[list[float]]) -> list[list[float]]:
     return value
 
 
-Ring = Annotated[list[Position], Field(max_length=MAX_RING_POSITIONS), AfterValidator(_ring)]
-PolygonRings = Annotated[list[Ring], Field(min_length=1, max_length=MAX_RINGS)]
+def _at_most[T](limit: int, what: str) -> AfterValidator:
+    """A bound checked after parsing rather than declared as `maxItems`: the body limit
+    bounds what can arrive, and a schema's `maxItems` invites clients (and fuzzers) to send
+    one item more in a body past that limit, which can only be a 413."""
+
+    def check(items: list[T]) -> list[T]:
+        if len(items) > limit:
+            raise ValueError(f"at most {limit} {what}, got {len(items)}")
+        return items
+
+    return AfterValidator(check)
+
+
+Ring = Annotated[
+    list[Position], _at_most(MAX_RING_POSITIONS, "positions in a ring"), AfterValidator(_ring)
+]
+PolygonRings = Annotated[list[Ring], Field(min_length=1), _at_most(MAX_RINGS, "rings")]
 
 
 class Strict(BaseModel):
@@ -77,7 +91,9 @@ class Polygon(Strict):
 
 class MultiPolygon(Strict):
     type: Literal["MultiPolygon"]
-    coordinates: Annotated[list[PolygonRings], Field(min_length=1, max_length=MAX_POLYGONS)]
+    coordinates: Annotated[
+        list[PolygonRings], Field(min_length=1), _at_most(MAX_POLYGONS, "polygons")
+    ]
 
 
 class Point(Strict):
@@ -149,7 +165,9 @@ class GridUpload(Strict):
     """The GeoJSON body of `PUT /v1/communities/{id}/grid`."""
 
     type: Literal["FeatureCollection"]
-    features: Annotated[list[Feature], Field(min_length=1, max_length=MAX_FEATURES)]
+    features: Annotated[
+        list[Feature], Field(min_length=1), _at_most(MAX_FEATURES, "features in one upload")
+    ]
     bbox: Annotated[list[float], Field(max_length=6)] | None = None
 
     @model_validator(mode="after")
