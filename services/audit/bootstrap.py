@@ -6,9 +6,9 @@ from fastapi import FastAPI
 from services.audit.adapters import log_store
 from services.audit.adapters.checkpoint_file import CheckpointWriter, development_key
 from services.audit.config import AuditSettings
-from services.audit.domain.checkpoints import private_key_from
+from services.audit.domain.checkpoints import private_key_from, public_key_text
 from services.audit.domain.merkle import Head
-from services.audit.entrypoints import events, http
+from services.audit.entrypoints import checkpoints, events, http
 from services.audit.entrypoints.problems import REFUSALS
 from services.audit.handlers.timers import Checkpointing
 from shared.http.app import create_service_app
@@ -33,16 +33,20 @@ def build_app(settings: AuditSettings | None = None) -> FastAPI:
     async def heads() -> dict[str, Head]:
         return await log_store.heads(runtime.db)
 
+    key = signing_key(settings)
     checkpointing = Checkpointing(
         heads,
         every=settings.head_log_every,
         interval_s=settings.head_log_interval_s,
-        checkpoints=CheckpointWriter(signing_key(settings), settings.checkpoint_file),
+        checkpoints=CheckpointWriter(key, settings.checkpoint_file),
+    )
+    latest = checkpoints.checkpoints_router(
+        settings.checkpoint_file, public_key_text(key.public_key())
     )
     events.register_consumers(runtime, checkpointing, settings.partition_by)
     return create_service_app(
         runtime,
-        [http.router],
+        [http.router, latest],
         description="The hash-chained history, for auditors.",
         refusals=REFUSALS,
     )

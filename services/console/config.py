@@ -2,11 +2,21 @@
 sessions, sign-in throttling and invitations."""
 
 import os
+import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator
 
 from shared.settings import WhistleSettings
+
+# High to low: 红 / 橙 / 黄 / 蓝 / 绿.
+ZONE_PALETTE = {
+    "red": "#d7191c",
+    "orange": "#f28e2b",
+    "yellow": "#f6d743",
+    "blue": "#5b9bd5",
+    "green": "#5cb85c",
+}
 
 
 def _local(port_env: str, default_port: int) -> str:
@@ -35,6 +45,20 @@ class ConsoleSettings(WhistleSettings):
     invitation_ttl_s: float = Field(7 * 24 * 3600, gt=0)
     # Live pages look for changes this often (the board, a demand, the unread badge).
     live_poll_s: float = Field(1.0, gt=0, le=60)
+    # The risk zones' colours on the map (`WHISTLE_ZONE_PALETTE`, JSON: a level left out
+    # keeps its default). Each grid carries its level's word as well: never colour alone.
+    zone_palette: dict[str, str] = Field(default_factory=lambda: dict(ZONE_PALETTE))
+
+    @field_validator("zone_palette")
+    @classmethod
+    def _known_colours(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(ZONE_PALETTE))
+        if unknown:
+            raise ValueError(f"zone_palette names no such level: {', '.join(unknown)}")
+        for level, colour in value.items():
+            if not re.fullmatch(r"#[0-9a-fA-F]{6}", colour):
+                raise ValueError(f"zone_palette.{level} must be a colour like #d7191c")
+        return {**ZONE_PALETTE, **value}
 
     @field_validator("timezone")
     @classmethod

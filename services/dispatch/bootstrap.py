@@ -2,9 +2,9 @@
 
 from fastapi import FastAPI
 
-from services.dispatch.adapters import reach, repository, rosters
+from services.dispatch.adapters import reach, repository, rosters, zones_store
 from services.dispatch.config import DispatchSettings
-from services.dispatch.entrypoints import events, http, problems, roster_routes
+from services.dispatch.entrypoints import events, http, problems, roster_routes, zones_http
 from shared.http.app import create_service_app
 from shared.runtime import ServiceRuntime
 
@@ -19,10 +19,11 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     runtime.add_indexes(repository.ensure_indexes)
     runtime.add_indexes(reach.ensure_indexes)
     runtime.add_indexes(rosters.ensure_indexes)
+    runtime.add_indexes(zones_store.ensure_indexes)
     events.register_consumers(runtime, settings)
     return create_service_app(
         runtime,
-        [http.router, roster_routes.router],
+        [http.router, roster_routes.router, zones_http.router],
         description="Secretaries post demands; the escalation ladder runs here.",
         refusals=problems.REFUSALS,
     )

@@ -41,6 +41,8 @@ from shared.events.catalogue import (
     VolunteerErased,
     VolunteerRegistered,
     VolunteerUpdated,
+    ZoneRated,
+    ZoneRuleSet,
     is_private,
     public_models,
 )
@@ -197,6 +199,8 @@ NOTIFY_EVENTS = ConsumerQueue(
         VolunteerErased,
     ),
 )
+# The risk zones and the community's zone rule: units tightens eligibility by them.
+UNITS_ZONE_EVENTS = ConsumerQueue("units", "zone-events", (ZoneRated, ZoneRuleSet))
 # Audit records every audited event: its queue is bound to each public type by name.
 AUDIT_EVENTS = ConsumerQueue("audit", "events", public_models())
 # The private channel: audit has no queue here.
@@ -206,6 +210,7 @@ NOTIFY_PRIVATE = ConsumerQueue("notify", "private", (UnitDetails, VolunteerDetai
 ALL_CONSUMER_QUEUES: tuple[ConsumerQueue, ...] = (
     DISPATCH_UNIT_EVENTS,
     UNITS_DEMAND_EVENTS,
+    UNITS_ZONE_EVENTS,
     NOTIFY_EVENTS,
     AUDIT_EVENTS,
     UNITS_PRIVATE,

@@ -137,6 +137,60 @@ class Claimant(BaseModel):
     id: str
 
 
+# --- zones: a community's grid and its five-colour risk zones (dispatch, issue 13) ----------
+
+# High to low: 红 / 橙 / 黄 / 蓝 / 绿. A grid nobody has rated has no level.
+ZoneLevel = Literal["red", "orange", "yellow", "blue", "green"]
+ZONE_LEVELS: tuple[ZoneLevel, ...] = ("red", "orange", "yellow", "blue", "green")
+
+
+class GridUploaded(EventData):
+    """An admin uploaded a community's grid (GeoJSON). The geometry stays in dispatch (it
+    can be large); the event names the grids and proves the upload by its digest."""
+
+    TYPE = "grid.uploaded"
+    PRODUCER = "dispatch"
+    SUBJECT = "the community id"
+    WHEN = "an admin uploads a community's grid (`PUT /v1/communities/{id}/grid`)"
+
+    community_id: str
+    version: int  # the community's grid uploads so far: the highest is the grid in force
+    grid_ids: tuple[str, ...]
+    buildings: int
+    digest: str  # sha256 of the stored GeoJSON (canonical JSON)
+
+
+class ZoneRated(EventData):
+    """The secretary or the street rated a grid: the risk-zone map's history."""
+
+    TYPE = "zone.rated"
+    PRODUCER = "dispatch"
+    SUBJECT = "the grid, as `<community id>/<grid id>`"
+    WHEN = "a secretary or the street rates a grid's risk (`POST .../zones/{grid}/ratings`)"
+
+    community_id: str
+    grid_id: str
+    level: ZoneLevel
+    reason: str
+    rated_by: str  # the account id (never a name)
+    rated_at: AwareDatetime
+    version: int  # the grid's ratings so far: ratings may arrive out of order, keep the highest
+
+
+class ZoneRuleSet(EventData):
+    """A community's eligibility rule tightened (or eased) per risk-zone level: a demand in a
+    grid of a listed level is treated as at least that exposure (units applies it)."""
+
+    TYPE = "zone.rule_set"
+    PRODUCER = "dispatch"
+    SUBJECT = "the community id"
+    WHEN = "an admin or the street sets a community's zone rule (`PUT .../zone-rule`)"
+
+    community_id: str
+    version: int
+    exposure_by_level: dict[ZoneLevel, Exposure]
+
+
 # --- dispatch -------------------------------------------------------------------------------
 
 

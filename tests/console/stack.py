@@ -13,6 +13,9 @@ from pymongo import MongoClient
 from tests.support.processes import ROOT, ServiceProcess
 
 FOUR = ("dispatch", "units", "notify", "audit")
+# Patient start-up: the browser modules run beside others on a busy machine (five processes
+# starting at once on two loaded cores took over a minute).
+READY_S = 180
 
 
 @dataclass
@@ -54,12 +57,12 @@ def start_stack(env: dict[str, str], log_dir: Path, **console_env: str) -> Itera
             started.append(process)
             services[name] = process.start()
         for process in services.values():
-            process.wait_ready(60)
+            process.wait_ready(READY_S)
         urls = {f"WHISTLE_{name.upper()}_URL": p.url for name, p in services.items()}
         console = ServiceProcess("console", {**env, **urls, **console_env}, log_dir)
         console.env["WHISTLE_PUBLIC_URL"] = console.url
         started.append(console)
-        console.start().wait_ready(60)
+        console.start().wait_ready(READY_S)
         full_env = {**console.env}
         yield Stack(console, services, full_env, env["MONGODB_URL"], env["WHISTLE_DB_PREFIX"])
     finally:

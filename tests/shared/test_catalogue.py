@@ -69,6 +69,10 @@ def test_every_contract_type_has_a_model() -> None:
         "claim.commitment_accepted",
         "claim.members_named",
         "claim.member_substituted",
+        # issue 13: a community's grid and its risk zones; issue 14: the zone rule
+        "grid.uploaded",
+        "zone.rated",
+        "zone.rule_set",
     }
 
 

@@ -175,7 +175,29 @@ async def verify(
         verdict = await services.call(
             visit.account, "audit", "GET", "/v1/verify", params={"full": str(full).lower()}
         )
-    return page(pages, visit, "audit_verify.html", verdict=verdict, full=full)
+    return page(
+        pages,
+        visit,
+        "audit_verify.html",
+        verdict=verdict,
+        full=full,
+        checkpoint=await latest_checkpoint(services, visit),
+    )
+
+
+async def latest_checkpoint(services: ServicesDep, visit: Visit) -> dict[str, Any] | None:
+    """Audit's last signed checkpoint, checked by audit (None: none signed yet)."""
+    assert visit.account is not None
+    try:
+        found: dict[str, Any] = await services.call(
+            visit.account, "audit", "GET", "/v1/checkpoints/latest"
+        )
+    except Refused as refused:
+        if refused.problem.status == 404:
+            return None
+        raise
+    found["signed_at"] = parse_instant(found["at"])
+    return found
 
 
 def _report_query(request: Request, settings: Settings) -> tuple[dict[str, str], dict[str, str]]:

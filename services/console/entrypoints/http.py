@@ -14,6 +14,7 @@ from services.console.entrypoints import (
     audit_pages,
     auth_pages,
     inbox_pages,
+    map_pages,
     oversight_pages,
     relay_pages,
     secretary_pages,
@@ -38,6 +39,7 @@ ROUTERS = (
     admin_pages.router,
     audit_pages.router,
     inbox_pages.router,
+    map_pages.router,
     oversight_pages.router,
     relay_pages.router,
     # The secretary's `/demands/new` must come before the claimer's `/demands/{id}` (the page

@@ -92,6 +92,7 @@ class Pages:
             )
             env.filters["parse"] = parse_instant
             env.filters["urlencode_path"] = lambda value: quote(str(value), safe="")
+            env.globals["zone_palette"] = settings.zone_palette  # the map's colours
             self.translations[language] = translations
             self.envs[language] = env
 

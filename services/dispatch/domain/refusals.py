@@ -124,3 +124,13 @@ class RosterNotProposed(Refusal):
 class RosterEmpty(Refusal):
     def __init__(self, roster_id: str) -> None:
         super().__init__(f"roster '{roster_id}' has no turn: no unit can serve any of its days")
+
+
+class UnknownGrid(Refusal):
+    """A demand names a grid its community's uploaded grid does not have."""
+
+    def __init__(self, community_id: str, grid_id: str) -> None:
+        super().__init__(
+            f"community '{community_id}' has no grid '{grid_id}' (see its uploaded grid)",
+            field="location.grid",
+        )

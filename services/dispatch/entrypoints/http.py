@@ -20,6 +20,7 @@ from services.dispatch.domain.commands import (
     UpdateDemand,
 )
 from services.dispatch.domain.model import Demand, Status
+from services.dispatch.domain.zones import grid_key
 from services.dispatch.entrypoints.schemas import (
     CancelIn,
     CommunityIn,
@@ -31,7 +32,7 @@ from services.dispatch.entrypoints.schemas import (
     DemandPage,
     DemandPatch,
 )
-from services.dispatch.handlers import commands, queries
+from services.dispatch.handlers import commands, queries, zones
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
 from shared.events.catalogue import DemandKind, Level, Priority
 from shared.http.commands import execute
@@ -157,8 +158,14 @@ async def list_demands(
         limit=limit,
     )
     page, more = await queries.demands_for(runtime.db, principal, query)
+    levels = await zones.demand_levels(
+        runtime.db, [(s.demand.community_id, s.demand.location.grid) for s in page]
+    )
     return DemandPage(
-        items=[DemandOut.of(shown.demand, full=shown.full) for shown in page],
+        items=[
+            DemandOut.of(shown.demand, full=shown.full, zone_level=levels.get(grid_of(shown)))
+            for shown in page
+        ],
         next_cursor=_encode_cursor(page[-1].demand.id) if more else None,
     )
 
@@ -174,10 +181,22 @@ async def get_demand(
     # The tag names the representation: a withheld view is not the full one.
     version = shown.demand.version
     etag = f'"{version}"' if shown.full else f'"{version}-w"'
-    if if_none_match is not None and weak_match(entity_tags(if_none_match), etag):
+    levels = await zones.demand_levels(
+        runtime.db, [(shown.demand.community_id, shown.demand.location.grid)]
+    )
+    level = levels.get(grid_of(shown))
+    # The tag is the demand's version (If-Match takes it); a rating of its grid changes the
+    # answer, not the version, so a demand in a rated grid is always answered in full.
+    if level is None and if_none_match is not None and weak_match(entity_tags(if_none_match), etag):
         return Response(status_code=304, headers={"ETag": etag})
-    out = DemandOut.of(shown.demand, full=shown.full)
+    out = DemandOut.of(shown.demand, full=shown.full, zone_level=level)
     return JSONResponse(out.model_dump(mode="json"), headers={"ETag": etag})
+
+
+def grid_of(shown: queries.Shown) -> str:
+    """The key its grid's level is found by (`""` for a demand with no grid)."""
+    grid = shown.demand.location.grid
+    return grid_key(shown.demand.community_id, grid) if grid is not None else ""
 
 
 def _expected_version(if_match: str | None) -> Expected:

@@ -20,4 +20,5 @@ REFUSALS: RefusalTable = {
     refusals.UnknownUnit: Refusal(422, "unknown-unit", "Unknown unit"),
     refusals.RosterNotProposed: Refusal(409, "roster-not-proposed", "Roster not proposed"),
     refusals.RosterEmpty: Refusal(409, "roster-empty", "Roster empty"),
+    refusals.UnknownGrid: Refusal(422, "unknown-grid", "Unknown grid"),
 }

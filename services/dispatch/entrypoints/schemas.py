@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.dispatch.domain.commands import DemandChanges, PublishDemand, RegisterCommunity
 from services.dispatch.domain.model import Community, Demand, Status
-from shared.events.catalogue import DemandKind, Exposure, Level, Location, Priority
+from shared.events.catalogue import DemandKind, Exposure, Level, Location, Priority, ZoneLevel
 
 
 class Strict(BaseModel):
@@ -82,10 +82,12 @@ class DemandOut(BaseModel):
     # True when the exact place (address, building, coordinates) and the description are
     # withheld: a claimant sees them once their claim is accepted.
     details_withheld: bool = False
+    # The risk-zone level of its grid now (issue 13); null: no grid, or not rated.
+    zone_level: ZoneLevel | None = None
 
     @classmethod
-    def of(cls, demand: Demand, *, full: bool = True) -> Self:
-        out = cls.model_validate(demand.model_dump())
+    def of(cls, demand: Demand, *, full: bool = True, zone_level: ZoneLevel | None = None) -> Self:
+        out = cls.model_validate({**demand.model_dump(), "zone_level": zone_level})
         return out if full else out.withheld()
 
     def withheld(self) -> Self:

@@ -17,7 +17,7 @@ from services.dispatch.domain.commands import (
     UpdateDemand,
 )
 from services.dispatch.domain.model import Community, Demand
-from services.dispatch.handlers import timers
+from services.dispatch.handlers import timers, zones
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.events.catalogue import (
@@ -117,6 +117,7 @@ async def publish_demand(
     community = await repository.get_community(tx.db, command.community_id, tx)
     if community is None:
         raise refusals.UnknownCommunity(command.community_id)
+    await zones.check_demand_grid(tx, community.id, command.location.grid)
     demand_id = new_id("dem")
     demand = Demand(
         id=demand_id,

@@ -159,6 +159,21 @@ class NotEligible(Refusal):
         self.extensions: dict[str, object] = {"rule": rule}
 
 
+class NotEligibleInZone(NotEligible):
+    """The demand counts as high exposure because its grid's risk zone does (the
+    community's zone rule): `not-eligible`, naming that rule and the level."""
+
+    def __init__(self, demand: Demand, rule: str, level: str) -> None:
+        Refusal.__init__(
+            self,
+            f"demand '{demand.id}' lies in a {level} risk zone, which the rule '{rule}' of "
+            f"community '{demand.community_id}' treats as high exposure: it is kept from "
+            "volunteers aged 60 or over (at the demand's start) or with a declared risk "
+            "factor; a secretary of its community may grant one claim past it",
+        )
+        self.extensions = {"rule": rule, "zone_level": level}
+
+
 class OutOfReach(Refusal):
     def __init__(self, demand: Demand) -> None:
         super().__init__(

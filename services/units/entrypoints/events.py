@@ -8,9 +8,9 @@ finds the event processed and changes nothing.
 from functools import partial
 
 from services.units.config import UnitsSettings
-from services.units.handlers import events, timers
+from services.units.handlers import events, timers, zones
 from shared.broker.consumer import WorkMap, exactly_once
-from shared.broker.topology import UNITS_DEMAND_EVENTS, UNITS_PRIVATE
+from shared.broker.topology import UNITS_DEMAND_EVENTS, UNITS_PRIVATE, UNITS_ZONE_EVENTS
 from shared.events import catalogue as ev
 from shared.runtime import ServiceRuntime
 
@@ -35,6 +35,13 @@ PRIVATE_EVENTS: WorkMap = {
 }
 
 
+# The risk zones and the zone rule: a claim's eligibility is tightened by them.
+ZONE_EVENTS: WorkMap = {
+    ev.ZoneRated: zones.on_zone_rated,
+    ev.ZoneRuleSet: zones.on_zone_rule_set,
+}
+
+
 def register_consumers(runtime: ServiceRuntime) -> None:
     settings = runtime.settings
     if not isinstance(settings, UnitsSettings):
@@ -42,4 +49,5 @@ def register_consumers(runtime: ServiceRuntime) -> None:
     demand_map = demand_events(settings)
     runtime.consume(UNITS_DEMAND_EVENTS, exactly_once(runtime.uow, UNITS_DEMAND_EVENTS, demand_map))
     runtime.consume(UNITS_PRIVATE, exactly_once(runtime.uow, UNITS_PRIVATE, PRIVATE_EVENTS))
+    runtime.consume(UNITS_ZONE_EVENTS, exactly_once(runtime.uow, UNITS_ZONE_EVENTS, ZONE_EVENTS))
     runtime.on_timer(timers.NO_SHOW_TIMER, timers.on_no_show_due)

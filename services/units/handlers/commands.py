@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from services.units.adapters import outgoing, repository
-from services.units.domain import access, codes, rules
+from services.units.adapters import outgoing, repository, zones_store
+from services.units.domain import access, codes, rules, zone_rules
 from services.units.domain import commands as do
 from services.units.domain import refusals as no
 from services.units.domain.model import (
@@ -281,10 +281,21 @@ async def _check_volunteer_time(
 async def _check_eligible(tx: Tx, volunteer: Volunteer, demand: Demand) -> None:
     """not-eligible, unless a secretary granted this volunteer one claim on this demand
     (consumed here, in the claim's transaction: a refused claim leaves it in place)."""
-    if rules.may_take_exposure(volunteer, demand):
+    exposed = await _exposure(tx, demand)
+    if rules.may_take_exposure(volunteer, demand.model_copy(update={"exposure": exposed.exposure})):
         return
-    if await repository.take_override(tx, demand.id, volunteer.id) is None:
-        raise no.NotEligible(demand, rules.HIGH_EXPOSURE_RULE)
+    if await repository.take_override(tx, demand.id, volunteer.id) is not None:
+        return
+    if exposed.raised_by is not None:
+        raise no.NotEligibleInZone(demand, zone_rules.ZONE_EXPOSURE_RULE, exposed.raised_by)
+    raise no.NotEligible(demand, rules.HIGH_EXPOSURE_RULE)
+
+
+async def _exposure(tx: Tx, demand: Demand) -> zone_rules.Exposed:
+    """The demand's exposure as its community's zone rule reads it in its grid's level."""
+    level = await zones_store.level_of(tx.db, demand.community_id, demand.location.grid, tx)
+    rule = await zones_store.rule_of(tx.db, demand.community_id, tx) if level else {}
+    return zone_rules.effective_exposure(demand.exposure, level, rule)
 
 
 async def _claimable_demand(
