@@ -37,8 +37,8 @@ import psutil
 
 from bench.infra import ROOT
 from bench.wire_counter import MONITORING, CommandCounter
+from services.topology import ALL_CONSUMER_QUEUES
 from shared.auth import Role, issue_token
-from shared.broker.topology import ALL_CONSUMER_QUEUES
 from shared.settings import DEFAULT_RABBITMQ_URL, DEV_JWT_SECRET
 
 T = TypeVar("T")
