@@ -12,17 +12,7 @@ from services.dispatch.config import DispatchSettings
 from services.dispatch.handlers import events, timers
 from shared.broker.consumer import Configured, Wiring, configure, exactly_once
 from shared.broker.topology import ConsumerQueue
-from shared.events.catalogue import (
-    ClaimAccepted,
-    ClaimCheckedIn,
-    ClaimPromoted,
-    ClaimReleased,
-    ClaimWithdrawn,
-    DemandFilled,
-    DemandReopened,
-    UnitRegistered,
-    VolunteerRegistered,
-)
+from shared.events import catalogue as ev
 from shared.runtime import ServiceRuntime
 
 # Units' facts about a demand's claims: the count and status follow, and the ladder's step.
@@ -32,16 +22,16 @@ _units_fact: Configured[DispatchSettings] = Configured(
 
 # Each event dispatch consumes, and what applies it (inside its unit of work, once).
 UNIT_EVENTS: Wiring[DispatchSettings] = {
-    DemandFilled: _units_fact,
-    DemandReopened: _units_fact,
-    ClaimAccepted: _units_fact,
-    ClaimPromoted: _units_fact,
-    ClaimWithdrawn: _units_fact,
-    ClaimReleased: _units_fact,
-    ClaimCheckedIn: _units_fact,
+    ev.DemandFilled: _units_fact,
+    ev.DemandReopened: _units_fact,
+    ev.ClaimAccepted: _units_fact,
+    ev.ClaimPromoted: _units_fact,
+    ev.ClaimWithdrawn: _units_fact,
+    ev.ClaimReleased: _units_fact,
+    ev.ClaimCheckedIn: _units_fact,
     # Who serves which community: dispatch scopes volunteers' and units' reads by it.
-    UnitRegistered: events.on_unit_registered,
-    VolunteerRegistered: events.on_volunteer_registered,
+    ev.UnitRegistered: events.on_unit_registered,
+    ev.VolunteerRegistered: events.on_volunteer_registered,
 }
 DISPATCH_UNIT_EVENTS = ConsumerQueue.of("dispatch", "unit-events", UNIT_EVENTS)
 
