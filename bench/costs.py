@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -29,17 +28,17 @@ from collections.abc import Coroutine, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import httpx
 import psutil
 
-from bench.infra import ROOT
+from bench.infra import ROOT, bench_vhost, embedded_mongo, stop
 from bench.wire_counter import MONITORING, CommandCounter
+from services.topology import ALL_CONSUMER_QUEUES
 from shared.auth import Role, issue_token
-from shared.broker.topology import ALL_CONSUMER_QUEUES
-from shared.settings import DEFAULT_RABBITMQ_URL, DEV_JWT_SECRET
+from shared.settings import DEV_JWT_SECRET
 
 T = TypeVar("T")
 
@@ -91,50 +90,6 @@ def sample(services: list[Measured]) -> Sample:
 
 
 @contextmanager
-def own_vhost(prefix: str) -> Iterator[str]:
-    """A vhost of this run's own, deleted afterwards: nothing else on the broker is touched."""
-    base = os.environ.get("RABBITMQ_URL", DEFAULT_RABBITMQ_URL)
-    ctl = shutil.which("rabbitmqctl")
-    if ctl is None:
-        raise SystemExit("bench.costs needs rabbitmqctl to create its own vhost")
-    name = f"{prefix}{uuid.uuid4().hex[:10]}"
-    user = urlsplit(base).username or "guest"
-    subprocess.run([ctl, "-q", "add_vhost", name], check=True, capture_output=True)
-    try:
-        subprocess.run(
-            [ctl, "-q", "set_permissions", "-p", name, user, ".*", ".*", ".*"],
-            check=True,
-            capture_output=True,
-        )
-        parts = urlsplit(base)
-        yield urlunsplit((parts.scheme, parts.netloc, "/" + quote(name, safe=""), "", ""))
-    finally:
-        subprocess.run([ctl, "-q", "delete_vhost", name], check=False, capture_output=True)
-
-
-@contextmanager
-def embedded_store() -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "mongo", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        if not line.startswith("ready "):
-            raise SystemExit(f"the embedded MongoDB did not start: {line!r}")
-        yield line.removeprefix("ready "), process
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-@contextmanager
 def service(name: str, port: int, rabbitmq_url: str, mongodb_url: str) -> Iterator[str]:
     env = {
         **os.environ,
@@ -155,11 +110,7 @@ def service(name: str, port: int, rabbitmq_url: str, mongodb_url: str) -> Iterat
     try:
         yield str(process.pid)
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, 20)
 
 
 def wait_ready(url: str, timeout: float = 60.0) -> None:
@@ -179,7 +130,7 @@ def system(rabbitmq_url: str) -> Iterator[list[Measured]]:
     with ExitStack() as stack:
         measured: list[Measured] = []
         for index, name in enumerate(SERVICES):
-            store_url, store = stack.enter_context(embedded_store())
+            store_url, store = stack.enter_context(embedded_mongo())
             parts = urlsplit(store_url)
             assert parts.hostname is not None
             assert parts.port is not None
@@ -435,7 +386,7 @@ def main() -> None:
         f"whistle costs: cpu {psutil.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; "
         "store: one embedded MongoDB stand-in per service"
     )
-    with own_vhost(args.vhost_prefix) as rabbitmq_url, system(rabbitmq_url) as services:
+    with bench_vhost(args.vhost_prefix) as rabbitmq_url, system(rabbitmq_url) as services:
         asyncio.run(measure(services, rabbitmq_url, args.flows, args.concurrency))
 
 

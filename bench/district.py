@@ -33,9 +33,6 @@ import contextlib
 import json
 import os
 import re
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -70,10 +67,10 @@ from bench.district_report import (
     read_list_queues,
     table,
 )
-from bench.infra import ROOT, bench_vhost, free_port
-from bench.load import token
+from bench.infra import bench_vhost
+from bench.load import timed_request, token
 from bench.report import RESULTS_DIR, describe_run
-from bench.stack import Stack, wait_ready, whistle_stack
+from bench.stack import whistle_stack
 from services.cli.registry import SERVICES
 from shared.auth import Role
 from shared.events.catalogue import PRIVATE_TYPES
@@ -92,36 +89,6 @@ CLAIM_TYPES = ("claim.accepted", "claim.withdrawn", "claim.checked_in", "claim.c
 
 
 # --- the stack: two processes of every service ----------------------------------------------
-
-
-def start_replica(stack: Stack, service: str) -> str:
-    """One more process of `service` on the same store and vhost; its output joins the
-    stack's lines, so its errors are reported with the others'. Its URL once ready."""
-    port = free_port()
-    env = {**stack.env, f"WHISTLE_{service.upper()}_PORT": str(port)}
-    if service in stack.store_urls:
-        env["MONGODB_URL"] = stack.store_urls[service]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", service],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    stack.extra.append(process)
-
-    def read() -> None:
-        assert process.stdout is not None
-        for raw in process.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            # Warnings of retried work come with tracebacks; only errors are worth reporting.
-            if SERIOUS.search(line):
-                stack.lines.append(f"{service}-2 | {line}")
-
-    threading.Thread(target=read, daemon=True).start()
-    url = f"http://127.0.0.1:{port}"
-    wait_ready({f"{service}-2": url}, process, 120)
-    return url
 
 
 class Replicas:
@@ -162,13 +129,8 @@ class Recorder:
     async def call(
         self, client: httpx.AsyncClient, route: str, method: str, url: str, **kwargs: Any
     ) -> httpx.Response | None:
-        started = time.perf_counter()
-        try:
-            response = await client.request(method, url, **kwargs)
-            status = response.status_code
-        except httpx.HTTPError:
-            response, status = None, 0
-        self.requests.append(Request(route, status, time.perf_counter() - started))
+        response, status, took = await timed_request(client, method, url, **kwargs)
+        self.requests.append(Request(route, status, took))
         return response
 
 
@@ -897,7 +859,8 @@ def run(model: TrafficModel, replicas_per_service: int, sample_s: float) -> dict
         urls = {name: [url] for name, url in stack.urls.items()}
         for name in SERVICES:
             for _ in range(replicas_per_service - 1):
-                urls[name].append(start_replica(stack, name))
+                # Warnings of retried work come with tracebacks; only errors are worth reporting.
+                urls[name].append(stack.start_extra(name, report=SERIOUS, timeout=120))
         vhost = unquote(urlsplit(rabbitmq_url).path.removeprefix("/"))
         print(
             f"  stack up: {', '.join(f'{n} x{len(u)}' for n, u in urls.items())} on vhost {vhost}"

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from shared.settings import DEFAULT_RABBITMQ_URL
@@ -81,13 +82,13 @@ def store_base_port(stores: int) -> int:
 
 
 @contextmanager
-def bench_vhost() -> Iterator[str]:
+def bench_vhost(prefix: str = "whistle-bench-") -> Iterator[str]:
     """A vhost of our own on the broker, deleted afterwards: nothing else on it is touched."""
     base = os.environ.get("RABBITMQ_URL", DEFAULT_RABBITMQ_URL)
     ctl = shutil.which("rabbitmqctl")
     if ctl is None:
         raise SystemExit("bench needs rabbitmqctl to create its own vhost")
-    name = f"whistle-bench-{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
     user = urlsplit(base).username or "guest"
     subprocess.run([ctl, "-q", "add_vhost", name], check=True, capture_output=True)
     try:
@@ -102,6 +103,40 @@ def bench_vhost() -> Iterator[str]:
         subprocess.run([ctl, "-q", "delete_vhost", name], check=False, capture_output=True)
 
 
+def stop(process: "subprocess.Popen[Any]", within_s: float = 10.0) -> None:
+    """Ask a process to end (SIGTERM); kill it if it has not within `within_s`."""
+    process.terminate()
+    try:
+        process.wait(within_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@contextmanager
+def embedded_mongo(
+    port: int = 0, path: str | None = None
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """The embedded MongoDB stand-in (`whistle mongo`), as `make run` uses it: its URL once it
+    said ready, and its process (whose CPU a benchmark may count)."""
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "services.cli", "mongo", "--port", str(port)),
+            *(("--path", path) if path is not None else ()),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        if not line.startswith("ready "):
+            raise SystemExit(f"the embedded MongoDB did not start: {line!r}")
+        yield line.removeprefix("ready "), process
+    finally:
+        stop(process)
+
+
 @dataclass(frozen=True)
 class Store:
     url: str
@@ -114,31 +149,13 @@ def mongodb() -> Iterator[Store]:
     if url := os.environ.get("MONGODB_URL"):
         yield Store(url, f"MongoDB at {url}", embedded=False)
         return
-    scratch = tempfile.TemporaryDirectory(prefix="whistle-bench-audit-")
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "services.cli", "mongo", "--port", str(free_port())),
-            *("--path", os.path.join(scratch.name, "audit.sqlite")),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        if not line.startswith("ready "):
-            raise SystemExit(f"the embedded MongoDB did not start: {line!r}")
+    with (
+        tempfile.TemporaryDirectory(prefix="whistle-bench-audit-") as scratch,
+        embedded_mongo(free_port(), os.path.join(scratch, "audit.sqlite")) as (url, _),
+    ):
         yield Store(
-            line.removeprefix("ready "),
+            url,
             "the embedded MongoDB stand-in on SQLite, as make run uses it: its figures do not "
             "judge production; set MONGODB_URL to measure a real MongoDB",
             embedded=True,
         )
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        scratch.cleanup()

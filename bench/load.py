@@ -75,22 +75,23 @@ class Recorder:
     async def call(
         self, client: httpx.AsyncClient, route: str, method: str, url: str, **kwargs: Any
     ) -> httpx.Response | None:
-        started = time.perf_counter()
-        try:
-            response = await client.request(method, url, **kwargs)
-            status = response.status_code
-        except httpx.HTTPError:
-            response, status = None, 0  # no answer at all: counted as status 0
-        self.samples.append(
-            Sample(
-                route,
-                status,
-                started - self.began,
-                time.perf_counter() - started,
-                self.stored_events,
-            )
-        )
+        at = time.perf_counter() - self.began
+        response, status, took = await timed_request(client, method, url, **kwargs)
+        self.samples.append(Sample(route, status, at, took, self.stored_events))
         return response
+
+
+async def timed_request(
+    client: httpx.AsyncClient, method: str, url: str, **kwargs: Any
+) -> tuple[httpx.Response | None, int, float]:
+    """One request, its status and how long it took (s); no answer at all is status 0,
+    counted like any other answer rather than raised."""
+    started = time.perf_counter()
+    try:
+        response = await client.request(method, url, **kwargs)
+    except httpx.HTTPError:
+        return None, 0, time.perf_counter() - started
+    return response, response.status_code, time.perf_counter() - started
 
 
 async def setup_offices(client: httpx.AsyncClient, urls: dict[str, str], n: int) -> list[Office]:

@@ -46,23 +46,42 @@ class Stack:
             if path.exists()
         }
 
-    def start_extra(self, service: str) -> str:
-        """One more process of `service` on the same store and vhost; its URL once ready."""
+    def start_extra(
+        self, service: str, *, report: re.Pattern[str] | None = None, timeout: float = 60.0
+    ) -> str:
+        """One more process of `service` on the same store and vhost; its URL once ready.
+
+        With `report`, the lines of its output that match join the stack's lines (prefixed
+        `<service>-2 | `), so its errors are reported with the others'; else it is silent."""
         port = free_port()
         env = {**self.env, f"WHISTLE_{service.upper()}_PORT": str(port)}
         if service in self.store_urls:
             env["MONGODB_URL"] = self.store_urls[service]
+        output = subprocess.DEVNULL if report is None else subprocess.PIPE
         process = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", service],
             env=env,
             cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT if report is not None else subprocess.DEVNULL,
         )
         self.extra.append(process)
+        if report is not None:
+            threading.Thread(
+                target=self._report, args=(process, service, report), daemon=True
+            ).start()
         url = f"http://127.0.0.1:{port}"
-        wait_ready({f"{service}-2": url}, process, 60)
+        wait_ready({f"{service}-2": url}, process, timeout)
         return url
+
+    def _report(
+        self, process: subprocess.Popen[bytes], service: str, pattern: re.Pattern[str]
+    ) -> None:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            if pattern.search(line):
+                self.lines.append(f"{service}-2 | {line}")
 
 
 def wait_ready(urls: dict[str, str], process: subprocess.Popen[bytes], timeout: float) -> None:

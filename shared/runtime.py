@@ -13,7 +13,7 @@ import functools
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -24,7 +24,6 @@ from faststream.rabbit.annotations import RabbitMessage
 
 from shared.broker.consumer import EventConsumer, HandlerMap
 from shared.broker.topology import (
-    ALL_CONSUMER_QUEUES,
     DEAD_LETTER_EXCHANGE,
     EVENTS_EXCHANGE,
     PRIVATE_EXCHANGE,
@@ -58,14 +57,14 @@ def make_broker(settings: WhistleSettings) -> RabbitBroker:
     )
 
 
-async def declare_topology(broker: RabbitBroker) -> None:
-    """Declare the exchanges and every consumer queue with its bindings and dead-letter queue."""
+async def declare_topology(broker: RabbitBroker, queues: Sequence[ConsumerQueue]) -> None:
+    """Declare the exchanges and each queue with its bindings and dead-letter queue."""
     exchanges = {
         EVENTS_EXCHANGE.name: await broker.declare_exchange(EVENTS_EXCHANGE),
         PRIVATE_EXCHANGE.name: await broker.declare_exchange(PRIVATE_EXCHANGE),
     }
     dead = await broker.declare_exchange(DEAD_LETTER_EXCHANGE)
-    for spec in ALL_CONSUMER_QUEUES:
+    for spec in queues:
         queue = await broker.declare_queue(spec.queue())
         for key in spec.routing_keys:
             await queue.bind(exchanges[spec.exchange_name], routing_key=key)
@@ -74,9 +73,17 @@ async def declare_topology(broker: RabbitBroker) -> None:
 
 
 class ServiceRuntime:
-    def __init__(self, name: str, settings: WhistleSettings) -> None:
+    """`topology`: every consumer queue in the system (`services.topology.ALL_CONSUMER_QUEUES`),
+    declared at start-up besides the runtime's own, so that an event is never unroutable (and
+    so never lost) because its consumer has not started yet. Only `services/` knows them all
+    (each queue is declared beside its service's handler map), so a service passes it in."""
+
+    def __init__(
+        self, name: str, settings: WhistleSettings, *, topology: Sequence[ConsumerQueue] = ()
+    ) -> None:
         self.name = name
         self.settings = settings
+        self.topology: dict[str, ConsumerQueue] = {spec.name: spec for spec in topology}
         self.instance = f"{name}@{socket.gethostname()}:{os.getpid()}"
         self.client = make_client(settings.mongodb_url, app_name=f"whistle-{name}")
         self.db: Database = self.client[settings.database_name(name)]
@@ -108,7 +115,16 @@ class ServiceRuntime:
     # --- registration (before start) -------------------------------------------------------
 
     def consume(self, spec: ConsumerQueue, handlers: HandlerMap) -> None:
-        """Consume `spec`'s queue; raises ValueError when `handlers` names other models."""
+        """Consume `spec`'s queue; raises ValueError when `handlers` names other models, or
+        when the system's topology was given and lacks this queue or declares it otherwise
+        (the other services would not declare it, or would bind it differently)."""
+        declared = self.topology.get(spec.name)
+        if self.topology and declared != spec:
+            why = "is missing from" if declared is None else "is declared otherwise in"
+            raise ValueError(
+                f"{self.name} consumes queue {spec.name}, which {why} the system's topology "
+                "(services/topology.py, ALL_CONSUMER_QUEUES)"
+            )
         consumer = EventConsumer(self.name, spec, handlers, self.republish)
         subscriber = self.broker.subscriber(
             spec.queue(),
@@ -120,6 +136,11 @@ class ServiceRuntime:
         subscriber(consumer)
         self.consumers.append(consumer)
         self._subscribers[spec.name] = subscriber
+
+    def queues(self) -> list[ConsumerQueue]:
+        """What start-up declares: the system's topology, and this runtime's own queues."""
+        own = [consumer.spec for consumer in self.consumers]
+        return [*self.topology.values(), *(spec for spec in own if spec.name not in self.topology)]
 
     def on_timer(self, kind: str, handler: TimerHandler) -> None:
         self._timer_handlers[kind] = handler
@@ -201,7 +222,7 @@ class ServiceRuntime:
         while True:
             try:
                 await self.broker.start()
-                await declare_topology(self.broker)
+                await declare_topology(self.broker, self.queues())
                 break
             except asyncio.CancelledError:
                 raise

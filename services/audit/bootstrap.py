@@ -11,6 +11,7 @@ from services.audit.domain.merkle import Head
 from services.audit.entrypoints import checkpoints, events, http
 from services.audit.entrypoints.problems import REFUSALS
 from services.audit.handlers.timers import Checkpointing
+from services.topology import ALL_CONSUMER_QUEUES
 from shared.http.app import create_service_app
 from shared.runtime import ServiceRuntime
 
@@ -27,7 +28,7 @@ def signing_key(settings: AuditSettings) -> Ed25519PrivateKey:
 
 def build_app(settings: AuditSettings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    runtime = ServiceRuntime("audit", settings)
+    runtime = ServiceRuntime("audit", settings, topology=ALL_CONSUMER_QUEUES)
     runtime.add_indexes(log_store.ensure_indexes)
 
     async def heads() -> dict[str, Head]:

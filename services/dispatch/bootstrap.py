@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from services.dispatch.adapters import reach, repository, rosters, zones_store
 from services.dispatch.config import DispatchSettings
 from services.dispatch.entrypoints import events, http, problems, roster_routes, zones_http
+from services.topology import ALL_CONSUMER_QUEUES
 from shared.http.app import create_service_app
 from shared.runtime import ServiceRuntime
 
@@ -15,7 +16,7 @@ def load_settings() -> DispatchSettings:
 
 def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    runtime = ServiceRuntime("dispatch", settings)
+    runtime = ServiceRuntime("dispatch", settings, topology=ALL_CONSUMER_QUEUES)
     runtime.add_indexes(repository.ensure_indexes)
     runtime.add_indexes(reach.ensure_indexes)
     runtime.add_indexes(rosters.ensure_indexes)

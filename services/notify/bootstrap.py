@@ -19,6 +19,7 @@ from services.notify.entrypoints.deliveries import DeliveryWorker
 from services.notify.entrypoints.problems import REFUSALS
 from services.notify.entrypoints.streams import InboxWatch
 from services.notify.handlers.deliveries import Retries
+from services.topology import ALL_CONSUMER_QUEUES
 from shared.http.app import create_service_app
 from shared.runtime import ServiceRuntime
 
@@ -32,7 +33,7 @@ def load_settings() -> NotifySettings:
 
 def build_app(settings: NotifySettings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    runtime = ServiceRuntime("notify", settings)
+    runtime = ServiceRuntime("notify", settings, topology=ALL_CONSUMER_QUEUES)
     runtime.add_indexes(directory.ensure_indexes)
     runtime.add_indexes(inbox.ensure_indexes)
     runtime.add_indexes(inbox.count_unread_where_missing)

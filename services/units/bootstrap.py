@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 
+from services.topology import ALL_CONSUMER_QUEUES
 from services.units.adapters import repository
 from services.units.config import UnitsSettings
 from services.units.entrypoints import commitment_routes, events, http, problems
@@ -15,7 +16,7 @@ def load_settings() -> UnitsSettings:
 
 def build_app(settings: UnitsSettings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    runtime = ServiceRuntime("units", settings)
+    runtime = ServiceRuntime("units", settings, topology=ALL_CONSUMER_QUEUES)
     runtime.add_indexes(repository.ensure_indexes)
     events.register_consumers(runtime)
     return create_service_app(

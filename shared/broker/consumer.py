@@ -1,14 +1,16 @@
 """The wrapper every event consumer runs through: parse, log context, ack, retry, dead-letter.
 
-A service declares what it consumes once: a `ConsumerQueue` names the catalogue models, and
-its handler map is keyed by the same models,
+A service declares what it consumes once, as a handler map keyed by catalogue model; its
+queue is built from the map's keys,
 
-    HANDLERS: HandlerMap = {ClaimAccepted: on_claim_accepted, ...}
-    async def on_claim_accepted(event: Incoming[ClaimAccepted]) -> None: ...
+    DEMAND_EVENTS: Wiring[UnitsSettings] = {DemandCancelled: on_demand_cancelled, ...}
+    UNITS_DEMAND_EVENTS = ConsumerQueue.of("units", "demand-events", DEMAND_EVENTS)
+    async def on_demand_cancelled(tx: Tx, event: Incoming[DemandCancelled]) -> None: ...
 
-and `EventConsumer` refuses (ValueError, at start-up) a map that names other models than its
-queue. The consumer reads `data` once (`read_data`: older versions upcast) and hands the
-handler an `Incoming[T]`: the typed data, the envelope and the producer's raw bytes.
+and `EventConsumer` still refuses (ValueError, at start-up) a map that names other models
+than its queue (a map built apart from its queue, as audit's is from every public model).
+The consumer reads `data` once (`read_data`: older versions upcast) and hands the handler an
+`Incoming[T]`: the typed data, the envelope and the producer's raw bytes.
 
 - A message that is not a valid CloudEvent, or whose `data` does not fit its model, is a
   poison message: rejected without requeue, so it goes straight to the dead-letter queue.
@@ -120,6 +122,27 @@ def check_handlers(spec: ConsumerQueue, handlers: HandlerMap) -> None:
 # What a service's event handler is: one transaction's work on one consumed event.
 Work = Callable[[Tx, Incoming[Any]], Awaitable[None]]
 WorkMap = Mapping[type[EventData], Work]
+
+
+@dataclass(frozen=True)
+class Configured[C]:
+    """A map entry whose work needs the service's configuration (a time zone, a step), built
+    from it at registration. The map itself is declared at import, before any settings are
+    read, because its keys are the queue's bindings (`ConsumerQueue.of`)."""
+
+    build: Callable[[C], Work]
+
+
+# A consumer's map as declared: each model's work, or how to build it from the config `C`.
+type Wiring[C] = Mapping[type[EventData], Work | Configured[C]]
+
+
+def configure[C](wiring: Wiring[C], config: C) -> WorkMap:
+    """The map's works, the configured ones built from `config`."""
+    return {
+        model: entry.build(config) if isinstance(entry, Configured) else entry
+        for model, entry in wiring.items()
+    }
 
 
 def exactly_once(

@@ -9,43 +9,21 @@
   (`PRIVATE` in the catalogue: `volunteer.details`, `unit.details`, `demand.details`). Its
   queues are quorum queues with the same dead-letter route; audit is not bound to it, so what
   passes there never enters the permanent log and can be erased.
+
+The queues themselves are not listed here: each consumer's handler map, keyed by catalogue
+model, is the one declaration of what it receives, and its queue is built from the map's keys
+(`ConsumerQueue.of`) beside the map, in the service's `entrypoints/events.py`.
+`services/topology.py` collects every service's queues (`ALL_CONSUMER_QUEUES`), and each
+service hands that to its `ServiceRuntime` so it declares every queue at start-up.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, Self
 
 from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
 
-from shared.events.catalogue import (
-    CLAIM_EVENTS,
-    ClaimAccepted,
-    ClaimCheckedIn,
-    ClaimPromoted,
-    ClaimReleased,
-    ClaimWithdrawn,
-    CommunityRegistered,
-    CommunityUpdated,
-    DemandCancelled,
-    DemandCompleted,
-    DemandDetails,
-    DemandEscalated,
-    DemandExpired,
-    DemandFilled,
-    DemandPublished,
-    DemandReopened,
-    DemandUpdated,
-    EventData,
-    UnitDetails,
-    UnitRegistered,
-    UnitUpdated,
-    VolunteerDetails,
-    VolunteerErased,
-    VolunteerRegistered,
-    VolunteerUpdated,
-    ZoneRated,
-    ZoneRuleSet,
-    is_private,
-    public_models,
-)
+from shared.events.catalogue import EventData, is_private
 
 EVENTS_EXCHANGE = RabbitExchange("whistle.events", type=ExchangeType.TOPIC, durable=True)
 DEAD_LETTER_EXCHANGE = RabbitExchange("whistle.dead", type=ExchangeType.DIRECT, durable=True)
@@ -77,7 +55,8 @@ class ConsumerQueue:
 
     The routing keys are the models' `TYPE`s, and the exchange follows from their `PRIVATE`
     (a queue never mixes the audited and the private channel). A service's handler map must
-    name exactly these models (`shared.broker.consumer.EventConsumer` checks at start-up).
+    name exactly these models (`shared.broker.consumer.EventConsumer` checks at start-up);
+    built with `ConsumerQueue.of(service, purpose, handler_map)` it does by construction.
     """
 
     service: str
@@ -103,6 +82,14 @@ class ConsumerQueue:
             )
         exchange = PRIVATE_EXCHANGE if private == {True} else EVENTS_EXCHANGE
         object.__setattr__(self, "exchange_name", exchange.name)
+
+    @classmethod
+    def of(
+        cls, service: str, purpose: str, handlers: Mapping[type[EventData], Any], **limits: int
+    ) -> Self:
+        """The queue receiving exactly the models `handlers` is keyed by, in the map's order:
+        adding an entry to a consumer's map is what binds its queue to one more type."""
+        return cls(service, purpose, tuple(handlers), **limits)
 
     @property
     def routing_keys(self) -> tuple[str, ...]:
@@ -143,76 +130,3 @@ class ConsumerQueue:
             queue_type=QueueType.QUORUM,
             routing_key=self.name,
         )
-
-
-# Every consumer queue in the system. Each service declares all of them at start-up, so an
-# event is never unroutable (and so never lost) because its consumer has not started yet.
-DISPATCH_UNIT_EVENTS = ConsumerQueue(
-    "dispatch",
-    "unit-events",
-    (
-        DemandFilled,
-        DemandReopened,
-        ClaimAccepted,
-        ClaimPromoted,
-        ClaimWithdrawn,
-        ClaimReleased,
-        ClaimCheckedIn,
-        # Who serves which community: dispatch scopes volunteers' and units' reads by it,
-        # and a relay roster chooses among the units serving the community (with skills).
-        UnitRegistered,
-        UnitUpdated,
-        VolunteerRegistered,
-    ),
-)
-UNITS_DEMAND_EVENTS = ConsumerQueue(
-    "units",
-    "demand-events",
-    (
-        CommunityRegistered,
-        CommunityUpdated,
-        DemandPublished,
-        DemandEscalated,
-        DemandUpdated,
-        DemandCancelled,
-        DemandCompleted,
-        DemandExpired,
-    ),
-)
-NOTIFY_EVENTS = ConsumerQueue(
-    "notify",
-    "events",
-    (
-        DemandPublished,
-        DemandEscalated,
-        DemandFilled,
-        DemandReopened,
-        DemandCancelled,
-        DemandCompleted,
-        DemandExpired,
-        *CLAIM_EVENTS,
-        CommunityRegistered,
-        UnitRegistered,
-        UnitUpdated,
-        VolunteerRegistered,
-        VolunteerUpdated,
-        VolunteerErased,
-    ),
-)
-# The risk zones and the community's zone rule: units tightens eligibility by them.
-UNITS_ZONE_EVENTS = ConsumerQueue("units", "zone-events", (ZoneRated, ZoneRuleSet))
-# Audit records every audited event: its queue is bound to each public type by name.
-AUDIT_EVENTS = ConsumerQueue("audit", "events", public_models())
-# The private channel: audit has no queue here.
-UNITS_PRIVATE = ConsumerQueue("units", "private", (DemandDetails,))
-NOTIFY_PRIVATE = ConsumerQueue("notify", "private", (UnitDetails, VolunteerDetails))
-
-ALL_CONSUMER_QUEUES: tuple[ConsumerQueue, ...] = (
-    DISPATCH_UNIT_EVENTS,
-    UNITS_DEMAND_EVENTS,
-    UNITS_ZONE_EVENTS,
-    NOTIFY_EVENTS,
-    AUDIT_EVENTS,
-    UNITS_PRIVATE,
-    NOTIFY_PRIVATE,
-)

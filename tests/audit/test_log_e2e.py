@@ -18,8 +18,9 @@ import httpx
 import pytest
 
 from services.audit.domain.chain import chain_hash
+from services.audit.entrypoints.events import AUDIT_EVENTS
 from shared.auth import Role, issue_token
-from shared.broker.topology import AUDIT_EVENTS, EVENTS_EXCHANGE
+from shared.broker.topology import EVENTS_EXCHANGE
 from shared.events import catalogue as c
 from shared.events.envelope import CloudEvent
 from shared.settings import DEV_JWT_SECRET

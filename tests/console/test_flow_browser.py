@@ -7,7 +7,6 @@ request leaves the machine."""
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.console.browser import Outside, check_page, chromium, person, t
+from tests.console.browser import Outside, check_page, person, t
 from tests.console.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -24,12 +23,6 @@ ZONE = ZoneInfo("Asia/Shanghai")
 ADMIN_PASSWORD = "admin-password-for-tests"
 # What the flows leave behind, for the tour of every screen at both sizes.
 SEEN: dict[str, dict[str, str]] = {}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
-from tests.console.browser import SCREENSHOTS, Outside, check_page, chromium, person, t
+from tests.console.browser import SCREENSHOTS, Outside, check_page, person, t
 from tests.console.stack import Stack, start_stack
 from tests.support.auth import make_token
 
@@ -35,12 +35,6 @@ def stack(
     # A short street step, so a demand climbs the whole ladder while the module runs.
     env = {**module_service_env, "WHISTLE_ESCALATION_STEP_S": "3"}
     yield from start_stack(env, tmp_path_factory.mktemp("console-oversight"))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from services.cli import docs
 from services.cli.registry import APIS, SERVICES
-from shared.broker.topology import ALL_CONSUMER_QUEUES
+from services.topology import ALL_CONSUMER_QUEUES
 from shared.events.catalogue import CATALOGUE, PRIVATE_TYPES, is_private
 
 pytestmark = pytest.mark.unit

@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from services.cli.registry import SERVICES
-from shared.broker.topology import ALL_CONSUMER_QUEUES, DEAD_LETTER_EXCHANGE
+from services.topology import ALL_CONSUMER_QUEUES
+from shared.broker.topology import DEAD_LETTER_EXCHANGE
 from shared.settings import DEV_JWT_SECRET
 from tests.deploy.crd_schemas import SCHEMAS
 from tests.support.kustomize import Resource, build, pod_spec, resource_id

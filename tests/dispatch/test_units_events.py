@@ -9,7 +9,7 @@ import bson
 import httpx
 import pytest
 
-from shared.broker.topology import DISPATCH_UNIT_EVENTS
+from services.dispatch.entrypoints.events import DISPATCH_UNIT_EVENTS
 from tests.conftest import bearer
 from tests.dispatch.support import (
     DispatchDb,

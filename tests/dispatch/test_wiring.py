@@ -7,8 +7,9 @@ import pytest
 from services.dispatch.config import DispatchSettings
 from services.dispatch.domain import refusals
 from services.dispatch.entrypoints import events
+from services.dispatch.entrypoints.events import DISPATCH_UNIT_EVENTS
 from services.dispatch.entrypoints.problems import REFUSALS
-from shared.broker.topology import DISPATCH_UNIT_EVENTS
+from services.topology import ALL_CONSUMER_QUEUES
 from shared.runtime import ServiceRuntime
 
 pytestmark = pytest.mark.unit
@@ -16,8 +17,8 @@ pytestmark = pytest.mark.unit
 
 def test_the_consumer_map_names_exactly_the_models_of_the_queue() -> None:
     settings = DispatchSettings()
-    assert set(events.handlers(settings)) == set(DISPATCH_UNIT_EVENTS.events)
-    runtime = ServiceRuntime("dispatch", settings)
+    assert tuple(events.UNIT_EVENTS) == DISPATCH_UNIT_EVENTS.events
+    runtime = ServiceRuntime("dispatch", settings, topology=ALL_CONSUMER_QUEUES)
     events.register_consumers(runtime, settings)  # start-up's check: no ValueError
     assert [consumer.spec for consumer in runtime.consumers] == [DISPATCH_UNIT_EVENTS]
 

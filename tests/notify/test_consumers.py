@@ -15,7 +15,7 @@ from services.notify.adapters import deliveries, directory, inbox
 from services.notify.config import NotifySettings
 from services.notify.domain.model import Policy
 from services.notify.entrypoints import events
-from shared.broker.topology import NOTIFY_EVENTS, NOTIFY_PRIVATE
+from services.notify.entrypoints.events import NOTIFY_EVENTS, NOTIFY_PRIVATE
 from shared.events.catalogue import ClaimAccepted
 from shared.runtime import ServiceRuntime
 from shared.store.outbox import ensure_outbox_indexes

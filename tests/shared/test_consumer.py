@@ -13,6 +13,7 @@ from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from pymongo.errors import ExecutionTimeout, ServerSelectionTimeoutError
 
+from services.units.entrypoints.events import UNITS_DEMAND_EVENTS
 from shared.broker.consumer import (
     ATTEMPT_HEADER,
     EventConsumer,
@@ -22,7 +23,7 @@ from shared.broker.consumer import (
     check_handlers,
     exactly_once,
 )
-from shared.broker.topology import UNITS_DEMAND_EVENTS, ConsumerQueue
+from shared.broker.topology import ConsumerQueue
 from shared.events.catalogue import (
     ClaimAccepted,
     Claimant,

@@ -6,13 +6,9 @@ from typing import Any
 import aio_pika
 import pytest
 
+from services.notify.entrypoints.events import NOTIFY_EVENTS
 from shared.broker.consumer import ATTEMPT_HEADER, Incoming
-from shared.broker.topology import (
-    DEAD_LETTER_EXCHANGE,
-    EVENTS_EXCHANGE,
-    NOTIFY_EVENTS,
-    ConsumerQueue,
-)
+from shared.broker.topology import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, ConsumerQueue
 from shared.events.catalogue import DemandCancelled
 from shared.events.envelope import CloudEvent
 from shared.runtime import ServiceRuntime

@@ -10,6 +10,7 @@ import pytest
 from aio_pika import DeliveryMode
 from pymongo import AsyncMongoClient
 
+from services.topology import ALL_CONSUMER_QUEUES
 from shared.events.catalogue import DemandCancelled
 from shared.events.envelope import CloudEvent
 from shared.runtime import ServiceRuntime
@@ -55,7 +56,9 @@ def _pending(db: Database) -> Callable[[], Any]:
 async def test_relay_publishes_persistent_confirmed_in_order_and_marks_sent(
     rabbitmq_url: str, mongodb_url: str
 ) -> None:
-    runtime = ServiceRuntime("tests", runtime_settings(rabbitmq_url, mongodb_url))
+    runtime = ServiceRuntime(
+        "tests", runtime_settings(rabbitmq_url, mongodb_url), topology=ALL_CONSUMER_QUEUES
+    )
     events = _events(5)
     async with running(runtime):
         await eventually(runtime.broker_connected)
@@ -78,7 +81,7 @@ async def test_relay_keeps_retrying_while_the_broker_is_away_then_delivers_once(
 ) -> None:
     with tcp_proxy(rabbitmq_url) as proxy:
         settings = runtime_settings(proxy.url_for(rabbitmq_url), mongodb_url)
-        runtime = ServiceRuntime("tests", settings)
+        runtime = ServiceRuntime("tests", settings, topology=ALL_CONSUMER_QUEUES)
         async with running(runtime):
             await eventually(runtime.broker_connected)
             proxy.cut()
@@ -105,7 +108,9 @@ async def test_relay_started_while_the_broker_is_down_delivers_when_it_comes(
     with tcp_proxy(rabbitmq_url) as proxy:
         proxy.cut()
         runtime = ServiceRuntime(
-            "tests", runtime_settings(proxy.url_for(rabbitmq_url), mongodb_url)
+            "tests",
+            runtime_settings(proxy.url_for(rabbitmq_url), mongodb_url),
+            topology=ALL_CONSUMER_QUEUES,
         )
         async with running(runtime):
             events = _events(2)
@@ -126,7 +131,9 @@ async def _not(value: Any) -> bool:
 async def test_two_relays_sharing_the_lease_never_both_publish(
     rabbitmq_url: str, mongodb_url: str
 ) -> None:
-    runtime = ServiceRuntime("tests", runtime_settings(rabbitmq_url, mongodb_url))
+    runtime = ServiceRuntime(
+        "tests", runtime_settings(rabbitmq_url, mongodb_url), topology=ALL_CONSUMER_QUEUES
+    )
     published: list[tuple[str, str]] = []
 
     def recording(relay_name: str) -> Callable[[CloudEvent], Any]:
@@ -200,7 +207,9 @@ async def test_a_publish_that_never_confirms_does_not_hold_the_batch_past_its_le
 async def test_an_outbox_document_that_no_longer_validates_is_set_aside_not_blocking(
     rabbitmq_url: str, mongodb_url: str
 ) -> None:
-    runtime = ServiceRuntime("tests", runtime_settings(rabbitmq_url, mongodb_url))
+    runtime = ServiceRuntime(
+        "tests", runtime_settings(rabbitmq_url, mongodb_url), topology=ALL_CONSUMER_QUEUES
+    )
     events = _events(2, "after")
     async with running(runtime):
         await eventually(runtime.broker_connected)

@@ -10,12 +10,9 @@ from typing import Any, get_args
 import pytest
 from pydantic import BaseModel
 
-from shared.broker.topology import (
-    ALL_CONSUMER_QUEUES,
-    AUDIT_EVENTS,
-    EVENTS_EXCHANGE,
-    PRIVATE_EXCHANGE,
-)
+from services.audit.entrypoints.events import AUDIT_EVENTS
+from services.topology import ALL_CONSUMER_QUEUES
+from shared.broker.topology import EVENTS_EXCHANGE, PRIVATE_EXCHANGE
 from shared.events.catalogue import CATALOGUE, PRIVATE_TYPES, EventData, is_private
 from shared.events.digest import details_digest, matches, new_salt
 

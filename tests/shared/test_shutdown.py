@@ -6,8 +6,8 @@ from typing import Any
 import aio_pika
 import pytest
 
+from services.notify.entrypoints.events import NOTIFY_EVENTS
 from shared.broker.consumer import Incoming
-from shared.broker.topology import NOTIFY_EVENTS
 from shared.events.catalogue import DemandCancelled
 from shared.runtime import ServiceRuntime
 from tests.shared.runtime_support import eventually, runtime_settings

@@ -16,7 +16,8 @@ type) and returns once the consumers have settled the message (acked, rejected o
 in memory that is at once, on the real broker it waits (bounded) for the settle count.
 
 In memory, FastStream binds a subscriber's queue with one routing key only; the real broker
-gets every binding from `declare_topology`. `route_every_binding` makes the in-memory broker
+gets every binding from `declare_topology` (the system's queues, `services.topology`, and
+the test's own). `route_every_binding` makes the in-memory broker
 route by all of a queue's bindings (`BoundQueue.bindings`), as RabbitMQ does; tests/conftest
 turns it on for the whole suite.
 """
@@ -35,8 +36,9 @@ from faststream.exceptions import SubscriberNotFound
 from faststream.rabbit import Channel, RabbitBroker, RabbitExchange, TestRabbitBroker
 from faststream.rabbit import testing as rabbit_testing
 
+from services.topology import ALL_CONSUMER_QUEUES
 from shared.broker.consumer import EventConsumer
-from shared.broker.topology import DEAD_LETTER_EXCHANGE, EXCHANGES, ConsumerQueue, exchange_for
+from shared.broker.topology import ConsumerQueue, exchange_for
 from shared.events.envelope import CloudEvent
 from shared.runtime import declare_topology
 
@@ -94,15 +96,7 @@ class Brokers:
             return
         await broker.start()
         try:
-            await declare_topology(broker)
-            dead = await broker.declare_exchange(DEAD_LETTER_EXCHANGE)
-            for spec in queues:
-                queue = await broker.declare_queue(spec.queue())
-                exchange = await broker.declare_exchange(EXCHANGES[spec.exchange_name])
-                for key in spec.routing_keys:
-                    await queue.bind(exchange, routing_key=key)
-                dead_letters = await broker.declare_queue(spec.dead_letter_queue())
-                await dead_letters.bind(dead, routing_key=spec.name)
+            await declare_topology(broker, (*ALL_CONSUMER_QUEUES, *queues))
             yield broker
         finally:
             await broker.stop()

@@ -5,8 +5,16 @@ from services.audit.domain.partitions import PartitionBy
 from services.audit.handlers.events import EventRecorder, MongoLog
 from services.audit.handlers.timers import Checkpointing
 from shared.broker.consumer import HandlerMap
-from shared.broker.topology import AUDIT_EVENTS
+from shared.broker.topology import ConsumerQueue
+from shared.events.catalogue import public_models
 from shared.runtime import ServiceRuntime
+
+# Audit records every audited event: its queue is bound to each public type by name, so a new
+# public model in the catalogue reaches the log without an edit here. (The private channel has
+# no audit queue.)
+AUDIT_EVENTS = ConsumerQueue("audit", "events", public_models())
+
+QUEUES = (AUDIT_EVENTS,)
 
 
 def register_consumers(

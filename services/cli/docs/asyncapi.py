@@ -11,8 +11,8 @@ from typing import Any
 
 from services.cli.docs.routing import receives
 from services.cli.docs.schemas import SCHEMA_REF, event_schemas
+from services.topology import ALL_CONSUMER_QUEUES
 from shared.broker.topology import (
-    ALL_CONSUMER_QUEUES,
     DEAD_LETTER_EXCHANGE,
     EVENTS_EXCHANGE,
     exchange_for,

@@ -8,8 +8,8 @@ from typing import Any
 from services.cli.docs.routing import queues_receiving, receives
 from services.cli.docs.schemas import event_schemas, model_names
 from services.cli.registry import SERVICES
+from services.topology import ALL_CONSUMER_QUEUES
 from shared.broker.topology import (
-    ALL_CONSUMER_QUEUES,
     DEAD_LETTER_EXCHANGE,
     EVENTS_EXCHANGE,
     PRIVATE_EXCHANGE,

@@ -1,6 +1,7 @@
 """Which consumer queues receive which event types, as RabbitMQ's topic routing decides."""
 
-from shared.broker.topology import ALL_CONSUMER_QUEUES, ConsumerQueue, exchange_for
+from services.topology import ALL_CONSUMER_QUEUES
+from shared.broker.topology import ConsumerQueue, exchange_for
 
 
 def topic_matches(pattern: str, routing_key: str) -> bool:

@@ -7,6 +7,7 @@ whole page or only the part that changed.
 
 import hmac
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -100,30 +101,26 @@ class Pages:
         return self.translations[language].gettext
 
     def when(self, value: Any, locale: str) -> str:
-        instant = parse_instant(value)
-        if instant is None:
-            return ""
-        return format_datetime(instant, "yyyy-MM-dd HH:mm", tzinfo=self.zone, locale=locale)
+        return _shown(
+            value,
+            lambda at: format_datetime(at, "yyyy-MM-dd HH:mm", tzinfo=self.zone, locale=locale),
+        )
 
     def day(self, value: Any, locale: str) -> str:
-        instant = parse_instant(value)
-        if instant is None:
-            return ""
-        return format_date(instant.astimezone(self.zone), "full", locale=locale)
+        return _shown(
+            value, lambda at: format_date(at.astimezone(self.zone), "full", locale=locale)
+        )
 
     def clock(self, value: Any, locale: str) -> str:
-        instant = parse_instant(value)
-        if instant is None:
-            return ""
-        return format_time(instant, "HH:mm", tzinfo=self.zone, locale=locale)
+        return _shown(value, lambda at: format_time(at, "HH:mm", tzinfo=self.zone, locale=locale))
 
     def left(self, value: Any, locale: str) -> str:
         """How long until an instant ("in 2 hours"), or how long ago."""
-        instant = parse_instant(value)
-        if instant is None:
-            return ""
-        return format_timedelta(
-            instant - utcnow(), add_direction=True, threshold=1.5, locale=locale
+        return _shown(
+            value,
+            lambda at: format_timedelta(
+                at - utcnow(), add_direction=True, threshold=1.5, locale=locale
+            ),
         )
 
     def span(self, value: timedelta | None, locale: str) -> str:
@@ -137,6 +134,12 @@ class Pages:
 
     def render(self, language: Language, name: str, **context: Any) -> str:
         return self.envs[language].get_template(name).render(**context)
+
+
+def _shown(value: Any, show: Callable[[datetime], str]) -> str:
+    """An instant (a datetime or its ISO text) as `show` writes it; nothing for no instant."""
+    instant = parse_instant(value)
+    return "" if instant is None else show(instant)
 
 
 def parse_instant(value: Any) -> datetime | None:

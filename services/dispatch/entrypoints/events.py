@@ -1,70 +1,48 @@
 """Dispatch's AMQP side and timers: units' events keep `filled` and `status` current and the
 reach of volunteers and units; stored timers run the escalation ladder and expiry.
 
-The consumer map is keyed by catalogue model, and must name exactly the models of dispatch's
-queue (`DISPATCH_UNIT_EVENTS`): the service does not start otherwise.
+`UNIT_EVENTS` is the one declaration of what dispatch consumes: its queue
+(`DISPATCH_UNIT_EVENTS`) is built from the map's keys, so consuming one more event type is
+one more entry (and its handler).
 """
 
-from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
-from typing import Any
 
 from services.dispatch.config import DispatchSettings
 from services.dispatch.handlers import events, rosters, timers
-from shared.broker.consumer import Handler, HandlerMap, Incoming
-from shared.broker.topology import DISPATCH_UNIT_EVENTS
-from shared.events.catalogue import (
-    ClaimAccepted,
-    ClaimCheckedIn,
-    ClaimPromoted,
-    ClaimReleased,
-    ClaimWithdrawn,
-    DemandFilled,
-    DemandReopened,
-    EventData,
-    UnitRegistered,
-    UnitUpdated,
-    VolunteerRegistered,
-)
+from shared.broker.consumer import Configured, Wiring, configure, exactly_once
+from shared.broker.topology import ConsumerQueue
+from shared.events import catalogue as ev
 from shared.runtime import ServiceRuntime
-from shared.store.unit_of_work import Tx
 
-Work = Callable[[Tx, Incoming[Any]], Awaitable[None]]
+# Units' facts about a demand's claims: the count and status follow, and the ladder's step.
+_units_fact: Configured[DispatchSettings] = Configured(
+    lambda settings: partial(events.on_units_fact, default_step_s=settings.escalation_step_s)
+)
 
+# Each event dispatch consumes, and what applies it (inside its unit of work, once).
+UNIT_EVENTS: Wiring[DispatchSettings] = {
+    ev.DemandFilled: _units_fact,
+    ev.DemandReopened: _units_fact,
+    ev.ClaimAccepted: _units_fact,
+    ev.ClaimPromoted: _units_fact,
+    ev.ClaimWithdrawn: _units_fact,
+    ev.ClaimReleased: _units_fact,
+    ev.ClaimCheckedIn: _units_fact,
+    # Who serves which community: dispatch scopes volunteers' and units' reads by it, and a
+    # relay roster chooses among the units serving the community (with their skills).
+    ev.UnitRegistered: rosters.on_unit_registered,
+    ev.UnitUpdated: rosters.on_unit_updated,
+    ev.VolunteerRegistered: events.on_volunteer_registered,
+}
+DISPATCH_UNIT_EVENTS = ConsumerQueue.of("dispatch", "unit-events", UNIT_EVENTS)
 
-def handlers(settings: DispatchSettings) -> Mapping[type[EventData], Work]:
-    """Each event dispatch consumes, and what applies it (inside its unit of work)."""
-    units_fact = partial(events.on_units_fact, default_step_s=settings.escalation_step_s)
-    return {
-        ClaimAccepted: units_fact,
-        ClaimPromoted: units_fact,
-        ClaimWithdrawn: units_fact,
-        ClaimReleased: units_fact,
-        ClaimCheckedIn: units_fact,
-        DemandFilled: units_fact,
-        DemandReopened: units_fact,
-        UnitRegistered: rosters.on_unit_registered,
-        UnitUpdated: rosters.on_unit_updated,
-        VolunteerRegistered: events.on_volunteer_registered,
-    }
-
-
-def _once(runtime: ServiceRuntime, work: Work) -> Handler:
-    """Apply the effect exactly once: a redelivery finds the event processed, changes nothing."""
-
-    async def handle(event: Incoming[Any]) -> None:
-        await runtime.uow.run_once(
-            DISPATCH_UNIT_EVENTS.name, event.envelope, lambda tx: work(tx, event)
-        )
-
-    return handle
+QUEUES = (DISPATCH_UNIT_EVENTS,)
 
 
 def register_consumers(runtime: ServiceRuntime, settings: DispatchSettings) -> None:
-    consumer: HandlerMap = {
-        model: _once(runtime, work) for model, work in handlers(settings).items()
-    }
-    runtime.consume(DISPATCH_UNIT_EVENTS, consumer)
+    works = configure(UNIT_EVENTS, settings)
+    runtime.consume(DISPATCH_UNIT_EVENTS, exactly_once(runtime.uow, DISPATCH_UNIT_EVENTS, works))
     runtime.on_timer(
         timers.ESCALATE, partial(timers.escalate, default_step_s=settings.escalation_step_s)
     )

@@ -1,9 +1,10 @@
 """Notify's AMQP side: each consumed event, by its catalogue model, to its handler; and each
 timer kind to its handler.
 
-The maps name exactly the models of notify's queues (`shared.broker.topology`): the consumer
-refuses to start otherwise. Every handler runs once per event (`exactly_once`), in the
-consumer's transaction, under the event's cause.
+Each map below is the one declaration of what its queue receives: the queue is built from
+the map's keys (`ConsumerQueue.of`), so consuming one more event type is one more entry (and
+its handler). Every handler runs once per event (`exactly_once`), in the consumer's
+transaction, under the event's cause.
 """
 
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,7 @@ from services.notify.domain.model import (
 )
 from services.notify.handlers import events, timers
 from shared.broker.consumer import Incoming, Work, exactly_once
-from shared.broker.topology import NOTIFY_EVENTS, NOTIFY_PRIVATE
+from shared.broker.topology import ConsumerQueue
 from shared.events import catalogue as ev
 from shared.events.catalogue import EventData
 from shared.runtime import ServiceRuntime
@@ -32,12 +33,6 @@ EventWork = Callable[[Tx, Incoming[Any], Policy], Awaitable[None]]
 TimerWork = Callable[[Tx, Document, Policy], Awaitable[None]]
 
 EVENTS: dict[type[EventData], EventWork] = {
-    ev.CommunityRegistered: events.on_community_registered,
-    ev.UnitRegistered: events.on_unit_registered,
-    ev.VolunteerRegistered: events.on_volunteer_registered,
-    ev.UnitUpdated: events.on_unit_updated,
-    ev.VolunteerUpdated: events.on_volunteer_updated,
-    ev.VolunteerErased: events.on_volunteer_erased,
     ev.DemandPublished: events.on_demand_published,
     ev.DemandEscalated: events.on_demand_escalated,
     ev.DemandFilled: events.on_demand_filled,
@@ -46,13 +41,23 @@ EVENTS: dict[type[EventData], EventWork] = {
     ev.DemandCompleted: events.on_demand_completed,
     ev.DemandExpired: events.on_demand_expired,
     **dict.fromkeys(CLAIM_STATUS, events.on_claim),
+    ev.CommunityRegistered: events.on_community_registered,
+    ev.UnitRegistered: events.on_unit_registered,
+    ev.UnitUpdated: events.on_unit_updated,
+    ev.VolunteerRegistered: events.on_volunteer_registered,
+    ev.VolunteerUpdated: events.on_volunteer_updated,
+    ev.VolunteerErased: events.on_volunteer_erased,
 }
+NOTIFY_EVENTS = ConsumerQueue.of("notify", "events", EVENTS)
 
 # From `whistle.private` (queue `notify.private`): how to reach people, never audited.
 PRIVATE: dict[type[EventData], EventWork] = {
     ev.UnitDetails: events.on_unit_details,
     ev.VolunteerDetails: events.on_volunteer_details,
 }
+NOTIFY_PRIVATE = ConsumerQueue.of("notify", "private", PRIVATE)
+
+QUEUES = (NOTIFY_EVENTS, NOTIFY_PRIVATE)
 
 TIMERS: dict[str, TimerWork] = {
     TIMER_REMINDER: timers.on_reminder_due,
