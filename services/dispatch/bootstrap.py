@@ -2,9 +2,9 @@
 
 from fastapi import FastAPI
 
-from services.dispatch.adapters import reach, repository
+from services.dispatch.adapters import reach, repository, series_store
 from services.dispatch.config import DispatchSettings
-from services.dispatch.entrypoints import events, http, problems
+from services.dispatch.entrypoints import events, http, problems, series_http
 from shared.http.app import create_service_app
 from shared.runtime import ServiceRuntime
 
@@ -18,10 +18,11 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime("dispatch", settings)
     runtime.add_indexes(repository.ensure_indexes)
     runtime.add_indexes(reach.ensure_indexes)
+    runtime.add_indexes(series_store.ensure_indexes)
     events.register_consumers(runtime, settings)
     return create_service_app(
         runtime,
-        [http.router],
+        [http.router, series_http.router],
         description="Secretaries post demands; the escalation ladder runs here.",
         refusals=problems.REFUSALS,
     )

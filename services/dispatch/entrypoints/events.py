@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any
 
 from services.dispatch.config import DispatchSettings
-from services.dispatch.handlers import events, timers
+from services.dispatch.handlers import events, series, timers
 from shared.broker.consumer import Handler, HandlerMap, Incoming
 from shared.broker.topology import DISPATCH_UNIT_EVENTS
 from shared.events.catalogue import (
@@ -67,3 +67,4 @@ def register_consumers(runtime: ServiceRuntime, settings: DispatchSettings) -> N
         timers.ESCALATE, partial(timers.escalate, default_step_s=settings.escalation_step_s)
     )
     runtime.on_timer(timers.EXPIRE, partial(timers.expire, grace_s=settings.completion_grace_s))
+    runtime.on_timer(series.PUBLISH, series.on_timer)

@@ -17,4 +17,9 @@ REFUSALS: RefusalTable = {
     refusals.SlotsBelowAccepted: Refusal(409, "slots-below-accepted", "Slots below accepted"),
     refusals.FillByPassed: Refusal(409, "fill-by-passed", "Fill-by passed"),
     refusals.InvalidCursor: Refusal(400, "invalid-cursor", "Invalid cursor"),
+    refusals.InvalidRrule: Refusal(422, "invalid-rrule", "Invalid recurrence rule"),
+    refusals.RuleTooLong: Refusal(422, "rrule-unbounded", "Recurrence rule too long"),
+    refusals.NoOccurrences: Refusal(422, "no-occurrences", "No occurrences ahead"),
+    refusals.SeriesTimes: Refusal(422, "validation-error", "Unprocessable content"),
+    refusals.SeriesClosed: Refusal(409, "series-closed", "Series closed"),
 }

@@ -109,6 +109,20 @@ async def publish_demand(tx: Tx, command: PublishDemand, actor: Principal) -> De
     community = await repository.get_community(tx.db, command.community_id, tx)
     if community is None:
         raise refusals.UnknownCommunity(command.community_id)
+    return await create_demand(tx, community, command, actor.sub)
+
+
+async def create_demand(
+    tx: Tx,
+    community: Community,
+    command: PublishDemand,
+    created_by: str,
+    *,
+    series_id: str | None = None,
+) -> Demand:
+    """Store the demand, start its ladder and publish it (the rules were checked: by the
+    whistle above, or by the series whose occurrence it is)."""
+    now = utcnow()
     demand_id = new_id("dem")
     demand = Demand(
         id=demand_id,
@@ -130,10 +144,11 @@ async def publish_demand(tx: Tx, command: PublishDemand, actor: Principal) -> De
         filled=0,
         level="community",
         created_at=now,
-        created_by=actor.sub,
+        created_by=created_by,
         version=1,
         escalation_timer=timers.escalation_key(demand_id, "street"),
         details_salt=new_salt(),
+        series_id=series_id,
     )
     await repository.insert_demand(tx, demand)
     await timers.start_ladder(tx, demand)
@@ -165,6 +180,7 @@ async def publish_demand(tx: Tx, command: PublishDemand, actor: Principal) -> De
         level=demand.level,
         created_by=demand.created_by,
         exposure=demand.exposure,
+        series_id=demand.series_id,
     )
     # The exact place and the description go to the private exchange only (audit never
     # records them); the audited publication proves them by a salted digest.
