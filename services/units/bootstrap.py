@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from services.units.adapters import repository
 from services.units.config import UnitsSettings
-from services.units.entrypoints import events, http, problems
+from services.units.entrypoints import events, fitness_http, http, problems
 from shared.http.app import create_service_app
 from shared.runtime import ServiceRuntime
 
@@ -20,7 +20,7 @@ def build_app(settings: UnitsSettings | None = None) -> FastAPI:
     events.register_consumers(runtime)
     return create_service_app(
         runtime,
-        [http.router],
+        [http.router, fitness_http.router],
         description="Units and volunteers answer the whistle: registry, open demands, claims.",
         refusals=problems.REFUSALS,
     )

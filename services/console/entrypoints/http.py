@@ -16,6 +16,7 @@ from services.console.entrypoints import (
     inbox_pages,
     oversight_pages,
     secretary_pages,
+    series_pages,
     volunteer_pages,
     wall_pages,
 )
@@ -41,6 +42,7 @@ ROUTERS = (
     # The secretary's `/demands/new` must come before the claimer's `/demands/{id}` (the page
     # both roles share, which shows each its own view).
     secretary_pages.router,
+    series_pages.router,
     volunteer_pages.router,
     wall_pages.router,
 )
