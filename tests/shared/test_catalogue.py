@@ -63,6 +63,10 @@ def test_every_contract_type_has_a_model() -> None:
         # community's fatigue limits
         "claim.eligibility_overridden",
         "community.updated",
+        # issue 14: repeating demands (a series' batches, edits and cancellation)
+        "series.published",
+        "series.changed",
+        "series.cancelled",
     }
 
 
