@@ -166,6 +166,14 @@ class CreateSeries(PublishDemand):
     # service's (`WHISTLE_TIMEZONE`, Asia/Shanghai by default).
     timezone: TimeZoneName | None = None
 
+    @model_validator(mode="after")
+    def _starts_in_the_calendar(self) -> Self:
+        # A series may start in the past (its past occurrences are not published), but not
+        # so far that the arithmetic of its zone leaves the calendar.
+        if abs(self.starts_at - utcnow()) > MAX_AHEAD:
+            raise ValueError("starts_at must be within 5 years of now")
+        return self
+
 
 class SeriesChanges(Command):
     """What an edit of the rest of a series may change; a field left out stays as it is."""

@@ -13,10 +13,13 @@ keeps one record per name, so publishing again (a timer run again after a crash)
 a second demand for a day, and a day not yet recorded is still to be published.
 
 A series is bounded: its rule needs COUNT or UNTIL and at most `MAX_OCCURRENCES` occurrences,
-all within `MAX_AHEAD` of now (the demand's own bound).
+all within `MAX_AHEAD` of now (the demand's own bound). BYYEARDAY, BYWEEKNO, BYEASTER and
+BYSETPOS are not taken, nor a BYMONTH/BYMONTHDAY naming no real day: a rule that selects no
+day at all keeps dateutil searching to the year 9999 (seconds of CPU per request).
 """
 
 import itertools
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -35,6 +38,24 @@ PAST_LEEWAY = timedelta(minutes=1)
 MAX_RULE_LENGTH = 500
 # Parts of an iCalendar rule set a series does not take: the series' own fields say them.
 _NOT_TAKEN = ("DTSTART", "RDATE", "EXDATE", "EXRULE")
+# Rule parts a shift pattern does not need, and which can select no day at all: dateutil would
+# then search to the year 9999 (seconds of CPU) before saying the rule is empty.
+_NOT_NEEDED = ("BYYEARDAY", "BYWEEKNO", "BYEASTER", "BYSETPOS")
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _some_day(parts: dict[str, str]) -> bool:
+    """Whether BYMONTH and BYMONTHDAY (when both given) name a day that exists."""
+    if "BYMONTH" not in parts or "BYMONTHDAY" not in parts:
+        return True
+    try:
+        months = [int(m) for m in parts["BYMONTH"].split(",")]
+        days = [int(d) for d in parts["BYMONTHDAY"].split(",")]
+    except ValueError:
+        return True  # dateutil says what is wrong with it
+    return any(1 <= m <= 12 and 0 < abs(d) <= _MONTH_DAYS[m - 1] for m in months for d in days)
+
 
 SeriesStatus = Literal["active", "finished", "cancelled"]
 OccurrenceStatus = Literal["published", "superseded", "missed"]
@@ -108,6 +129,11 @@ def zone_of(name: str) -> ZoneInfo:
         raise InvalidRrule(f"unknown time zone {name!r} (e.g. Asia/Shanghai)") from None
 
 
+def _byday(parts: dict[str, str]) -> list[str]:
+    days = [day.strip() for day in parts.get("BYDAY", "").split(",") if day.strip()]
+    return [day for day in days if day[:-2].lstrip("+-").isdigit() or len(day) == 2]
+
+
 def _read_rule(text: str, dtstart: datetime) -> rrule:
     """The rule as dateutil reads it from DTSTART `dtstart` (aware, in the series' zone)."""
     body = text.strip()
@@ -121,6 +147,12 @@ def _read_rule(text: str, dtstart: datetime) -> rrule:
     parts = dict(part.partition("=")[::2] for part in upper.split(";"))
     if "FREQ" not in parts:
         raise InvalidRrule("FREQ is required (DAILY, WEEKLY, MONTHLY, ...)")
+    if taken := [part for part in _NOT_NEEDED if part in parts]:
+        raise InvalidRrule(f"{', '.join(taken)} not taken (FREQ, INTERVAL, BYDAY, BYMONTH, ...)")
+    if not _some_day(parts):
+        raise InvalidRrule("BYMONTH and BYMONTHDAY name no day that exists")
+    if any(len(day) > 2 and abs(int(day[:-2] or 0)) > 5 for day in _byday(parts)):
+        raise InvalidRrule("a BYDAY ordinal is at most 5 (e.g. 1MO, -1FR)")
     if "COUNT" in parts and "UNTIL" in parts:
         raise InvalidRrule("COUNT and UNTIL together are not allowed (RFC 5545)")
     if not parts.get("INTERVAL", "1").isdigit() or int(parts.get("INTERVAL", "1")) < 1:
@@ -130,6 +162,12 @@ def _read_rule(text: str, dtstart: datetime) -> rrule:
             "the recurrence rule has no end: give COUNT or UNTIL"
             f" (at most {MAX_OCCURRENCES} occurrences)"
         )
+    interval = int(parts.get("INTERVAL", "1"))
+    weekdays = {day[-2:] for day in _byday(parts)}
+    # Every 7n days is always the start's weekday: any other BYDAY selects nothing.
+    start_day = _WEEKDAYS[dtstart.weekday()]
+    if parts["FREQ"] == "DAILY" and interval % 7 == 0 and weekdays and start_day not in weekdays:
+        raise InvalidRrule("every 7th day falls on the start's weekday, not on BYDAY's")
     try:
         return _parse(body, dtstart)
     except (TypeError, OverflowError) as error:
@@ -162,10 +200,27 @@ def expand(template: Template, rule_text: str, zone_name: str) -> list[Occurrenc
     length = template.ends_at - template.starts_at
     lead = timedelta(seconds=template.lead_s)
     rule = _read_rule(rule_text, local_start)
+    # dateutil looks for occurrences up to year 9999: a rule no day matches (the 30th of
+    # February, every hour) would keep it busy for many seconds. Nothing past the bound is
+    # a series' anyway, so the search stops there.
+    bound = local_start + MAX_AHEAD + timedelta(days=1)
+    until: datetime | None = getattr(rule, "_until", None)
+    count: int | None = getattr(rule, "_count", None)
+    if until is not None and until > bound:
+        raise RuleTooLong("the recurrence rule runs past 5 years: end it sooner")
     try:
-        starts = list(itertools.islice(iter(rule), MAX_OCCURRENCES + 1))
+        with warnings.catch_warnings():
+            # COUNT with an UNTIL of our own: both bounds hold (dateutil only warns of it).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            bounded = rule.replace(until=bound) if until is None else rule
+        starts = list(itertools.islice(iter(bounded), MAX_OCCURRENCES + 1))
     except (ValueError, OverflowError) as error:
         raise InvalidRrule(str(error)) from None
+    if count is not None and len(starts) < min(count, MAX_OCCURRENCES + 1):
+        # COUNT is always reached unless the search stopped at the bound first.
+        raise RuleTooLong(
+            f"the recurrence rule does not reach COUNT={count} within 5 years: end it sooner"
+        )
     if len(starts) > MAX_OCCURRENCES:
         raise RuleTooLong(
             f"the recurrence rule gives more than {MAX_OCCURRENCES} occurrences:"
