@@ -142,10 +142,11 @@ async def test_the_timer_publishes_each_later_occurrence_once(
     )
     done = await eventually(
         lambda: get(client, f"/v1/series/{series['id']}"),
-        lambda shown: len(shown["demand_ids"]) == 4,
+        # The series and its records are read one after the other: wait for both.
+        lambda shown: len(shown["demand_ids"]) == 4 and shown["status"] == "finished",
         timeout=20,
     )
-    assert done["status"] == "finished"
+    assert done["status"] == "finished", done
     assert done["next_occurrences"]
     assert all(o["demand_id"] for o in done["next_occurrences"])
     stored = await db.db["demands"].find({"series_id": series["id"]}).to_list(None)
