@@ -306,7 +306,7 @@ async def test_cancel_the_rest_cancels_future_demands_and_stops_the_series(
         ({"rrule": "FREQ=DAILY;UNTIL=20991230T000000Z"}, "rrule-unbounded", "rrule"),
         ({"rrule": "FREQ=NEVER;COUNT=2"}, "invalid-rrule", "rrule"),
         ({"rrule": "FREQ=DAILY;BYDAY=XY;COUNT=2"}, "invalid-rrule", "rrule"),
-        ({"rrule": "FREQ=DAILY;COUNT=2", "timezone": "Mars/Base"}, "invalid-rrule", "rrule"),
+        ({"rrule": "FREQ=DAILY;COUNT=2", "timezone": "Mars/Base"}, "validation-error", "timezone"),
         ({"rrule": ""}, "validation-error", "rrule"),
         ({"horizon_days": 0}, "validation-error", "horizon_days"),
         ({"community_id": "c-nowhere"}, "forbidden", None),

@@ -8,7 +8,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.dispatch.domain import series as rules
-from services.dispatch.domain.refusals import InvalidRrule, NoOccurrences, RuleTooLong
+from services.dispatch.domain.refusals import (
+    InvalidRrule,
+    NoOccurrences,
+    RuleTooLong,
+    UnknownZone,
+)
 from services.dispatch.domain.series import Template
 
 pytestmark = pytest.mark.unit
@@ -118,7 +123,7 @@ def test_no_rule_keeps_the_search_busy() -> None:
 
 
 def test_an_unknown_zone_is_refused() -> None:
-    with pytest.raises(InvalidRrule, match="unknown time zone"):
+    with pytest.raises(UnknownZone, match="unknown time zone"):
         rules.expand(template(), "FREQ=DAILY;COUNT=3", "Mars/Olympus")
 
 

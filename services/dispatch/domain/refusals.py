@@ -136,3 +136,8 @@ class SeriesTimes(Refusal):
         super().__init__(
             "the request is not valid: body.ends_at must be after starts_at", field="ends_at"
         )
+
+
+class UnknownZone(Refusal):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown time zone {name!r} (e.g. Asia/Shanghai)", field="timezone")

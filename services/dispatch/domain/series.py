@@ -29,7 +29,12 @@ from dateutil.rrule import rrule, rrulestr
 from pydantic import BaseModel, ConfigDict
 
 from services.dispatch.domain.commands import MAX_AHEAD
-from services.dispatch.domain.refusals import InvalidRrule, NoOccurrences, RuleTooLong
+from services.dispatch.domain.refusals import (
+    InvalidRrule,
+    NoOccurrences,
+    RuleTooLong,
+    UnknownZone,
+)
 from shared.events.catalogue import DemandKind, Exposure, Location, Priority
 
 MAX_OCCURRENCES = 366
@@ -126,7 +131,7 @@ def zone_of(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidRrule(f"unknown time zone {name!r} (e.g. Asia/Shanghai)") from None
+        raise UnknownZone(name) from None
 
 
 def _byday(parts: dict[str, str]) -> list[str]:

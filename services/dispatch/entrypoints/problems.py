@@ -21,5 +21,6 @@ REFUSALS: RefusalTable = {
     refusals.RuleTooLong: Refusal(422, "rrule-unbounded", "Recurrence rule too long"),
     refusals.NoOccurrences: Refusal(422, "no-occurrences", "No occurrences ahead"),
     refusals.SeriesTimes: Refusal(422, "validation-error", "Unprocessable content"),
+    refusals.UnknownZone: Refusal(422, "validation-error", "Unprocessable content"),
     refusals.SeriesClosed: Refusal(409, "series-closed", "Series closed"),
 }
