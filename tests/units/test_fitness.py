@@ -100,6 +100,8 @@ async def test_only_a_volunteer_asks_and_only_of_a_known_demand(world: UnitsWorl
     demand = await shift(world, community, wednesday(), 9, 11)
     unit = await fitness(world, tok("unit", unit="u-1"), demand)
     assert unit.status_code == 403
+    admin = await fitness(world, tok("admin"), demand)
+    assert admin.status_code == 403
     volunteer = await world.volunteer(community)
     missing = await fitness(world, volunteer.token, "dem_nowhere")
     assert missing.status_code == 404
