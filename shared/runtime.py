@@ -209,6 +209,7 @@ class ServiceRuntime:
                 service=self.name,
                 owner=self.instance,
                 poll_s=self.settings.timer_poll_s,
+                lease_s=self.settings.timer_lease_s,
             )
             self._tasks.append(asyncio.create_task(self._timers.run(), name="timers"))
         _log.info("service_started", instance=self.instance, database=self.db.name)

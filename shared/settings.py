@@ -120,6 +120,9 @@ class WhistleSettings(TokenSettings):
     outbox_poll_s: float = Field(0.25, gt=0)
     lease_ttl_s: float = Field(10.0, gt=0)
     timer_poll_s: float = Field(0.5, gt=0)
+    # How long a replica holds a timer it is firing; a firing cut short by a crash is taken
+    # up by another (or the restarted) process once this lapses (`WHISTLE_TIMER_LEASE_S`).
+    timer_lease_s: float = Field(30.0, gt=0)
     readiness_timeout_s: float = Field(2.0, gt=0)
 
     @property

@@ -1,4 +1,6 @@
-from pydantic import AliasChoices, Field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, field_validator
 
 from shared.settings import WhistleSettings
 
@@ -11,3 +13,15 @@ class DispatchSettings(WhistleSettings):
     # A demand in progress at `ends_at` waits this long for the secretary's confirmation
     # before it expires (`WHISTLE_COMPLETION_GRACE_S`).
     completion_grace_s: float = Field(24 * 3600.0, gt=0)
+    # The zone a series' local hours are read in unless it names its own: the communities'
+    # (`WHISTLE_TIMEZONE`, as the console's).
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
+        return value

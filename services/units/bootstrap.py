@@ -5,7 +5,7 @@ from fastapi import FastAPI
 from services.topology import ALL_CONSUMER_QUEUES
 from services.units.adapters import repository
 from services.units.config import UnitsSettings
-from services.units.entrypoints import commitment_routes, events, http, problems
+from services.units.entrypoints import commitments_http, events, fitness_http, http, problems
 from shared.http.app import create_service_app
 from shared.runtime import ServiceRuntime
 
@@ -21,7 +21,7 @@ def build_app(settings: UnitsSettings | None = None) -> FastAPI:
     events.register_consumers(runtime)
     return create_service_app(
         runtime,
-        [http.router, commitment_routes.router],
+        [http.router, commitments_http.router, fitness_http.router],
         description="Units and volunteers answer the whistle: registry, open demands, claims.",
         refusals=problems.REFUSALS,
     )

@@ -256,6 +256,9 @@ class DemandPublished(EventData):
     # records a claim on its behalf. Added with defaults: no DATAVERSION bump.
     roster_id: str | None = None
     committed_unit_id: str | None = None
+    # The series it is an occurrence of (`series.published` lists it); added with a default:
+    # no DATAVERSION bump (tolerant reader).
+    series_id: str | None = None
 
 
 class DemandDetails(EventData):
@@ -375,6 +378,61 @@ class RosterConfirmed(EventData):
     people_per_turn: int
     turns: tuple[RosterTurn, ...]
     unassigned: tuple[date, ...] = ()
+
+
+class SeriesPublished(EventData):
+    """A batch of a series' occurrences was published, each as its own `demand.published`
+    (in the same transaction): their demand ids and starts, in start order. The series'
+    creation says it even with an empty batch (its first occurrence beyond the horizon)."""
+
+    TYPE = "series.published"
+    PRODUCER = "dispatch"
+    SUBJECT = "the series id"
+    WHEN = (
+        "a series is created, edited, or its stored timer finds occurrences within the horizon:"
+        " those are published as demands"
+    )
+
+    series_id: str
+    community_id: str
+    rrule: str
+    demand_ids: tuple[str, ...] = ()
+    starts: tuple[AwareDatetime, ...] = ()
+
+
+class SeriesChanged(EventData):
+    """The secretary edited the rest of a series: the fields changed, the future demands
+    updated in place (each also a `demand.updated`) and those cancelled (each a
+    `demand.cancelled`) because the new rule or times no longer have them, or a field no
+    demand event carries changed (they are published again: a `series.published` follows)."""
+
+    TYPE = "series.changed"
+    PRODUCER = "dispatch"
+    SUBJECT = "the series id"
+    WHEN = "the secretary edits the rest of a series (`PATCH /v1/series/{id}`)"
+
+    series_id: str
+    community_id: str
+    version: int
+    changed: tuple[str, ...]
+    rrule: str
+    updated: tuple[str, ...] = ()
+    cancelled: tuple[str, ...] = ()
+
+
+class SeriesCancelled(EventData):
+    """The secretary cancelled the rest of a series: its future demands (each also a
+    `demand.cancelled`); those already started are left as they are."""
+
+    TYPE = "series.cancelled"
+    PRODUCER = "dispatch"
+    SUBJECT = "the series id"
+    WHEN = "the secretary cancels the rest of a series (`POST /v1/series/{id}/cancel`)"
+
+    series_id: str
+    community_id: str
+    reason: str
+    cancelled: tuple[str, ...] = ()
 
 
 # --- units ----------------------------------------------------------------------------------

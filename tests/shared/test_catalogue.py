@@ -73,6 +73,10 @@ def test_every_contract_type_has_a_model() -> None:
         "grid.uploaded",
         "zone.rated",
         "zone.rule_set",
+        # issue 14: repeating demands (a series' batches, edits and cancellation)
+        "series.published",
+        "series.changed",
+        "series.cancelled",
     }
 
 

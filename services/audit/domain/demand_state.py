@@ -82,6 +82,7 @@ class DemandState:
     fill_by: datetime | None = None
     first_claim_at: datetime | None = None
     updated_at: datetime | None = None
+    series_id: str | None = None
     events: int = 0
     claims: Mapping[str, ClaimState] = field(default_factory=dict)
 
@@ -103,6 +104,7 @@ class DemandState:
             "fill_by": _iso(self.fill_by),
             "first_claim_at": _iso(self.first_claim_at),
             "updated_at": _iso(self.updated_at),
+            "series_id": self.series_id,
             "events": self.events,
             "claimants": [claim.as_dict() for claim in self.claims.values()],
         }
@@ -160,6 +162,7 @@ def _published(state: DemandState, data: c.DemandPublished, at: datetime) -> Dem
         starts_at=as_utc(data.starts_at),
         ends_at=as_utc(data.ends_at),
         fill_by=as_utc(data.fill_by),
+        series_id=data.series_id,
     )
 
 

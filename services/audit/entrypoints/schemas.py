@@ -80,6 +80,9 @@ class DemandState(BaseModel):
     fill_by: str | None = None
     first_claim_at: str | None
     updated_at: str | None
+    series_id: str | None = Field(
+        None, description="the series it is an occurrence of (`series.published` names it)"
+    )
     events: int = Field(description="events of this demand folded into the state")
     claimants: list[ClaimState]
 

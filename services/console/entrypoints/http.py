@@ -18,6 +18,7 @@ from services.console.entrypoints import (
     oversight_pages,
     relay_pages,
     secretary_pages,
+    series_pages,
     volunteer_pages,
     wall_pages,
 )
@@ -45,6 +46,7 @@ ROUTERS = (
     # The secretary's `/demands/new` must come before the claimer's `/demands/{id}` (the page
     # both roles share, which shows each its own view).
     secretary_pages.router,
+    series_pages.router,
     volunteer_pages.router,
     wall_pages.router,
 )

@@ -15,6 +15,7 @@ from services.console.domain.accounts import Account, Role
 from services.console.domain.duties import ACTIVE, hours_this_week, split
 from services.console.entrypoints import forms
 from services.console.entrypoints.acting import Shown, act, posting, to
+from services.console.entrypoints.fatigue_words import fatigue_shown
 from services.console.entrypoints.secretary_pages import new_key, secretary_demand_page
 from services.console.entrypoints.web import (
     Db,
@@ -85,6 +86,12 @@ async def claimer_demand_page(
     demand["remaining"] = max(0, demand["slots"] - demand["filled"])
     active = [claim for claim in claims if claim["status"] in ACTIVE]
     extra.setdefault("errors", {})
+    if (
+        visit.account.role is Role.VOLUNTEER
+        and not active
+        and demand["status"] in ("open", "filled")
+    ):
+        extra.update(await fatigue_shown(pages, visit, services, demand_id))
     return page(
         pages,
         visit,

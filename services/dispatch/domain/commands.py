@@ -145,3 +145,64 @@ class UpdateDemand(Command):
     demand_id: str
     changes: DemandChanges
     expected: Expected = None
+
+
+# --- series (a demand template with a recurrence rule; see `domain/series.py`) --------------
+
+Rrule = Annotated[str, Field(min_length=1, max_length=500)]
+# Days ahead of each occurrence's start that its demand is published: a fraction is allowed
+# (a horizon of hours); a year at most.
+HorizonDays = Annotated[float, Field(strict=False, gt=0, le=366)]
+TimeZoneName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+/-]+$")]
+
+
+class CreateSeries(PublishDemand):
+    """A demand template and its rule: `starts_at`/`ends_at` (and `fill_by`) are the first
+    occurrence's, the rule's DTSTART in the series' time zone."""
+
+    rrule: Rrule
+    horizon_days: HorizonDays = 7.0
+    # The community's time zone, which the rule's local hours are read in; None: the
+    # service's (`WHISTLE_TIMEZONE`, Asia/Shanghai by default).
+    timezone: TimeZoneName | None = None
+
+    @model_validator(mode="after")
+    def _starts_in_the_calendar(self) -> Self:
+        # A series may start in the past (its past occurrences are not published), but not
+        # so far that the arithmetic of its zone leaves the calendar.
+        if abs(self.starts_at - utcnow()) > MAX_AHEAD:
+            raise ValueError("starts_at must be within 5 years of now")
+        return self
+
+
+class SeriesChanges(Command):
+    """What an edit of the rest of a series may change; a field left out stays as it is."""
+
+    title: Title | None = None
+    description: Annotated[str, Field(max_length=4000)] | None = None
+    location: LocationIn | None = None
+    skills: Skills | None = None
+    slots: Slots | None = None
+    priority: Priority | None = None
+    exposure: Exposure | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    rrule: Rrule | None = None
+    horizon_days: HorizonDays | None = None
+
+    @model_validator(mode="after")
+    def _in_the_calendar(self) -> Self:
+        for moment in (self.starts_at, self.ends_at):
+            if moment is not None and abs(moment - utcnow()) > MAX_AHEAD:
+                raise ValueError("starts_at and ends_at must be within 5 years of now")
+        return self
+
+
+class UpdateSeries(Command):
+    series_id: str
+    changes: SeriesChanges
+
+
+class CancelSeries(Command):
+    series_id: str
+    reason: str

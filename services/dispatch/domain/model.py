@@ -71,6 +71,8 @@ class Demand(BaseModel):
     escalation_timer: str | None = None
     # Keys `details_digest` of `demand.published` (see `shared.events.digest`); never shown.
     details_salt: str | None = None
+    # The series this demand is an occurrence of (`domain/series.py`), if any.
+    series_id: str | None = None
     ledger: ClaimLedger = ClaimLedger()
 
     @property

@@ -134,3 +134,47 @@ class UnknownGrid(Refusal):
             f"community '{community_id}' has no grid '{grid_id}' (see its uploaded grid)",
             field="location.grid",
         )
+
+
+# --- repeating demands (issue 14) ---------------------------------------------------------
+
+
+class InvalidRrule(Refusal):
+    """A series' rule python-dateutil cannot read, or one with parts a series does not take."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"the recurrence rule is not valid: {detail}", field="rrule")
+
+
+class RuleTooLong(Refusal):
+    """A series' rule with no end, or with more occurrences than a series may have."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, field="rrule")
+
+
+class NoOccurrences(Refusal):
+    """A series whose rule leaves no occurrence ahead of now."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the recurrence rule gives no occurrence that starts after now", field="rrule"
+        )
+
+
+class SeriesClosed(Refusal):
+    """The series was cancelled (or every occurrence is behind it): it changes no more."""
+
+
+class SeriesTimes(Refusal):
+    """An edit of a series' times that leaves an occurrence ending before it starts."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the request is not valid: body.ends_at must be after starts_at", field="ends_at"
+        )
+
+
+class UnknownTimeZone(Refusal):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown time zone {name!r} (e.g. Asia/Shanghai)", field="timezone")

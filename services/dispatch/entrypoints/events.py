@@ -9,7 +9,7 @@ one more entry (and its handler).
 from functools import partial
 
 from services.dispatch.config import DispatchSettings
-from services.dispatch.handlers import events, rosters, timers
+from services.dispatch.handlers import events, rosters, series, timers
 from shared.broker.consumer import Configured, Wiring, configure, exactly_once
 from shared.broker.topology import ConsumerQueue
 from shared.events import catalogue as ev
@@ -47,3 +47,4 @@ def register_consumers(runtime: ServiceRuntime, settings: DispatchSettings) -> N
         timers.ESCALATE, partial(timers.escalate, default_step_s=settings.escalation_step_s)
     )
     runtime.on_timer(timers.EXPIRE, partial(timers.expire, grace_s=settings.completion_grace_s))
+    runtime.on_timer(series.PUBLISH, series.on_timer)

@@ -21,4 +21,10 @@ REFUSALS: RefusalTable = {
     refusals.RosterNotProposed: Refusal(409, "roster-not-proposed", "Roster not proposed"),
     refusals.RosterEmpty: Refusal(409, "roster-empty", "Roster empty"),
     refusals.UnknownGrid: Refusal(422, "unknown-grid", "Unknown grid"),
+    refusals.InvalidRrule: Refusal(422, "invalid-rrule", "Invalid recurrence rule"),
+    refusals.RuleTooLong: Refusal(422, "rrule-unbounded", "Recurrence rule too long"),
+    refusals.NoOccurrences: Refusal(422, "no-occurrences", "No occurrences ahead"),
+    refusals.SeriesTimes: Refusal(422, "validation-error", "Unprocessable content"),
+    refusals.UnknownTimeZone: Refusal(422, "validation-error", "Unprocessable content"),
+    refusals.SeriesClosed: Refusal(409, "series-closed", "Series closed"),
 }

@@ -79,6 +79,8 @@ class DemandOut(BaseModel):
     closed_at: datetime | None = None
     cancel_reason: str | None = None
     summary: str | None = None
+    # The series this demand is an occurrence of, if any (`GET /v1/series/{id}`).
+    series_id: str | None = None
     # True when the exact place (address, building, coordinates) and the description are
     # withheld: a claimant sees them once their claim is accepted.
     details_withheld: bool = False

@@ -118,6 +118,30 @@ async def publish_demand(
     if community is None:
         raise refusals.UnknownCommunity(command.community_id)
     await zones.check_demand_grid(tx, community.id, command.location.grid)
+    return await create_demand(
+        tx,
+        community,
+        command,
+        actor.sub,
+        roster_id=roster_id,
+        committed_unit_id=committed_unit_id,
+    )
+
+
+async def create_demand(
+    tx: Tx,
+    community: Community,
+    command: PublishDemand,
+    created_by: str,
+    *,
+    series_id: str | None = None,
+    roster_id: str | None = None,
+    committed_unit_id: str | None = None,
+) -> Demand:
+    """Store the demand, start its ladder and publish it (the rules were checked: by the
+    whistle above, or by the series whose occurrence it is). A relay roster's turn names its
+    roster and the unit it is committed to (units claims for it)."""
+    now = utcnow()
     demand_id = new_id("dem")
     demand = Demand(
         id=demand_id,
@@ -139,10 +163,11 @@ async def publish_demand(
         filled=0,
         level="community",
         created_at=now,
-        created_by=actor.sub,
+        created_by=created_by,
         version=1,
         escalation_timer=timers.escalation_key(demand_id, "street"),
         details_salt=new_salt(),
+        series_id=series_id,
     )
     await repository.insert_demand(tx, demand)
     await timers.start_ladder(tx, demand)
@@ -176,6 +201,7 @@ async def publish_demand(
         exposure=demand.exposure,
         roster_id=roster_id,
         committed_unit_id=committed_unit_id,
+        series_id=demand.series_id,
     )
     # The exact place and the description go to the private exchange only (audit never
     # records them); the audited publication proves them by a salted digest.

@@ -514,3 +514,12 @@ async def take_override(tx: Tx, demand_id: str, volunteer_id: str) -> Eligibilit
         return None
     document.pop("_id")
     return EligibilityOverride.model_validate(document)
+
+
+async def committed_claims(
+    db: Database, claimant: Claimant, statuses: Sequence[ClaimStatus]
+) -> list[Claim]:
+    """The claimant's claims in these states, read outside a transaction (a preview of the
+    rules: the claim itself decides under its own transaction)."""
+    query = {"claimant_key": claimant_key(claimant), "status": {"$in": list(statuses)}}
+    return [_model(Claim, document) async for document in db[CLAIMS].find(query)]
