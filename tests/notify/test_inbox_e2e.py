@@ -239,6 +239,10 @@ async def test_a_stream_ticket_is_single_use_and_tokens_stay_out_of_the_url(
         assert forged.status == 401
     async with open_stream(url, params={"access_token": notify.token_for(owner)}) as in_url:
         assert in_url.status == 401  # no token in the URL (RFC 6750 §2.3)
+    # A malformed ticket is no credential: 401 (not 422), even with other bad parameters.
+    for malformed in ("", "t" * 201):
+        async with open_stream(url, params={"ticket": malformed, "last_event_id": "x" * 30}) as bad:
+            assert bad.status == 401
     stored = await notify.db["stream_tickets"].find_one({})
     assert stored is None or ticket not in str(stored)  # only a digest is kept, and used up
 

@@ -77,7 +77,12 @@ def test_every_service_registers_its_consumers_under_the_system_topology() -> No
     for runtime in (dispatch, units):
         consumed += [consumer.spec.name for consumer in runtime.consumers]
         assert runtime.queues() == list(ALL_CONSUMER_QUEUES)
-    assert consumed == ["dispatch.unit-events", "units.demand-events", "units.private"]
+    assert consumed == [
+        "dispatch.unit-events",
+        "units.demand-events",
+        "units.private",
+        "units.zone-events",
+    ]
 
 
 async def _ignore(event: Incoming[Any]) -> None:

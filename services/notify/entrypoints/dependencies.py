@@ -37,6 +37,9 @@ def token_expiry(request: Request) -> datetime:
     return datetime.fromtimestamp(int(claims["exp"]), UTC)
 
 
+MAX_TICKET_LENGTH = 200
+
+
 @dataclass(frozen=True)
 class StreamAccess:
     owner: str
@@ -47,12 +50,16 @@ class StreamAccess:
 async def stream_access(
     request: Request,
     ticket: Annotated[
-        str | None,
-        Query(min_length=1, max_length=200, description="from POST /v1/inbox/stream-ticket"),
+        str | None, Query(description="from POST /v1/inbox/stream-ticket (at most 200 characters)")
     ] = None,
 ) -> StreamAccess:
     """`Authorization: Bearer`, or a single-use `?ticket=` for a browser's EventSource (which
-    cannot set headers). Tokens are not taken in the URL (RFC 6750 §2.3: URLs get logged)."""
+    cannot set headers). Tokens are not taken in the URL (RFC 6750 §2.3: URLs get logged).
+
+    The ticket is a credential, so a malformed one is refused as no credential (401), never
+    as bad input (422): a caller without credentials always learns that first."""
+    if ticket is not None and not 1 <= len(ticket) <= MAX_TICKET_LENGTH:
+        raise UnknownStreamTicket()
     if ticket is None:
         principal = await current_principal(request)
         return StreamAccess(inbox_owner(principal), principal_key(principal), token_expiry(request))
