@@ -15,6 +15,7 @@ from playwright.sync_api import (
     Page,
     Route,
     ViewportSize,
+    expect,
     sync_playwright,
 )
 
@@ -114,3 +115,13 @@ def check_page(page: Page, name: str) -> None:
     shoot(page, name)
     bad = axe_violations(page)
     assert not bad, f"{name}: {json.dumps(bad, ensure_ascii=False, indent=1)}"
+
+
+def sign_in(page: Page, console_url: str, lang: str, login: str, password: str) -> None:
+    """Sign in through the form, as a person does, and wait until the form has gone."""
+    page.goto(f"{console_url}/sign-in?lang={lang}")
+    page.get_by_label(t(lang, "Login"), exact=True).fill(login)
+    page.get_by_label(t(lang, "Password"), exact=True).fill(password)
+    page.get_by_role("button", name=t(lang, "Sign in"), exact=True).click()
+    page.wait_for_load_state("load")
+    expect(page.get_by_role("button", name=t(lang, "Sign in"), exact=True)).to_have_count(0)

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from tests.conftest import make_service_env
-from tests.console.browser import chromium
+from tests.console.browser import Outside, chromium
 from tests.console.stack import Stack, start_stack
 from tests.support.infra import Rabbit
 
@@ -38,3 +38,9 @@ def stack(
 def browser() -> Iterator[Browser]:
     with chromium() as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def outside() -> Outside:
+    """The requests that tried to leave the machine, per module (each asserts there were none)."""
+    return Outside()

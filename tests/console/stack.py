@@ -3,9 +3,11 @@ server, the four services and the console, each a real process, started once per
 
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from pymongo import MongoClient
@@ -72,3 +74,27 @@ def start_stack(env: dict[str, str], log_dir: Path, **console_env: str) -> Itera
 
 def client(stack: Stack) -> httpx.Client:
     return httpx.Client(base_url=stack.url, follow_redirects=False, timeout=20)
+
+
+def api(stack: Stack, service: str, method: str, path: str, token: str, **kw: Any) -> Any:
+    """One call to a service behind the console, as its own client would make it (set-up)."""
+    answer = httpx.request(
+        method,
+        f"{stack.services[service].url}{path}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=20,
+        **kw,
+    )
+    assert answer.status_code < 300, answer.text
+    return answer.json() if answer.content else None
+
+
+def wait_for(check: Callable[[], Any], what: str, within_s: float = 30) -> Any:
+    """`check()`'s first truthy answer: the services hear of each other's events a moment later."""
+    deadline = time.monotonic() + within_s
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.3)

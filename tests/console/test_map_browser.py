@@ -17,8 +17,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
-from tests.console.browser import Outside, check_page, chromium, person, shoot, t
-from tests.console.stack import Stack, start_stack
+from tests.console.browser import Outside, check_page, person, shoot, sign_in, t
+from tests.console.stack import Stack, api, start_stack
 from tests.dispatch.geojson import community_grid
 from tests.support.auth import make_token
 
@@ -43,29 +43,6 @@ def stack(
         "WHISTLE_AUDIT_CHECKPOINT_FILE": str(files / "audit-checkpoints.jsonl"),
     }
     yield from start_stack(env, files)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def outside() -> Outside:
-    return Outside()
-
-
-def api(stack: Stack, service: str, method: str, path: str, token: str, **kw: Any) -> Any:
-    answer = httpx.request(
-        method,
-        f"{stack.services[service].url}{path}",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=20,
-        **kw,
-    )
-    assert answer.status_code < 300, answer.text
-    return answer.json() if answer.content else None
 
 
 @pytest.fixture(scope="module")
@@ -101,14 +78,6 @@ def world(stack: Stack) -> dict[str, Any]:
     return {}
 
 
-def sign_in(page: Page, stack: Stack, lang: str, login: str) -> None:
-    page.goto(f"{stack.url}/sign-in?lang={lang}")
-    page.get_by_label(t(lang, "Login"), exact=True).fill(login)
-    page.get_by_label(t(lang, "Password"), exact=True).fill(PASSWORD)
-    page.get_by_role("button", name=t(lang, "Sign in"), exact=True).click()
-    page.wait_for_load_state("load")
-
-
 def someone(browser: Browser, outside: Outside, size: str = "desktop") -> Page:
     return person(browser, size, outside).new_page()
 
@@ -126,7 +95,7 @@ def test_an_admin_uploads_the_grid_and_a_bad_one_is_refused_naming_the_coordinat
 ) -> None:
     lang = "zh-CN"
     page = someone(browser, outside)
-    sign_in(page, stack, lang, "root-map")
+    sign_in(page, stack.url, lang, "root-map", PASSWORD)
     page.goto(f"{stack.url}/map")
     page.get_by_role("link", name="南门社区").click()
     expect(page.locator("#no-grid")).to_be_visible()
@@ -172,7 +141,7 @@ def test_the_secretary_rates_a_grid_and_the_map_shows_it_then_and_before(
         },
     )
     page = someone(browser, outside)
-    sign_in(page, stack, lang, "sec-map")
+    sign_in(page, stack.url, lang, "sec-map", PASSWORD)
     page.get_by_role("link", name=t(lang, "Map"), exact=True).click()
     expect(page).to_have_url(re.compile(rf"/map/{COMMUNITY}$"))
     page.locator("#f-grid").select_option("g-1")
@@ -232,7 +201,7 @@ def test_the_secretary_rates_a_grid_and_the_map_shows_it_then_and_before(
     page.context.close()
 
     phone = someone(browser, outside, "phone")
-    sign_in(phone, stack, lang, "sec-map")
+    sign_in(phone, stack.url, lang, "sec-map", PASSWORD)
     phone.goto(f"{stack.url}/map/{COMMUNITY}")
     expect(phone.locator("svg.zone-map")).to_be_visible()
     check_page(phone, f"map-rated-{lang}-phone")
@@ -245,7 +214,7 @@ def test_the_street_sees_and_rates_in_english(
     lang = "en"
     for size in ("desktop", "phone"):
         page = someone(browser, outside, size)
-        sign_in(page, stack, lang, "street-map")
+        sign_in(page, stack.url, lang, "street-map", PASSWORD)
         page.goto(f"{stack.url}/map")
         page.locator("#map-communities").get_by_role("link", name="南门社区").click()
         if size == "desktop":
@@ -288,7 +257,7 @@ def test_the_verify_page_shows_the_last_signed_checkpoint(
     assert refused.status_code == 403
     for lang in ("zh-CN", "en"):
         page = someone(browser, outside)
-        sign_in(page, stack, lang, "auditor-map")
+        sign_in(page, stack.url, lang, "auditor-map", PASSWORD)
         page.goto(f"{stack.url}/audit/verify")
         section = page.locator("#last-checkpoint")
         expect(section.locator("#checkpoint-verdict")).to_have_class("verdict-ok")
@@ -313,7 +282,7 @@ def test_the_verify_page_shows_the_last_signed_checkpoint(
     tampered = wait_for(rewritten, "a checkpoint whose head the log no longer holds")
     assert tampered["signature_ok"] is True
     page = someone(browser, outside)
-    sign_in(page, stack, "en", "auditor-map")
+    sign_in(page, stack.url, "en", "auditor-map", PASSWORD)
     page.goto(f"{stack.url}/audit/verify")
     section = page.locator("#last-checkpoint")
     expect(section.locator("#checkpoint-verdict")).to_have_class("verdict-bad")

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
-from tests.console.browser import SCREENSHOTS, Outside, check_page, person, t
-from tests.console.stack import Stack, start_stack
+from tests.console.browser import SCREENSHOTS, Outside, check_page, person, sign_in, t
+from tests.console.stack import Stack, api, start_stack, wait_for
 from tests.support.auth import make_token
 
 pytestmark = pytest.mark.e2e
@@ -35,23 +35,6 @@ def stack(
     # A short street step, so a demand climbs the whole ladder while the module runs.
     env = {**module_service_env, "WHISTLE_ESCALATION_STEP_S": "3"}
     yield from start_stack(env, tmp_path_factory.mktemp("console-oversight"))
-
-
-@pytest.fixture(scope="module")
-def outside() -> Outside:
-    return Outside()
-
-
-def api(stack: Stack, service: str, method: str, path: str, token: str, **kw: Any) -> Any:
-    answer = httpx.request(
-        method,
-        f"{stack.services[service].url}{path}",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=20,
-        **kw,
-    )
-    assert answer.status_code < 300, answer.text
-    return answer.json() if answer.content else None
 
 
 def secretary_token() -> str:
@@ -101,16 +84,6 @@ def claim(stack: Stack, demand_id: str, volunteer_id: str) -> dict[str, Any]:
 
     found: dict[str, Any] = wait_for(attempt, f"units knowing {demand_id}")
     return found
-
-
-def wait_for(check: Any, what: str, within_s: float = 30) -> Any:
-    deadline = time.monotonic() + within_s
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")
@@ -181,14 +154,6 @@ def world(stack: Stack) -> dict[str, Any]:
     return {"volunteer": volunteer, "climbing": climbing["id"], "soon": soon["id"]}
 
 
-def sign_in(page: Page, stack: Stack, lang: str, login: str) -> None:
-    page.goto(f"{stack.url}/sign-in?lang={lang}")
-    page.get_by_label(t(lang, "Login"), exact=True).fill(login)
-    page.get_by_label(t(lang, "Password"), exact=True).fill(PASSWORD)
-    page.get_by_role("button", name=t(lang, "Sign in"), exact=True).click()
-    page.wait_for_load_state("load")
-
-
 def someone(browser: Browser, outside: Outside, size: str = "desktop") -> Page:
     return person(browser, size, outside).new_page()
 
@@ -199,7 +164,7 @@ def test_street_and_district_staff_see_the_ladder_and_their_inbox(
 ) -> None:
     for login, place in (("street-east", STREET), ("district-east", DISTRICT)):
         page = someone(browser, outside)
-        sign_in(page, stack, lang, login)
+        sign_in(page, stack.url, lang, login, PASSWORD)
         expect(page).to_have_url(re.compile(r"/oversight$"))
         card = page.locator(f"#escalations li[data-demand='{world['climbing']}']")
         expect(card).to_contain_text("东门夜间巡逻")
@@ -224,7 +189,7 @@ def test_the_secretary_sees_the_escalation_history_on_the_demand_page(
     stack: Stack, browser: Browser, outside: Outside, world: dict[str, Any], lang: str
 ) -> None:
     page = someone(browser, outside)
-    sign_in(page, stack, lang, "sec-east")
+    sign_in(page, stack.url, lang, "sec-east", PASSWORD)
     page.goto(f"{stack.url}/demands/{world['climbing']}")
     history = page.locator("#demand-live")
 
@@ -243,7 +208,7 @@ def test_notifications_are_said_in_the_persons_language(
     stack: Stack, browser: Browser, outside: Outside, world: dict[str, Any]
 ) -> None:
     page = someone(browser, outside, "phone")
-    sign_in(page, stack, "zh-CN", "vol-east")
+    sign_in(page, stack.url, "zh-CN", "vol-east", PASSWORD)
     page.goto(f"{stack.url}/inbox")
     inbox = page.locator("#inbox")
     expect(inbox).to_contain_text("吹哨：东门核酸点引导", timeout=15_000)
@@ -260,7 +225,7 @@ def test_a_cancelled_shift_stays_in_the_calendar_as_cancelled_with_the_same_uid(
 ) -> None:
     shift = post_demand(stack, "东门物资搬运")
     page = someone(browser, outside, "phone")
-    sign_in(page, stack, "en", "vol-east")
+    sign_in(page, stack.url, "en", "vol-east", PASSWORD)
     page.goto(f"{stack.url}/demands/{shift['id']}")
     page.get_by_role("button", name="Claim", exact=True).click()
     expect(page.get_by_role("button", name="Withdraw", exact=True)).to_be_visible()
@@ -313,7 +278,7 @@ def test_the_roster_prints_on_one_a4_page(
     )
     claim(stack, shift["id"], world["volunteer"]["id"])
     page = someone(browser, outside)
-    sign_in(page, stack, "zh-CN", "sec-east")
+    sign_in(page, stack.url, "zh-CN", "sec-east", PASSWORD)
     page.goto(f"{stack.url}/demands/{shift['id']}/roster")
     expect(page.locator("table")).to_contain_text("王师傅")
     page.emulate_media(media="print")
@@ -336,7 +301,7 @@ def test_the_auditor_reads_the_log_a_timeline_the_state_then_and_the_report(
     stack: Stack, browser: Browser, outside: Outside, world: dict[str, Any], lang: str
 ) -> None:
     page = someone(browser, outside)
-    sign_in(page, stack, lang, "auditor-1")
+    sign_in(page, stack.url, lang, "auditor-1", PASSWORD)
     expect(page).to_have_url(re.compile(r"/audit/events$"))
     check_page(page, f"audit-events-{lang}-desktop")
     page.get_by_label(t(lang, "Event type"), exact=True).fill("demand.escalated")
@@ -401,7 +366,7 @@ def test_the_verify_page_names_the_seq_of_a_tampered_event(
     stack: Stack, browser: Browser, outside: Outside, world: dict[str, Any]
 ) -> None:
     page = someone(browser, outside)
-    sign_in(page, stack, "en", "auditor-1")
+    sign_in(page, stack.url, "en", "auditor-1", PASSWORD)
     page.goto(f"{stack.url}/audit/verify")
     page.get_by_role("button", name="Verify", exact=True).click()
     expect(page.locator(".verdict-ok")).to_be_visible()
@@ -429,7 +394,7 @@ def test_the_admin_invites_street_staff_and_resets_a_password(
     stack: Stack, browser: Browser, outside: Outside, world: dict[str, Any], lang: str
 ) -> None:
     page = someone(browser, outside)
-    sign_in(page, stack, lang, "root")
+    sign_in(page, stack.url, lang, "root", PASSWORD)
     form = page.locator("form[action='/admin/invitations']")
     form.get_by_label(t(lang, "Name"), exact=True).fill(f"街道 {lang}")
     form.get_by_label(t(lang, "Role"), exact=True).select_option("street")
@@ -461,7 +426,7 @@ def test_the_wall_is_live_read_only_and_stops_when_revoked(
     stack: Stack, browser: Browser, outside: Outside, world: dict[str, Any]
 ) -> None:
     secretary = someone(browser, outside)
-    sign_in(secretary, stack, "zh-CN", "sec-east")
+    sign_in(secretary, stack.url, "zh-CN", "sec-east", PASSWORD)
     secretary.goto(f"{stack.url}/walls")
     secretary.get_by_label(t("zh-CN", "Name on the screen"), exact=True).fill("东门社区办公室")
     secretary.get_by_role("button", name=t("zh-CN", "Make a wall link")).click()

@@ -5,18 +5,17 @@ committed turns, accepts one, names its people and hands another back. Every scr
 screenshotted and held to axe-core; nothing is fetched from outside the machine."""
 
 import re
-import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
-from tests.console.browser import Outside, check_page, chromium, person, t
-from tests.console.stack import Stack
+from tests.console.browser import Outside, check_page, person, sign_in, t
+from tests.console.stack import Stack, api, wait_for
 from tests.support.auth import make_token
 
 pytestmark = pytest.mark.e2e
@@ -25,39 +24,6 @@ ZONE = ZoneInfo("Asia/Shanghai")
 PASSWORD = "a-good-password-3"
 COMMUNITY = "c-relay"
 BRANCHES = ("第一党支部", "第二党支部", "第三党支部")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def outside() -> Outside:
-    return Outside()
-
-
-def api(stack: Stack, service: str, method: str, path: str, token: str, **kw: Any) -> Any:
-    answer = httpx.request(
-        method,
-        f"{stack.services[service].url}{path}",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=20,
-        **kw,
-    )
-    assert answer.status_code < 300, answer.text
-    return answer.json() if answer.content else None
-
-
-def wait_for(check: Any, what: str, within_s: float = 30) -> Any:
-    deadline = time.monotonic() + within_s
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")
@@ -111,14 +77,6 @@ def world(stack: Stack) -> dict[str, Any]:
     return {"units": units}
 
 
-def sign_in(page: Page, stack: Stack, lang: str, login: str) -> None:
-    page.goto(f"{stack.url}/sign-in?lang={lang}")
-    page.get_by_label(t(lang, "Login"), exact=True).fill(login)
-    page.get_by_label(t(lang, "Password"), exact=True).fill(PASSWORD)
-    page.get_by_role("button", name=t(lang, "Sign in"), exact=True).click()
-    page.wait_for_load_state("load")
-
-
 CASES = [
     pytest.param("zh-CN", "desktop", 3, id="zh-CN-desktop"),
     pytest.param("en", "phone", 20, id="en-phone"),
@@ -140,7 +98,7 @@ def test_the_secretary_proposes_reviews_and_confirms_a_relay_and_the_unit_takes_
     first = (datetime.now(ZONE) + timedelta(days=ahead)).date()
     days = [first + timedelta(days=offset) for offset in range(9)]
     secretary = person(browser, size, outside).new_page()
-    sign_in(secretary, stack, lang, "sec-relay")
+    sign_in(secretary, stack.url, lang, "sec-relay", PASSWORD)
     secretary.get_by_role("link", name=t(lang, "Relay rosters"), exact=True).click()
     expect(secretary).to_have_url(re.compile(r"/relays$"))
     secretary.get_by_role("link", name=t(lang, "New relay roster"), exact=True).click()
@@ -197,7 +155,7 @@ def test_the_secretary_proposes_reviews_and_confirms_a_relay_and_the_unit_takes_
     mine = [turn for turn in roster["turns"] if turn["unit_id"] == first_unit["id"]]
     assert len(mine) == 3
     branch = person(browser, "phone", outside).new_page()
-    sign_in(branch, stack, lang, "branch-1")
+    sign_in(branch, stack.url, lang, "branch-1", PASSWORD)
     branch.goto(f"{stack.url}/turns?lang={lang}")
 
     def claim_of(turn: dict[str, Any]) -> dict[str, Any] | None:
@@ -211,7 +169,7 @@ def test_the_secretary_proposes_reviews_and_confirms_a_relay_and_the_unit_takes_
         )["items"]
         return found[0] if found else None
 
-    claims = [wait_for(lambda turn=turn: claim_of(turn), "the branch's claim") for turn in mine]
+    claims = [wait_for(partial(claim_of, turn), "the branch's claim") for turn in mine]
     branch.reload()
     for claim in claims:
         expect(branch.locator(f"#turn-{claim['id']}")).to_be_visible()

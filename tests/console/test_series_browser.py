@@ -5,18 +5,16 @@ them reads their limits in words and, with an overlapping shift already claimed,
 now would be refused. Every screen is screenshotted and held to axe-core."""
 
 import time
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from services.console.domain.series import Rule, read_rule, rule_of
-from tests.console.browser import Outside, check_page, chromium, person, t
-from tests.console.stack import Stack
+from tests.console.browser import Outside, check_page, person, sign_in, t
+from tests.console.stack import Stack, api
 from tests.support.auth import make_token
 
 pytestmark = pytest.mark.e2e
@@ -24,24 +22,6 @@ pytestmark = pytest.mark.e2e
 ZONE = ZoneInfo("Asia/Shanghai")
 PASSWORD = "a-good-password-3"
 COMMUNITY = "c-repeat"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as running:
-        yield running
-
-
-def api(stack: Stack, service: str, method: str, path: str, token: str, **kw: Any) -> Any:
-    answer = httpx.request(
-        method,
-        f"{stack.services[service].url}{path}",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=20,
-        **kw,
-    )
-    assert answer.status_code < 300, answer.text
-    return answer.json() if answer.content else None
 
 
 def until_ok(probe: Any, timeout: float = 20.0) -> Any:
@@ -79,14 +59,6 @@ def people(stack: Stack) -> dict[str, str]:
     return {"volunteer": volunteer["id"]}
 
 
-def sign_in(page: Page, stack: Stack, lang: str, login: str) -> None:
-    page.goto(f"{stack.url}/sign-in?lang={lang}")
-    page.get_by_label(t(lang, "Login"), exact=True).fill(login)
-    page.get_by_label(t(lang, "Password"), exact=True).fill(PASSWORD)
-    page.get_by_role("button", name=t(lang, "Sign in"), exact=True).click()
-    expect(page.get_by_role("button", name=t(lang, "Sign in"), exact=True)).to_have_count(0)
-
-
 def test_a_secretary_creates_a_series_and_a_volunteer_reads_their_limits(
     stack: Stack, browser: Browser, people: dict[str, str]
 ) -> None:
@@ -94,7 +66,7 @@ def test_a_secretary_creates_a_series_and_a_volunteer_reads_their_limits(
     lang = "zh-CN"
     context = person(browser, "phone", outside)
     page = context.new_page()
-    sign_in(page, stack, lang, "repeat-sec")
+    sign_in(page, stack.url, lang, "repeat-sec", PASSWORD)
     page.goto(f"{stack.url}/series/new")
     page.get_by_label(t(lang, "Title"), exact=True).fill("早班门岗")
     page.get_by_label(t(lang, "every day")).check()
@@ -150,7 +122,7 @@ def test_a_secretary_creates_a_series_and_a_volunteer_reads_their_limits(
     context.close()
     theirs = person(browser, "phone", outside)
     helper = theirs.new_page()
-    sign_in(helper, stack, "en", "repeat-vol")
+    sign_in(helper, stack.url, "en", "repeat-vol", PASSWORD)
     for lang_ in ("en", "zh-CN"):
         helper.goto(f"{stack.url}/demands/{first}?lang={lang_}")
         limits = helper.locator("#fatigue-limits")
