@@ -23,6 +23,7 @@ REFUSALS: RefusalTable = {
         409, "too-many-consecutive-days", "Too many consecutive days"
     ),
     no.NotEligible: Refusal(409, "not-eligible", "Not eligible"),
+    no.NotEligibleInZone: Refusal(409, "not-eligible", "Not eligible"),
     no.InvalidClaimState: Refusal(409, "invalid-claim-state", "Invalid claim state"),
     no.CheckInClosed: Refusal(409, "check-in-closed", "Check-in closed"),
     no.NoWebhook: Refusal(409, "no-webhook", "No webhook"),
