@@ -1,6 +1,7 @@
 """`whistle account create`: an account in the console's database (password from stdin)."""
 
 import asyncio
+import os
 import sys
 from typing import Annotated
 
@@ -29,6 +30,7 @@ def create(
     ] = None,
 ) -> None:
     """Make a console account; the password is read from stdin (one line), never an argument."""
+    from services.cli.supervisor import embedded_store_url
     from services.console.bootstrap import load_settings
     from services.console.domain.accounts import AccountError, Scope
     from services.console.handlers.commands import create_account
@@ -37,9 +39,13 @@ def create(
 
     password = sys.stdin.readline().rstrip("\r\n")
     settings = load_settings()
+    # Beside `whistle run` on embedded stores, the console's store is its own server.
+    url = settings.mongodb_url
+    if "MONGODB_URL" not in os.environ:
+        url = embedded_store_url("console") or url
 
     async def make() -> str:
-        client = make_client(settings.mongodb_url, app_name="whistle-cli")
+        client = make_client(url, app_name="whistle-cli")
         try:
             db = client[settings.database_name("console")]
             from services.console.adapters.store import ensure_indexes

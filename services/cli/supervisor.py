@@ -9,6 +9,7 @@ seconds to drain before it is killed.
 
 import asyncio
 import importlib
+import json
 import os
 import signal
 import sys
@@ -99,6 +100,25 @@ async def start_embedded_stores(
         path = data_dir / f"{name}.sqlite"
         say(f"MongoDB for {name}: embedded stand-in at {urls[name]}, data in {path}")
     return urls
+
+
+STORES_FILE = "stores.json"
+
+
+def write_store_urls(data_dir: Path, urls: dict[str, str]) -> None:
+    """Where each running service's embedded store listens, for the CLI run beside
+    `whistle run` (`whistle account create` must reach the console's store, not another's)."""
+    (data_dir / STORES_FILE).write_text(json.dumps(urls, indent=2) + "\n")
+
+
+def embedded_store_url(service: str, data_dir: Path = Path("var")) -> str | None:
+    """The running `whistle run`'s embedded store of `service`, if one is running here."""
+    try:
+        urls = json.loads((data_dir / STORES_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    url = urls.get(service) if isinstance(urls, dict) else None
+    return url if isinstance(url, str) else None
 
 
 def say(message: str) -> None:
@@ -204,6 +224,7 @@ async def run_all(data_dir: Path, embedded_base_port: int) -> int:
             say(f"MongoDB: starting one embedded stand-in per service, data in {data_dir}/")
             say(f"WARNING: {EMBEDDED_WARNING}")
             store_urls = await start_embedded_stores(data_dir, embedded_base_port, env, children)
+            write_store_urls(data_dir, store_urls)
         else:
             say(f"MongoDB: {redacted(settings.mongodb_url)}")
         await announce_first_admin(store_urls.get("console") or env.get("MONGODB_URL"))
@@ -229,6 +250,7 @@ async def run_all(data_dir: Path, embedded_base_port: int) -> int:
         return code
     finally:
         say("stopping")
+        (data_dir / STORES_FILE).unlink(missing_ok=True)
         stores = {mongo_name(name) for name in SERVICES}
         await asyncio.gather(*(c.stop() for c in children if c.name not in stores))
         await asyncio.gather(*(c.stop() for c in children if c.name in stores))
