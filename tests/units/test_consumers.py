@@ -269,7 +269,9 @@ async def test_more_slots_promote_the_waitlist_into_them(
         )
 
     async def fill_and_wait(tx: Tx) -> None:
-        assert await repository.take_slots(tx, "dem_u3", 2) is not None
+        demand = await repository.get_demand(tx.db, "dem_u3", tx)
+        assert demand is not None
+        assert await repository.take_slots(tx, demand, 2) is not None
         await repository.insert_claim(tx, claim("clm_u3a", 2, "accepted"))
         assert await repository.join_waitlist(tx, "dem_u3")
         await repository.insert_claim(tx, claim("clm_u3b", 1, "waitlisted"))

@@ -3,6 +3,12 @@
 Every write takes the transaction (`tx`); reads take it when they decide a write. The slot
 accounting lives on the demand document (`accepted`) and only ever moves through
 `take_slots` / `give_back_slots`, each one atomic conditional update.
+
+Each demand document also carries its `availability` ("room", "full" or "closed"), derived
+from status, accepted and slots by the same update that changes any of them, so the open
+demands a volunteer may still claim are one indexed equality rather than a comparison of two
+fields on every stored demand (`$expr`, which no index serves: on the embedded stand-in it
+read every demand for every page of open demands).
 """
 
 from collections.abc import Sequence
@@ -47,8 +53,31 @@ ELIGIBILITY_OVERRIDES = "eligibility_overrides"
 EARLY_EDITS = "early_edits"
 
 
+# The last stage of every update that moves status, accepted or slots: availability as
+# they now are (an update pipeline, so it is the same atomic write).
+_DERIVE_AVAILABILITY: Document = {
+    "$set": {
+        "availability": {
+            "$cond": [
+                {"$ne": ["$status", "open"]},
+                "closed",
+                {"$cond": [{"$lt": ["$accepted", "$slots"]}, "room", "full"]},
+            ]
+        }
+    }
+}
+
+
+def _availability(status: DemandStatus, accepted: int, slots: int) -> str:
+    if status != "open":
+        return "closed"
+    return "room" if accepted < slots else "full"
+
+
 async def ensure_indexes(db: Database) -> None:
-    await db[DEMANDS].create_index([("status", 1), ("priority_rank", 1), ("fill_by", 1)])
+    await db[DEMANDS].create_index([("availability", 1), ("priority_rank", 1), ("fill_by", 1)])
+    # Demands stored before availability was kept get it once, at start-up.
+    await db[DEMANDS].update_many({"availability": {"$exists": False}}, [_DERIVE_AVAILABILITY])
     await db[CLAIMS].create_index([("demand_id", 1), ("status", 1), ("created_at", 1)])
     await db[CLAIMS].create_index([("claimant_key", 1), ("status", 1)])
     await db[CLAIMS].create_index([("claimant_key", 1), ("demand_id", 1)])
@@ -100,6 +129,7 @@ async def insert_demand(tx: Tx, demand: Demand, check_in_code: str) -> bool:
     document = _document(demand)
     document["priority_rank"] = PRIORITY_RANK[demand.priority]
     document["check_in_code"] = check_in_code
+    document["availability"] = _availability(demand.status, demand.accepted, demand.slots)
     result = await tx.db[DEMANDS].update_one(
         {"_id": demand.id}, {"$setOnInsert": document}, upsert=True, session=tx.session
     )
@@ -118,7 +148,7 @@ async def set_level(tx: Tx, demand_id: str, level: Level) -> None:
 
 
 def _edited_fields(edit: DemandUpdated) -> Document:
-    return {
+    fields: Document = {
         "title": edit.title,
         "slots": edit.slots,
         "priority": edit.priority,
@@ -128,6 +158,8 @@ def _edited_fields(edit: DemandUpdated) -> Document:
         # Edits may arrive out of order: only a newer demand version than the last applied.
         "edit_version": edit.version,
     }
+    # Values in an update pipeline are expressions: a title starting with "$" is text here.
+    return {name: {"$literal": value} for name, value in fields.items()}
 
 
 async def apply_edit(tx: Tx, edit: DemandUpdated) -> Demand | None:
@@ -137,7 +169,7 @@ async def apply_edit(tx: Tx, edit: DemandUpdated) -> Demand | None:
             "_id": edit.demand_id,
             "$or": [{"edit_version": {"$exists": False}}, {"edit_version": {"$lt": edit.version}}],
         },
-        {"$set": _edited_fields(edit)},
+        [{"$set": _edited_fields(edit)}, _DERIVE_AVAILABILITY],
         return_document=ReturnDocument.AFTER,
         session=tx.session,
     )
@@ -166,7 +198,7 @@ async def close_demand(tx: Tx, demand_id: str, status: DemandStatus) -> Demand |
     """Close an open demand (cancelled, completed, expired); None if it was not open."""
     document = await tx.db[DEMANDS].find_one_and_update(
         {"_id": demand_id, "status": "open"},
-        {"$set": {"status": status}},
+        {"$set": {"status": status, "availability": "closed"}},
         return_document=ReturnDocument.AFTER,
         session=tx.session,
     )
@@ -190,20 +222,25 @@ async def early_closure(tx: Tx, demand_id: str) -> DemandStatus | None:
     return status
 
 
-async def take_slots(tx: Tx, demand_id: str, headcount: int) -> Demand | None:
+async def take_slots(tx: Tx, demand: Demand, headcount: int) -> Demand | None:
     """Check the remaining slots and take `headcount` of them in one atomic update.
 
     None when the demand is not open or has fewer than `headcount` slots left. Two concurrent
     takers both write this document, so one of them conflicts and is retried: the check and
     the increment can never interleave, in one process or across replicas.
+
+    `demand` is as this transaction read it; its slots are part of the condition (a plain
+    comparison an index lookup by `_id` can answer, where `accepted + n <= slots` compares two
+    fields). Slots edited since that read fail the condition, as a full demand does.
     """
     document = await tx.db[DEMANDS].find_one_and_update(
         {
-            "_id": demand_id,
+            "_id": demand.id,
             "status": "open",
-            "$expr": {"$lte": [{"$add": ["$accepted", headcount]}, "$slots"]},
+            "slots": demand.slots,
+            "accepted": {"$lte": demand.slots - headcount},
         },
-        {"$inc": {"accepted": headcount}},
+        [{"$set": {"accepted": {"$add": ["$accepted", headcount]}}}, _DERIVE_AVAILABILITY],
         return_document=ReturnDocument.AFTER,
         session=tx.session,
     )
@@ -226,7 +263,7 @@ async def join_waitlist(tx: Tx, demand_id: str) -> bool:
 async def give_back_slots(tx: Tx, demand_id: str, headcount: int) -> Demand:
     document = await tx.db[DEMANDS].find_one_and_update(
         {"_id": demand_id, "accepted": {"$gte": headcount}},
-        {"$inc": {"accepted": -headcount}},
+        [{"$set": {"accepted": {"$add": ["$accepted", -headcount]}}}, _DERIVE_AVAILABILITY],
         return_document=ReturnDocument.AFTER,
         session=tx.session,
     )
@@ -270,9 +307,8 @@ async def open_demands(
     """Open demands most urgent first, each with its place in that order (for a cursor);
     `scopes` are alternatives (any one admits a demand), None admits every demand."""
     clauses: list[Document] = [
-        {"status": "open"},
+        {"availability": "room"},
         {"ends_at": {"$gt": now}},
-        {"$expr": {"$lt": ["$accepted", "$slots"]}},
     ]
     if scopes is not None:
         clauses.append({"$or": list(scopes)} if scopes else {"_id": {"$in": []}})

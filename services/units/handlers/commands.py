@@ -338,7 +338,7 @@ async def claim(tx: Tx, command: do.ClaimDemand, actor: Principal, zone: tzinfo)
         await _check_volunteer_time(tx, claimant, profile, demand, zone)
         await _check_eligible(tx, profile, demand)
 
-    taken = await repository.take_slots(tx, demand.id, command.headcount)
+    taken = await repository.take_slots(tx, demand, command.headcount)
     status: ClaimStatus = "accepted"
     if taken is None:
         current = await repository.get_demand(tx.db, demand.id, tx)
@@ -411,7 +411,7 @@ async def promote_waitlisted(tx: Tx, demand: Demand, zone: tzinfo) -> Demand:
             window = rules.window_of(waiting)
             if _time_refusal(window, committed, volunteer, limits, zone) is not None:
                 continue  # it would break the volunteer's rules now: the next one may fit
-        taken = await repository.take_slots(tx, demand.id, waiting.headcount)
+        taken = await repository.take_slots(tx, current, waiting.headcount)
         if taken is None:
             raise RetryTransaction(f"demand {demand.id} changed while promoting")
         promoted = await repository.move_claim(tx, waiting, ("waitlisted",), {"status": "accepted"})

@@ -58,7 +58,7 @@ async def commit_turn(tx: Tx, demand: Demand, unit_id: str, roster_id: str | Non
     if why is not None:
         _log.warning("roster_turn_not_committed", demand_id=demand.id, unit_id=unit_id, why=why)
         return None
-    taken = await repository.take_slots(tx, demand.id, demand.slots)
+    taken = await repository.take_slots(tx, demand, demand.slots)
     if taken is None:
         _log.warning("roster_turn_not_committed", demand_id=demand.id, unit_id=unit_id, why="full")
         return None
