@@ -6,7 +6,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -186,23 +186,26 @@ def _raw(**claims: object) -> str:
     return jwt.encode(payload, DEV_JWT_SECRET, algorithm="HS256")
 
 
-UNAUTHENTICATED: dict[str, dict[str, str]] = {
-    "thirty years": bearer(_raw(sub="a", role="admin", exp=int(time.time()) + 30 * 365 * 86400)),
-    "no issuer": bearer(_raw(sub="a", role="admin", iss=None)),
-    "another audience": bearer(_raw(sub="a", role="admin", aud="elsewhere")),
-    "volunteer naming a community": bearer(
+# Built when the test runs: a token signed at import would expire before a long suite reaches it.
+UNAUTHENTICATED: dict[str, Callable[[], dict[str, str]]] = {
+    "thirty years": lambda: bearer(
+        _raw(sub="a", role="admin", exp=int(time.time()) + 30 * 365 * 86400)
+    ),
+    "no issuer": lambda: bearer(_raw(sub="a", role="admin", iss=None)),
+    "another audience": lambda: bearer(_raw(sub="a", role="admin", aud="elsewhere")),
+    "volunteer naming a community": lambda: bearer(
         _raw(sub="v", role="volunteer", volunteer="v-1", community=COMMUNITY)
     ),
-    "secretary naming a unit": bearer(
+    "secretary naming a unit": lambda: bearer(
         _raw(sub="s", role="secretary", community=COMMUNITY, unit="u-1")
     ),
-    "empty sub": bearer(_raw(sub="", role="secretary", community=COMMUNITY)),
-    "over-long sub": bearer(_raw(sub="s" * 5000, role="secretary", community=COMMUNITY)),
-    "no token": {},
-    "not bearer": {"Authorization": "Basic c2VjOnNlYw=="},
-    "garbage": {"Authorization": "Bearer not.a.jwt"},
-    "expired": bearer(EXPIRED),
-    "forged": bearer(FORGED),
+    "empty sub": lambda: bearer(_raw(sub="", role="secretary", community=COMMUNITY)),
+    "over-long sub": lambda: bearer(_raw(sub="s" * 5000, role="secretary", community=COMMUNITY)),
+    "no token": lambda: {},
+    "not bearer": lambda: {"Authorization": "Basic c2VjOnNlYw=="},
+    "garbage": lambda: {"Authorization": "Bearer not.a.jwt"},
+    "expired": lambda: bearer(EXPIRED),
+    "forged": lambda: bearer(FORGED),
 }
 # What the 401 must say for the cases that test one rule of the token (the reason, not only
 # the status: a token failing for some other reason would hide a rule that is not kept).
@@ -222,7 +225,7 @@ REASONS = {
 async def test_a_request_without_a_valid_token_is_a_401(
     client: httpx.AsyncClient, setup: Setup, case: str
 ) -> None:
-    headers = UNAUTHENTICATED[case]
+    headers = UNAUTHENTICATED[case]()
     requests = [
         client.post("/v1/demands", json=demand_body(COMMUNITY), headers=headers),
         client.post(
