@@ -39,7 +39,8 @@ import bson
 import structlog
 from mongoeco.wire import AsyncMongoEcoProxyServer
 from mongoeco.wire._session_identity import wire_session_key
-from mongoeco.wire.protocol import OP_MSG, decode_op_msg, encode_op_msg_response
+from mongoeco.wire.bson_bridge import decode_wire_value
+from mongoeco.wire.protocol import OP_MSG, OP_MSG_CHECKSUM_PRESENT, encode_op_msg_response
 
 STALE_AFTER_S = 60.0
 IDLE_ABORT_S = 10.0
@@ -94,11 +95,33 @@ _NO_SESSION = _Facts(None, "", starts=False, ends=False, in_transaction=False)
 _SESSIONLESS = "\x00sessionless"  # never a wire session key (those are hex digests)
 
 
+def _op_msg_body(payload: bytes) -> dict[str, Any]:
+    """An OP_MSG's body section, decoded as mongoeco decodes it, without its document
+    sequences: the facts are all in the body, and decoding an insert's documents here (as
+    mongoeco's `decode_op_msg` does, only to decode them again to run it) took a third of
+    the gate's time under audit's ingest."""
+    flags = int.from_bytes(payload[:4], "little")
+    end = len(payload) - 4 if flags & OP_MSG_CHECKSUM_PRESENT else len(payload)
+    position = 4
+    while position < end:
+        kind = payload[position]
+        size = int.from_bytes(payload[position + 1 : position + 5], "little", signed=True)
+        if size <= 0 or position + 1 + size > end:
+            break
+        if kind == 0:
+            body = decode_wire_value(bson.decode(payload[position + 1 : position + 1 + size]))
+            if isinstance(body, dict):
+                return body
+            break
+        position += 1 + size  # a document sequence: its size counts itself, not the kind byte
+    raise ValueError("no body section")
+
+
 def _transaction_facts(header: Any, payload: bytes) -> _Facts:
     if header.op_code != OP_MSG:
         return _NO_SESSION
     try:
-        body = decode_op_msg(header, payload).body
+        body = _op_msg_body(payload)
     except Exception:
         return _NO_SESSION  # the server itself answers the malformed message
     command = next(iter(body), "")

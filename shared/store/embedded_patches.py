@@ -27,6 +27,10 @@ collection:
   rows that changed, instead of being asked of the whole collection after every write.
 - A finished reader's SQLite connection is kept for the next find instead of a connect, WAL
   pragma and close per find.
+- The change capture for in-process change streams, which the wire server cannot serve, is
+  off (embedded_changes.py): every write recorded a copy of itself, every commit leased and
+  dispatched them.
+- The document encoder checks a document once, not once per level of it (embedded_codec.py).
 
 The fixes reach into mongoeco's internals, so they are written for one version. Another
 version gets none of them (the stand-in then stays correct but slow) and says so loudly.
@@ -71,6 +75,8 @@ from mongoeco.engines.sqlite_query import (
 )
 from mongoeco.types import Decimal128, ObjectId  # type: ignore[attr-defined]
 from mongoeco.wire.sessions import WireSessionStore
+
+from shared.store import embedded_changes, embedded_codec
 
 PATCHED_FOR = "4.11.0"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -240,6 +246,8 @@ def apply() -> bool:
     _apply_reader_pool()
     SQLiteEngine._translate_query_plan_with_multikey = _translate_by_index  # type: ignore[method-assign]
     SQLiteEngine._sort_requires_python = _sort_requires_python  # type: ignore[method-assign]
+    embedded_changes.apply()
+    embedded_codec.apply()
     SQLiteEngine._whistle_patched = True  # type: ignore[attr-defined]
     return True
 
