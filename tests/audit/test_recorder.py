@@ -136,6 +136,41 @@ async def test_a_failed_batch_fails_each_of_its_messages_and_the_next_goes_on() 
     assert log.ids == [second.id, first.id]
 
 
+class TimelineLog(FakeLog):
+    """Notes when each round reaches the store."""
+
+    def __init__(self, timeline: list[str]) -> None:
+        super().__init__()
+        self.timeline = timeline
+
+    async def append(
+        self, partition: str, events: list[dict[str, Any]], fixes: Mapping[str, str]
+    ) -> Appended:
+        self.timeline.append(f"round {len(self.batches) + 1} to the store")
+        return await super().append(partition, events, fixes)
+
+
+async def test_the_next_round_reaches_the_store_before_the_last_rounds_handlers_ack() -> None:
+    """Group commit keeps the store busy: the round after a commit is sent at once, while the
+    committed round's handlers go on to ack their messages (each a few ms of the loop)."""
+    timeline: list[str] = []
+    log = TimelineLog(timeline)
+    rec = recorder(log)
+    first, second, third, fourth = events(4)
+
+    async def handled(event: CloudEvent, tag: int, delay: float) -> None:
+        await deliver(rec, event, tag, delay)
+        timeline.append(f"tag {tag} acked")
+
+    # Tags 1 and 2 form round 1; 3 and 4 arrive while it runs, and form round 2.
+    await asyncio.gather(
+        handled(first, 1, 0), handled(second, 2, 0), handled(third, 3, 0.002),
+        handled(fourth, 4, 0.003),
+    )  # fmt: skip
+    assert log.batches == [[first.id, second.id], [third.id, fourth.id]]
+    assert timeline.index("round 2 to the store") < timeline.index("tag 1 acked")
+
+
 class RefusingLog(FakeLog):
     """A store that cannot take one particular event (and so fails any batch holding it)."""
 
