@@ -1,8 +1,9 @@
 """The rules of claiming, checking in and completing, as plain functions (no I/O)."""
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from services.units.domain.model import Claim, Community, Demand, Volunteer
 
@@ -88,11 +89,9 @@ def week_over_cap(
 ) -> WeekOverCap | None:
     """The first ISO week in which the new shift would take accepted hours past the cap
     (night hours counting 1.5x, as toward every cap)."""
-    windows = [window_of(claim) for claim in committed]
+    load = WeightedLoad([window, *(window_of(claim) for claim in committed)], zone)
     for week, start, end in _iso_weeks(window, zone):
-        hours = weighted_hours(window, start, end, zone) + sum(
-            weighted_hours(w, start, end, zone) for w in windows
-        )
+        hours = load.hours(start, end)
         if hours > cap + 1e-9:
             return WeekOverCap(week, round(hours, 2), cap)
     return None
@@ -136,11 +135,74 @@ def weighted_hours(window: Window, start: datetime, end: datetime, zone: tzinfo)
     return hours + (NIGHT_WEIGHT - 1) * night
 
 
+_MICROSECOND = timedelta(microseconds=1)
+_MICROS_PER_HOUR = 3_600_000_000
+
+
+class WeightedLoad:
+    """The weighted hours of many shifts within any span, `weighted_hours` summed over them.
+
+    Built once from the shifts (O(n log n)), it answers each span with two binary searches:
+    the caps ask about hundreds of candidate spans, and summing every shift for each of them
+    cost 200 ms for a volunteer with 80 short shifts in one day. Instants are counted in
+    whole microseconds and weights are 1 and 1.5, so the sums are exact, as the per-shift
+    sums of `weighted_hours` are to within a rounding."""
+
+    def __init__(self, windows: Iterable[Window], zone: tzinfo) -> None:
+        weight_change: dict[datetime, float] = {}
+
+        def weigh(start: datetime, end: datetime, weight: float) -> None:
+            start, end = start.astimezone(UTC), end.astimezone(UTC)
+            if start < end:
+                weight_change[start] = weight_change.get(start, 0.0) + weight
+                weight_change[end] = weight_change.get(end, 0.0) - weight
+
+        for window in windows:
+            weigh(window.starts_at, window.ends_at, 1.0)
+            for night in _nights(window.starts_at, window.ends_at, zone):
+                weigh(
+                    max(window.starts_at, night.starts_at),
+                    min(window.ends_at, night.ends_at),
+                    NIGHT_WEIGHT - 1,
+                )
+        self._instants = sorted(weight_change)
+        # Weighted microseconds before each instant, and the weight from it on.
+        self._before: list[float] = []
+        self._weight: list[float] = []
+        before = weight = 0.0
+        for i, instant in enumerate(self._instants):
+            if i:
+                before += weight * ((instant - self._instants[i - 1]) // _MICROSECOND)
+            weight += weight_change[instant]
+            self._before.append(before)
+            self._weight.append(weight)
+
+    def _micros_before(self, instant: datetime) -> float:
+        i = bisect_right(self._instants, instant) - 1
+        if i < 0:
+            return 0.0
+        return self._before[i] + self._weight[i] * ((instant - self._instants[i]) // _MICROSECOND)
+
+    def hours(self, start: datetime, end: datetime) -> float:
+        """The weighted hours worked within [start, end)."""
+        if end <= start:
+            return 0.0
+        return (self._micros_before(end) - self._micros_before(start)) / _MICROS_PER_HOUR
+
+
 @dataclass(frozen=True)
 class FatigueLimits:
     max_hours_per_day: float
     min_rest_hours: float
     max_consecutive_days: int
+
+
+def rules_reach(limits: FatigueLimits) -> timedelta:
+    """How far from a new shift another shift can bear on these rules: the ISO week it falls
+    in, a run of consecutive days on either side, the rest before and after its working
+    period; a day more for local dates and for a period chained by short gaps (a chain
+    longer than that would break the daily cap)."""
+    return timedelta(days=max(7, limits.max_consecutive_days) + 2, hours=limits.min_rest_hours)
 
 
 def limits_of(volunteer: Volunteer, community: Community | None) -> FatigueLimits:
@@ -179,6 +241,7 @@ def day_over_cap(
         and claim.starts_at < window.ends_at + DAY_WINDOW
     ]
     windows = [window, *(window_of(claim) for claim in near)]
+    load = WeightedLoad(windows, zone)
     edges = {edge for w in windows for edge in (w.starts_at, w.ends_at)}
     for w in windows:
         for night in _nights(w.starts_at, w.ends_at, zone):
@@ -188,7 +251,7 @@ def day_over_cap(
     for t in sorted(starts):
         if not (window.starts_at - DAY_WINDOW < t < window.ends_at):
             continue  # these 24 hours miss the new shift: already within the cap
-        hours = sum(weighted_hours(w, t, t + DAY_WINDOW, zone) for w in windows)
+        hours = load.hours(t, t + DAY_WINDOW)
         if worst is None or hours > worst[0] + _EPSILON:
             worst = (hours, t)
     if worst is None or worst[0] <= cap + _EPSILON:
@@ -208,6 +271,22 @@ class ShortRest:
     collides_with: Claim  # the shift on the other side of that short rest
 
 
+def _period_of(window: Window, others: Sequence[Window]) -> Window:
+    """The working period the shift joins: it and every shift chained to it by gaps under
+    `SAME_PERIOD_GAP`, found in one pass over the shifts in order of their start."""
+    ordered = sorted([window, *others], key=lambda w: w.starts_at)
+    start, end, mine = ordered[0].starts_at, ordered[0].ends_at, ordered[0] is window
+    for other in ordered[1:]:
+        if other.starts_at - SAME_PERIOD_GAP < end:
+            end = max(end, other.ends_at)
+            mine = mine or other is window
+        elif mine:
+            break
+        else:
+            start, end, mine = other.starts_at, other.ends_at, other is window
+    return Window(start, end)
+
+
 def rest_too_short(
     window: Window, committed: Sequence[Claim], min_rest_hours: float
 ) -> ShortRest | None:
@@ -216,24 +295,7 @@ def rest_too_short(
     Shifts less than `SAME_PERIOD_GAP` apart are one period; between two periods the
     volunteer rests at least `min_rest_hours`."""
     ordered = sorted(committed, key=lambda c: c.starts_at)
-    # The new shift's period: grow it over every shift within the same-period gap.
-    period = window
-    grew = True
-    while grew:
-        grew = False
-        for claim in ordered:
-            other = window_of(claim)
-            joined = (
-                other.starts_at - SAME_PERIOD_GAP < period.ends_at
-                and period.starts_at - SAME_PERIOD_GAP < other.ends_at
-            )
-            if joined and not (
-                period.starts_at <= other.starts_at and other.ends_at <= period.ends_at
-            ):
-                period = Window(
-                    min(period.starts_at, other.starts_at), max(period.ends_at, other.ends_at)
-                )
-                grew = True
+    period = _period_of(window, [window_of(claim) for claim in ordered])
     rest = timedelta(hours=min_rest_hours)
     nearest: tuple[timedelta, Claim] | None = None
     for claim in ordered:
