@@ -12,12 +12,13 @@ read every demand for every page of open demands).
 """
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
 
 from services.units.domain.model import (
+    COMMITTED_STATUSES,
     HOLDING_STATUSES,
     PRIORITY_RANK,
     Claim,
@@ -31,6 +32,7 @@ from services.units.domain.model import (
     Volunteer,
     claimant_key,
 )
+from services.units.domain.rules import Window
 from shared.events.catalogue import Claimant, DemandUpdated, Level
 from shared.http.idempotency_keys import IDEMPOTENCY_COLLECTION
 from shared.store.mongo import Database, Document
@@ -79,7 +81,7 @@ async def ensure_indexes(db: Database) -> None:
     # Demands stored before availability was kept get it once, at start-up.
     await db[DEMANDS].update_many({"availability": {"$exists": False}}, [_DERIVE_AVAILABILITY])
     await db[CLAIMS].create_index([("demand_id", 1), ("status", 1), ("created_at", 1)])
-    await db[CLAIMS].create_index([("claimant_key", 1), ("status", 1)])
+    await db[CLAIMS].create_index([("claimant_key", 1), ("status", 1), ("ends_at", 1)])
     await db[CLAIMS].create_index([("claimant_key", 1), ("demand_id", 1)])
 
 
@@ -552,10 +554,18 @@ async def take_override(tx: Tx, demand_id: str, volunteer_id: str) -> Eligibilit
     return EligibilityOverride.model_validate(document)
 
 
-async def committed_claims(
-    db: Database, claimant: Claimant, statuses: Sequence[ClaimStatus]
+async def committed_near(
+    db: Database, claimant: Claimant, window: Window, reach: timedelta, tx: Tx | None = None
 ) -> list[Claim]:
-    """The claimant's claims in these states, read outside a transaction (a preview of the
-    rules: the claim itself decides under its own transaction)."""
-    query = {"claimant_key": claimant_key(claimant), "status": {"$in": list(statuses)}}
-    return [_model(Claim, document) async for document in db[CLAIMS].find(query)]
+    """The claimant's committed claims (accepted, checked in, completed) within `reach` of
+    the shift: all the volunteer's time rules can see of them (`rules.rules_reach`). A
+    year of completed shifts stays in the store, unread by each new claim. In a claim's
+    transaction (`tx`) or, for a preview, outside one."""
+    query = {
+        "claimant_key": claimant_key(claimant),
+        "status": {"$in": list(COMMITTED_STATUSES)},
+        "ends_at": {"$gt": window.starts_at - reach},
+        "starts_at": {"$lt": window.ends_at + reach},
+    }
+    cursor = db[CLAIMS].find(query, session=_session(tx))
+    return [_model(Claim, document) async for document in cursor]

@@ -15,7 +15,6 @@ from services.units.domain import access, codes, rules, zone_rules
 from services.units.domain import commands as do
 from services.units.domain import refusals as no
 from services.units.domain.model import (
-    COMMITTED_STATUSES,
     MAX_CLAIMS_PER_DEMAND,
     Claim,
     ClaimStatus,
@@ -271,9 +270,12 @@ async def _check_volunteer_time(
 ) -> None:
     """overlapping-shift, the weekly and daily caps, rest and consecutive days, against the
     volunteer's committed claims."""
-    committed = await repository.claims_of(tx, claimant, COMMITTED_STATUSES)
     limits = await _limits(tx, volunteer)
-    refusal = _time_refusal(rules.window_of(demand), committed, volunteer, limits, zone)
+    window = rules.window_of(demand)
+    committed = await repository.committed_near(
+        tx.db, claimant, window, rules.rules_reach(limits), tx
+    )
+    refusal = _time_refusal(window, committed, volunteer, limits, zone)
     if refusal is not None:
         raise refusal
 
@@ -406,9 +408,11 @@ async def promote_waitlisted(tx: Tx, demand: Demand, zone: tzinfo) -> Demand:
             if volunteer is None:
                 continue
             await repository.serialise_claimant(tx, waiting.claimant)
-            committed = await repository.claims_of(tx, waiting.claimant, COMMITTED_STATUSES)
             limits = await _limits(tx, volunteer)
             window = rules.window_of(waiting)
+            committed = await repository.committed_near(
+                tx.db, waiting.claimant, window, rules.rules_reach(limits), tx
+            )
             if _time_refusal(window, committed, volunteer, limits, zone) is not None:
                 continue  # it would break the volunteer's rules now: the next one may fit
         taken = await repository.take_slots(tx, current, waiting.headcount)

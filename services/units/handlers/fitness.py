@@ -9,7 +9,7 @@ from datetime import tzinfo
 from services.units.adapters import repository
 from services.units.domain import refusals as no
 from services.units.domain import rules
-from services.units.domain.model import COMMITTED_STATUSES, Volunteer
+from services.units.domain.model import Volunteer
 from services.units.handlers import queries
 from services.units.handlers.commands import _time_refusal
 from shared.auth import Principal
@@ -42,7 +42,9 @@ async def fitness(db: Database, principal: Principal, demand_id: str, zone: tzin
     claimant = Claimant(type="volunteer", id=volunteer.id)
     committed = [
         claim
-        for claim in await repository.committed_claims(db, claimant, COMMITTED_STATUSES)
+        for claim in await repository.committed_near(
+            db, claimant, window, rules.rules_reach(limits)
+        )
         if claim.demand_id != demand.id
     ]
     refusal: no.Refusal | None = _time_refusal(window, committed, volunteer, limits, zone)
