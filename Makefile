@@ -24,8 +24,10 @@ run: install
 rabbitmq:
 	@./.ci/ensure-rabbitmq
 
+# Three test files at a time (pytest-xdist, a file's tests on one worker so its module's
+# services start once): most of a test waits on processes, the broker and timers.
 test: install rabbitmq
-	$(BIN)/pytest
+	$(BIN)/pytest -n 3 --dist loadfile
 
 test-fast: install
 	$(BIN)/pytest -m "unit or memory"

@@ -75,7 +75,7 @@ def test_schemathesis_finds_no_failure_for_any_role(
     runs = {role: _run(process.url, role, tmp_path) for role in TOKENS}
     failed = {}
     for role, run in runs.items():
-        output, _ = run.communicate(timeout=300)
+        output, _ = run.communicate(timeout=600)
         if run.returncode != 0:
             failed[role] = output[-6000:]
         else:

@@ -44,7 +44,9 @@ class ServiceProcess:
         log.close()
         return self
 
-    def wait_ready(self, timeout: float = 30.0) -> "ServiceProcess":
+    def wait_ready(self, timeout: float = 90.0) -> "ServiceProcess":
+        # A bound on a hang, not a speed target: `make test` runs three files at a time on
+        # two cores, and a start-up beside two browser stacks can take half a minute.
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
