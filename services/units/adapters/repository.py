@@ -484,6 +484,19 @@ async def holding_claim(tx: Tx, demand_id: str, claimant: Claimant) -> Claim | N
     return _model(Claim, document) if document else None
 
 
+async def holding_among(db: Database, claimant: Claimant, demand_ids: Sequence[str]) -> set[str]:
+    """Which of these demands the claimant holds a claim on (accepted, waitlisted, checked in)."""
+    cursor = db[CLAIMS].find(
+        {
+            "claimant_key": claimant_key(claimant),
+            "demand_id": {"$in": list(demand_ids)},
+            "status": {"$in": list(HOLDING_STATUSES)},
+        },
+        {"demand_id": 1},
+    )
+    return {document["demand_id"] async for document in cursor}
+
+
 async def claims_made(tx: Tx, demand_id: str, claimant: Claimant) -> int:
     """How many claims, in any state, this claimant has ever made on the demand."""
     return await tx.db[CLAIMS].count_documents(

@@ -249,7 +249,6 @@ async def open_demands(
     claimant sees what it may claim, without the exact place until its claim is accepted."""
     page = await queries.open_demands(
         runtime.db,
-        runtime.uow,
         principal,
         community_id=community_id,
         skill=rules.normalise_skills([skill])[0] if skill and skill.strip() else None,

@@ -16,7 +16,6 @@ from typing import Any
 from services.units.adapters import repository
 from services.units.domain import access, rules
 from services.units.domain.model import (
-    HOLDING_STATUSES,
     Claim,
     Community,
     Demand,
@@ -29,7 +28,7 @@ from shared.clock import utcnow
 from shared.events.catalogue import Claimant
 from shared.http.problems import not_found
 from shared.store.mongo import Database, Document
-from shared.store.unit_of_work import Tx, UnitOfWork
+from shared.store.unit_of_work import Tx
 
 # --- the registry ---------------------------------------------------------------------------
 
@@ -97,16 +96,21 @@ async def communities_arrived(
 # --- claimants ------------------------------------------------------------------------------
 
 
-async def claimant_profile(tx: Tx, actor: Principal) -> tuple[Claimant, Unit | Volunteer]:
-    """Who claims (a unit token for its unit, a volunteer token for themself), registered."""
+async def claimant_profile(
+    tx: Tx | None, actor: Principal, db: Database | None = None
+) -> tuple[Claimant, Unit | Volunteer]:
+    """Who claims (a unit token for its unit, a volunteer token for themself), registered:
+    read in the command's transaction (`tx`), or, for a read, from `db` outside one."""
+    store = tx.db if tx is not None else db
+    assert store is not None, "a transaction or a database to read from"
     claimant = access.claimant_of(actor)
     if claimant is None:
         raise Forbidden("claims are made by a unit (for itself) or a volunteer (for themself)")
     profile: Unit | Volunteer | None
     if claimant.type == "unit":
-        profile = await repository.get_unit(tx.db, claimant.id, tx)
+        profile = await repository.get_unit(store, claimant.id, tx)
     else:
-        profile = await repository.get_volunteer(tx.db, claimant.id, tx)
+        profile = await repository.get_volunteer(store, claimant.id, tx)
     if profile is None:
         raise Forbidden(f"{claimant.type} '{claimant.id}' is not registered")
     return claimant, profile
@@ -116,23 +120,32 @@ def communities_served(profile: Unit | Volunteer) -> list[str]:
     return list(profile.communities) if isinstance(profile, Unit) else [profile.community_id]
 
 
-async def served_by(tx: Tx, actor: Principal) -> list[Community]:
-    _, profile = await claimant_profile(tx, actor)
-    return await repository.get_communities(tx.db, communities_served(profile), tx)
+@dataclass(frozen=True)
+class ClaimantView:
+    """A claimant reading open demands: who it is, what it holds, the communities it serves."""
+
+    claimant: Claimant
+    profile: Unit | Volunteer
+    served: list[Community]
+
+    def may_claim(self, demand: Demand) -> bool:
+        """Within its reach and its skills (whether it already holds one is asked apart)."""
+        return rules.reaches(demand, self.served) and not rules.missing_skills(
+            demand.skills, self.profile.skills
+        )
 
 
-async def claimable_for(tx: Tx, actor: Principal, demands: list[Demand]) -> list[Demand]:
+async def claimant_view(db: Database, actor: Principal) -> ClaimantView:
+    claimant, profile = await claimant_profile(None, actor, db)
+    served = await repository.get_communities(db, communities_served(profile))
+    return ClaimantView(claimant, profile, served)
+
+
+async def claimable_for(db: Database, view: ClaimantView, demands: list[Demand]) -> list[Demand]:
     """The demands this claimant may claim: within its reach, its skills, not yet claimed."""
-    claimant, profile = await claimant_profile(tx, actor)
-    served = await repository.get_communities(tx.db, communities_served(profile), tx)
-    held = {claim.demand_id for claim in await repository.claims_of(tx, claimant, HOLDING_STATUSES)}
-    return [
-        demand
-        for demand in demands
-        if demand.id not in held
-        and rules.reaches(demand, served)
-        and not rules.missing_skills(demand.skills, profile.skills)
-    ]
+    fitting = [demand for demand in demands if view.may_claim(demand)]
+    held = await repository.holding_among(db, view.claimant, [d.id for d in fitting])
+    return [demand for demand in fitting if demand.id not in held]
 
 
 # --- claims ---------------------------------------------------------------------------------
@@ -223,13 +236,6 @@ async def _scopes_for(
 OPEN_DEMANDS_SCAN = 1000
 
 
-async def _claimable(uow: UnitOfWork, actor: Principal, demands: list[Demand]) -> list[Demand]:
-    async def look(tx: Tx) -> list[Demand]:
-        return await claimable_for(tx, actor, demands)
-
-    return await uow.run(look)
-
-
 @dataclass(frozen=True)
 class OpenDemandsPage:
     demands: list[Demand]
@@ -242,7 +248,6 @@ class OpenDemandsPage:
 
 async def open_demands(
     db: Database,
-    uow: UnitOfWork,
     actor: Principal,
     *,
     community_id: str | None,
@@ -251,10 +256,13 @@ async def open_demands(
     after: repository.OpenDemandsKey | None,
 ) -> OpenDemandsPage:
     """Demands that still need people within the caller's reach, most urgent first; a
-    claimant sees what it may claim, without the exact place until its claim is accepted."""
-    claimant = access.claimant_of(actor) is not None
-    served = await uow.run(lambda tx: served_by(tx, actor)) if claimant else []
-    scopes = await _scopes_for(db, actor, served, community_id)
+    claimant sees what it may claim, without the exact place until its claim is accepted.
+
+    Read outside any transaction: a page is a moment's view, and the claim decides under its
+    own. (In one, each page queued behind every claim on the embedded stand-in, which runs
+    one transaction at a time.)"""
+    view = await claimant_view(db, actor) if access.claimant_of(actor) is not None else None
+    scopes = await _scopes_for(db, actor, view.served if view else [], community_id)
     found: list[Demand] = []
     next_key: repository.OpenDemandsKey | None = None
     scanned = 0
@@ -270,8 +278,8 @@ async def open_demands(
             limit=batch_size,
         )
         candidates = [demand for demand, _ in batch]
-        if claimant:
-            candidates = await _claimable(uow, actor, candidates)
+        if view is not None:
+            candidates = await claimable_for(db, view, candidates)
         kept = {demand.id for demand in candidates}
         full = False
         for demand, key in batch:
@@ -291,8 +299,8 @@ async def open_demands(
         if scanned >= OPEN_DEMANDS_SCAN:
             next_key = after  # scan budget spent: go on from there next time
             break
-    details = {} if claimant else await repository.demand_details(db, [d.id for d in found])
-    return OpenDemandsPage(found, details, next_key, withheld=claimant)
+    details = {} if view else await repository.demand_details(db, [d.id for d in found])
+    return OpenDemandsPage(found, details, next_key, withheld=view is not None)
 
 
 async def demand_of_claim(db: Database, claim_id: str) -> str:
