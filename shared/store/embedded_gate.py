@@ -31,6 +31,7 @@ the services could only report as a 500.
 
 import asyncio
 import time
+from collections import deque
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, cast
@@ -203,6 +204,7 @@ class SerialTransactionServer(AsyncMongoEcoProxyServer):  # type: ignore[misc]
         self._busy = False
         self._turn = asyncio.Condition()
         self._aborted: set[str] = set()  # sessions whose transaction the gate aborted
+        self._line: deque[object] = deque()  # commands waiting for their turn, oldest first
 
     async def _dispatch_wire_request(
         self, header: Any, payload: bytes, *, connection: Any
@@ -265,21 +267,40 @@ class SerialTransactionServer(AsyncMongoEcoProxyServer):  # type: ignore[misc]
         return self._owner is not None and self._owner == facts.key
 
     async def _admit(self, facts: _Facts, arrived: float) -> None:
+        """Wait for this command's turn: the open transaction's own commands as soon as the
+        store is free, everyone else in the order they arrived. Without the line, a command
+        arriving just as the store came free went ahead of those already woken for it, and
+        under load a read could be passed over until its wait ran out (503)."""
         async with self._turn:
-            while self._busy or (self._owner is not None and self._owner != facts.key):
-                now = time.monotonic()
-                if not self._busy and self._owner is not None and self._owner_is_stale(now):
-                    self._abort_stale(self._owner)
-                    continue
-                remaining = arrived + self.wait_s - now
-                if remaining <= 0:
-                    raise StoreBusy
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._turn.wait(), min(remaining, 0.5))
+            ticket = None if self._owns(facts) else object()
+            if ticket is not None:
+                self._line.append(ticket)
+            try:
+                while not self._may_go(facts, ticket):
+                    now = time.monotonic()
+                    if not self._busy and self._owner is not None and self._owner_is_stale(now):
+                        self._abort_stale(self._owner)
+                        continue
+                    remaining = arrived + self.wait_s - now
+                    if remaining <= 0:
+                        raise StoreBusy
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(self._turn.wait(), min(remaining, 0.5))
+            finally:
+                if ticket is not None:
+                    self._line.remove(ticket)
+                    self._turn.notify_all()  # the next in line may be free to go
             self._busy = True
             if facts.starts:
                 self._owner = facts.key
                 self._owned_since = self._owner_seen = time.monotonic()
+
+    def _may_go(self, facts: _Facts, ticket: object | None) -> bool:
+        if self._busy:
+            return False
+        if self._owner is not None:
+            return self._owner == facts.key
+        return ticket is None or self._line[0] is ticket
 
     def _owner_is_stale(self, now: float) -> bool:
         return now - self._owner_seen > IDLE_ABORT_S or now - self._owned_since > STALE_AFTER_S

@@ -228,3 +228,66 @@ async def test_ping_answers_at_once_while_a_transaction_holds_the_store(served: 
             await session.commit_transaction()
     finally:
         await client.close()
+
+
+async def test_commands_waiting_for_a_transaction_go_in_the_order_they_came(
+    served: Served,
+) -> None:
+    """A line, not a scramble: when the transaction commits, those waiting for it run
+    oldest first, so none is passed over until its wait runs out."""
+    client = make_client(served.url)
+    finished: list[int] = []
+
+    async def insert(n: int) -> None:
+        reply = await raw_command(
+            served, {"insert": "things", "documents": [{"_id": f"w{n}"}], "$db": "contended"}
+        )
+        assert reply["ok"] == 1.0, reply
+        finished.append(n)
+
+    try:
+        async with client.start_session() as session:
+            await session.start_transaction()
+            await client.contended.things.insert_one({"_id": "in-tx"}, session=session)
+            waiting = []
+            for n in range(8):
+                waiting.append(asyncio.create_task(insert(n)))
+                await asyncio.sleep(0.03)
+            await session.commit_transaction()
+        await asyncio.gather(*waiting)
+        assert finished == list(range(8))
+    finally:
+        await client.close()
+
+
+async def test_a_command_arriving_as_the_store_comes_free_waits_behind_those_already_waiting(
+    served: Served,
+) -> None:
+    """The moment a transaction ends, those already waiting are woken but have not run yet;
+    a command arriving just then found the store free and went first, and under load the
+    same waiter could be passed over again and again until its wait ran out."""
+    gate = SerialTransactionServer(engine=served.engine, host="127.0.0.1", port=0, wait_s=5)
+    went: list[str] = []
+
+    def facts(key: str) -> Any:
+        return embedded_gate._Facts(key, "find", starts=False, ends=False, in_transaction=False)
+
+    async def command(key: str) -> None:
+        await gate._admit(facts(key), asyncio.get_running_loop().time())
+        went.append(key)
+        async with gate._turn:  # done: the store is free again
+            gate._busy = False
+            gate._turn.notify_all()
+
+    async with gate._turn:
+        gate._owner = "the-transaction"
+        gate._owned_since = gate._owner_seen = asyncio.get_running_loop().time()
+    waiting = [asyncio.create_task(command(f"early-{n}")) for n in range(3)]
+    await asyncio.sleep(0.05)
+    assert went == []
+    async with gate._turn:  # the transaction commits...
+        gate._owner = None
+        gate._turn.notify_all()
+    await command("late")  # ...and a new command arrives at once
+    await asyncio.gather(*waiting)
+    assert went == ["early-0", "early-1", "early-2", "late"]
