@@ -15,9 +15,11 @@ from services.units.domain import access, codes, rules, zone_rules
 from services.units.domain import commands as do
 from services.units.domain import refusals as no
 from services.units.domain.model import (
+    HOLDING_STATUSES,
     MAX_CLAIMS_PER_DEMAND,
     Claim,
     ClaimStatus,
+    Community,
     Demand,
     EligibilityOverride,
     ErasedVolunteer,
@@ -266,11 +268,16 @@ async def _limits(tx: Tx, volunteer: Volunteer) -> rules.FatigueLimits:
 
 
 async def _check_volunteer_time(
-    tx: Tx, claimant: Claimant, volunteer: Volunteer, demand: Demand, zone: tzinfo
+    tx: Tx,
+    claimant: Claimant,
+    volunteer: Volunteer,
+    community: Community | None,
+    demand: Demand,
+    zone: tzinfo,
 ) -> None:
     """overlapping-shift, the weekly and daily caps, rest and consecutive days, against the
-    volunteer's committed claims."""
-    limits = await _limits(tx, volunteer)
+    volunteer's committed claims (under their own limits, else their `community`'s)."""
+    limits = rules.limits_of(volunteer, community)
     window = rules.window_of(demand)
     committed = await repository.committed_near(
         tx.db, claimant, window, rules.rules_reach(limits), tx
@@ -302,8 +309,9 @@ async def _exposure(tx: Tx, demand: Demand) -> zone_rules.Exposed:
 
 async def _claimable_demand(
     tx: Tx, command: do.ClaimDemand, profile: Unit | Volunteer, now: datetime
-) -> Demand:
-    """The demand, if this claimant may claim it as asked: open, within reach, skills held."""
+) -> tuple[Demand, list[Community]]:
+    """The demand, if this claimant may claim it as asked (open, within reach, skills
+    held), and the communities the claimant serves."""
     demand = await repository.get_demand(tx.db, command.demand_id, tx)
     if demand is None:
         raise not_found("demand", command.demand_id)
@@ -322,22 +330,25 @@ async def _claimable_demand(
         raise no.OutOfReach(demand)
     if missing := rules.missing_skills(demand.skills, profile.skills):
         raise no.SkillsMissing(missing)
-    return demand
+    return demand, served
 
 
 async def claim(tx: Tx, command: do.ClaimDemand, actor: Principal, zone: tzinfo) -> Claim:
     """Accept (or waitlist) a claim: the slot check and increment are one atomic update."""
     claimant, profile = await queries.claimant_profile(tx, actor)
     now = utcnow()
-    demand = await _claimable_demand(tx, command, profile, now)
+    demand, served = await _claimable_demand(tx, command, profile, now)
 
     await repository.serialise_claimant(tx, claimant)
-    if (existing := await repository.holding_claim(tx, demand.id, claimant)) is not None:
+    made = await repository.claims_on_demand(tx, demand.id, claimant)
+    if (existing := next((c for c in made if c.status in HOLDING_STATUSES), None)) is not None:
         raise no.AlreadyClaimed(existing)
-    if await repository.claims_made(tx, demand.id, claimant) >= MAX_CLAIMS_PER_DEMAND:
+    if len(made) >= MAX_CLAIMS_PER_DEMAND:
         raise no.TooManyClaims(demand.id, MAX_CLAIMS_PER_DEMAND)
     if isinstance(profile, Volunteer):
-        await _check_volunteer_time(tx, claimant, profile, demand, zone)
+        # A volunteer serves their own community: `served` is it (or nothing, if unknown).
+        home = next((c for c in served if c.id == profile.community_id), None)
+        await _check_volunteer_time(tx, claimant, profile, home, demand, zone)
         await _check_eligible(tx, profile, demand)
 
     taken = await repository.take_slots(tx, demand, command.headcount)
