@@ -6,14 +6,16 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from pymongo import AsyncMongoClient
 
+from services.units.domain.model import Claim, ClaimStatus
 from shared.clock import utcnow
 from shared.events.catalogue import (
+    Claimant,
     CommunityRegistered,
     DemandCancelled,
     DemandDetails,
@@ -309,3 +311,21 @@ async def wait_distinct(
         if len(got) >= count or remaining <= 0:
             return got
         await seen.wait_for(event_type, len(seen.of_type(event_type)) + 1, remaining)
+
+
+def committed_shift(
+    start: datetime, length: timedelta, name: str, status: ClaimStatus = "accepted"
+) -> Claim:
+    """One of volunteer `vol_1`'s claims, for the time rules: its window and its state."""
+    return Claim(
+        id=f"clm_{name}",
+        demand_id=f"dem_{name}",
+        community_id="c-1",
+        claimant=Claimant(type="volunteer", id="vol_1"),
+        headcount=1,
+        status=status,
+        starts_at=start.astimezone(UTC),
+        ends_at=(start + length).astimezone(UTC),
+        created_at=start.astimezone(UTC),
+        created_by="vol_1",
+    )

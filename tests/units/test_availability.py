@@ -2,14 +2,11 @@
 accepted places and slots, so the open-demands page asks one indexed field; demands stored
 before the field existed get it at start-up. On the real Mongo wire server."""
 
-import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 
 from services.units.adapters import repository
-from services.units.config import UnitsSettings
 from services.units.domain.model import Demand
 from shared.clock import utcnow
 from shared.events.catalogue import DemandUpdated
@@ -20,19 +17,8 @@ pytestmark = pytest.mark.broker
 
 
 @pytest.fixture
-async def runtime(mongodb_url: str) -> AsyncIterator[ServiceRuntime]:
-    settings = UnitsSettings(
-        mongodb_url=mongodb_url,
-        rabbitmq_url="amqp://guest:guest@127.0.0.1:5672/",
-        db_prefix=f"avail{uuid.uuid4().hex[:8]}_",
-    )
-    runtime = ServiceRuntime("units", settings)
-    await repository.ensure_indexes(runtime.db)
-    try:
-        yield runtime
-    finally:
-        await runtime.client.drop_database(runtime.db.name)
-        await runtime.client.close()
+def runtime(units_store: ServiceRuntime) -> ServiceRuntime:
+    return units_store
 
 
 def demand(demand_id: str, slots: int = 2) -> Demand:

@@ -2,21 +2,19 @@
 would reading them all: a year of completed shifts is not read again by every claim."""
 
 import random
-import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from services.units.adapters import repository
-from services.units.config import UnitsSettings
 from services.units.domain import rules
 from services.units.domain.model import Claim, ClaimStatus, Volunteer
 from services.units.handlers.commands import _time_refusal
 from shared.events.catalogue import Claimant
 from shared.runtime import ServiceRuntime
 from shared.store.unit_of_work import Tx
+from tests.units.support import committed_shift
 
 ZONE = ZoneInfo("Asia/Shanghai")
 START = datetime(2031, 1, 6, tzinfo=ZONE)
@@ -29,18 +27,7 @@ VOLUNTEER = Volunteer.model_validate(
 
 
 def shift(start: datetime, hours: float, name: str, status: ClaimStatus = "completed") -> Claim:
-    return Claim(
-        id=f"clm_{name}",
-        demand_id=f"dem_{name}",
-        community_id="c-1",
-        claimant=CLAIMANT,
-        headcount=1,
-        status=status,
-        starts_at=start.astimezone(UTC),
-        ends_at=(start + timedelta(hours=hours)).astimezone(UTC),
-        created_at=START.astimezone(UTC),
-        created_by="vol_1",
-    )
+    return committed_shift(start, timedelta(hours=hours), name, status)
 
 
 def near(window: rules.Window, claims: list[Claim]) -> list[Claim]:
@@ -74,25 +61,9 @@ def test_the_shifts_within_reach_decide_as_all_of_them(seed: int) -> None:
         assert repr(within) == repr(every)
 
 
-@pytest.fixture
-async def runtime(mongodb_url: str) -> AsyncIterator[ServiceRuntime]:
-    settings = UnitsSettings(
-        mongodb_url=mongodb_url,
-        rabbitmq_url="amqp://guest:guest@127.0.0.1:5672/",
-        db_prefix=f"near{uuid.uuid4().hex[:8]}_",
-    )
-    runtime = ServiceRuntime("units", settings)
-    await repository.ensure_indexes(runtime.db)
-    try:
-        yield runtime
-    finally:
-        await runtime.client.drop_database(runtime.db.name)
-        await runtime.client.close()
-
-
 @pytest.mark.broker
 async def test_the_store_answers_the_committed_shifts_within_reach(
-    runtime: ServiceRuntime,
+    units_store: ServiceRuntime,
 ) -> None:
     """On the Mongo wire server: a year of completed shifts, a withdrawn one beside the new
     shift, and the committed ones near it; only those come back."""
@@ -108,7 +79,9 @@ async def test_the_store_answers_the_committed_shifts_within_reach(
         for claim in [*year, *close, withdrawn]:
             await repository.insert_claim(tx, claim)
 
-    await runtime.uow.run(store)
+    await units_store.uow.run(store)
     window = rules.window_of(shift(START, 3, "new"))
-    found = await repository.committed_near(runtime.db, CLAIMANT, window, rules.rules_reach(LIMITS))
+    found = await repository.committed_near(
+        units_store.db, CLAIMANT, window, rules.rules_reach(LIMITS)
+    )
     assert sorted(c.id for c in found) == sorted(c.id for c in close)

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 from services.units.domain import rules
 from services.units.domain.model import Claim, Community, Demand, Volunteer
-from shared.events.catalogue import Claimant
+from tests.units.support import committed_shift
 
 ZONE = ZoneInfo("Asia/Shanghai")
 DAY = datetime(2031, 3, 4, tzinfo=ZONE)  # a Tuesday, 00:00 local
@@ -20,18 +20,7 @@ def window(start: float, end: float, day: int = 0) -> rules.Window:
 
 
 def shift(start: float, end: float, day: int = 0, name: str = "a") -> Claim:
-    return Claim(
-        id=f"clm_{name}",
-        demand_id=f"dem_{name}",
-        community_id="c-1",
-        claimant=Claimant(type="volunteer", id="vol_1"),
-        headcount=1,
-        status="accepted",
-        starts_at=at(start, day),
-        ends_at=at(end, day),
-        created_at=at(0),
-        created_by="volunteer",
-    )
+    return committed_shift(at(start, day), at(end, day) - at(start, day), name)
 
 
 def volunteer(**fields: object) -> Volunteer:

@@ -8,14 +8,14 @@ took 200 ms of the claim's transaction to decide, 160 shifts a second."""
 
 import random
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from services.units.domain import rules
 from services.units.domain.model import Claim
-from shared.events.catalogue import Claimant
+from tests.units.support import committed_shift
 
 pytestmark = pytest.mark.unit
 
@@ -24,18 +24,7 @@ MONDAY = datetime(2031, 3, 3, tzinfo=ZONE)
 
 
 def shift(start: datetime, minutes: int, name: str) -> Claim:
-    return Claim(
-        id=f"clm_{name}",
-        demand_id=f"dem_{name}",
-        community_id="c-1",
-        claimant=Claimant(type="volunteer", id="vol_1"),
-        headcount=1,
-        status="accepted",
-        starts_at=start.astimezone(UTC),
-        ends_at=(start + timedelta(minutes=minutes)).astimezone(UTC),
-        created_at=MONDAY.astimezone(UTC),
-        created_by="volunteer",
-    )
+    return committed_shift(start, timedelta(minutes=minutes), name)
 
 
 # --- the oracle: the rules as first written, one shift at a time -----------------------------
