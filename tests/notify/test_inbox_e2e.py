@@ -143,7 +143,12 @@ async def test_the_stream_delivers_live_and_resumes_after_last_event_id(
         [later] = await _whistles(notify, rabbitmq, c, 1)
         assert await eventually(lambda: len(resumed.notifications) >= 3, timeout=5)
         assert await eventually(lambda: resumed.comments > 0, timeout=5)  # keep-alive pings
-    assert [n["demand_id"] for n in resumed.notifications] == [*missed, later]
+    # What it missed, then what came live, in the order of the inbox's seq. The two missed
+    # whistles were published together and notify may consume them in either order (it
+    # does, on a busy machine), so which of them came first is not asserted.
+    got = [n["demand_id"] for n in resumed.notifications]
+    assert sorted(got[:2]) == sorted(missed)
+    assert got[2:] == [later]
     assert [int(e["id"]) for e in resumed.events] == [
         int(last_id) + 1,
         int(last_id) + 2,
