@@ -190,6 +190,17 @@ def contention_error(response: bytes | None) -> bool:
     )
 
 
+def _errmsg(response: bytes | None) -> str:
+    """What mongoeco said, for the log: "database is locked" and "bound to another session"
+    have different causes."""
+    if response is None:
+        return ""
+    try:
+        return str(bson.decode(response[21:]).get("errmsg", ""))[:300]
+    except Exception:
+        return ""
+
+
 class StoreBusy(Exception):
     pass
 
@@ -251,6 +262,7 @@ class SerialTransactionServer(AsyncMongoEcoProxyServer):  # type: ignore[misc]
                         "embedded_store_contention",
                         command=facts.command,
                         waited_s=round(waited, 2),
+                        reason=_errmsg(response),
                     )
                     return busy_reply(header, facts, waited, held_by="another holder of the store")
                 await asyncio.sleep(CONTENTION_RETRY_S)

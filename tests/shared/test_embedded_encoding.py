@@ -2,9 +2,11 @@
 (embedded_changes.py) and the gate's reading of a command (embedded_gate.py): the same
 answers as mongoeco's own, less work. Real PyMongo over the wire where a store is involved."""
 
+import asyncio
 import datetime
 import sqlite3
 import struct
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from mongoeco.core import codec as mongoeco_codec
 from mongoeco.core.bson_scalars import BsonScalarOverflowError
 from mongoeco.core.codec import DocumentCodec
 from mongoeco.engines import SQLiteEngine
+from mongoeco.engines import sqlite as mongoeco_sqlite
 from mongoeco.wire._session_identity import wire_session_key
 from mongoeco.wire.protocol import OP_MSG, MessageHeader, decode_op_msg
 from pymongo.errors import OperationFailure
@@ -151,6 +154,30 @@ async def test_writes_record_no_changes_and_still_read_back(
     assert found == {"a": 11, "b": 20, "t": 4}
     assert (await db.c.find_one({"_id": "a"}) or {})["at"] == NOW
     assert _outbox_rows(path) == 0
+
+
+async def test_no_collection_registers_for_changes_so_nothing_writes_beside_the_store(
+    store: tuple[Database, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mongoeco renewed each collection's change registration every 60 s, by a write of a
+    thread of its own: a transaction that had read before it could then never write
+    ("database is locked"), and the store stalled for the gate's whole wait. Here the renewal
+    would come every 50 ms, during the transaction's pause."""
+    monkeypatch.setattr(mongoeco_sqlite, "_EPHEMERAL_CHANGE_CONSUMER_HEARTBEAT_SECONDS", 0.05)
+    db, path = store
+    await db.c.insert_one({"_id": "a", "v": 1})
+    async with db.client.start_session() as session:
+        await session.start_transaction()
+        assert await db.c.find_one({"_id": "a"}, session=session) == {"_id": "a", "v": 1}
+        await asyncio.sleep(0.3)
+        await db.c.update_one({"_id": "a"}, {"$inc": {"v": 1}}, session=session)
+        await session.commit_transaction()
+    assert await db.c.find_one({"_id": "a"}) == {"_id": "a", "v": 2}
+    assert not [t for t in threading.enumerate() if t.name == "mongoeco-outbox-registration"]
+    with sqlite3.connect(path) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        if "change_outbox_consumers" in tables:
+            assert conn.execute("SELECT COUNT(*) FROM change_outbox_consumers").fetchone()[0] == 0
 
 
 async def test_a_change_stream_is_still_refused_over_the_wire(
