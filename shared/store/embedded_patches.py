@@ -31,6 +31,8 @@ collection:
   off (embedded_changes.py): every write recorded a copy of itself, every commit leased and
   dispatched them.
 - The document encoder checks a document once, not once per level of it (embedded_codec.py).
+- Engine calls run on the server's loop, not handed to a thread pool and back, since the gate
+  runs one command at a time anyway (embedded_inline.py).
 
 The fixes reach into mongoeco's internals, so they are written for one version. Another
 version gets none of them (the stand-in then stays correct but slow) and says so loudly.
@@ -76,7 +78,7 @@ from mongoeco.engines.sqlite_query import (
 from mongoeco.types import Decimal128, ObjectId  # type: ignore[attr-defined]
 from mongoeco.wire.sessions import WireSessionStore
 
-from shared.store import embedded_changes, embedded_codec
+from shared.store import embedded_changes, embedded_codec, embedded_inline
 
 PATCHED_FOR = "4.11.0"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -248,6 +250,7 @@ def apply() -> bool:
     SQLiteEngine._sort_requires_python = _sort_requires_python  # type: ignore[method-assign]
     embedded_changes.apply()
     embedded_codec.apply()
+    embedded_inline.apply()
     SQLiteEngine._whistle_patched = True  # type: ignore[attr-defined]
     return True
 
