@@ -47,7 +47,7 @@ def wait_for_events(
     return items
 
 
-def test_demand_reaches_audit_within_a_second(
+def test_a_posted_demand_reaches_audit_as_its_cloudevent(
     start_service: Callable[..., ServiceProcess], token: Callable[..., str]
 ) -> None:
     dispatch = start_service("dispatch")
@@ -59,7 +59,6 @@ def test_demand_reaches_audit_within_a_second(
         json={"id": "c-north", "name": "North", "street": "s-1", "district": "d-1"},
     )
     assert created.status_code == 201, created.text
-    posted_at = time.monotonic()
     response = httpx.post(
         f"{dispatch.url}/v1/demands",
         json=demand_body(),
@@ -69,14 +68,13 @@ def test_demand_reaches_audit_within_a_second(
     demand = response.json()
     assert response.headers["location"] == f"/v1/demands/{demand['id']}"
     items = wait_for_events(audit, token("auditor"), demand["id"])
-    elapsed = time.monotonic() - posted_at
     assert [item["event"]["type"] for item in items] == ["demand.published"]
     event = items[0]["event"]
     assert event["specversion"] == "1.0"
     assert event["correlationid"] == demand["id"]
     assert event["source"] == "/whistle/dispatch"
     assert event["dataversion"] == 2  # v2: no description or exact place (issue 10)
-    assert elapsed < 1.0, f"took {elapsed:.2f}s"
+    # How fast is make bench's figure (whistle -> stored in audit, p50/p99), not a timeout here.
 
 
 def test_bad_or_unauthorised_demands_are_refused_and_store_nothing(

@@ -19,6 +19,7 @@ from shared.store.mongo import make_client
 
 pytestmark = pytest.mark.broker
 
+
 def run_blocking(engine: SQLiteEngine) -> Callable[..., Awaitable[Any]]:
     return cast(Callable[..., Awaitable[Any]], engine._run_blocking)
 
