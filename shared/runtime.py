@@ -43,6 +43,11 @@ IndexSetup = Callable[[Database], Awaitable[None]]
 _log = structlog.get_logger("whistle.runtime")
 
 
+class TopologyNotDeclared(RuntimeError):
+    """The broker is not (or no longer) started with every queue bound: publishing now could
+    route an event to some of its queues and not others, and the confirm would hide that."""
+
+
 def make_broker(settings: WhistleSettings) -> RabbitBroker:
     return RabbitBroker(
         settings.rabbitmq_url,
@@ -151,6 +156,11 @@ class ServiceRuntime:
     # --- publishing (the outbox relay is the only caller) -----------------------------------
 
     async def publish(self, event: CloudEvent) -> None:
+        if not self._broker_started.is_set():
+            # The connection may already be up while start-up is still declaring queues: an
+            # event published then reaches the queues bound so far, is confirmed (it was
+            # routed somewhere, so `mandatory` does not return it) and is lost to the rest.
+            raise TopologyNotDeclared("the broker is not ready: its queues are not all declared")
         # Personal data goes to the private exchange, which audit never records.
         exchange = exchange_for(event.type)
         await self.broker.publish(
@@ -241,6 +251,7 @@ class ServiceRuntime:
         if connection is not None:
             connection.reconnect_callbacks.add(self._on_reconnect)
         self._broker_started.set()
+        self.relay.wake()  # what piled up in the outbox goes now, not at its next retry
         _log.info("broker_connected")
 
     def _on_reconnect(self, *_: Any) -> None:

@@ -10,6 +10,7 @@ import pytest
 from aio_pika import DeliveryMode
 from pymongo import AsyncMongoClient
 
+import shared.runtime
 from services.topology import ALL_CONSUMER_QUEUES
 from shared.events.catalogue import DemandCancelled
 from shared.events.envelope import CloudEvent
@@ -120,6 +121,38 @@ async def test_relay_started_while_the_broker_is_down_delivers_when_it_comes(
             assert (await runtime.readiness())["broker"] == "unreachable"
             proxy.restore()
             await eventually(_pending(runtime.db), timeout=30)
+    messages = await drain(rabbitmq_url, EVERYTHING)
+    assert sorted(m.message_id or "" for m in messages) == sorted(e.id for e in events)
+
+
+async def test_nothing_is_published_until_every_queue_is_declared(
+    rabbitmq_url: str, mongodb_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection comes up before start-up has declared the queues. An event published
+    in between reaches the queues bound so far and is confirmed, so the outbox would mark
+    it sent while audit, declared later, never gets it."""
+    declare_everything = shared.runtime.declare_topology
+    halfway = asyncio.Event()
+
+    async def audit_declared_last(broker: Any, queues: Any) -> None:
+        others = [spec for spec in queues if spec.name != EVERYTHING]
+        await declare_everything(broker, others)
+        halfway.set()
+        await asyncio.sleep(1.5)  # the window in which the relay would publish
+        await declare_everything(broker, queues)
+
+    monkeypatch.setattr(shared.runtime, "declare_topology", audit_declared_last)
+    runtime = ServiceRuntime(
+        "tests", runtime_settings(rabbitmq_url, mongodb_url), topology=ALL_CONSUMER_QUEUES
+    )
+    events = _events(2)
+    async with running(runtime):
+        await _emit(runtime, events)
+        await asyncio.wait_for(halfway.wait(), 10)
+        await asyncio.sleep(0.5)
+        pending = await runtime.db[OUTBOX_COLLECTION].count_documents({"status": "pending"})
+        assert pending == 2  # held: other queues are bound, audit's is not yet
+        await eventually(_pending(runtime.db), timeout=30)
     messages = await drain(rabbitmq_url, EVERYTHING)
     assert sorted(m.message_id or "" for m in messages) == sorted(e.id for e in events)
 
