@@ -54,12 +54,23 @@ def make_broker(settings: WhistleSettings) -> RabbitBroker:
         default_channel=Channel(
             prefetch_count=settings.prefetch, publisher_confirms=True, on_return_raises=True
         ),
+        # A consumer takes the whole message (`_the_message_itself`) and reads the envelope
+        # itself: FastDepends would only resolve that one argument, through a worker thread
+        # per message (its context lookup is sync), and decode a JSON body nobody reads.
+        apply_types=False,
         # FastStream logs every message at the broker's log level: keep that at DEBUG.
         logger=logging.getLogger("faststream"),
         log_level=logging.DEBUG,
         reconnect_interval=1.0,
         graceful_timeout=10.0,
     )
+
+
+async def _the_message_itself(message: RabbitMessage) -> RabbitMessage:
+    """The subscriber's decoder: without FastDepends a handler is called with the decoded
+    message, so decoding hands over the message (body, headers, ack) as it is. Async, since
+    FastStream runs a sync decoder in a worker thread."""
+    return message
 
 
 async def declare_topology(broker: RabbitBroker, queues: Sequence[ConsumerQueue]) -> None:
@@ -135,6 +146,7 @@ class ServiceRuntime:
             spec.queue(),
             spec.exchange,
             ack_policy=AckPolicy.MANUAL,
+            decoder=_the_message_itself,
             title=spec.name,
             description=f"{self.name} consumes {', '.join(spec.routing_keys)}",
         )

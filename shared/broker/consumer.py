@@ -29,7 +29,6 @@ The consumer reads `data` once (`read_data`: older versions upcast) and hands th
 """
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -226,7 +225,7 @@ class EventConsumer:
     async def _consume(self, message: RabbitMessage) -> None:
         queue = self.spec.name
         try:
-            event = CloudEvent.model_validate(json.loads(message.body))
+            event = CloudEvent.model_validate_json(message.body)
         except (ValueError, ValidationError) as error:
             _log.error(
                 "poison_message", queue=queue, error=str(error)[:500], message_id=message.message_id
