@@ -12,4 +12,9 @@ def runtime_of(request: Request) -> ServiceRuntime:
     return runtime
 
 
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+async def _runtime(request: Request) -> ServiceRuntime:
+    # Async on purpose: FastAPI runs a sync dependency in a worker thread, per request.
+    return runtime_of(request)
+
+
+Runtime = Annotated[ServiceRuntime, Depends(_runtime)]

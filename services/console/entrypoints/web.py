@@ -198,10 +198,27 @@ def services_of(request: Request) -> Services:
     return services
 
 
-Db = Annotated[Database, Depends(db_of)]
-Settings = Annotated[ConsoleSettings, Depends(settings_of)]
-PagesDep = Annotated[Pages, Depends(pages_of)]
-ServicesDep = Annotated[Services, Depends(services_of)]
+async def _db(request: Request) -> Database:
+    return db_of(request)
+
+
+async def _settings(request: Request) -> ConsoleSettings:
+    return settings_of(request)
+
+
+async def _pages(request: Request) -> Pages:
+    return pages_of(request)
+
+
+async def _services(request: Request) -> Services:
+    return services_of(request)
+
+
+# The providers are async: FastAPI runs a sync dependency in a worker thread, per request.
+Db = Annotated[Database, Depends(_db)]
+Settings = Annotated[ConsoleSettings, Depends(_settings)]
+PagesDep = Annotated[Pages, Depends(_pages)]
+ServicesDep = Annotated[Services, Depends(_services)]
 
 
 async def visit_of(request: Request) -> Visit:

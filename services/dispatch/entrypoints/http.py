@@ -252,7 +252,7 @@ async def complete_demand(
     )
 
 
-def _settings_of(request: Request) -> DispatchSettings:
+async def _settings_of(request: Request) -> DispatchSettings:
     settings = request.app.state.settings
     assert isinstance(settings, DispatchSettings)
     return settings

@@ -31,7 +31,7 @@ Secretary = Annotated[Principal, require_roles(Role.SECRETARY)]
 PREVIEWED = 20
 
 
-def _settings_of(request: Request) -> DispatchSettings:
+async def _settings_of(request: Request) -> DispatchSettings:
     settings = request.app.state.settings
     assert isinstance(settings, DispatchSettings)
     return settings

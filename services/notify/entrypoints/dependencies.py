@@ -16,7 +16,7 @@ from shared.http.dependencies import runtime_of
 from shared.store.mongo import Database
 
 
-def db_of(request: Request) -> Database:
+async def db_of(request: Request) -> Database:
     return runtime_of(request).db
 
 

@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1", tags=["units"])
 Volunteer = Annotated[Principal, require_roles(Role.VOLUNTEER)]
 
 
-def _zone(request: Request) -> ZoneInfo:
+async def _zone(request: Request) -> ZoneInfo:
     settings: UnitsSettings = request.app.state.settings
     return settings.week_zone
 

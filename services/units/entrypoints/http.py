@@ -59,7 +59,7 @@ Secretary = Annotated[Principal, require_roles(Role.SECRETARY)]
 Claimer = Annotated[Principal, require_roles(Role.UNIT, Role.VOLUNTEER)]
 
 
-def week_zone_of(request: Request) -> ZoneInfo:
+async def week_zone_of(request: Request) -> ZoneInfo:
     settings: UnitsSettings = request.app.state.settings
     return settings.week_zone
 
