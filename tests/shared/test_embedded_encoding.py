@@ -20,6 +20,7 @@ from mongoeco.core.codec import DocumentCodec
 from mongoeco.engines import SQLiteEngine
 from mongoeco.engines import sqlite as mongoeco_sqlite
 from mongoeco.wire._session_identity import wire_session_key
+from mongoeco.wire.bson_bridge import decode_wire_value
 from mongoeco.wire.protocol import OP_MSG, MessageHeader, decode_op_msg
 from pymongo.errors import OperationFailure
 
@@ -208,10 +209,39 @@ def test_the_gate_reads_the_body_as_mongoeco_does_without_the_documents() -> Non
 
     theirs = decode_op_msg(header, payload).body
     assert theirs.pop("documents") is not None
-    assert embedded_gate._op_msg_body(payload) == theirs
+    assert decode_wire_value(bson.decode(embedded_gate._op_msg_body(payload).raw)) == theirs
     facts = embedded_gate._transaction_facts(header, payload)
     assert (facts.command, facts.in_transaction, facts.starts) == ("insert", True, False)
     assert facts.key == wire_session_key(theirs["lsid"])
+
+
+def test_the_gate_decodes_only_the_session_of_a_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A find's filter, an update's changes: mongoeco decodes them to run the command; the
+    gate needs the command's name, its session and two flags."""
+    lsid = {"id": bson.Binary(b"fedcba9876543210", 4)}
+    body = {
+        "find": "notifications",
+        "filter": {"owner": "vol_1", "seq": {"$gt": Int64(40)}, "tags": ["a", "b"] * 50},
+        "sort": {"seq": -1},
+        "lsid": lsid,
+        "txnNumber": Int64(3),
+        "startTransaction": True,
+        "autocommit": False,
+    }
+    payload = _op_msg(body, {})
+    header = MessageHeader(16 + len(payload), 1, 0, OP_MSG)
+    decoded: list[Any] = []
+
+    def recorded(value: Any) -> Any:
+        decoded.append(value)
+        return decode_wire_value(value)
+
+    monkeypatch.setattr(embedded_gate, "decode_wire_value", recorded)
+    facts = embedded_gate._transaction_facts(header, payload)
+    theirs = decode_op_msg(header, payload).body
+    assert (facts.command, facts.starts, facts.in_transaction) == ("find", True, True)
+    assert facts.key == wire_session_key(theirs["lsid"])
+    assert decoded == [lsid]
 
 
 def test_a_malformed_message_has_no_facts_and_is_left_to_the_server() -> None:
