@@ -70,26 +70,36 @@ class Recorder:
         self.samples: list[Sample] = []
         self.began = time.perf_counter()
         self.stored_events = 0
+        self.unanswered: Counter[str] = Counter()
         self.stored_curve: list[tuple[float, int]] = []
 
     async def call(
         self, client: httpx.AsyncClient, route: str, method: str, url: str, **kwargs: Any
     ) -> httpx.Response | None:
         at = time.perf_counter() - self.began
-        response, status, took = await timed_request(client, method, url, **kwargs)
+        response, status, took = await timed_request(
+            client, method, url, unanswered=self.unanswered, **kwargs
+        )
         self.samples.append(Sample(route, status, at, took, self.stored_events))
         return response
 
 
 async def timed_request(
-    client: httpx.AsyncClient, method: str, url: str, **kwargs: Any
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    unanswered: Counter[str] | None = None,
+    **kwargs: Any,
 ) -> tuple[httpx.Response | None, int, float]:
     """One request, its status and how long it took (s); no answer at all is status 0,
-    counted like any other answer rather than raised."""
+    counted like any other answer rather than raised (and by its error in `unanswered`)."""
     started = time.perf_counter()
     try:
         response = await client.request(method, url, **kwargs)
-    except httpx.HTTPError:
+    except httpx.HTTPError as error:
+        if unanswered is not None:
+            unanswered[f"{type(error).__name__}: {error}"[:120]] += 1
         return None, 0, time.perf_counter() - started
     return response, response.status_code, time.perf_counter() - started
 
@@ -276,6 +286,7 @@ def summarise(recorder: Recorder, seconds: float) -> dict[str, Any]:
         "requests_per_s": len(recorder.samples) / seconds,
         "server_errors_5xx": sum(n for status, n in statuses.items() if status >= 500),
         "no_answer": statuses.get(0, 0),
+        "no_answer_why": dict(recorder.unanswered.most_common()),
         "stored_events_at_end": recorder.stored_events,
     }
 
@@ -468,6 +479,8 @@ def print_load(summary: dict[str, Any]) -> None:
             f"{figures['by_status']}"
         )
     print("  (latencies in ms; first/last: the first and last fifth of the run)")
+    for why, count in summary.get("no_answer_why", {}).items():
+        print(f"  no answer (status 0) x{count}: {why}")
     for label, ok, value in judge(summary):
         print(f"  {'PASS' if ok else 'FAIL'}  {label:<46} {value}")
     print(f"  chart: {summary['chart']}")
