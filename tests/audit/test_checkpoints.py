@@ -1,6 +1,7 @@
 """Signed checkpoints without I/O beyond a temporary file: signing, verifying, the key rules."""
 
 import base64
+import concurrent.futures
 import json
 from pathlib import Path
 
@@ -109,3 +110,17 @@ def test_production_needs_a_signing_key_and_development_makes_and_keeps_one(
     again = development_key(path)
     assert encode_private_key(made) == encode_private_key(again)
     assert public_key_from(base64.b64encode(bytes(32)).decode()) is not None
+
+
+def test_replicas_starting_together_on_a_fresh_directory_share_one_key(tmp_path: Path) -> None:
+    """Two audit processes made the key at once: one won, the other failed to start."""
+    path = tmp_path / "var" / "audit-signing-key"
+    with concurrent.futures.ProcessPoolExecutor(4) as pool:
+        keys = list(pool.map(_public_key_made_at, [path] * 8))
+    assert len(set(keys)) == 1
+    assert keys[0] == _public_key_made_at(path)
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no draft left behind
+
+
+def _public_key_made_at(path: Path) -> str:
+    return public_key_text(development_key(path).public_key())

@@ -29,14 +29,25 @@ _log = structlog.get_logger("whistle.audit.checkpoints")
 
 
 def development_key(path: Path) -> Ed25519PrivateKey:
-    """The key kept at `path`, made on first use (readable by its owner only)."""
+    """The key kept at `path`, made on first use (readable by its owner only).
+
+    Two replicas may start together on a fresh directory: the key is written whole to a file
+    of its own, then linked into place, which fails if another got there first; the loser
+    reads the winner's key, complete, so both sign with the same one."""
     if path.exists():
         return private_key_from(path.read_text())
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(encode_private_key(key) + "\n")
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        return private_key_from(path.read_text())
+    finally:
+        draft.unlink()
     _log.warning(
         "audit_development_signing_key_generated",
         path=str(path),
