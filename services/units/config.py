@@ -10,6 +10,12 @@ class UnitsSettings(WhistleSettings):
     # The volunteers' weekly hour cap counts ISO weeks, the consecutive-days limit dates and
     # the night (22:00-06:00) hours, all in the deployment's local time: WHISTLE_TIMEZONE
     # (the console's too), or the older WHISTLE_WEEK_TIMEZONE.
+    # How long a registration naming a community units has not heard of waits for its
+    # `community.registered` (dispatch answered 201 a moment ago) before it is refused
+    # `unknown-community`.
+    community_arrival_s: float = Field(
+        5.0, ge=0, le=60, validation_alias=AliasChoices("WHISTLE_UNITS_COMMUNITY_ARRIVAL_S")
+    )
     week_timezone: str = Field(
         "Asia/Shanghai",
         validation_alias=AliasChoices("WHISTLE_TIMEZONE", "WHISTLE_WEEK_TIMEZONE"),

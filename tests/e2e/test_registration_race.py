@@ -59,3 +59,20 @@ def test_registrations_naming_a_community_registered_a_moment_ago_succeed(
     assert waited < 15, (
         f"a community nobody registered is refused after a bounded wait ({waited:.1f}s)"
     )
+
+
+def test_the_wait_for_a_community_is_the_operators_to_set(
+    start_service: Callable[..., ServiceProcess], token: Callable[..., str]
+) -> None:
+    units = start_service("units", WHISTLE_UNITS_COMMUNITY_ARRIVAL_S="0.3")
+    with httpx.Client(timeout=30) as client:
+        started = time.monotonic()
+        nowhere = client.post(
+            f"{units.url}/v1/volunteers",
+            headers=bearer(token("admin")),
+            json={"name": "Li", "community_id": "c-nobody-registered", "skills": []},
+        )
+        waited = time.monotonic() - started
+    assert nowhere.status_code == 422, nowhere.text
+    # The default waits 5 s; this one gave up after its 0.3 s.
+    assert waited < 3, f"waited {waited:.1f}s"

@@ -51,6 +51,7 @@ from shared.http.commands import execute
 from shared.http.dependencies import Runtime
 from shared.http.idempotency_keys import StoredResponse
 from shared.http.problems import ProblemError, problem_of
+from shared.store.mongo import Database
 
 router = APIRouter(prefix="/v1", tags=["units"])
 
@@ -67,6 +68,12 @@ async def week_zone_of(request: Request) -> ZoneInfo:
 WeekZone = Annotated[ZoneInfo, Depends(week_zone_of)]
 
 
+async def _communities_arrived(request: Request, db: Database, community_ids: list[str]) -> None:
+    """Wait (bounded) for communities dispatch registered a moment ago; the command decides."""
+    settings: UnitsSettings = request.app.state.settings
+    await queries.communities_arrived(db, community_ids, within_s=settings.community_arrival_s)
+
+
 def _created(out: UnitWithSecretOut | VolunteerWithSecretOut, kind: str) -> StoredResponse:
     return StoredResponse.of(out, 201, {"Location": f"/v1/{kind}/{out.id}"})
 
@@ -79,7 +86,7 @@ async def register_unit(
     body: UnitIn, request: Request, principal: Admin, runtime: Runtime
 ) -> JSONResponse:
     command = do.RegisterUnit.model_validate(body.model_dump())
-    await queries.communities_arrived(runtime.db, command.communities)  # decided after it
+    await _communities_arrived(request, runtime.db, command.communities)
     return await execute(
         runtime,
         request,
@@ -100,7 +107,7 @@ async def register_volunteer(
     body: VolunteerIn, request: Request, principal: Secretary, runtime: Runtime
 ) -> JSONResponse:
     command = do.RegisterVolunteer.model_validate(body.model_dump())
-    await queries.communities_arrived(runtime.db, [command.community_id])  # decided after it
+    await _communities_arrived(request, runtime.db, [command.community_id])
     return await execute(
         runtime,
         request,

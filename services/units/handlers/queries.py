@@ -67,13 +67,13 @@ async def community(db: Database, community_id: str) -> Community:
 
 
 # A registration may name a community dispatch registered a moment ago: units hears of it
-# from `community.registered` a few milliseconds to seconds after dispatch answered 201.
-COMMUNITY_ARRIVAL_S = 5.0
+# from `community.registered` a few milliseconds to seconds after dispatch answered 201
+# (how long it waits: UnitsSettings.community_arrival_s).
 POLL_S = 0.05
 
 
 async def communities_arrived(
-    db: Database, community_ids: Sequence[str], *, within_s: float = COMMUNITY_ARRIVAL_S
+    db: Database, community_ids: Sequence[str], *, within_s: float
 ) -> bool:
     """True as soon as units holds every named community; False once `within_s` passed.
 
