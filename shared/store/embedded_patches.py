@@ -31,6 +31,7 @@ collection:
   off (embedded_changes.py): every write recorded a copy of itself, every commit leased and
   dispatched them.
 - The document encoder checks a document once, not once per level of it (embedded_codec.py).
+- An `insert` command of several documents is written as one batch (embedded_inserts.py).
 - Engine calls run on the server's loop, not handed to a thread pool and back, since the gate
   runs one command at a time anyway (embedded_inline.py).
 
@@ -78,7 +79,7 @@ from mongoeco.engines.sqlite_query import (
 from mongoeco.types import Decimal128, ObjectId  # type: ignore[attr-defined]
 from mongoeco.wire.sessions import WireSessionStore
 
-from shared.store import embedded_changes, embedded_codec, embedded_inline
+from shared.store import embedded_changes, embedded_codec, embedded_inline, embedded_inserts
 
 PATCHED_FOR = "4.11.0"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -251,6 +252,7 @@ def apply() -> bool:
     embedded_changes.apply()
     embedded_codec.apply()
     embedded_inline.apply()
+    embedded_inserts.apply()
     SQLiteEngine._whistle_patched = True  # type: ignore[attr-defined]
     return True
 

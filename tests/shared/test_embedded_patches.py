@@ -13,8 +13,9 @@ from typing import Any
 import mongoeco
 import pytest
 from bson import Decimal128, Int64, ObjectId
+from mongoeco.api._async.collection import AsyncCollection
 from mongoeco.engines import SQLiteEngine
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.audit.adapters import log_store
 from services.notify.adapters import inbox
@@ -177,6 +178,89 @@ async def test_the_last_of_5000_inserts_read_no_more_stored_documents_than_the_f
         await db[log_store.EVENTS].insert_one({"_id": 4999.0, "event_id": "evt-new"})
     with pytest.raises(DuplicateKeyError):
         await db[log_store.EVENTS].insert_one({"_id": 5001, "event_id": "evt-17"})
+
+
+# --- An insert of several documents is one batch (embedded_inserts.py) ----------------------
+
+
+@pytest.fixture
+def one_by_one(monkeypatch: pytest.MonkeyPatch) -> Loads:
+    """How many documents the server inserted one at a time (mongoeco's insert_one)."""
+    counter = Loads()
+    original = AsyncCollection.insert_one
+
+    async def counting(self: AsyncCollection, *args: Any, **kwargs: Any) -> Any:
+        counter.count += 1
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncCollection, "insert_one", counting)
+    return counter
+
+
+async def test_a_batch_is_inserted_as_one_and_reads_no_more_at_the_end_than_at_the_start(
+    db: Database, loads: Loads, one_by_one: Loads
+) -> None:
+    await log_store.ensure_indexes(db)
+    spent = []
+    for batch in range(30):
+        records = [
+            {"_id": f"p/{batch * 100 + i}", "event_id": f"evt-{batch}-{i}", "type": "t"}
+            for i in range(100)
+        ]
+        before = loads.count
+        async with db.client.start_session() as session, await session.start_transaction():
+            await db[log_store.EVENTS].insert_many(records, session=session)
+        spent.append(loads.count - before)
+    assert one_by_one.count == 0
+    assert sum(spent[-5:]) <= sum(spent[:5]), spent
+    assert await db[log_store.EVENTS].count_documents({}) == 3000
+
+
+async def test_an_ordered_batch_stops_at_a_duplicate_id_and_says_where(db: Database) -> None:
+    await db.c.insert_one({"_id": "b-2"})
+    with pytest.raises(BulkWriteError) as refused:
+        await db.c.insert_many([{"_id": f"b-{i}"} for i in range(5)], ordered=True)
+    details = refused.value.details
+    assert details["nInserted"] == 2
+    assert [(e["index"], e["code"]) for e in details["writeErrors"]] == [(2, 11000)]
+    assert sorted([d["_id"] async for d in db.c.find({})]) == ["b-0", "b-1", "b-2"]
+
+
+async def test_an_unordered_batch_stores_all_but_the_duplicates(db: Database) -> None:
+    await db.c.insert_one({"_id": "u-1"})
+    await db.c.insert_one({"_id": "u-3"})
+    with pytest.raises(BulkWriteError) as refused:
+        await db.c.insert_many([{"_id": f"u-{i}"} for i in range(5)], ordered=False)
+    details = refused.value.details
+    assert details["nInserted"] == 3
+    assert [e["index"] for e in details["writeErrors"]] == [1, 3]
+    assert await db.c.count_documents({}) == 5
+
+
+async def test_a_unique_key_repeated_within_a_batch_aborts_its_transaction(
+    db: Database,
+) -> None:
+    await inbox.ensure_indexes(db)
+    rows = [
+        {"_id": f"n-{i}", "owner": "vol-1", "seq": 1, "owner_seq": inbox.owner_seq("vol-1", 1)}
+        for i in range(2)
+    ]
+    with pytest.raises(BulkWriteError) as refused:
+        async with db.client.start_session() as session, await session.start_transaction():
+            await db[inbox.NOTIFICATIONS].insert_many(rows, session=session)
+    assert [e["index"] for e in refused.value.details["writeErrors"]] == [1]
+    assert await db[inbox.NOTIFICATIONS].count_documents({}) == 0
+
+
+async def test_a_batch_with_numeric_ids_still_compares_them_as_numbers(
+    db: Database, one_by_one: Loads
+) -> None:
+    await db.c.insert_one({"_id": 1})
+    with pytest.raises(BulkWriteError) as refused:
+        await db.c.insert_many([{"_id": 2}, {"_id": 1.0}, {"_id": 3}])
+    assert [e["index"] for e in refused.value.details["writeErrors"]] == [1]
+    assert sorted([d["_id"] async for d in db.c.find({})]) == [1, 2]
+    assert one_by_one.count == 3  # the stored one and the batch's two tried, one by one
 
 
 # --- Collection features kept up to date by the changed rows --------------------------------

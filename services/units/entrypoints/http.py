@@ -7,6 +7,7 @@ handler reads in its transaction and puts to `domain/access.py`. Every command r
 
 import base64
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -68,7 +69,9 @@ async def week_zone_of(request: Request) -> ZoneInfo:
 WeekZone = Annotated[ZoneInfo, Depends(week_zone_of)]
 
 
-async def _communities_arrived(request: Request, db: Database, community_ids: list[str]) -> None:
+async def _communities_arrived(
+    request: Request, db: Database, community_ids: Sequence[str]
+) -> None:
     """Wait (bounded) for communities dispatch registered a moment ago; the command decides."""
     settings: UnitsSettings = request.app.state.settings
     await queries.communities_arrived(db, community_ids, within_s=settings.community_arrival_s)
