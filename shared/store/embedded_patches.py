@@ -25,6 +25,8 @@ collection:
 - The planner's questions about a collection (does any document hold an array, a Decimal128,
   bytes, a double, non-ASCII text, another type at this field?) are kept up to date from the
   rows that changed, instead of being asked of the whole collection after every write.
+- A document's TTL index entries are found by an index when it is updated or deleted, not by
+  reading every TTL entry of its collection (the outbox, the idempotency keys).
 - A finished reader's SQLite connection is kept for the next find instead of a connect, WAL
   pragma and close per find.
 - The change capture for in-process change streams, which the wire server cannot serve, is
@@ -517,6 +519,19 @@ def _uniform_sort_type(self: SQLiteEngine, db_name: str, coll_name: str, field: 
         return result
 
 
+# mongoeco keys a TTL index's entries by (collection, index, document) and finds them for
+# expiry by (collection, expiry), but drops a document's entries by (collection, document):
+# neither key serves that, so every update or delete of a document in a collection with a
+# TTL index read all of the collection's TTL entries (SQLite's plan: SEARCH ... USING
+# COVERING INDEX idx_ttl_index_entries_expiration (collection_id=?)). Every service's outbox
+# (a row marked sent) and idempotency keys (a stored answer) paid it on every request, more
+# with each request: the load run's drift. An index by (collection, document) serves it.
+_TTL_ENTRIES_BY_DOCUMENT = (
+    "CREATE INDEX IF NOT EXISTS main.whistle_ttl_entries_by_document "
+    "ON ttl_index_entries (collection_id, storage_key)"
+)
+
+
 def _install_on_connect(original: Callable[[SQLiteEngine], None]) -> Callable[[SQLiteEngine], None]:
     def connect(self: SQLiteEngine) -> None:
         original(self)
@@ -524,6 +539,9 @@ def _install_on_connect(original: Callable[[SQLiteEngine], None]) -> Callable[[S
         # Before any command: afterwards the engine's connection is mostly inside a read or
         # write scope, where a trigger created could be undone by a rollback.
         with self._lock:
+            conn: sqlite3.Connection | None = getattr(self, "_connection", None)
+            if conn is not None and not conn.in_transaction:
+                conn.executescript(_TTL_ENTRIES_BY_DOCUMENT)
             _features(self).ready(self)
 
     return connect

@@ -7,6 +7,7 @@ it), served in this process so its document loads can be counted.
 
 import warnings
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,11 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.audit.adapters import log_store
 from services.notify.adapters import inbox
+from shared.clock import utcnow
 from shared.store import embedded_patches
 from shared.store.embedded_gate import SerialTransactionServer
 from shared.store.mongo import Database, make_client
+from shared.store.outbox import OUTBOX_COLLECTION, ensure_outbox_indexes
 
 pytestmark = pytest.mark.broker
 
@@ -393,6 +396,59 @@ async def test_reads_after_writes_do_no_more_sqlite_work_at_3000_documents_than_
     assert await notifications.count_documents({}) == 3000
     # Unpatched: the late adds do about 30 times the early ones' work.
     assert sum(late) <= 2 * sum(early), f"early {sum(early)} steps, late {sum(late)}"
+
+
+async def test_marking_outbox_rows_sent_does_no_more_sqlite_work_at_3000_than_at_100(
+    tmp_path: Path,
+) -> None:
+    """Counted, not timed: the relay marks published rows sent (which gives them a TTL
+    entry); unpatched, each update read every TTL entry of the outbox, so the late marks did
+    about 15 times the early ones' work. Counted on the connection the server writes with."""
+    assert embedded_patches.apply()
+    engine = SQLiteEngine(str(tmp_path / "outbox.sqlite"))
+    steps = SqliteSteps()
+    async with SerialTransactionServer(engine=engine, host="127.0.0.1", port=0) as server:
+        writer = engine._connection
+        assert writer is not None
+        writer.set_progress_handler(steps.tick, 100)
+        address = server.address
+        client = make_client(f"mongodb://{address.host}:{address.port}/?directConnection=true")
+        try:
+            db = client.outboxes
+            await ensure_outbox_indexes(db)
+            outbox = db[OUTBOX_COLLECTION]
+
+            async def publish_and_mark(first: int) -> int:
+                ids = [f"evt-{first + i}" for i in range(5)]
+                await outbox.insert_many(
+                    [{"_id": i, "order": first, "status": "pending", "attempts": 0} for i in ids]
+                )
+                before = steps.count
+                await outbox.update_many(
+                    {"_id": {"$in": ids}},
+                    {"$set": {"status": "sent", "sent_at": utcnow()}, "$inc": {"attempts": 1}},
+                )
+                return steps.count - before
+
+            early = [await publish_and_mark(n) for n in range(0, 100, 5)]
+            for n in range(100, 2900, 5):
+                await publish_and_mark(n)
+            late = [await publish_and_mark(n) for n in range(2900, 3000, 5)]
+            assert await outbox.count_documents({"status": "sent"}) == 3000
+        finally:
+            await client.close()
+    assert sum(late) <= 2 * sum(early), f"early {sum(early)} steps, late {sum(late)}"
+
+
+async def test_ttl_expiry_still_removes_what_is_due_and_only_that(db: Database) -> None:
+    await db.t.create_index("at", expireAfterSeconds=60)
+    now = utcnow()
+    await db.t.insert_many(
+        [{"_id": "old", "at": now - timedelta(hours=1)}, {"_id": "new", "at": now}]
+    )
+    await db.t.update_one({"_id": "new"}, {"$set": {"x": 1}})  # a write runs the expiry
+    await db.t.insert_one({"_id": "later", "at": now})
+    assert sorted([d["_id"] async for d in db.t.find({})]) == ["later", "new"]
 
 
 # --- Read connections kept for the next read -------------------------------------------------
