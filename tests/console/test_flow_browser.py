@@ -169,6 +169,9 @@ def test_the_whole_flow(
         volunteer.get_by_role("button", name=t(lang, "Claim"), exact=True).click()
         expect(volunteer.get_by_role("link", name=t(lang, "Check in"), exact=True)).to_be_visible()
         claimed_at = time.monotonic()
+        # The page after the claim counts the place just taken (dispatch hears of it a
+        # moment after units answered; the page is not reloaded here).
+        expect(volunteer.locator(".places")).to_have_text(remaining)
         # The secretary's board, never reloaded, shows the claim within 2 s.
         expect(card).to_contain_text(remaining, timeout=2000)
         seen_after = time.monotonic() - claimed_at

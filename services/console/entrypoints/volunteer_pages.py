@@ -14,7 +14,7 @@ from services.console.adapters.services import Refused, Services
 from services.console.domain.accounts import Account, Role
 from services.console.domain.duties import ACTIVE, hours_this_week, split
 from services.console.entrypoints import forms
-from services.console.entrypoints.acting import Shown, act, posting, to
+from services.console.entrypoints.acting import Shown, act, posting
 from services.console.entrypoints.fatigue_words import fatigue_shown
 from services.console.entrypoints.secretary_pages import new_key, secretary_demand_page
 from services.console.entrypoints.web import (
@@ -136,6 +136,14 @@ async def claim(
             pages, visit, services, demand_id, **said.context(), problem_slug=said.slug
         )
 
+    assert visit.account is not None
+    before = await _demand_version(services, visit.account, demand_id)
+
+    async def counted(answer: dict[str, Any]) -> Response:
+        if answer.get("status") == "accepted" and before is not None:
+            await _until_dispatch_moves(services, visit.account, demand_id, before)
+        return go(f"/demands/{demand_id}", request)
+
     return await act(
         visit,
         "units",
@@ -144,8 +152,38 @@ async def claim(
         json=body,
         idem=forms.text(form, "idem", 100),
         again=again,
-        then=to(f"/demands/{demand_id}", request),
+        then=counted,
     )
+
+
+# The page after a claim shows the demand as dispatch has it, and dispatch counts a place
+# taken when units' claim event reaches it, tens of milliseconds after units answered: shown
+# at once, the page said "2 of 2 places left" above "your claim: accepted". So an accepted
+# claim waits, bounded, for dispatch's demand to change (its version) before the page.
+COUNTED_WITHIN_S = 2.0
+
+
+async def _demand_version(services: Services, account: Account, demand_id: str) -> int | None:
+    try:
+        demand = await services.call(account, "dispatch", "GET", f"/v1/demands/{demand_id}")
+    except Refused:
+        return None  # the claim's own answer says what is wrong
+    version: int = demand["version"]
+    return version
+
+
+async def _until_dispatch_moves(
+    services: Services, account: Account | None, demand_id: str, version: int
+) -> None:
+    assert account is not None
+    deadline = asyncio.get_running_loop().time() + COUNTED_WITHIN_S
+    delay = 0.05
+    while asyncio.get_running_loop().time() < deadline:
+        now = await _demand_version(services, account, demand_id)
+        if now is None or now > version:
+            return
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.25)
 
 
 # --- withdraw, check in, complete ------------------------------------------------------------
